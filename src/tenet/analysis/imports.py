@@ -1,0 +1,96 @@
+"""Pass `resolve_imports`: each module's import aliases, and the imports that name nothing."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tenet.analysis.symbols import ModuleScope, PackageTarget, RuleTarget
+from tenet.diagnostics import Diagnostic, did_you_mean
+
+if TYPE_CHECKING:
+    from tenet.analysis import Analysis
+
+
+def resolve_imports(an: Analysis) -> list[Diagnostic]:
+    diags: list[Diagnostic] = []
+    symbols = an.symbols
+    all_names = [".".join(p) for p in (*symbols.packages, *symbols.prefixes)] + [
+        r.full_name for p in symbols.packages.values() for r in p.rules.values()
+    ]
+    for module in an.modules:
+        pkg = symbols.packages[module.package]
+        scope = ModuleScope(symbols, pkg)
+        an.scopes[id(module)] = scope
+        for imp in module.imports:
+            target = symbols.resolve_path(imp.path)
+            dotted = ".".join(imp.path)
+            if target is None:
+                diags.append(
+                    Diagnostic(
+                        "unknown-import",
+                        f"unknown import `{dotted}`: no package or rule has that name",
+                        imp.span,
+                        did_you_mean(dotted, all_names)
+                        or "import `data.…`, `input.…`, a package, or `package.rule`",
+                    )
+                )
+                continue
+            if isinstance(target, PackageTarget) and target.path == module.package:
+                diags.append(
+                    Diagnostic(
+                        "self-import",
+                        f"package `{dotted}` imports itself",
+                        imp.span,
+                        "its rules are already visible by name",
+                    )
+                )
+                continue
+            name = imp.name
+            if name in ("input", "data"):
+                diags.append(
+                    Diagnostic(
+                        "import-alias",
+                        f"import alias `{name}` hides the `{name}` root",
+                        imp.span,
+                        "choose another alias with `as`",
+                    )
+                )
+                continue
+            if name in pkg.rules:
+                rule = pkg.rules[name]
+                where = (
+                    rule.definitions[0].span
+                    if rule.definitions
+                    else (rule.default.span if rule.default else None)
+                )
+                diags.append(
+                    Diagnostic(
+                        "import-clash",
+                        f"import alias `{name}` clashes with rule `{name}` of package `{pkg.name}`",
+                        imp.span,
+                        f"rename the import with `as`, e.g. `import {dotted} as {name}_`"
+                        + (f" (the rule is at {where.location()})" if where else ""),
+                    )
+                )
+                continue
+            if name in scope.imports:
+                diags.append(
+                    Diagnostic(
+                        "duplicate-import",
+                        f"`{name}` is imported twice in this file",
+                        imp.span,
+                        "give one of them another alias with `as`",
+                    )
+                )
+                continue
+            if isinstance(target, RuleTarget) and target.rule.package == module.package:
+                diags.append(
+                    Diagnostic(
+                        "self-import",
+                        f"`{dotted}` is a rule of this package and needs no import",
+                        imp.span,
+                    )
+                )
+                continue
+            scope.imports[name] = target
+    return diags

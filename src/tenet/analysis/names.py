@@ -1,0 +1,443 @@
+"""Pass `check_names`: every name resolves, every variable is bound before use and only once,
+calls have the right number of arguments, and message templates parse. Records which rules
+each rule reads, for `check_cycles`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, assert_never
+
+from tenet.analysis.symbols import (
+    BuiltinTarget,
+    ModuleScope,
+    PackageTarget,
+    RuleInfo,
+    RuleTarget,
+    Target,
+)
+from tenet.diagnostics import Diagnostic, did_you_mean
+from tenet.runtime.builtins import BUILTINS
+from tenet.source import Span
+from tenet.syntax import ast
+from tenet.syntax.parser import parse_expression
+from tenet.syntax.template import (
+    Hole,
+    Template,
+    TemplateSyntaxError,
+    split_template,
+    template_diagnostic,
+)
+
+if TYPE_CHECKING:
+    from tenet.analysis import Analysis
+
+__all__ = ["Locals", "check_names", "parse_message", "resolve_chain"]
+
+
+@dataclass(eq=False)
+class Locals:
+    """The variables of one body; nested bodies (every, comprehensions) chain to their parent."""
+
+    parent: Locals | None = None
+    names: dict[str, Span | None] = field(default_factory=dict)
+    later: set[str] = field(default_factory=set)  # bound further down this body
+
+    def has(self, name: str) -> bool:
+        scope: Locals | None = self
+        while scope is not None:
+            if name in scope.names:
+                return True
+            scope = scope.parent
+        return False
+
+    def bound_later(self, name: str) -> bool:
+        scope: Locals | None = self
+        while scope is not None:
+            if name in scope.later:
+                return True
+            scope = scope.parent
+        return False
+
+    def all_names(self) -> list[str]:
+        out: list[str] = []
+        scope: Locals | None = self
+        while scope is not None:
+            out.extend(scope.names)
+            scope = scope.parent
+        return out
+
+
+def chain_of(expr: ast.Expr) -> tuple[ast.Var, list[ast.Field | ast.Index]] | None:
+    """A reference `root.a[b].c` as its root variable and its steps; None for other shapes."""
+    steps: list[ast.Field | ast.Index] = []
+    node: ast.Expr = expr
+    while isinstance(node, ast.Field | ast.Index):
+        steps.append(node)
+        node = node.obj
+    if isinstance(node, ast.Var):
+        steps.reverse()
+        return node, steps
+    return None
+
+
+def resolve_chain(
+    scope: ModuleScope, target: Target, steps: list[ast.Field | ast.Index]
+) -> tuple[Target, int, Diagnostic | None]:
+    """Follow `.name` steps through packages; returns the target and how many steps it used."""
+    used = 0
+    while isinstance(target, PackageTarget):
+        if used >= len(steps):
+            return target, used, None
+        step = steps[used]
+        if not isinstance(step, ast.Field):
+            name = ".".join(target.path)
+            return (
+                target,
+                used,
+                Diagnostic(
+                    "package-index",
+                    f"package `{name}` cannot be indexed",
+                    step.span,
+                    "name one of its rules with `.rule`",
+                ),
+            )
+        member = scope.symbols.member(target.path, step.name)
+        if member is None:
+            name = ".".join(target.path)
+            return (
+                target,
+                used,
+                Diagnostic(
+                    "unknown-name",
+                    f"package `{name}` has no rule or package `{step.name}`",
+                    step.span,
+                    did_you_mean(step.name, scope.symbols.member_names(target.path)),
+                ),
+            )
+        target = member
+        used += 1
+    return target, used, None
+
+
+def parse_message(check: ast.Check) -> tuple[Template | None, list[Diagnostic]]:
+    if check.message is None:
+        return None, []
+    span = check.message_span
+    try:
+        pieces = split_template(check.message)
+    except TemplateSyntaxError as err:
+        return None, [template_diagnostic(err, span)]
+    parts: list[str | Hole] = []
+    diags: list[Diagnostic] = []
+    raw = span.text() if span is not None else ""
+    for piece in pieces:
+        if isinstance(piece, str):
+            parts.append(piece)
+            continue
+        text, spec, offset = piece
+        if span is None:
+            continue
+        # where the hole's text stands in the file (exact unless the message has escapes)
+        at = raw.find(text, offset)
+        start = span.start + (at if at >= 0 else 0)
+        parsed = parse_expression(span.source, start, text)
+        if isinstance(parsed, Diagnostic):
+            diags.append(parsed)
+            continue
+        parts.append(Hole(parsed, spec, text.strip()))
+    return Template(tuple(parts)), diags
+
+
+class _Resolver:
+    def __init__(self, an: Analysis, scope: ModuleScope, owner: str | None) -> None:
+        self.an = an
+        self.scope = scope
+        self.owner = owner  # the rule whose dependencies are recorded
+        self.diags: list[Diagnostic] = []
+
+    # -- dependencies
+    def _depend(self, rule: RuleInfo, span: Span | None) -> None:
+        if self.owner is None:
+            return
+        self.an.depends.setdefault(self.owner, set()).add(rule.full_name)
+        self.an.dependency_spans.setdefault((self.owner, rule.full_name), span)
+
+    def _error(self, code: str, message: str, span: Span | None, help_: str | None = None) -> None:
+        self.diags.append(Diagnostic(code, message, span, help_))
+
+    # -- bodies
+    def body(self, body: ast.Body, scope: Locals) -> None:
+        stmts = body.statements
+        for i, stmt in enumerate(stmts):
+            scope.later = _bound_names(stmts[i:])
+            self.statement(stmt, scope)
+        scope.later = set()
+
+    def _bind(self, name: str, span: Span | None, scope: Locals) -> None:
+        if name in scope.names:
+            first = scope.names[name]
+            self._error(
+                "rebind",
+                f"variable `{name}` is bound twice in this body",
+                span,
+                f"it was first bound at {first.location()}; use a new name"
+                if first is not None
+                else "use a new name",
+            )
+            return
+        scope.names[name] = span
+
+    def statement(self, stmt: ast.Statement, scope: Locals) -> None:
+        match stmt:
+            case ast.Condition(expr=expr):
+                self.expr(expr, scope)
+            case ast.Assign(name=name, expr=expr):
+                self.expr(expr, scope)
+                self._bind(name, stmt.span, scope)
+            case ast.SomeIn(names=names, collection=coll):
+                self.expr(coll, scope)
+                for n in names:
+                    self._bind(n, stmt.span, scope)
+            case ast.EveryIn(names=names, collection=coll, body=inner):
+                self.expr(coll, scope)
+                child = Locals(scope)
+                for n in names:
+                    self._bind(n, stmt.span, child)
+                self.body(inner, child)
+            case _:
+                assert_never(stmt)
+
+    # -- expressions
+    def expr(self, e: ast.Expr, scope: Locals) -> None:
+        match e:
+            case ast.Literal(value=value):
+                if type(value) is float and not math.isfinite(value):
+                    self._error(
+                        "number",
+                        f"the number `{e.raw}` is beyond the double range",
+                        e.span,
+                        "write a smaller number",
+                    )
+            case ast.Var():
+                self.reference(e, [], scope)
+            case ast.Field() | ast.Index():
+                found = chain_of(e)
+                if found is not None:
+                    self.reference(found[0], found[1], scope)
+                else:
+                    self.expr(e.obj, scope)
+                    if isinstance(e, ast.Index):
+                        self.expr(e.index, scope)
+            case ast.Call():
+                self.call(e, scope)
+            case ast.Negate(operand=x) | ast.Not(operand=x):
+                self.expr(x, scope)
+            case (
+                ast.Binary(left=a, right=b)
+                | ast.Compare(left=a, right=b)
+                | ast.BoolOp(left=a, right=b)
+            ):
+                self.expr(a, scope)
+                self.expr(b, scope)
+            case ast.ArrayLit(items=items):
+                for item in items:
+                    self.expr(item, scope)
+            case ast.ObjectLit(pairs=pairs):
+                for k, v in pairs:
+                    self.expr(k, scope)
+                    self.expr(v, scope)
+            case (
+                ast.ArrayComp(element=el, clauses=clauses)
+                | ast.SetComp(element=el, clauses=clauses)
+            ):
+                child = self.clauses(clauses, scope)
+                self.expr(el, child)
+            case ast.ObjectComp(key=k, value=v, clauses=clauses):
+                child = self.clauses(clauses, scope)
+                self.expr(k, child)
+                self.expr(v, child)
+            case _:
+                assert_never(e)
+
+    def clauses(self, clauses: tuple[ast.CompFor | ast.CompIf, ...], scope: Locals) -> Locals:
+        child = Locals(scope)
+        for clause in clauses:
+            match clause:
+                case ast.CompFor(names=names, collection=coll):
+                    self.expr(coll, child)
+                    for n in names:
+                        self._bind(n, clause.span, child)
+                case ast.CompIf(condition=cond):
+                    self.expr(cond, child)
+                case _:
+                    assert_never(clause)
+        return child
+
+    def reference(self, root: ast.Var, steps: list[ast.Field | ast.Index], scope: Locals) -> None:
+        for step in steps:
+            if isinstance(step, ast.Index):
+                self.expr(step.index, scope)
+        name = root.name
+        if scope.has(name):
+            return
+        target = self.scope.lookup(name)
+        if target is None:
+            if scope.bound_later(name):
+                self._error(
+                    "unsafe",
+                    f"variable `{name}` is used before the line that binds it",
+                    root.span,
+                    "move the condition below the `:=` or `some` that binds it",
+                )
+            elif name in BUILTINS:
+                self._error(
+                    "builtin-value",
+                    f"built-in `{name}` must be called",
+                    root.span,
+                    f"write `{name}(…)`",
+                )
+            else:
+                self._error(
+                    "unknown-name",
+                    f"unknown name `{name}`",
+                    root.span,
+                    did_you_mean(name, [*scope.all_names(), *self.scope.visible_names()])
+                    or "bind it with `:=` or `some`, import it, or define a rule of that name",
+                )
+            return
+        target, used, problem = resolve_chain(self.scope, target, steps)
+        if problem is not None:
+            self.diags.append(problem)
+            return
+        span = steps[used - 1].span if used else root.span
+        if isinstance(target, PackageTarget):
+            self._error(
+                "package-value",
+                f"package `{'.'.join(target.path)}` is not a value",
+                span,
+                "name one of its rules, e.g. `pkg.allow`",
+            )
+        elif isinstance(target, RuleTarget):
+            if target.rule.is_function:
+                self._error(
+                    "function-value",
+                    f"function `{target.rule.name}` must be called",
+                    span,
+                    f"write `{target.rule.name}(…)` with {target.rule.arity} argument(s)",
+                )
+            self._depend(target.rule, span)
+
+    def call(self, e: ast.Call, scope: Locals) -> None:
+        for a in e.args:
+            self.expr(a, scope)
+        found = chain_of(e.func)
+        if found is None:
+            self._error("call", "only functions can be called", e.span, None)
+            return
+        root, steps = found
+        if scope.has(root.name):
+            self._error(
+                "call",
+                f"`{root.name}` is a local variable, not a function",
+                root.span,
+                "rename the variable if it hides a function",
+            )
+            return
+        target = (
+            self.scope.lookup_function(root.name) if not steps else self.scope.lookup(root.name)
+        )
+        if target is None:
+            functions = [
+                *BUILTINS,
+                *(r.name for r in self.scope.package.rules.values() if r.is_function),
+            ]
+            self._error(
+                "unknown-function",
+                f"unknown function `{root.name}`",
+                root.span,
+                did_you_mean(root.name, functions) or "see the built-in table in docs/language.md",
+            )
+            return
+        target, used, problem = resolve_chain(self.scope, target, steps)
+        if problem is not None:
+            self.diags.append(problem)
+            return
+        name = ".".join([root.name, *(s.name for s in steps if isinstance(s, ast.Field))])
+        if used != len(steps):
+            self._error("call", f"`{name}` is not a function", e.func.span)
+            return
+        n = len(e.args)
+        if isinstance(target, BuiltinTarget):
+            b = target.builtin
+            if not b.accepts(n):
+                self._error(
+                    "arity",
+                    f"`{b.name}` takes {b.arity_text()} argument(s), not {n}",
+                    e.span,
+                    f"for example `{b.example}`" if b.example else None,
+                )
+        elif isinstance(target, RuleTarget) and target.rule.is_function:
+            if n != target.rule.arity:
+                self._error(
+                    "arity",
+                    f"function `{name}` takes {target.rule.arity} argument(s), not {n}",
+                    e.span,
+                )
+            self._depend(target.rule, e.span)
+        else:
+            self._error(
+                "call",
+                f"`{name}` is not a function",
+                e.func.span,
+                "only built-ins and rules written `name(params) …` can be called",
+            )
+
+
+def _bound_names(stmts: tuple[ast.Statement, ...]) -> set[str]:
+    out: set[str] = set()
+    for s in stmts:
+        if isinstance(s, ast.Assign):
+            out.add(s.name)
+        elif isinstance(s, ast.SomeIn):
+            out.update(s.names)
+    return out
+
+
+def check_names(an: Analysis) -> list[Diagnostic]:
+    diags: list[Diagnostic] = []
+    for module in an.modules:
+        scope = an.scopes[id(module)]
+        pkg = scope.package
+        for d in module.definitions:
+            match d:
+                case ast.Rule():
+                    r = _Resolver(an, scope, ".".join((*pkg.path, d.name)))
+                    local = Locals()
+                    for p in d.params:
+                        local.names[p] = d.span
+                    if d.body is not None:
+                        r.body(d.body, local)
+                    if d.value is not None:
+                        r.expr(d.value, local)
+                    diags.extend(r.diags)
+                case ast.DefaultRule():
+                    r = _Resolver(an, scope, ".".join((*pkg.path, d.name)))
+                    r.expr(d.value, Locals())
+                    diags.extend(r.diags)
+                case ast.Check():
+                    r = _Resolver(an, scope, None)
+                    if d.when is not None:
+                        r.expr(d.when, Locals())
+                    local = Locals()
+                    r.body(d.body, local)
+                    template, found = parse_message(d)
+                    diags.extend(found)
+                    if template is not None:
+                        for part in template.parts:
+                            if isinstance(part, Hole):
+                                r.expr(part.expr, local)
+                    diags.extend(r.diags)
+                case _:
+                    assert_never(d)
+    return diags

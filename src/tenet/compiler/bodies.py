@@ -1,0 +1,322 @@
+"""Bodies to continuation-passing closures `run(ctx, frame, k) -> stop`.
+
+Each statement either fails (returns False), or binds and calls the rest of the body; `k`
+is called once per satisfying binding and returns True to stop the search (a boolean rule
+is settled) or False to go on (partial sets, value rules and `forbid` see every binding).
+The traced variants also record evidence on `ctx.tracer`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, assert_never
+
+from tenet.compiler.expressions import ExprCompiler, Fn, Slots, _at, _step
+from tenet.runtime.operators import iterate_keys, iterate_pairs
+from tenet.runtime.trace import CondMeta, Record
+from tenet.runtime.values import UNDEF, EvalError
+from tenet.syntax import ast
+
+__all__ = ["Body", "Cont", "compile_body", "stop"]
+
+Cont = Callable[[Any, list[Any]], bool]
+Body = Callable[[Any, list[Any], Cont], bool]
+
+
+def stop(ctx: Any, fr: list[Any]) -> bool:
+    """The continuation of a body that only needs to know whether it holds."""
+    return True
+
+
+def _last(ctx: Any, fr: list[Any], k: Cont) -> bool:
+    return k(ctx, fr)
+
+
+def meta_of(stmt: ast.Statement | ast.Expr) -> CondMeta:
+    span = stmt.span
+    if span is None:
+        return CondMeta("", "")
+    return CondMeta(" ".join(span.text().split()), span.location())
+
+
+def compile_body(body: ast.Body, slots: Slots, ec: ExprCompiler, traced: bool = False) -> Body:
+    """Compile statements from the last to the first, each calling the next."""
+    # slots are bound in source order, so compile every expression first, front to back
+    steps: list[Callable[[Body], Body]] = []
+    for stmt in body.statements:
+        steps.append(_statement(stmt, slots, ec, traced))
+    nxt: Body = _last
+    for make in reversed(steps):
+        nxt = make(nxt)
+    return nxt
+
+
+def _statement(
+    stmt: ast.Statement, slots: Slots, ec: ExprCompiler, traced: bool
+) -> Callable[[Body], Body]:
+    match stmt:
+        case ast.Condition(expr=expr):
+            f = ec.compile(expr, slots).fn
+            return _traced_condition(f, meta_of(stmt)) if traced else _condition(f)
+        case ast.Assign(name=name, expr=expr):
+            f = ec.compile(expr, slots).fn
+            slot = slots.bind(name)
+            if traced:
+                return _traced_assign(f, slot, name, meta_of(stmt))
+            return _assign(f, slot)
+        case ast.SomeIn(names=names, collection=coll):
+            f = ec.compile(coll, slots).fn
+            bound = [slots.bind(n) for n in names]
+            if traced:
+                return _traced_some(f, bound, list(names), meta_of(stmt), stmt)
+            return _some(f, bound, stmt)
+        case ast.EveryIn(names=names, collection=coll, body=inner):
+            f = ec.compile(coll, slots).fn
+            child = slots.child()
+            bound = [child.bind(n) for n in names]
+            inner_run = compile_body(inner, child, ec.untraced(), False)
+            if traced:
+                return _traced_every(f, bound, list(names), inner_run, meta_of(stmt), stmt)
+            return _every(f, bound, inner_run, stmt)
+        case _:
+            assert_never(stmt)
+
+
+# ---- fast statements ---------------------------------------------------------------------
+
+
+def _condition(f: Fn) -> Callable[[Body], Body]:
+    def make(nxt: Body) -> Body:
+        if nxt is _last:
+
+            def last(ctx: Any, fr: list[Any], k: Cont) -> bool:
+                v = f(ctx, fr)
+                if v is UNDEF or v is False:
+                    return False
+                return k(ctx, fr)
+
+            return last
+
+        def run(ctx: Any, fr: list[Any], k: Cont) -> bool:
+            v = f(ctx, fr)
+            if v is UNDEF or v is False:
+                return False
+            return nxt(ctx, fr, k)
+
+        return run
+
+    return make
+
+
+def _assign(f: Fn, slot: int) -> Callable[[Body], Body]:
+    def make(nxt: Body) -> Body:
+        def run(ctx: Any, fr: list[Any], k: Cont) -> bool:
+            v = f(ctx, fr)
+            if v is UNDEF:
+                return False
+            fr[slot] = v
+            return nxt(ctx, fr, k)
+
+        return run
+
+    return make
+
+
+def _bindings(coll: Any, n: int, stmt: ast.Statement) -> Any:
+    try:
+        return iterate_keys(coll) if n == 1 else iterate_pairs(coll)
+    except EvalError as err:
+        raise _at(stmt.span, err) from None
+
+
+def _some(f: Fn, bound: list[int], stmt: ast.Statement) -> Callable[[Body], Body]:
+    def make(nxt: Body) -> Body:
+        if len(bound) == 1:
+            (s0,) = bound
+
+            def run1(ctx: Any, fr: list[Any], k: Cont) -> bool:
+                c = f(ctx, fr)
+                if c is UNDEF:
+                    return False
+                for x in _bindings(c, 1, stmt):
+                    _step(ctx)
+                    fr[s0] = x
+                    if nxt(ctx, fr, k):
+                        return True
+                return False
+
+            return run1
+        s0, s1 = bound
+
+        def run2(ctx: Any, fr: list[Any], k: Cont) -> bool:
+            c = f(ctx, fr)
+            if c is UNDEF:
+                return False
+            for a, b in _bindings(c, 2, stmt):
+                _step(ctx)
+                fr[s0] = a
+                fr[s1] = b
+                if nxt(ctx, fr, k):
+                    return True
+            return False
+
+        return run2
+
+    return make
+
+
+def _every_holds(
+    ctx: Any, fr: list[Any], c: Any, bound: list[int], inner: Body, stmt: ast.Statement
+) -> Any:
+    """None when every element satisfies the inner body, else the first element that fails."""
+    if len(bound) == 1:
+        (s0,) = bound
+        for x in _bindings(c, 1, stmt):
+            _step(ctx)
+            fr[s0] = x
+            if not inner(ctx, fr, stop):
+                return (x,)
+        return None
+    s0, s1 = bound
+    for a, b in _bindings(c, 2, stmt):
+        _step(ctx)
+        fr[s0] = a
+        fr[s1] = b
+        if not inner(ctx, fr, stop):
+            return (a, b)
+    return None
+
+
+def _every(f: Fn, bound: list[int], inner: Body, stmt: ast.Statement) -> Callable[[Body], Body]:
+    def make(nxt: Body) -> Body:
+        def run(ctx: Any, fr: list[Any], k: Cont) -> bool:
+            c = f(ctx, fr)
+            if c is UNDEF:
+                return False  # missing evidence never passes
+            if _every_holds(ctx, fr, c, bound, inner, stmt) is not None:
+                return False
+            return nxt(ctx, fr, k)
+
+        return run
+
+    return make
+
+
+# ---- traced statements -------------------------------------------------------------------
+
+
+def _evaluate(ctx: Any, fr: list[Any], f: Fn, rec: Record) -> Any:
+    tr = ctx.tracer
+    tr.cur = rec
+    try:
+        return f(ctx, fr)
+    except EvalError:
+        tr.errored(rec)
+        raise
+    finally:
+        tr.cur = None
+
+
+def _settle(ctx: Any, fr: list[Any], rec: Record, holds: bool, nxt: Body, k: Cont) -> bool:
+    tr = ctx.tracer
+    tr.path.append(rec)
+    try:
+        if not holds:
+            tr.fail(fr)
+            return False
+        return nxt(ctx, fr, k)
+    finally:
+        tr.path.pop()
+
+
+def _traced_condition(f: Fn, meta: CondMeta) -> Callable[[Body], Body]:
+    def make(nxt: Body) -> Body:
+        def run(ctx: Any, fr: list[Any], k: Cont) -> bool:
+            rec = Record(meta)
+            v = _evaluate(ctx, fr, f, rec)
+            rec.holds = None if v is UNDEF else v is not False
+            return _settle(ctx, fr, rec, v is not UNDEF and v is not False, nxt, k)
+
+        return run
+
+    return make
+
+
+def _traced_assign(f: Fn, slot: int, name: str, meta: CondMeta) -> Callable[[Body], Body]:
+    def make(nxt: Body) -> Body:
+        def run(ctx: Any, fr: list[Any], k: Cont) -> bool:
+            rec = Record(meta)
+            v = _evaluate(ctx, fr, f, rec)
+            if v is UNDEF:
+                rec.holds = None
+                return _settle(ctx, fr, rec, False, nxt, k)
+            rec.holds = True
+            rec.values[name] = v
+            fr[slot] = v
+            return _settle(ctx, fr, rec, True, nxt, k)
+
+        return run
+
+    return make
+
+
+def _traced_some(
+    f: Fn, bound: list[int], names: list[str], meta: CondMeta, stmt: ast.Statement
+) -> Callable[[Body], Body]:
+    def make(nxt: Body) -> Body:
+        def run(ctx: Any, fr: list[Any], k: Cont) -> bool:
+            rec = Record(meta)
+            c = _evaluate(ctx, fr, f, rec)
+            if c is UNDEF:
+                rec.holds = None
+                return _settle(ctx, fr, rec, False, nxt, k)
+            items = list(_bindings(c, len(bound), stmt))
+            if not items:
+                rec.holds = False
+                return _settle(ctx, fr, rec, False, nxt, k)
+            for item in items:
+                _step(ctx)
+                values = (item,) if len(bound) == 1 else item
+                one = rec.copy()
+                one.holds = True
+                for slot, name, v in zip(bound, names, values, strict=True):
+                    fr[slot] = v
+                    one.values[name] = v
+                if _settle(ctx, fr, one, True, nxt, k):
+                    return True
+            return False
+
+        return run
+
+    return make
+
+
+def _traced_every(
+    f: Fn,
+    bound: list[int],
+    names: list[str],
+    inner: Body,
+    meta: CondMeta,
+    stmt: ast.Statement,
+) -> Callable[[Body], Body]:
+    def make(nxt: Body) -> Body:
+        def run(ctx: Any, fr: list[Any], k: Cont) -> bool:
+            rec = Record(meta)
+            c = _evaluate(ctx, fr, f, rec)
+            if c is UNDEF:
+                rec.holds = None
+                return _settle(ctx, fr, rec, False, nxt, k)
+            try:
+                failed = _every_holds(ctx, fr, c, bound, inner, stmt)
+            except EvalError:
+                ctx.tracer.errored(rec)
+                raise
+            if failed is not None:
+                for name, v in zip(names, failed, strict=True):
+                    rec.values[name] = v
+            rec.holds = failed is None
+            return _settle(ctx, fr, rec, failed is None, nxt, k)
+
+        return run
+
+    return make

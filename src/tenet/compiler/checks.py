@@ -1,0 +1,181 @@
+"""Compiled checks: `when`, the traced body, messages rendered from the bindings of the path
+that decided, one violation per distinct `forbid` binding."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenet.compiler.bodies import Body, Cont
+from tenet.compiler.expressions import Fn
+from tenet.runtime.trace import CondMeta, Record, Tracer
+from tenet.runtime.values import UNDEF, EvalError, freeze, to_json
+from tenet.source import Span
+
+__all__ = ["CheckResult", "CompiledCheck", "render_value"]
+
+
+@dataclass(eq=False)
+class CheckResult:
+    status: str  # passed, violated, not_applicable, waived, error
+    message: str | None = None
+    evidence: list[Record] = field(default_factory=list)
+    bindings: dict[str, Any] | None = None
+    error: EvalError | None = None
+    waiver: dict[str, Any] | None = None
+
+
+def render_value(v: Any) -> str:
+    """A value in a message: JSON, but a top-level string bare and whole numbers whole."""
+    if v is UNDEF:
+        return "<undefined>"
+    if type(v) is str:
+        return v
+    return json.dumps(to_json(v), ensure_ascii=False, separators=(", ", ": "))
+
+
+def _format(v: Any, spec: str) -> str:
+    if not spec:
+        return render_value(v)
+    if v is UNDEF:
+        return "<undefined>"
+    t = type(v)
+    try:
+        if t is int or t is float or t is str:
+            return format(v, spec)
+        return format(render_value(v), spec)
+    except (ValueError, TypeError) as err:
+        raise EvalError("template", f"bad format `:{spec}` for {render_value(v)}: {err}") from None
+
+
+@dataclass(eq=False)
+class CompiledCheck:
+    package: tuple[str, ...]
+    name: str
+    kind: str  # require, forbid
+    severity: str
+    span: Span
+    nslots: int
+    body: Body
+    when: tuple[Fn, CondMeta] | None
+    when_slots: int
+    message: list[str | tuple[Fn, str, Span | None]] | None
+    names: list[tuple[str, int]]  # body-level variables and their slots
+    some_slots: list[int]  # the `some` variables that make a binding distinct
+    annotations: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def full_id(self) -> str:
+        return ".".join((*self.package, self.name))
+
+    @property
+    def location(self) -> str:
+        return self.span.location()
+
+    @property
+    def sort_key(self) -> tuple[str, int]:
+        return self.span.path, self.span.line
+
+    def default_message(self) -> str:
+        if self.kind == "require":
+            return f"requirement {self.name} is not met"
+        return f"{self.name} is forbidden"
+
+    def render(self, ctx: Any, frame: list[Any]) -> str:
+        if self.message is None:
+            return self.default_message()
+        out: list[str] = []
+        for part in self.message:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            fn, spec, span = part
+            try:
+                out.append(_format(fn(ctx, frame), spec))
+            except EvalError as err:
+                if err.span is None:
+                    err.span = span
+                raise
+        return "".join(out)
+
+    def evaluate(self, ctx: Any, full: bool) -> list[CheckResult]:
+        tracer: Tracer = ctx.tracer
+        tracer.reset()
+        if self.when is not None:
+            fn, meta = self.when
+            rec = Record(meta)
+            tracer.cur = rec
+            try:
+                v = fn(ctx, [UNDEF] * self.when_slots)
+            except EvalError as err:
+                return [CheckResult("error", evidence=[rec], error=_located(err, self.span))]
+            finally:
+                tracer.cur = None
+            holds = v is not UNDEF and v is not False
+            rec.holds = None if v is UNDEF else holds
+            if not holds:
+                return [CheckResult("not_applicable", evidence=[rec])]
+            when_rec: list[Record] = [rec] if full else []
+        else:
+            when_rec = []
+        frame = [UNDEF] * self.nslots
+        try:
+            if self.kind == "require":
+                return [self._require(ctx, tracer, frame, full, when_rec)]
+            return self._forbid(ctx, tracer, frame, full, when_rec)
+        except EvalError as err:
+            evidence = tracer.error_path or list(tracer.path)
+            return [CheckResult("error", evidence=evidence, error=_located(err, self.span))]
+
+    def _require(
+        self, ctx: Any, tracer: Tracer, frame: list[Any], full: bool, when: list[Record]
+    ) -> CheckResult:
+        if self.body(ctx, frame, _first(tracer)):
+            evidence = [*when, *tracer.successes[0][0]] if full else []
+            return CheckResult("passed", evidence=evidence)
+        best = tracer.best or []
+        message = self.render(ctx, tracer.best_frame or frame)
+        return CheckResult("violated", message, [*when, *best])
+
+    def _forbid(
+        self, ctx: Any, tracer: Tracer, frame: list[Any], full: bool, when: list[Record]
+    ) -> list[CheckResult]:
+        self.body(ctx, frame, _every(tracer))
+        if not tracer.successes:
+            evidence = [*when, *(tracer.best or [])] if full else []
+            return [CheckResult("passed", evidence=evidence)]
+        out: list[CheckResult] = []
+        seen: set[Any] = set()
+        for path, snapshot in tracer.successes:
+            key = tuple(freeze(snapshot[s]) for s in self.some_slots)
+            if key in seen:
+                continue
+            seen.add(key)
+            bindings = {n: snapshot[s] for n, s in self.names if snapshot[s] is not UNDEF}
+            out.append(
+                CheckResult("violated", self.render(ctx, snapshot), [*when, *path], bindings)
+            )
+        return out
+
+
+def _first(tracer: Tracer) -> Cont:
+    def k(ctx: Any, fr: list[Any]) -> bool:
+        tracer.succeed(fr)
+        return True
+
+    return k
+
+
+def _every(tracer: Tracer) -> Cont:
+    def k(ctx: Any, fr: list[Any]) -> bool:
+        tracer.succeed(fr)
+        return False
+
+    return k
+
+
+def _located(err: EvalError, span: Span) -> EvalError:
+    if err.span is None:
+        err.span = span
+    return err

@@ -1,0 +1,71 @@
+"""A compiled bundle: rules, checks by package, waivers and schemas, and query resolution."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tenet.analysis.symbols import RuleInfo
+from tenet.analysis.waivers import Waiver
+from tenet.compiler.checks import CompiledCheck
+from tenet.compiler.rules import CompiledRule
+from tenet.diagnostics import Diagnostic, QueryError, did_you_mean
+
+__all__ = ["Program", "Query"]
+
+
+@dataclass(frozen=True, eq=False)
+class Query:
+    text: str
+    rule: CompiledRule | None  # a rule query
+    checks: tuple[CompiledCheck, ...]  # a package query: every check in and below it
+
+
+@dataclass(eq=False)
+class Program:
+    rules: dict[str, CompiledRule]
+    checks: dict[tuple[str, ...], list[CompiledCheck]]
+    namespaces: set[tuple[str, ...]]
+    waivers: dict[str, list[Waiver]]
+    schemas: dict[str, Any]
+    data: Any
+    functions: set[str]
+    rule_infos: dict[str, RuleInfo]
+
+    def query(self, text: str) -> Query:
+        """Resolve a query, or raise QueryError (it names neither a package nor a rule)."""
+        path = tuple(text.split(".")) if text else ()
+        if path in self.namespaces:
+            found = [
+                c for pkg, checks in self.checks.items() if pkg[: len(path)] == path for c in checks
+            ]
+            found.sort(key=lambda c: c.sort_key)
+            return Query(text, None, tuple(found))
+        rule = self.rules.get(text)
+        if rule is not None:
+            if rule.kind == "function":
+                raise QueryError(
+                    [
+                        Diagnostic(
+                            "query",
+                            f"`{text}` is a function and cannot be queried",
+                            None,
+                            "query a rule or package that calls it",
+                        )
+                    ]
+                )
+            return Query(text, rule, ())
+        candidates = [".".join(p) for p in self.namespaces] + [
+            r for r in self.rules if r not in self.functions
+        ]
+        raise QueryError(
+            [
+                Diagnostic(
+                    "query",
+                    f"unknown query `{text}`: no package or rule has that name",
+                    None,
+                    did_you_mean(text, candidates)
+                    or "name a package (`deploy.staging`) or a rule (`access.allow`)",
+                )
+            ]
+        )

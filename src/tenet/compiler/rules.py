@@ -1,0 +1,226 @@
+"""Compiled rules and functions: evaluation with OPA's semantics, per-decision caching, and the
+traced re-run that explains a rule query definition by definition."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenet.compiler.bodies import Body, Cont, stop
+from tenet.compiler.expressions import Code, Fn
+from tenet.runtime.trace import Record, Tracer
+from tenet.runtime.values import UNDEF, EvalError, TSet, equal, to_json
+from tenet.source import Span
+
+__all__ = ["CompiledDef", "CompiledRule", "DefinitionTrace", "RuleTrace"]
+
+_MISS: Any = object()
+
+
+def _show(v: Any) -> str:
+    import json
+
+    text = json.dumps(to_json(v), ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@dataclass(eq=False)
+class CompiledDef:
+    span: Span
+    nslots: int
+    body: Body | None
+    value: Fn | None  # value rules and functions; the element of a partial set
+    # the traced body and value, compiled on first use (explanations only)
+    traced: Callable[[], tuple[Body | None, Fn | None]] | None = None
+    _traced: tuple[Body | None, Fn | None] | None = None
+
+    @property
+    def location(self) -> str:
+        return self.span.location()
+
+    def traced_code(self) -> tuple[Body | None, Fn | None]:
+        if self._traced is None:
+            assert self.traced is not None
+            self._traced = self.traced()
+        return self._traced
+
+
+@dataclass(eq=False)
+class DefinitionTrace:
+    location: str
+    held: bool
+    evidence: list[Record]
+
+
+@dataclass(eq=False)
+class RuleTrace:
+    rule: str
+    definitions: list[DefinitionTrace]
+    not_evaluated: int
+    default_used: bool
+
+
+@dataclass(eq=False)
+class CompiledRule:
+    full_name: str
+    name: str
+    kind: str  # bool, value, set, function
+    stops_at_first: bool
+    defs: list[CompiledDef] = field(default_factory=list)
+    default: Code | None = None
+    arity: int = 0
+
+    # ---- evaluation ----------------------------------------------------------------------
+
+    def value(self, ctx: Any) -> Any:
+        cache = ctx.cache
+        v = cache.get(self, _MISS)
+        if v is _MISS:
+            ctx.steps += 1
+            if ctx.steps > ctx.max_steps:
+                raise EvalError("step_limit", f"evaluation took more than {ctx.max_steps} steps")
+            v = self._evaluate(ctx, None)
+            cache[self] = v
+        return v
+
+    def call(self, ctx: Any, args: list[Any]) -> Any:
+        ctx.steps += 1
+        if ctx.steps > ctx.max_steps:
+            raise EvalError("step_limit", f"evaluation took more than {ctx.max_steps} steps")
+        return self._evaluate(ctx, args)
+
+    def _frame(self, d: CompiledDef, args: list[Any] | None) -> list[Any]:
+        fr = [UNDEF] * d.nslots
+        if args:
+            fr[: len(args)] = args
+        return fr
+
+    def _evaluate(self, ctx: Any, args: list[Any] | None) -> Any:
+        if self.stops_at_first:
+            for d in self.defs:
+                assert d.body is not None
+                if d.body(ctx, self._frame(d, args), stop):
+                    return True
+            return self._default(ctx)
+        if self.kind == "set":
+            return self._collect(ctx)
+        return self._single_value(ctx, args)
+
+    def _default(self, ctx: Any) -> Any:
+        if self.default is None:
+            return UNDEF
+        return self.default.fn(ctx, [])
+
+    def _collect(self, ctx: Any) -> Any:
+        out: list[Any] = []
+        for d in self.defs:
+            assert d.value is not None
+            element = d.value
+            if d.body is None:
+                v = element(ctx, self._frame(d, None))
+                if v is not UNDEF:
+                    out.append(v)
+                continue
+
+            def k(ctx: Any, fr: list[Any], element: Fn = element) -> bool:
+                v = element(ctx, fr)
+                if v is not UNDEF:
+                    out.append(v)
+                return False
+
+            d.body(ctx, self._frame(d, None), k)
+        return TSet(out)
+
+    def _single_value(self, ctx: Any, args: list[Any] | None) -> Any:
+        found: list[Any] = [UNDEF, None]  # value, where it came from
+
+        def merge(v: Any, d: CompiledDef) -> None:
+            if found[0] is UNDEF:
+                found[0], found[1] = v, d
+            elif not equal(found[0], v):
+                what = "function" if self.kind == "function" else "rule"
+                raise EvalError(
+                    "conflict",
+                    f"{what} `{self.full_name}` has conflicting values {_show(found[0])} "
+                    f"(at {found[1].location}) and {_show(v)}",
+                    d.span,
+                )
+
+        for d in self.defs:
+            value = d.value
+            fr = self._frame(d, args)
+            if d.body is None:
+                assert value is not None
+                v = value(ctx, fr)
+                if v is not UNDEF:
+                    merge(v, d)
+                continue
+            d.body(ctx, fr, _merging(merge, d, value))
+        if found[0] is UNDEF:
+            return self._default(ctx)
+        return found[0]
+
+    # ---- explanation ---------------------------------------------------------------------
+
+    def explain(self, ctx: Any, full: bool) -> RuleTrace:
+        """Re-run the definitions with tracing. Raises the same errors as `value`."""
+        tracer: Tracer = ctx.tracer
+        traces: list[DefinitionTrace] = []
+        any_held = False
+        for i, d in enumerate(self.defs):
+            body, value = d.traced_code()
+            tracer.reset()
+            fr = self._frame(d, None)
+            if body is None:
+                held = value is not None and value(ctx, fr) is not UNDEF
+                traces.append(DefinitionTrace(d.location, held, []))
+            else:
+                first_only = self.stops_at_first
+                capture = _capture(tracer, value, first_only)
+                try:
+                    body(ctx, fr, capture)
+                except EvalError:
+                    traces.append(DefinitionTrace(d.location, False, tracer.error_path or []))
+                    raise
+                held = bool(tracer.successes)
+                if held:
+                    evidence = tracer.successes[0][0]
+                elif tracer.best is not None:
+                    evidence = tracer.best if full else tracer.best[-1:]
+                else:
+                    evidence = []
+                traces.append(DefinitionTrace(d.location, held, evidence))
+            any_held = any_held or held
+            if held and self.stops_at_first:
+                return RuleTrace(self.full_name, traces, len(self.defs) - i - 1, False)
+        return RuleTrace(self.full_name, traces, 0, not any_held and self.default is not None)
+
+
+def _merging(merge: Callable[[Any, CompiledDef], None], d: CompiledDef, value: Fn | None) -> Cont:
+    """The continuation of a value definition: every binding's value is merged."""
+    if value is None:  # a boolean definition among value ones: `name if {…}`
+
+        def bool_k(ctx: Any, fr: list[Any]) -> bool:
+            merge(True, d)
+            return True
+
+        return bool_k
+
+    def k(ctx: Any, fr: list[Any]) -> bool:
+        v = value(ctx, fr)
+        if v is not UNDEF:
+            merge(v, d)
+        return False
+
+    return k
+
+
+def _capture(tracer: Tracer, value: Fn | None, first_only: bool) -> Cont:
+    def k(ctx: Any, fr: list[Any]) -> bool:
+        if value is None or value(ctx, fr) is not UNDEF:
+            tracer.succeed(fr)
+            return first_only
+        return False
+
+    return k

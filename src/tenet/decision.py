@@ -1,0 +1,213 @@
+"""The decision: verdict fields read at once, and the decision document of
+`spec/decision.md`, built when `to_dict()` is first called."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from importlib import resources
+from typing import Any
+
+from tenet.compiler.checks import CheckResult, CompiledCheck
+from tenet.runtime.clock import format_rfc3339
+from tenet.runtime.evaluate import Outcome
+from tenet.runtime.trace import Record
+from tenet.runtime.values import UNDEF, to_json
+
+__all__ = ["BundleInfo", "Decision", "canonical_json", "decision_schema", "uuid7"]
+
+SEVERITIES = ("blocking", "warning", "info")
+
+
+@dataclass(frozen=True, slots=True)
+class BundleInfo:
+    name: str
+    version: str
+    revision: str | None
+    digest: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "revision": self.revision,
+            "digest": self.digest,
+        }
+
+
+def uuid7() -> str:
+    """A time-ordered UUID (version 7): decision ids sort by when they were made."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= (rand >> 68) << 64  # 12 random bits
+    value |= 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def canonical_json(value: Any) -> bytes:
+    """Sorted keys, no whitespace: the form the input digest is taken over."""
+    return json.dumps(
+        to_json(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode("utf-8")
+
+
+def evidence_dict(rec: Record) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "condition": rec.meta.text,
+        "location": rec.meta.location,
+        "holds": rec.holds,
+    }
+    if rec.values:
+        d["values"] = {k: to_json(v) for k, v in rec.values.items()}
+    if rec.undefined:
+        d["undefined"] = list(rec.undefined)
+    if rec.pointers:
+        d["input_paths"] = list(rec.pointers)
+    return d
+
+
+class Decision:
+    """One answer. ``allowed``, ``outcome``, ``result`` and ``defined`` are ready at once."""
+
+    def __init__(
+        self,
+        outcome: Outcome,
+        bundle: BundleInfo,
+        input: Any,
+        explain: str,
+        duration_ns: int,
+    ) -> None:
+        self._outcome = outcome
+        self._bundle = bundle
+        self._input = input
+        self._explain = explain
+        self._duration_ns = duration_ns
+        self.query = outcome.query.text
+        self.errors = [e.to_dict() for e in outcome.errors]
+        if outcome.errors:
+            self.outcome = "error"
+        elif outcome.query.rule is not None:
+            self.outcome = "allow" if outcome.value is True else "deny"
+        elif any(r.status == "violated" and c.severity == "blocking" for c, r in outcome.checks):
+            self.outcome = "deny"
+        else:
+            self.outcome = "allow"
+        self.allowed = self.outcome == "allow"
+        if outcome.query.rule is None:
+            self.defined = not outcome.errors or bool(outcome.checks)
+            self.result: Any = None
+        else:
+            self.defined = outcome.value is not UNDEF and not outcome.errors
+            self.result = to_json(outcome.value) if self.defined else None
+
+    def __repr__(self) -> str:
+        return f"Decision({self.query!r}, outcome={self.outcome!r}, result={self.result!r})"
+
+    @property
+    def checks(self) -> list[tuple[CompiledCheck, CheckResult]]:
+        return list(self._outcome.checks)
+
+    @cached_property
+    def decision_id(self) -> str:
+        return uuid7()
+
+    @cached_property
+    def input_digest(self) -> str:
+        return "sha256:" + hashlib.sha256(canonical_json(self._input)).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._document)
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self._document, indent=indent, ensure_ascii=False)
+
+    @cached_property
+    def _document(self) -> dict[str, Any]:
+        out = self._outcome
+        full = self._explain == "full"
+        doc: dict[str, Any] = {
+            "decision_id": self.decision_id,
+            "query": self.query,
+            "outcome": self.outcome,
+            "allowed": self.allowed,
+            "defined": self.defined,
+            "result": self.result,
+            "checks": [_check_dict(c, r, full) for c, r in out.checks],
+            "summary": _summary(out.checks, len(out.errors)),
+            "errors": self.errors,
+            "bundle": self._bundle.to_dict(),
+            "input_digest": self.input_digest,
+            "evaluated_at": format_rfc3339(out.now),
+            "duration_us": self._duration_ns // 1000,
+        }
+        if out.query.rule is not None and out.explain is not None:
+            trace = out.explain(full)
+            if trace is not None:
+                doc["explanation"] = {
+                    "rule": trace.rule,
+                    "definitions": [
+                        {
+                            "location": d.location,
+                            "held": d.held,
+                            "evidence": [evidence_dict(r) for r in d.evidence],
+                        }
+                        for d in trace.definitions
+                    ],
+                    "not_evaluated": trace.not_evaluated,
+                    "default_used": trace.default_used,
+                }
+        return doc
+
+
+def _check_dict(check: CompiledCheck, r: CheckResult, full: bool) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "id": check.full_id,
+        "severity": check.severity,
+        "status": r.status,
+        "message": r.message,
+        "location": check.location,
+        "controls": list(check.annotations.get("controls") or []),
+    }
+    for key in ("title", "remediation"):
+        if key in check.annotations:
+            d[key] = check.annotations[key]
+    if r.status != "passed" or full:
+        d["evidence"] = [evidence_dict(e) for e in r.evidence]
+    if r.bindings is not None:
+        d["bindings"] = {k: to_json(v) for k, v in r.bindings.items()}
+    if r.waiver is not None:
+        d["waiver"] = r.waiver
+    if r.error is not None:
+        d["error"] = r.error.message
+    return d
+
+
+def _summary(checks: list[tuple[CompiledCheck, CheckResult]], errors: int) -> dict[str, Any]:
+    violated = dict.fromkeys(SEVERITIES, 0)
+    counts = {"passed": 0, "not_applicable": 0, "waived": 0}
+    for c, r in checks:
+        if r.status == "violated":
+            violated[c.severity] += 1
+        elif r.status in counts:
+            counts[r.status] += 1
+    return {"violated": violated, **counts, "errors": errors}
+
+
+_schema: dict[str, Any] | None = None
+
+
+def decision_schema() -> dict[str, Any]:
+    """The JSON Schema every decision document validates against (shipped in the package)."""
+    global _schema
+    if _schema is None:
+        text = resources.files("tenet").joinpath("schemas/decision.schema.json").read_text("utf-8")
+        _schema = json.loads(text)
+    return _schema

@@ -1,0 +1,90 @@
+"""Diagnostics, the values every stage returns for what is wrong, and the errors the API raises."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tenet.source import Span
+
+__all__ = ["Diagnostic", "PolicyError", "QueryError", "did_you_mean", "render_all"]
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """One finding: a stable code, a lowercase message naming user text in backticks,
+    where it is, and advice."""
+
+    code: str
+    message: str
+    span: Span | None = None
+    help: str | None = None
+    severity: str = "error"  # "error" or "warning"
+    file: str | None = None  # for findings outside policy text (data, manifest)
+
+    @property
+    def path(self) -> str | None:
+        return self.span.path if self.span is not None else self.file
+
+    @property
+    def line(self) -> int | None:
+        return self.span.line if self.span is not None else None
+
+    @property
+    def column(self) -> int | None:
+        return self.span.column if self.span is not None else None
+
+    def location(self) -> str:
+        if self.span is not None:
+            return self.span.location()
+        return self.file or "<bundle>"
+
+    def render(self) -> str:
+        lines = [f"{self.severity}[{self.code}]: {self.message}", f"  --> {self.location()}"]
+        if self.span is not None:
+            lines.extend("  " + part for part in self.span.excerpt().splitlines())
+        if self.help:
+            lines.append(f"  = help: {self.help}")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "file": self.path,
+            "line": self.line,
+            "column": self.column,
+        }
+        if self.help:
+            d["help"] = self.help
+        return d
+
+
+def render_all(diagnostics: Iterable[Diagnostic]) -> str:
+    return "\n\n".join(d.render() for d in diagnostics)
+
+
+class PolicyError(Exception):
+    """A bundle or policy could not be loaded; ``diagnostics`` lists every problem found."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics = list(diagnostics)
+        super().__init__(render_all(self.diagnostics))
+
+
+class QueryError(PolicyError):
+    """A query names neither a package nor a rule of the bundle (or names a function)."""
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """A help line naming the closest candidate, if one is close enough."""
+    pool = sorted(set(candidates))
+    close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
+    if not close:
+        lowered = {c.lower(): c for c in pool}
+        if name.lower() in lowered:
+            close = [lowered[name.lower()]]
+    return f"did you mean `{close[0]}`?" if close else None

@@ -1,0 +1,110 @@
+"""Decisions as text a person reads in a CI log: one line per check, evidence under failures,
+a one-line verdict."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["render_text"]
+
+_MARKS = {"passed": "✓", "violated": "✗", "error": "✗", "not_applicable": "~", "waived": "~"}
+
+
+def _value(v: Any) -> str:
+    text = json.dumps(v, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _evidence_lines(evidence: list[dict[str, Any]], indent: str) -> list[str]:
+    lines: list[str] = []
+    for e in evidence:
+        mark = {True: "held", False: "failed", None: "undefined"}[e.get("holds")]
+        lines.append(f"{indent}{mark}: {e['condition']}  ({e['location']})")
+        for ref, v in e.get("values", {}).items():
+            lines.append(f"{indent}  {ref} = {_value(v)}")
+        for ref in e.get("undefined", []):
+            lines.append(f"{indent}  {ref} is undefined")
+    return lines
+
+
+def _check_lines(c: dict[str, Any]) -> list[str]:
+    status = c["status"]
+    mark = _MARKS[status]
+    label = {
+        "passed": "passed",
+        "violated": "violated",
+        "error": "error",
+        "not_applicable": "n/a",
+        "waived": "waived",
+    }[status]
+    head = f"{mark} {c['severity']:<8} {label:<8} {c['id']}"
+    if status in ("violated", "waived") and c.get("message"):
+        head += f": {c['message']}"
+    elif status == "error" and c.get("error"):
+        head += f": {c['error']}"
+    lines = [head]
+    if status in ("violated", "error"):
+        if c.get("title"):
+            lines.append(f"      {c['title']}")
+        lines.extend(_evidence_lines(c.get("evidence", []), "      "))
+        if c.get("remediation"):
+            lines.append(f"      remediation: {c['remediation']}")
+    elif status == "waived" and c.get("waiver"):
+        w = c["waiver"]
+        lines.append(f"      waived by {w['approved_by']} until {w['expires']}: {w['reason']}")
+    elif status == "not_applicable":
+        for e in c.get("evidence", []):
+            lines.append(f"      when: {e['condition']} does not hold")
+    return lines
+
+
+def _summary_line(doc: dict[str, Any]) -> str:
+    s = doc["summary"]
+    v = s["violated"]
+    parts = [
+        f"{v['blocking']} blocking",
+        f"{v['warning']} warning",
+        f"{v['info']} info violated",
+        f"{s['passed']} passed",
+        f"{s['not_applicable']} not applicable",
+        f"{s['waived']} waived",
+        f"{s['errors']} errors",
+    ]
+    return ", ".join(parts)
+
+
+def render_text(doc: dict[str, Any]) -> str:
+    """The text form of a decision document."""
+    bundle = doc["bundle"]
+    digest = bundle["digest"].removeprefix("sha256:")[:12]
+    lines = [f"{doc['query']} · bundle {bundle['name']} {bundle['version']} ({digest})"]
+    verdict = doc["outcome"].upper()
+    if "explanation" in doc or (doc["result"] is not None and not doc["checks"]):
+        shown = _value(doc["result"]) if doc["defined"] else "undefined"
+        lines.append(f"  {doc['query']} = {shown}")
+        exp = doc.get("explanation")
+        if exp:
+            for d in exp["definitions"]:
+                state = "held" if d["held"] else "did not hold"
+                lines.append(f"  definition at {d['location']} {state}")
+                lines.extend(_evidence_lines(d["evidence"], "    "))
+            if exp["not_evaluated"]:
+                lines.append(f"  {exp['not_evaluated']} more definition(s) not evaluated")
+            if exp["default_used"]:
+                lines.append("  no definition held: the default applies")
+    else:
+        for c in doc["checks"]:
+            lines.extend("  " + line for line in _check_lines(c))
+    for e in doc["errors"]:
+        where = e.get("path") or e["location"]
+        lines.append(f"  error [{e['code']}] at {where}: {e['message']}")
+    if doc["checks"] or not doc.get("explanation"):
+        lines.append(f"{verdict}: {_summary_line(doc)}")
+    else:
+        lines.append(
+            f"{verdict}: {doc['query']} is {_value(doc['result'])}"
+            if doc["defined"]
+            else f"{verdict}: {doc['query']} is undefined"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The runtime: values, operators, built-ins, evidence tracing and evaluation."""

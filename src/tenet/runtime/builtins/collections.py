@@ -1,0 +1,141 @@
+"""Collection built-ins: `count`, `keys`, `values`, `sort`, `unique`, `any`, `all`, the set
+operations and the `set(...)` constructor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tenet.runtime.builtins import register
+from tenet.runtime.builtins.types import length, want_collection, want_object
+from tenet.runtime.values import TSet, freeze
+
+
+@register(
+    "count",
+    "collections",
+    1,
+    "The number of elements of an array, members of a set, keys of an object, or characters "
+    "(Unicode code points) of a string.",
+    "count([1, 2, 3]) == 3",
+)
+def count(v: Any) -> int:
+    return length("count", v)
+
+
+@register(
+    "keys",
+    "collections",
+    1,
+    "The keys of an object as an array, in sorted order.",
+    'keys({"b": 1, "a": 2}) == ["a", "b"]',
+)
+def keys(obj: Any) -> list[Any]:
+    return sorted(want_object("keys", obj))
+
+
+@register(
+    "values",
+    "collections",
+    1,
+    "The values of an object as an array, in the sorted order of their keys.",
+    'values({"b": 1, "a": 2}) == [2, 1]',
+)
+def values(obj: Any) -> list[Any]:
+    o = want_object("values", obj)
+    return [o[k] for k in sorted(o)]
+
+
+@register(
+    "sort",
+    "collections",
+    1,
+    "The elements of an array or set as a sorted array; values of different types sort "
+    "null < booleans < numbers < strings < arrays < sets < objects.",
+    "sort([3, 1, 2]) == [1, 2, 3]",
+)
+def sort(coll: Any) -> list[Any]:
+    return sorted(want_collection("sort", coll), key=freeze)
+
+
+@register(
+    "unique",
+    "collections",
+    1,
+    "The set of the distinct elements of an array (or set).",
+    "unique([2, 1, 2]) == set(1, 2)",
+)
+def unique(coll: Any) -> TSet:
+    return TSet(want_collection("unique", coll))
+
+
+@register(
+    "any",
+    "collections",
+    1,
+    "True when some element of the array or set is `true` (other values, such as 1, do not "
+    "count); false for an empty one.",
+    "any([false, true]) == true",
+)
+def any_(coll: Any) -> bool:
+    return any(v is True for v in want_collection("any", coll))
+
+
+@register(
+    "all",
+    "collections",
+    1,
+    "True when every element of the array or set is `true` (other values, such as 1, do not "
+    "count); true for an empty one.",
+    "all([true, 1]) == false",
+)
+def all_(coll: Any) -> bool:
+    return all(v is True for v in want_collection("all", coll))
+
+
+def _as_set(fn: str, v: Any) -> TSet:
+    c = want_collection(fn, v, "two sets or arrays")
+    return c if type(c) is TSet else TSet(c)
+
+
+@register(
+    "union",
+    "collections",
+    2,
+    "The set of the values in either of two sets or arrays.",
+    "union(set(1, 2), [2, 3]) == set(1, 2, 3)",
+)
+def union(a: Any, b: Any) -> TSet:
+    return _as_set("union", a).union(_as_set("union", b))
+
+
+@register(
+    "intersection",
+    "collections",
+    2,
+    "The set of the values in both of two sets or arrays.",
+    "intersection(set(1, 2), set(2, 3)) == set(2)",
+)
+def intersection(a: Any, b: Any) -> TSet:
+    return _as_set("intersection", a).intersection(_as_set("intersection", b))
+
+
+@register(
+    "difference",
+    "collections",
+    2,
+    "The set of the values in the first set or array that are not in the second.",
+    "difference(set(1, 2), set(2, 3)) == set(1)",
+)
+def difference(a: Any, b: Any) -> TSet:
+    return _as_set("difference", a).difference(_as_set("difference", b))
+
+
+@register(
+    "set",
+    "collections",
+    (0, None),
+    "The set of its arguments, without duplicates; `set()` is the empty set.",
+    "set(2, 1, 2) == set(1, 2)",
+)
+def set_(*members: Any) -> TSet:
+    return TSet(members)

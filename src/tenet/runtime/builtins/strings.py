@@ -1,0 +1,160 @@
+"""String built-ins (`lower`, `split`, `join`, `len`, ...) and the `sha256` hash."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from tenet.runtime.builtins import register
+from tenet.runtime.builtins.types import (
+    bad_arg,
+    builtin_error,
+    length,
+    want_collection,
+    want_string,
+)
+
+
+@register(
+    "lower",
+    "strings",
+    1,
+    "The string with every letter in lower case.",
+    'lower("Churn-V2") == "churn-v2"',
+)
+def lower(s: Any) -> str:
+    return want_string("lower", s).lower()
+
+
+@register(
+    "upper",
+    "strings",
+    1,
+    "The string with every letter in upper case.",
+    'upper("eu-west") == "EU-WEST"',
+)
+def upper(s: Any) -> str:
+    return want_string("upper", s).upper()
+
+
+@register(
+    "startswith",
+    "strings",
+    2,
+    "True when the first string begins with the second.",
+    'startswith("prod/churn", "prod/") == true',
+)
+def startswith(s: Any, prefix: Any) -> bool:
+    return want_string("startswith", s).startswith(
+        want_string("startswith", prefix, "a string prefix")
+    )
+
+
+@register(
+    "endswith",
+    "strings",
+    2,
+    "True when the first string ends with the second.",
+    'endswith("model.pkl", ".pkl") == true',
+)
+def endswith(s: Any, suffix: Any) -> bool:
+    return want_string("endswith", s).endswith(want_string("endswith", suffix, "a string suffix"))
+
+
+@register(
+    "contains",
+    "strings",
+    2,
+    "True when the second string occurs anywhere in the first.",
+    'contains("churn-v2-final", "v2") == true',
+)
+def contains(s: Any, sub: Any) -> bool:
+    return want_string("contains", sub, "a string to look for") in want_string("contains", s)
+
+
+@register(
+    "split",
+    "strings",
+    2,
+    "The array of the pieces of the first string between occurrences of the separator; "
+    "an empty separator is an error.",
+    'split("a,b,c", ",") == ["a", "b", "c"]',
+)
+def split(s: Any, sep: Any) -> list[Any]:
+    text = want_string("split", s)
+    separator = want_string("split", sep, "a string separator")
+    if not separator:
+        raise builtin_error("split", "the separator is empty")
+    return list(text.split(separator))
+
+
+@register(
+    "join",
+    "strings",
+    2,
+    "The strings of an array or set, in order, with the separator between them.",
+    'join("/", ["prod", "churn"]) == "prod/churn"',
+)
+def join(sep: Any, items: Any) -> str:
+    separator = want_string("join", sep, "a string separator")
+    parts = want_collection("join", items, "an array or a set of strings")
+    for p in parts:
+        if type(p) is not str:
+            raise bad_arg("join", "only strings in its array or set", p)
+    return separator.join(parts)
+
+
+@register(
+    "trim",
+    "strings",
+    1,
+    "The string without the whitespace at its start and end.",
+    'trim("  churn \\n") == "churn"',
+)
+def trim(s: Any) -> str:
+    return want_string("trim", s).strip()
+
+
+@register(
+    "replace",
+    "strings",
+    3,
+    "The first string with every occurrence of the second replaced by the third.",
+    'replace("a-b-c", "-", "_") == "a_b_c"',
+)
+def replace(s: Any, old: Any, new: Any) -> str:
+    return want_string("replace", s).replace(
+        want_string("replace", old, "a string to replace"),
+        want_string("replace", new, "a string replacement"),
+    )
+
+
+@register(
+    "len",
+    "strings",
+    1,
+    "The length of a string in characters (Unicode code points), or the number of elements "
+    "of an array, members of a set or keys of an object.",
+    'len("héllo") == 5',
+)
+def len_(v: Any) -> int:
+    return length("len", v)
+
+
+@register(
+    "sha256",
+    "hashing",
+    1,
+    "The SHA-256 digest of the string's UTF-8 bytes, as 64 lowercase hexadecimal digits.",
+    'sha256("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"',
+)
+def sha256(s: Any) -> str:
+    return hashlib.sha256(utf8("sha256", want_string("sha256", s))).hexdigest()
+
+
+def utf8(fn: str, s: str) -> bytes:
+    """The UTF-8 bytes of ``s``; a lone surrogate (possible in JSON input) is an error."""
+    try:
+        return s.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise builtin_error(fn, "the string is not valid unicode (it has a lone surrogate)") from e

@@ -1,0 +1,170 @@
+"""Program + query + input + now -> raw results: rule values, check results, errors; fail closed."""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenet.compiler.checks import CheckResult, CompiledCheck
+from tenet.compiler.program import Program, Query
+from tenet.compiler.rules import RuleTrace
+from tenet.runtime.clock import parse_rfc3339
+from tenet.runtime.trace import Tracer
+from tenet.runtime.values import UNDEF, EvalError, equal
+from tenet.yamlutil import DocumentError, check_document
+
+__all__ = ["Ctx", "Limits", "Outcome", "evaluate", "resolve_now"]
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Bounds that keep every evaluation finite and small; all configurable."""
+
+    max_input_depth: int = 100
+    max_input_values: int = 1_000_000
+    max_steps: int = 5_000_000
+
+
+class Ctx:
+    """Everything one decision reads, and its per-decision caches."""
+
+    __slots__ = ("cache", "input", "max_steps", "now", "schemas", "steps", "tracer")
+
+    def __init__(self, input: Any, now: int | float, schemas: dict[str, Any], limits: Limits):
+        self.input = input
+        self.now = now
+        self.schemas = schemas
+        self.cache: dict[Any, Any] = {}
+        self.steps = 0
+        self.max_steps = limits.max_steps
+        self.tracer = Tracer()
+
+
+@dataclass(eq=False)
+class ErrorEntry:
+    code: str
+    message: str
+    location: str
+    check: str | None = None
+    path: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"code": self.code, "message": self.message, "location": self.location}
+        if self.check is not None:
+            d["check"] = self.check
+        if self.path is not None:
+            d["path"] = self.path
+        return d
+
+
+@dataclass(eq=False)
+class Outcome:
+    """What evaluation found, before it is shaped into a decision document."""
+
+    query: Query
+    now: int | float
+    value: Any = UNDEF  # a rule query's value
+    checks: list[tuple[CompiledCheck, CheckResult]] = field(default_factory=list)
+    errors: list[ErrorEntry] = field(default_factory=list)
+    explain: Callable[[bool], RuleTrace | None] | None = None
+
+
+def resolve_now(now: Any) -> int | float:
+    """The decision's clock: the caller's RFC 3339 text or epoch seconds, else the wall clock."""
+    if now is None:
+        return _time.time()
+    if isinstance(now, str):
+        return parse_rfc3339(now)
+    if type(now) in (int, float):
+        return now
+    if hasattr(now, "timestamp"):
+        return float(now.timestamp())
+    raise ValueError(f"`now` must be RFC 3339 text or epoch seconds, not {type(now).__name__}")
+
+
+def _error(err: EvalError, check: str | None = None) -> ErrorEntry:
+    location = err.span.location() if err.span is not None else "<policy>"
+    return ErrorEntry(err.code, err.message, location, check)
+
+
+def _internal(err: BaseException) -> EvalError:
+    if isinstance(err, RecursionError):
+        return EvalError("limit", "evaluation nested too deeply and was stopped")
+    return EvalError("internal", f"internal error: {type(err).__name__}: {err}")
+
+
+def evaluate(
+    program: Program,
+    query: Query,
+    input: Any,
+    now: int | float,
+    limits: Limits,
+    full: bool,
+) -> Outcome:
+    out = Outcome(query, now)
+    try:
+        check_document(input, limits.max_input_depth, limits.max_input_values)
+    except DocumentError as err:
+        out.errors.append(
+            ErrorEntry(
+                "invalid_input", f"input {err.path or '/'}: {err.message}", "<input>", path=err.path
+            )
+        )
+        return out
+    if query.rule is not None:
+        rule = query.rule
+        ctx = Ctx(input, now, program.schemas, limits)
+        try:
+            out.value = rule.value(ctx)
+        except EvalError as err:
+            out.errors.append(_error(err))
+        except Exception as err:  # fail closed: a bug must not allow
+            out.errors.append(_error(_internal(err)))
+
+        def explain(full: bool) -> RuleTrace | None:
+            tctx = Ctx(input, now, program.schemas, limits)
+            try:
+                return rule.explain(tctx, full)
+            except Exception:
+                return None
+
+        out.explain = explain
+        return out
+    ctx = Ctx(input, now, program.schemas, limits)
+    for check in query.checks:
+        try:
+            results = check.evaluate(ctx, full)
+        except Exception as err:
+            results = [CheckResult("error", error=_internal(err))]
+        for r in results:
+            if r.status == "error" and r.error is not None:
+                out.errors.append(_error(r.error, check.full_id))
+            elif r.status == "violated":
+                r.waiver = _waiver(program, check, input, now)
+                if r.waiver is not None:
+                    r.status = "waived"
+            out.checks.append((check, r))
+    return out
+
+
+def _waiver(program: Program, check: CompiledCheck, input: Any, now: int | float) -> Any:
+    for w in program.waivers.get(check.full_id, ()):
+        if not now < w.expires_at:
+            continue
+        if all(
+            _lookup(input, path) is not UNDEF and equal(_lookup(input, path), value)
+            for path, value in w.match
+        ):
+            return w.to_dict()
+    return None
+
+
+def _lookup(doc: Any, path: tuple[str, ...]) -> Any:
+    v = doc
+    for k in path:
+        if type(v) is not dict:
+            return UNDEF
+        v = v.get(k, UNDEF)
+    return v

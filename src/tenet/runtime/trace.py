@@ -1,0 +1,88 @@
+"""Evidence capture: what each condition read and whether it held, and the furthest path."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["CondMeta", "Record", "Tracer"]
+
+
+@dataclass(frozen=True, slots=True)
+class CondMeta:
+    """A condition as the explanation names it: its source text and location."""
+
+    text: str
+    location: str
+
+
+class Record:
+    """The evidence of one condition evaluated under one binding."""
+
+    __slots__ = ("holds", "meta", "pointers", "undefined", "values")
+
+    def __init__(self, meta: CondMeta) -> None:
+        self.meta = meta
+        self.values: dict[str, Any] = {}
+        self.undefined: list[str] = []
+        self.pointers: list[str] = []
+        self.holds: bool | None = None
+
+    def copy(self) -> Record:
+        r = Record(self.meta)
+        r.values = dict(self.values)
+        r.undefined = list(self.undefined)
+        r.pointers = list(self.pointers)
+        r.holds = self.holds
+        return r
+
+
+class Tracer:
+    """Collects evidence while a traced body runs.
+
+    ``path`` is the chain of conditions of the binding being tried; ``best`` keeps the
+    longest path that ended in a condition that did not hold (the furthest path), with a
+    copy of the variables at that point so that a message can be rendered from them.
+    """
+
+    __slots__ = ("best", "best_frame", "cur", "error_path", "path", "successes")
+
+    def __init__(self) -> None:
+        self.cur: Record | None = None
+        self.path: list[Record] = []
+        self.best: list[Record] | None = None
+        self.best_frame: list[Any] | None = None
+        self.successes: list[tuple[list[Record], list[Any]]] = []
+        self.error_path: list[Record] | None = None
+
+    def reset(self) -> None:
+        self.cur = None
+        self.path = []
+        self.best = None
+        self.best_frame = None
+        self.successes = []
+        self.error_path = None
+
+    def read(self, text: str, value: Any, pointer: str | None) -> None:
+        cur = self.cur
+        if cur is not None:
+            cur.values[text] = value
+            if pointer is not None and pointer not in cur.pointers:
+                cur.pointers.append(pointer)
+
+    def missing(self, text: str) -> None:
+        cur = self.cur
+        if cur is not None and text not in cur.undefined:
+            cur.undefined.append(text)
+
+    def fail(self, frame: list[Any]) -> None:
+        if self.best is None or len(self.path) > len(self.best):
+            self.best = list(self.path)
+            self.best_frame = list(frame)
+
+    def succeed(self, frame: list[Any]) -> None:
+        self.successes.append((list(self.path), list(frame)))
+
+    def errored(self, rec: Record) -> None:
+        if self.error_path is None:
+            self.error_path = [*self.path, rec]

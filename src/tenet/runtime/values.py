@@ -1,0 +1,228 @@
+"""The value model every stage shares: JSON values plus sets, undefined, total order, equality.
+
+Values are plain Python objects so that evaluation stays fast: ``None``, ``bool``, ``int``,
+``float``, ``str``, ``list`` (arrays), ``dict`` with ``str`` keys (objects) and :class:`TSet`.
+``bool`` is never a number here, although Python says otherwise, so every type test goes
+through ``type(v) is ...`` rather than ``isinstance``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
+from typing import Any, Final
+
+__all__ = [
+    "DOUBLE_MAX",
+    "UNDEF",
+    "EvalError",
+    "TSet",
+    "Undefined",
+    "contains_value",
+    "equal",
+    "freeze",
+    "is_number",
+    "json_number",
+    "to_json",
+    "type_name",
+]
+
+DOUBLE_MAX: Final = 1.7976931348623157e308
+
+
+class Undefined:
+    """The one undefined value: a missing key, an index out of range, a rule that did not hold."""
+
+    __slots__ = ()
+    _instance: Undefined | None = None
+
+    def __new__(cls) -> Undefined:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNDEF"
+
+    def __bool__(self) -> bool:
+        raise TypeError("undefined has no truth value; test `is UNDEF`")
+
+    def __reduce__(self) -> str:
+        return "UNDEF"
+
+
+UNDEF: Final = Undefined()
+
+
+class EvalError(Exception):
+    """An evaluation error: fails the decision closed. ``span`` is filled in by the evaluator."""
+
+    def __init__(self, code: str, message: str, span: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.span = span
+
+
+_NoneType = type(None)
+
+
+class TSet:
+    """An immutable set of values, iterated in the total order."""
+
+    __slots__ = ("_items", "_sorted")
+
+    def __init__(self, values: Iterable[Any] = ()) -> None:
+        items: dict[Any, Any] = {}
+        for v in values:
+            k = freeze(v)
+            if k not in items:
+                items[k] = v
+        self._items = items
+        self._sorted: tuple[Any, ...] | None = None
+
+    @classmethod
+    def _from_items(cls, items: dict[Any, Any]) -> TSet:
+        s = cls.__new__(cls)
+        s._items = items
+        s._sorted = None
+        return s
+
+    def sorted_values(self) -> tuple[Any, ...]:
+        if self._sorted is None:
+            self._sorted = tuple(self._items[k] for k in sorted(self._items))
+        return self._sorted
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.sorted_values())
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def has(self, value: Any) -> bool:
+        return freeze(value) in self._items
+
+    def keys(self) -> frozenset[Any]:
+        return frozenset(self._items)
+
+    def union(self, other: TSet) -> TSet:
+        items = dict(self._items)
+        for k, v in other._items.items():
+            items.setdefault(k, v)
+        return TSet._from_items(items)
+
+    def intersection(self, other: TSet) -> TSet:
+        return TSet._from_items({k: v for k, v in self._items.items() if k in other._items})
+
+    def difference(self, other: TSet) -> TSet:
+        return TSet._from_items({k: v for k, v in self._items.items() if k not in other._items})
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TSet) and self._items.keys() == other._items.keys()
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._items))
+
+    def __repr__(self) -> str:
+        return "set(" + ", ".join(repr(v) for v in self.sorted_values()) + ")"
+
+
+def freeze(v: Any) -> tuple[Any, ...]:
+    """A hashable key that orders values in the total order and equates equal values.
+
+    ``1`` and ``1.0`` get equal keys; ``True`` and ``1`` do not.
+    """
+    t = type(v)
+    if t is str:
+        return (3, v)
+    if t is int or t is float:
+        return (2, v)
+    if t is bool:
+        return (1, v)
+    if v is None:
+        return (0,)
+    if t is list:
+        return (4, tuple(freeze(x) for x in v))
+    if t is TSet:
+        return (5, tuple(sorted(v._items)))
+    if t is dict:
+        return (6, tuple(sorted((k, freeze(x)) for k, x in v.items())))
+    raise TypeError(f"not a policy value: {t.__name__}")
+
+
+def equal(a: Any, b: Any) -> bool:
+    """Equality of values: by value across int and float, false across other types."""
+    ta = type(a)
+    tb = type(b)
+    if ta is tb:
+        if ta is str or ta is int or ta is float or ta is bool or a is None:
+            return bool(a == b)
+        return freeze(a) == freeze(b)
+    if (ta is int or ta is float) and (tb is int or tb is float):
+        return bool(a == b)
+    return False
+
+
+def contains_value(items: Iterable[Any], x: Any) -> bool:
+    """Whether an array (or any iterable of values) holds a value equal to ``x``."""
+    if type(x) is str:
+        # no value of another type equals a string, so Python's == is exact here
+        return any(e == x for e in items)
+    return any(equal(e, x) for e in items)
+
+
+def is_number(v: Any) -> bool:
+    t = type(v)
+    return t is int or t is float
+
+
+def type_name(v: Any) -> str:
+    t = type(v)
+    if t is str:
+        return "string"
+    if t is int or t is float:
+        return "number"
+    if t is bool:
+        return "boolean"
+    if v is None:
+        return "null"
+    if t is list:
+        return "array"
+    if t is dict:
+        return "object"
+    if t is TSet:
+        return "set"
+    if v is UNDEF:
+        return "undefined"
+    return t.__name__
+
+
+def json_number(v: int | float) -> int | float:
+    """A whole float within the exact-integer range becomes an int, so `24.0` prints as `24`."""
+    if type(v) is float and v.is_integer() and abs(v) <= 2**53:
+        return int(v)
+    return v
+
+
+def to_json(v: Any) -> Any:
+    """The JSON form of a value: sets become sorted arrays, whole floats become integers."""
+    t = type(v)
+    if t is str or t is bool or t is int or v is None:
+        return v
+    if t is float:
+        return json_number(v)
+    if t is list:
+        return [to_json(x) for x in v]
+    if t is dict:
+        return {k: to_json(x) for k, x in v.items()}
+    if t is TSet:
+        return [to_json(x) for x in v.sorted_values()]
+    if v is UNDEF:
+        return None
+    raise TypeError(f"not a policy value: {t.__name__}")
+
+
+def check_finite(v: float) -> float:
+    if math.isfinite(v):
+        return v
+    raise EvalError("non_finite", "the result is not a finite number")

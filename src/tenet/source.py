@@ -1,0 +1,82 @@
+"""Source text and positions: `Source`, `Span`, line and column lookup, caret excerpts."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+__all__ = ["NO_SPAN", "Source", "Span"]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Source:
+    """One policy file: its path relative to the bundle root (POSIX) and its text."""
+
+    path: str
+    text: str
+    _line_starts: list[int] = field(default_factory=list, repr=False)
+
+    def line_starts(self) -> list[int]:
+        if not self._line_starts:
+            starts = [0]
+            text = self.text
+            i = text.find("\n")
+            while i >= 0:
+                starts.append(i + 1)
+                i = text.find("\n", i + 1)
+            self._line_starts.extend(starts)
+        return self._line_starts
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """1-based line and column of a character offset."""
+        starts = self.line_starts()
+        line = bisect.bisect_right(starts, offset)
+        return line, offset - starts[line - 1] + 1
+
+    def line_text(self, line: int) -> str:
+        starts = self.line_starts()
+        if line < 1 or line > len(starts):
+            return ""
+        end = self.text.find("\n", starts[line - 1])
+        return self.text[starts[line - 1] : end if end >= 0 else len(self.text)].rstrip("\r")
+
+    def span(self, start: int, end: int) -> Span:
+        line, col = self.position(start)
+        return Span(self, start, max(end, start), line, col)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Span:
+    """A region of a source file. Spans never take part in node equality."""
+
+    source: Source
+    start: int
+    end: int
+    line: int
+    column: int
+
+    @property
+    def path(self) -> str:
+        return self.source.path
+
+    def location(self) -> str:
+        return f"{self.source.path}:{self.line}:{self.column}"
+
+    def text(self) -> str:
+        return self.source.text[self.start : self.end]
+
+    def excerpt(self) -> str:
+        """The line with a caret under the span (up to the end of the line)."""
+        line_text = self.source.line_text(self.line)
+        width = max(1, min(self.end - self.start, len(line_text) - self.column + 1))
+        number = str(self.line)
+        pad = " " * len(number)
+        caret = " " * (self.column - 1) + "^" * width
+        return f"{pad} |\n{number} | {line_text}\n{pad} | {caret}"
+
+    def __repr__(self) -> str:
+        return f"Span({self.location()})"
+
+
+NO_SPAN = Span(Source("<none>", ""), 0, 0, 1, 1)
+"""The span of a node built outside any file (tests, generated code)."""

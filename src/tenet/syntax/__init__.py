@@ -1,0 +1,1 @@
+"""The syntax of Tenet: grammar loading, parsing to the AST, message templates."""

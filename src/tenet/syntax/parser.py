@@ -1,0 +1,518 @@
+"""Text to syntax tree: the Lark LALR parser over grammar/tenet.lark and a transformer that
+only builds `tenet.syntax.ast` nodes. Syntax errors come back as diagnostics."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.lexer import PatternStr
+
+from tenet.diagnostics import Diagnostic
+from tenet.source import Source, Span
+from tenet.syntax import ast
+
+__all__ = ["grammar_text", "parse", "parse_expression"]
+
+# Line breaks after these tokens cannot end a rule or condition, so the post-lexer drops them.
+_CONTINUES = frozenset(
+    "{ ( [ , : := = ; == != < <= > >= + - * / % . and or not in if when some every "
+    "contains as import package default".split()
+)
+_OPEN = {"(": ")", "[": "]", "{": "}"}
+
+UNITS: dict[str, tuple[int, int]] = {  # unit -> (multiplier, divisor)
+    "%": (1, 100),
+    "ms": (1, 1000),
+    "s": (1, 1),
+    "m": (60, 1),
+    "h": (3600, 1),
+    "d": (86400, 1),
+    "w": (604800, 1),
+    "B": (1, 1),
+    "KB": (1000, 1),
+    "MB": (1000**2, 1),
+    "GB": (1000**3, 1),
+    "TB": (1000**4, 1),
+    "KiB": (1024, 1),
+    "MiB": (1024**2, 1),
+    "GiB": (1024**3, 1),
+    "TiB": (1024**4, 1),
+}
+
+
+def grammar_text() -> str:
+    """The grammar shipped inside the package, or the repository's copy in a source tree."""
+    shipped = resources.files("tenet").joinpath("grammar/tenet.lark")
+    if shipped.is_file():
+        return shipped.read_text(encoding="utf-8")
+    return (Path(__file__).resolve().parents[3] / "grammar" / "tenet.lark").read_text("utf-8")
+
+
+class _PostLex:
+    """Drops the line breaks that cannot separate anything (see the grammar's header)."""
+
+    always_accept = ("_NL",)
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        depth: list[str] = []
+        previous: Token | None = None
+        for tok in stream:
+            kind = tok.type
+            if kind == "_NL":
+                if previous is None or previous.type == "_NL":
+                    continue
+                if any(b != "{" for b in depth):
+                    continue
+                if previous.type != "NAME" and previous.type not in ("STRING", "NUMBER"):
+                    if str(previous).strip() in _CONTINUES:
+                        continue
+            else:
+                text = str(tok)
+                if text in _OPEN:
+                    depth.append(text)
+                elif kind == "_RBRACE" or text in (")", "]"):
+                    if depth:
+                        depth.pop()
+            previous = tok
+            yield tok
+
+
+_parser: Lark | None = None
+_parser_lock = threading.Lock()
+
+
+def _lark() -> Lark:
+    global _parser
+    with _parser_lock:
+        if _parser is None:
+            _parser = Lark(
+                grammar_text(),
+                parser="lalr",
+                lexer="contextual",
+                postlex=_PostLex(),
+                propagate_positions=True,
+                maybe_placeholders=True,
+                start=["start", "expr"],
+            )
+        return _parser
+
+
+def parse(source: Source) -> tuple[ast.Module | None, list[Diagnostic]]:
+    """Parse one file. Returns the module, or None with the syntax error as a diagnostic."""
+    try:
+        tree = _lark().parse(source.text, start="start")
+    except UnexpectedInput as err:
+        return None, [_syntax_diagnostic(source, err)]
+    except RecursionError:
+        return None, [
+            Diagnostic(
+                "syntax",
+                "the policy nests too deeply to parse",
+                source.span(0, 0),
+                "split deeply nested expressions into named rules",
+            )
+        ]
+    return _Builder(source).transform(tree), []
+
+
+def parse_expression(source: Source, start: int, text: str) -> ast.Expr | Diagnostic:
+    """Parse an expression written at offset ``start`` of ``source`` (a message's hole)."""
+    try:
+        tree = _lark().parse(text, start="expr")
+    except UnexpectedInput as err:
+        pos = getattr(err, "pos_in_stream", None) or 0
+        return Diagnostic(
+            "template",
+            f"bad expression `{text.strip()}` in a message",
+            source.span(start + pos, start + pos + 1),
+            "a hole is `{expression}` or `{expression:.1%}`; write `{{` for a literal brace",
+        )
+    except RecursionError:
+        return Diagnostic(
+            "template", "a message expression nests too deeply", source.span(start, start)
+        )
+    return _Builder(source, start).transform(tree)  # type: ignore[return-value]
+
+
+# ---- building nodes ------------------------------------------------------------------------
+
+
+def _number(text: str) -> int | float:
+    clean = text.replace("_", "")
+    if any(c in clean for c in ".eE"):
+        return float(clean)
+    return int(clean)
+
+
+def unit_value(text: str) -> int | float:
+    """The base-unit value of a unit literal such as `250ms` or `2GiB`."""
+    i = len(text)
+    while i > 0 and not text[i - 1].isdigit():
+        i -= 1
+    number = _number(text[:i])
+    mult, div = UNITS[text[i:]]
+    if div != 1:
+        return number / div
+    return number * mult
+
+
+@v_args(meta=True)
+class _Builder(Transformer[Token, ast.Module]):
+    def __init__(self, source: Source, base: int = 0) -> None:
+        super().__init__(visit_tokens=False)
+        self.source = source
+        self.base = base  # where the parsed text starts in the source (message holes)
+
+    def _span(self, meta: Any) -> Span:
+        if getattr(meta, "empty", True):
+            return self.source.span(self.base, self.base)
+        if self.base:
+            return self.source.span(self.base + meta.start_pos, self.base + meta.end_pos)
+        return Span(self.source, meta.start_pos, meta.end_pos, meta.line, meta.column)
+
+    def _tok_span(self, tok: Token) -> Span:
+        start = tok.start_pos or 0
+        if self.base:
+            return self.source.span(self.base + start, self.base + (tok.end_pos or start))
+        return Span(self.source, start, tok.end_pos or start, tok.line or 1, tok.column or 1)
+
+    # -- module level
+    def start(self, meta: Any, children: list[Any]) -> ast.Module:
+        package, package_span = children[0]
+        imports = tuple(c for c in children[1:] if isinstance(c, ast.Import))
+        defs = tuple(c for c in children[1:] if not isinstance(c, ast.Import))
+        return ast.Module(package, imports, defs, (), package_span, self._span(meta))
+
+    def package_decl(self, meta: Any, children: list[Any]) -> tuple[tuple[str, ...], Span]:
+        return children[0], self._span(meta)
+
+    def dotted_name(self, meta: Any, children: list[Token]) -> tuple[str, ...]:
+        return tuple(str(t) for t in children)
+
+    def import_decl(self, meta: Any, children: list[Any]) -> ast.Import:
+        alias = str(children[1]) if children[1] is not None else None
+        return ast.Import(children[0], alias, self._span(meta))
+
+    def annotation(self, meta: Any, children: list[Token]) -> ast.Annotation:
+        tok = children[0]
+        return ast.Annotation(str(tok)[2:], self._tok_span(tok))
+
+    def annotated(self, meta: Any, children: list[Any]) -> ast.Definition:
+        *notes, definition = children
+        if not notes:
+            return definition
+        return dataclasses.replace(definition, annotations=tuple(notes))
+
+    def default_rule(self, meta: Any, children: list[Any]) -> ast.DefaultRule:
+        return ast.DefaultRule(str(children[0]), children[1], (), self._span(meta))
+
+    def bool_rule(self, meta: Any, children: list[Any]) -> ast.Rule:
+        return ast.Rule("bool", str(children[0]), (), None, children[1], (), self._span(meta))
+
+    def value_rule(self, meta: Any, children: list[Any]) -> ast.Rule:
+        name, value, body = children
+        return ast.Rule("value", str(name), (), value, body, (), self._span(meta))
+
+    def set_rule(self, meta: Any, children: list[Any]) -> ast.Rule:
+        name, element, body = children
+        return ast.Rule("set", str(name), (), element, body, (), self._span(meta))
+
+    def bool_function(self, meta: Any, children: list[Any]) -> ast.Rule:
+        name, params, body = children
+        return ast.Rule("bool_function", str(name), params, None, body, (), self._span(meta))
+
+    def value_function(self, meta: Any, children: list[Any]) -> ast.Rule:
+        name, params, value, body = children
+        return ast.Rule("value_function", str(name), params, value, body, (), self._span(meta))
+
+    def params(self, meta: Any, children: list[Any]) -> tuple[str, ...]:
+        return tuple(str(t) for t in children if t is not None)
+
+    def check(self, meta: Any, children: list[Any]) -> ast.Check:
+        kind, name, severity, when, body, message = children
+        text = json.loads(str(message)) if message is not None else None
+        return ast.Check(
+            str(kind),
+            str(name),
+            str(severity) if severity is not None else None,
+            when,
+            body,
+            text,
+            (),
+            self._tok_span(message) if message is not None else None,
+            self._span(meta),
+        )
+
+    # -- bodies
+    def body(self, meta: Any, children: list[Any]) -> ast.Body:
+        return ast.Body(tuple(children), self._span(meta))
+
+    def condition(self, meta: Any, children: list[Any]) -> ast.Condition:
+        return ast.Condition(children[0], self._span(meta))
+
+    def assign(self, meta: Any, children: list[Any]) -> ast.Assign:
+        return ast.Assign(str(children[0]), children[1], self._span(meta))
+
+    def some_in(self, meta: Any, children: list[Any]) -> ast.SomeIn:
+        names = tuple(str(t) for t in children[:-1] if t is not None)
+        return ast.SomeIn(names, children[-1], self._span(meta))
+
+    def every_in(self, meta: Any, children: list[Any]) -> ast.EveryIn:
+        names = tuple(str(t) for t in children[:-2] if t is not None)
+        return ast.EveryIn(names, children[-2], children[-1], self._span(meta))
+
+    # -- expressions
+    def or_op(self, meta: Any, children: list[Any]) -> ast.BoolOp:
+        return ast.BoolOp("or", children[0], children[1], self._span(meta))
+
+    def and_op(self, meta: Any, children: list[Any]) -> ast.BoolOp:
+        return ast.BoolOp("and", children[0], children[1], self._span(meta))
+
+    def not_op(self, meta: Any, children: list[Any]) -> ast.Not:
+        return ast.Not(children[0], self._span(meta))
+
+    def compare(self, meta: Any, children: list[Any]) -> ast.Compare:
+        return ast.Compare(str(children[1]), children[0], children[2], self._span(meta))
+
+    def in_op(self, meta: Any, children: list[Any]) -> ast.Compare:
+        return ast.Compare("in", children[0], children[1], self._span(meta))
+
+    def not_in_op(self, meta: Any, children: list[Any]) -> ast.Compare:
+        return ast.Compare("not in", children[0], children[1], self._span(meta))
+
+    def binary(self, meta: Any, children: list[Any]) -> ast.Binary:
+        return ast.Binary(str(children[1]), children[0], children[2], self._span(meta))
+
+    def negate(self, meta: Any, children: list[Any]) -> ast.Negate:
+        return ast.Negate(children[0], self._span(meta))
+
+    def field(self, meta: Any, children: list[Any]) -> ast.Field:
+        return ast.Field(children[0], str(children[1]), self._span(meta))
+
+    def index(self, meta: Any, children: list[Any]) -> ast.Index:
+        return ast.Index(children[0], children[1], self._span(meta))
+
+    def call(self, meta: Any, children: list[Any]) -> ast.Call:
+        return ast.Call(children[0], children[1], self._span(meta))
+
+    def args(self, meta: Any, children: list[Any]) -> tuple[ast.Expr, ...]:
+        return tuple(c for c in children if c is not None)
+
+    def var(self, meta: Any, children: list[Token]) -> ast.Var:
+        return ast.Var(str(children[0]), self._tok_span(children[0]))
+
+    def number(self, meta: Any, children: list[Token]) -> ast.Literal:
+        tok = children[0]
+        return ast.Literal(_number(str(tok)), str(tok), self._tok_span(tok))
+
+    def unit_number(self, meta: Any, children: list[Token]) -> ast.Literal:
+        tok = children[0]
+        return ast.Literal(unit_value(str(tok)), str(tok), self._tok_span(tok))
+
+    def string(self, meta: Any, children: list[Token]) -> ast.Literal:
+        tok = children[0]
+        return ast.Literal(json.loads(str(tok)), str(tok), self._tok_span(tok))
+
+    def true(self, meta: Any, children: list[Any]) -> ast.Literal:
+        return ast.Literal(True, "true", self._span(meta))
+
+    def false(self, meta: Any, children: list[Any]) -> ast.Literal:
+        return ast.Literal(False, "false", self._span(meta))
+
+    def null(self, meta: Any, children: list[Any]) -> ast.Literal:
+        return ast.Literal(None, "null", self._span(meta))
+
+    def array_lit(self, meta: Any, children: list[Any]) -> ast.ArrayLit:
+        return ast.ArrayLit(tuple(children), self._span(meta))
+
+    def object_lit(self, meta: Any, children: list[Any]) -> ast.ObjectLit:
+        return ast.ObjectLit(tuple(children), self._span(meta))
+
+    def pair(self, meta: Any, children: list[Any]) -> tuple[ast.Expr, ast.Expr]:
+        key, value = children
+        if isinstance(key, ast.Var):  # bare identifiers are string keys in object literals
+            key = ast.Literal(key.name, key.name, key.span)
+        return key, value
+
+    def array_comp(self, meta: Any, children: list[Any]) -> ast.ArrayComp:
+        return ast.ArrayComp(children[0], tuple(children[1:]), self._span(meta))
+
+    def set_comp(self, meta: Any, children: list[Any]) -> ast.SetComp:
+        return ast.SetComp(children[0], tuple(children[1:]), self._span(meta))
+
+    def object_comp(self, meta: Any, children: list[Any]) -> ast.ObjectComp:
+        return ast.ObjectComp(children[0], children[1], tuple(children[2:]), self._span(meta))
+
+    def comp_for(self, meta: Any, children: list[Any]) -> ast.CompFor:
+        names = tuple(str(t) for t in children[:-1] if t is not None)
+        return ast.CompFor(names, children[-1], self._span(meta))
+
+    def comp_if(self, meta: Any, children: list[Any]) -> ast.CompIf:
+        return ast.CompIf(children[0], self._span(meta))
+
+
+# ---- syntax errors -------------------------------------------------------------------------
+
+_FRIENDLY = {
+    "_NL": "a line break",
+    "_RBRACE": "`}`",
+    "_MESSAGE": "`message`",
+    "_FOR": "`for`",
+    "NAME": "a name",
+    "NUMBER": "a number",
+    "UNIT_NUMBER": "a number with a unit",
+    "STRING": "a string",
+    "ANNOTATION": "an annotation (`#@`)",
+    "CHECK_KIND": "`require` or `forbid`",
+    "SEVERITY": "a severity (`blocking`, `warning`, `info`)",
+    "CMP_OP": "a comparison",
+    "ADD_OP": "`+` or `-`",
+    "MUL_OP": "`*`, `/` or `%`",
+    "$END": "the end of the file",
+}
+
+
+def _describe_terminal(name: str) -> str:
+    if name in _FRIENDLY:
+        return _FRIENDLY[name]
+    term = _term_patterns().get(name)
+    if term is not None:
+        return f"`{term}`"
+    return name.lower()
+
+
+_patterns: dict[str, str] | None = None
+
+
+def _term_patterns() -> dict[str, str]:
+    global _patterns
+    if _patterns is None:
+        _patterns = {
+            t.name: t.pattern.value for t in _lark().terminals if isinstance(t.pattern, PatternStr)
+        }
+    return _patterns
+
+
+def _describe_token(tok: Token) -> str:
+    if tok.type == "$END":
+        return "the end of the file"
+    text = str(tok).strip()
+    if tok.type == "_NL" or not text:
+        return "a line break"
+    return f"`{text}`"
+
+
+def _expected_help(expected: set[str]) -> str | None:
+    names = sorted({_describe_terminal(e) for e in expected if e not in ("WS", "COMMENT")})
+    if not names:
+        return None
+    if len(names) > 6:
+        names = [*names[:6], "…"]
+    return "expected " + ", ".join(names)
+
+
+def _syntax_diagnostic(source: Source, err: UnexpectedInput) -> Diagnostic:
+    pos = getattr(err, "pos_in_stream", None) or 0
+    if isinstance(err, UnexpectedToken):
+        tok = err.token
+        start = tok.start_pos if tok.start_pos is not None else len(source.text)
+        text = str(tok)
+        if tok.type in ("_RBRACE", "_MESSAGE", "_FOR"):
+            start += len(text) - len(text.lstrip())  # point past the swallowed line breaks
+        end = start + max(1, len(text.strip()))
+        if tok.type == "$END":
+            start = end = len(source.text.rstrip())
+        span = source.span(start, end)
+        message = f"unexpected {_describe_token(tok)}"
+        help_ = _expected_help(set(err.expected))
+        prev = getattr(err, "token_history", None)
+        last = prev[-1] if prev else None
+        if tok.type == "CMP_OP" and last is not None:
+            message = "comparisons do not chain"
+            help_ = "write `a < b and b < c`"
+        elif _dangling_annotation(source, tok):
+            message = "an annotation (`#@`) must be followed by a check or rule"
+            help_ = "put the `#@` lines directly above the check or rule they describe"
+            span = _last_annotation_span(source)
+        elif _first_code_line_is_not_package(source) and start <= _first_code_offset(source):
+            message = "a policy file must start with a `package` line"
+            help_ = "add `package <name>` as the first line, e.g. `package access`"
+        return Diagnostic("syntax", message, span, help_)
+    if isinstance(err, UnexpectedCharacters):
+        span = source.span(pos, pos + 1)
+        char = source.text[pos : pos + 1]
+        before = source.text[max(0, pos - 1) : pos]
+        if before == "%" or (char.isdigit() and source.text[pos - 1 : pos] == "%"):
+            return Diagnostic(
+                "syntax",
+                "a number directly followed by `%` is a percent literal",
+                span,
+                "for the remainder write spaces around `%`, e.g. `17 % 5`",
+            )
+        if _first_code_line_is_not_package(source) and pos <= _first_code_offset(source):
+            return Diagnostic(
+                "syntax",
+                "a policy file must start with a `package` line",
+                span,
+                "add `package <name>` as the first line",
+            )
+        shown = repr(char)[1:-1] if char else "end of file"
+        help_ = _expected_help(set(err.allowed or ()))
+        if char.isdigit() or char.isalpha():
+            help_ = "a number must not run into a name or unit it does not know; add a space"
+        return Diagnostic("syntax", f"unexpected character `{shown}`", span, help_)
+    if isinstance(err, UnexpectedEOF):
+        end = len(source.text.rstrip())
+        return Diagnostic(
+            "syntax",
+            "unexpected end of the file",
+            source.span(end, end),
+            _expected_help(set(err.expected)),
+        )
+    return Diagnostic("syntax", str(err).splitlines()[0].lower(), source.span(pos, pos))
+
+
+def _code_lines(source: Source) -> Iterator[tuple[int, str]]:
+    offset = 0
+    for line in source.text.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            yield offset + (len(line) - len(line.lstrip())), stripped
+        offset += len(line)
+
+
+def _first_code_offset(source: Source) -> int:
+    for offset, _ in _code_lines(source):
+        return offset
+    return 0
+
+
+def _first_code_line_is_not_package(source: Source) -> bool:
+    for _, text in _code_lines(source):
+        return not (text.startswith("package ") or text == "package")
+    return True
+
+
+def _dangling_annotation(source: Source, tok: Token) -> bool:
+    """Whether the parse failed at the end of the file right after `#@` lines."""
+    if tok.type != "$END":
+        return False
+    for line in reversed(source.text.splitlines()):
+        stripped = line.strip()
+        if stripped:
+            return stripped.startswith("#@")
+    return False
+
+
+def _last_annotation_span(source: Source) -> Span:
+    start = source.text.rfind("#@")
+    end = source.text.find("\n", start)
+    return source.span(start, end if end >= 0 else len(source.text))
