@@ -102,7 +102,7 @@ class Decision:
             self.outcome = "allow"
         self.allowed = self.outcome == "allow"
         if outcome.query.rule is None:
-            self.defined = not outcome.errors or bool(outcome.checks)
+            self.defined = True  # a package query has no value of its own
             self.result: Any = None
         else:
             self.defined = outcome.value is not UNDEF and not outcome.errors

@@ -85,12 +85,26 @@ def compile_files(files: BundleFiles, limits: Limits | None = None) -> Bundle:
         diags.extend(found)
         if module is not None:
             modules.append(module)
-    analysis, found = check(modules, files.data)
-    diags.extend(found)
-    errors = [d for d in diags if d.severity == "error"]
-    if errors:
-        raise PolicyError(errors)
-    program = compile_program(analysis, files.schemas)
+    try:
+        analysis, found = check(modules, files.data)
+        diags.extend(found)
+        errors = [d for d in diags if d.severity == "error"]
+        if errors:
+            raise PolicyError(errors)
+        program = compile_program(analysis, files.schemas)
+    except RecursionError:
+        raise PolicyError(
+            [
+                *diags,
+                Diagnostic(
+                    "nesting",
+                    "a policy nests too deeply to compile",
+                    None,
+                    "split deeply nested expressions into named rules",
+                    file=str(files.root),
+                ),
+            ]
+        ) from None
     manifest = files.manifest
     info = BundleInfo(
         name=str(manifest.get("name") or files.root.resolve().name),

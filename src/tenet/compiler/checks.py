@@ -116,35 +116,25 @@ class CompiledCheck:
             rec.holds = None if v is UNDEF else holds
             if not holds:
                 return [CheckResult("not_applicable", evidence=[rec])]
-            when_rec: list[Record] = [rec] if full else []
-        else:
-            when_rec = []
         frame = [UNDEF] * self.nslots
         try:
             if self.kind == "require":
-                return [self._require(ctx, tracer, frame, full, when_rec)]
-            return self._forbid(ctx, tracer, frame, full, when_rec)
+                return [self._require(ctx, tracer, frame, full)]
+            return self._forbid(ctx, tracer, frame, full)
         except EvalError as err:
             evidence = tracer.error_path or list(tracer.path)
             return [CheckResult("error", evidence=evidence, error=_located(err, self.span))]
 
-    def _require(
-        self, ctx: Any, tracer: Tracer, frame: list[Any], full: bool, when: list[Record]
-    ) -> CheckResult:
+    def _require(self, ctx: Any, tracer: Tracer, frame: list[Any], full: bool) -> CheckResult:
         if self.body(ctx, frame, _first(tracer)):
-            evidence = [*when, *tracer.successes[0][0]] if full else []
-            return CheckResult("passed", evidence=evidence)
-        best = tracer.best or []
+            return CheckResult("passed", evidence=tracer.successes[0][0] if full else [])
         message = self.render(ctx, tracer.best_frame or frame)
-        return CheckResult("violated", message, [*when, *best])
+        return CheckResult("violated", message, tracer.best or [])
 
-    def _forbid(
-        self, ctx: Any, tracer: Tracer, frame: list[Any], full: bool, when: list[Record]
-    ) -> list[CheckResult]:
+    def _forbid(self, ctx: Any, tracer: Tracer, frame: list[Any], full: bool) -> list[CheckResult]:
         self.body(ctx, frame, _every(tracer))
         if not tracer.successes:
-            evidence = [*when, *(tracer.best or [])] if full else []
-            return [CheckResult("passed", evidence=evidence)]
+            return [CheckResult("passed", evidence=(tracer.best or []) if full else [])]
         out: list[CheckResult] = []
         seen: set[Any] = set()
         for path, snapshot in tracer.successes:
@@ -153,9 +143,7 @@ class CompiledCheck:
                 continue
             seen.add(key)
             bindings = {n: snapshot[s] for n, s in self.names if snapshot[s] is not UNDEF}
-            out.append(
-                CheckResult("violated", self.render(ctx, snapshot), [*when, *path], bindings)
-            )
+            out.append(CheckResult("violated", self.render(ctx, snapshot), path, bindings))
         return out
 
 

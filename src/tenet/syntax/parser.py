@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import threading
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
 
@@ -120,7 +121,32 @@ def parse(source: Source) -> tuple[ast.Module | None, list[Diagnostic]]:
                 "split deeply nested expressions into named rules",
             )
         ]
+    deep = _too_deep(tree)
+    if deep is not None:
+        return None, [
+            Diagnostic(
+                "nesting",
+                f"this expression nests more than {MAX_NESTING} levels deep",
+                source.span(deep, deep + 1),
+                "split it into named rules or local variables",
+            )
+        ]
     return _Builder(source).transform(tree), []
+
+
+MAX_NESTING = 200
+
+
+def _too_deep(tree: Tree[Token]) -> int | None:
+    """The offset of a node nested deeper than MAX_NESTING, walking without recursion."""
+    stack: list[tuple[Tree[Token], int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            meta = node.meta
+            return 0 if getattr(meta, "empty", True) else int(meta.start_pos)
+        stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
+    return None
 
 
 def parse_expression(source: Source, start: int, text: str) -> ast.Expr | Diagnostic:
@@ -138,6 +164,10 @@ def parse_expression(source: Source, start: int, text: str) -> ast.Expr | Diagno
     except RecursionError:
         return Diagnostic(
             "template", "a message expression nests too deeply", source.span(start, start)
+        )
+    if _too_deep(tree) is not None:
+        return Diagnostic(
+            "nesting", "a message expression nests too deeply", source.span(start, start)
         )
     return _Builder(source, start).transform(tree)  # type: ignore[return-value]
 
@@ -449,8 +479,7 @@ def _syntax_diagnostic(source: Source, err: UnexpectedInput) -> Diagnostic:
     if isinstance(err, UnexpectedCharacters):
         span = source.span(pos, pos + 1)
         char = source.text[pos : pos + 1]
-        before = source.text[max(0, pos - 1) : pos]
-        if before == "%" or (char.isdigit() and source.text[pos - 1 : pos] == "%"):
+        if _GLUED_PERCENT.match(source.text, pos):
             return Diagnostic(
                 "syntax",
                 "a number directly followed by `%` is a percent literal",
@@ -478,6 +507,9 @@ def _syntax_diagnostic(source: Source, err: UnexpectedInput) -> Diagnostic:
             _expected_help(set(err.expected)),
         )
     return Diagnostic("syntax", str(err).splitlines()[0].lower(), source.span(pos, pos))
+
+
+_GLUED_PERCENT = re.compile(r"\d[\d_]*(\.\d[\d_]*)?%[\w.]")
 
 
 def _code_lines(source: Source) -> Iterator[tuple[int, str]]:
