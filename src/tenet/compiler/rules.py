@@ -164,7 +164,7 @@ class CompiledRule:
     # ---- explanation ---------------------------------------------------------------------
 
     def explain(self, ctx: Any, full: bool) -> RuleTrace:
-        """Re-run the definitions with tracing. Raises the same errors as `value`."""
+        """Re-run the definitions with tracing; an evaluation error ends the explanation."""
         tracer: Tracer = ctx.tracer
         traces: list[DefinitionTrace] = []
         any_held = False
@@ -181,8 +181,9 @@ class CompiledRule:
                 try:
                     body(ctx, fr, capture)
                 except EvalError:
+                    # the decision is an error; explain the path that raised it
                     traces.append(DefinitionTrace(d.location, False, tracer.error_path or []))
-                    raise
+                    return RuleTrace(self.full_name, traces, len(self.defs) - i - 1, False)
                 held = bool(tracer.successes)
                 if held:
                     evidence = tracer.successes[0][0]

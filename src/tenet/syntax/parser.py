@@ -463,9 +463,8 @@ def _syntax_diagnostic(source: Source, err: UnexpectedInput) -> Diagnostic:
         span = source.span(start, end)
         message = f"unexpected {_describe_token(tok)}"
         help_ = _expected_help(set(err.expected))
-        prev = getattr(err, "token_history", None)
-        last = prev[-1] if prev else None
-        if tok.type == "CMP_OP" and last is not None:
+        line_start = source.text.rfind("\n", 0, start) + 1
+        if tok.type == "CMP_OP" and _COMPARISON.search(source.text[line_start:start]):
             message = "comparisons do not chain"
             help_ = "write `a < b and b < c`"
         elif _dangling_annotation(source, tok):
@@ -509,6 +508,7 @@ def _syntax_diagnostic(source: Source, err: UnexpectedInput) -> Diagnostic:
     return Diagnostic("syntax", str(err).splitlines()[0].lower(), source.span(pos, pos))
 
 
+_COMPARISON = re.compile(r"(==|!=|<=|>=|<|>)[^=<>]*$")
 _GLUED_PERCENT = re.compile(r"\d[\d_]*(\.\d[\d_]*)?%[\w.]")
 
 

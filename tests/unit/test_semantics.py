@@ -1,0 +1,221 @@
+"""Evaluation details the conformance cases leave open: evidence shape, forbid bindings,
+template errors, waivers over several bindings, limits, explanations of errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tenet
+from tests.conftest import assert_valid_decision, write_bundle
+
+
+def bundle(tmp_path: Path, text: str, data: Any = None, **files: str) -> tenet.Bundle:
+    return tenet.load_bundle(write_bundle(tmp_path / "b", {"main.tenet": text, **files}, data))
+
+
+def decide(b: tenet.Bundle, query: str, input: Any, **kw: Any) -> dict[str, Any]:
+    doc = b.decide(query, input, **kw).to_dict()
+    assert_valid_decision(doc)
+    return doc
+
+
+def by_id(doc: dict[str, Any], check_id: str) -> list[dict[str, Any]]:
+    return [c for c in doc["checks"] if c["id"] == check_id]
+
+
+def test_forbid_reports_each_distinct_binding_once_with_bindings(tmp_path: Path) -> None:
+    b = bundle(
+        tmp_path,
+        """package main
+forbid pii {
+    some f in input.features
+    f in ["email", "ssn"]
+} message "feature {f} is personal data"
+""",
+    )
+    doc = decide(b, "main", {"features": ["ssn", "age", "email", "ssn"]})
+    violations = by_id(doc, "main.pii")
+    assert [v["message"] for v in violations] == [
+        "feature ssn is personal data",
+        "feature email is personal data",
+    ]
+    assert [v["bindings"] for v in violations] == [{"f": "ssn"}, {"f": "email"}]
+    assert doc["summary"]["violated"]["blocking"] == 2
+
+
+def test_require_evidence_is_the_furthest_path(tmp_path: Path) -> None:
+    b = bundle(
+        tmp_path,
+        """package main
+require has_lead {
+    some a in input.approvals
+    a.role == "ml_lead"
+    a.status == "approved"
+} message "no approved ml lead ({a.role})"
+""",
+    )
+    doc = decide(
+        b,
+        "main",
+        {
+            "approvals": [
+                {"role": "owner", "status": "approved"},
+                {"role": "ml_lead", "status": "x"},
+            ]
+        },
+    )
+    (check,) = by_id(doc, "main.has_lead")
+    assert check["status"] == "violated"
+    # the second approval got further (role matched, status did not): its bindings render
+    assert check["message"] == "no approved ml lead (ml_lead)"
+    assert [e["holds"] for e in check["evidence"]] == [True, True, False]
+    assert check["evidence"][-1]["values"] == {"a.status": "x"}
+
+
+def test_passed_checks_carry_evidence_only_with_full_explain(tmp_path: Path) -> None:
+    b = bundle(tmp_path, "package main\nrequire ok { input.ok == true }\n")
+    assert "evidence" not in decide(b, "main", {"ok": True})["checks"][0]
+    full = decide(b, "main", {"ok": True}, explain="full")["checks"][0]
+    assert full["evidence"][0]["holds"] is True
+    assert full["evidence"][0]["values"] == {"input.ok": True}
+
+
+def test_a_bad_format_spec_makes_the_check_an_error(tmp_path: Path) -> None:
+    b = bundle(tmp_path, 'package main\nrequire ok { input.n > 5 } message "n is {input.n:.1q}"\n')
+    doc = decide(b, "main", {"n": 1})
+    assert doc["outcome"] == "error"
+    assert by_id(doc, "main.ok")[0]["status"] == "error"
+    assert doc["errors"][0]["check"] == "main.ok"
+
+
+def test_an_error_in_when_is_an_error_with_the_when_as_evidence(tmp_path: Path) -> None:
+    b = bundle(tmp_path, "package main\nrequire ok when input.n > 1 { true }\n")
+    doc = decide(b, "main", {"n": "x"})
+    (check,) = by_id(doc, "main.ok")
+    assert check["status"] == "error"
+    assert check["evidence"][0]["condition"] == "input.n > 1"
+
+
+def test_one_waiver_covers_every_binding_of_its_check(tmp_path: Path) -> None:
+    b = bundle(
+        tmp_path,
+        "package main\nforbid big { some v in input.xs\n v > 1 }\n",
+        {
+            "waivers": [
+                {
+                    "check": "main.big",
+                    "expires": "2030-01-01T00:00:00Z",
+                    "approved_by": "cro",
+                    "reason": "known",
+                }
+            ]
+        },
+    )
+    doc = decide(b, "main", {"xs": [2, 3]}, now="2026-01-01T00:00:00Z")
+    assert [c["status"] for c in doc["checks"]] == ["waived", "waived"]
+    assert doc["allowed"] is True
+    assert doc["checks"][0]["waiver"]["approved_by"] == "cro"
+
+
+def test_a_waiver_for_an_unknown_check_is_a_load_error(tmp_path: Path) -> None:
+    with pytest.raises(tenet.PolicyError, match=r"main\.okk"):
+        bundle(
+            tmp_path,
+            "package main\nrequire ok { true }\n",
+            {
+                "waivers": [
+                    {
+                        "check": "main.okk",
+                        "expires": "2030-01-01T00:00:00Z",
+                        "approved_by": "x",
+                        "reason": "y",
+                    }
+                ]
+            },
+        )
+
+
+def test_step_limit_fails_closed(tmp_path: Path) -> None:
+    root = write_bundle(
+        tmp_path / "b",
+        {"main.tenet": "package main\nn = count([1 for x in input.xs for y in input.xs])\n"},
+    )
+    b = tenet.load_bundle(root, limits=tenet.Limits(max_steps=1000))
+    doc = decide(b, "main.n", {"xs": list(range(100))})
+    assert doc["outcome"] == "error"
+    assert doc["errors"][0]["code"] == "step_limit"
+
+
+def test_an_error_ends_the_explanation_with_its_evidence(tmp_path: Path) -> None:
+    b = bundle(tmp_path, "package main\ndefault g = false\ng if { input.a < 1 }\n")
+    doc = decide(b, "main.g", {"a": "x"})
+    assert doc["outcome"] == "error"
+    (d,) = doc["explanation"]["definitions"]
+    assert d["evidence"][0]["values"] == {"input.a": "x"}
+
+
+def test_boolean_rule_explanation_counts_definitions_not_evaluated(tmp_path: Path) -> None:
+    b = bundle(
+        tmp_path,
+        "package main\nallow if { input.a }\nallow if { input.b }\nallow if { input.c }\n",
+    )
+    doc = decide(b, "main.allow", {"a": True})
+    exp = doc["explanation"]
+    assert [d["held"] for d in exp["definitions"]] == [True]
+    assert exp["not_evaluated"] == 2
+
+
+def test_value_rule_conflict_between_bindings_is_an_error(tmp_path: Path) -> None:
+    b = bundle(tmp_path, "package main\nx = v if { some v in input.vs }\n")
+    assert decide(b, "main.x", {"vs": [1, 1]})["result"] == 1
+    doc = decide(b, "main.x", {"vs": [1, 2]})
+    assert doc["outcome"] == "error"
+    assert "main.x" in doc["errors"][0]["message"]
+
+
+def test_object_comprehension_key_conflict_is_an_error(tmp_path: Path) -> None:
+    b = bundle(tmp_path, "package main\no = {u.k: u.v for u in input.us}\n")
+    assert decide(b, "main.o", {"us": [{"k": "a", "v": 1}, {"k": "a", "v": 1}]})["result"] == {
+        "a": 1
+    }
+    assert decide(b, "main.o", {"us": [{"k": "a", "v": 1}, {"k": "a", "v": 2}]})["outcome"] == (
+        "error"
+    )
+
+
+def test_imports_of_packages_rules_and_input(tmp_path: Path) -> None:
+    b = bundle(
+        tmp_path,
+        """package main
+import lib.checks
+import lib.checks.is_prod as prod
+import input.model as m
+a if { checks.is_prod(m.path) }
+b if { prod(m.path) }
+""",
+        None,
+        **{"lib.tenet": 'package lib.checks\nis_prod(p) if { startswith(p, "prod/") }\n'},
+    )
+    assert decide(b, "main.a", {"model": {"path": "prod/x"}})["result"] is True
+    doc = decide(b, "main.b", {"model": {"path": "prod/x"}})
+    assert doc["result"] is True
+    ev = doc["explanation"]["definitions"][0]["evidence"][0]
+    assert ev["input_paths"] == ["/model/path"]
+
+
+def test_query_of_unknown_name_suggests(tmp_path: Path) -> None:
+    b = bundle(tmp_path, "package main\nallow if { true }\n")
+    with pytest.raises(tenet.QueryError, match=r"main\.allow"):
+        b.decide("main.alow", {})
+
+
+def test_numbers_render_whole_in_messages(tmp_path: Path) -> None:
+    b = bundle(
+        tmp_path,
+        'package main\nrequire ok { input.h < 1 } message "{input.h * 24} {[1, 2.0]} {input.s}"\n',
+    )
+    doc = decide(b, "main", {"h": 1.0, "s": "x"})
+    assert doc["checks"][0]["message"] == "24 [1, 2] x"
