@@ -18,6 +18,7 @@ from tenet.analysis.names import check_names
 from tenet.analysis.symbols import ModuleScope, Symbols
 from tenet.analysis.waivers import check_waivers
 from tenet.diagnostics import Diagnostic
+from tenet.gcpause import paused_gc
 from tenet.syntax import ast
 
 __all__ = ["PASSES", "Analysis", "check"]
@@ -51,6 +52,7 @@ def check(modules: Sequence[ast.Module], data: Any) -> tuple[Analysis, list[Diag
     """Run every pass; later passes still run after errors so that all problems are reported."""
     analysis = Analysis(modules, data)
     diagnostics: list[Diagnostic] = []
-    for _name, run in PASSES:
-        diagnostics.extend(run(analysis))
+    with paused_gc():
+        for _name, run in PASSES:
+            diagnostics.extend(run(analysis))
     return analysis, diagnostics

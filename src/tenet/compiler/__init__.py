@@ -17,18 +17,30 @@ from tenet.analysis.waivers import Waiver, read_waivers
 from tenet.compiler.bodies import Body, compile_body, meta_of
 from tenet.compiler.checks import CompiledCheck
 from tenet.compiler.expressions import ExprCompiler, Fn, Slots
+from tenet.compiler.index import build_index, equality_keys
 from tenet.compiler.program import Program
 from tenet.compiler.rules import CompiledDef, CompiledRule
+from tenet.gcpause import paused_gc
 from tenet.syntax import ast
 from tenet.syntax.template import Hole
 
-__all__ = ["PASSES", "Program", "compile_program"]
+__all__ = ["PASSES", "CompileOptions", "Program", "compile_program"]
+
+
+@dataclass(frozen=True, slots=True)
+class CompileOptions:
+    """Optimisations, all on by default; switched off only to test that they change nothing."""
+
+    indexing: bool = True
+    folding: bool = True
+    fast_paths: bool = True
 
 
 @dataclass(eq=False)
 class _Build:
     analysis: Analysis
     schemas: Mapping[str, Any]
+    options: CompileOptions
     rules: dict[str, CompiledRule] = field(default_factory=dict)
     checks: dict[tuple[str, ...], list[CompiledCheck]] = field(default_factory=dict)
     waivers: dict[str, list[Waiver]] = field(default_factory=dict)
@@ -37,7 +49,14 @@ class _Build:
         return self.analysis.scopes[id(module)]
 
     def compiler(self, module: ast.Module, traced: bool = False) -> ExprCompiler:
-        return ExprCompiler(self.scope_of(module), self.rules, self.analysis.data, traced)
+        return ExprCompiler(
+            self.scope_of(module),
+            self.rules,
+            self.analysis.data,
+            traced,
+            self.options.folding,
+            self.options.fast_paths,
+        )
 
 
 def _declare_rules(b: _Build) -> None:
@@ -79,7 +98,8 @@ def _definition(b: _Build, module: ast.Module, d: ast.Rule) -> CompiledDef:
         tbody, tvalue, _ = build(True)
         return tbody, tvalue
 
-    return CompiledDef(d.span, size, body, value, traced)
+    keys = equality_keys(d.body, d.params, b.scope_of(module)) if b.options.indexing else {}
+    return CompiledDef(d.span, size, body, value, traced, eq_keys=keys)
 
 
 def _compile_checks(b: _Build) -> None:
@@ -139,6 +159,14 @@ def _check(
     )
 
 
+def _index_rules(b: _Build) -> None:
+    if not b.options.indexing:
+        return
+    for rule in b.rules.values():
+        if rule.kind != "function":
+            rule.index = build_index(rule.defs, [d.eq_keys for d in rule.defs])
+
+
 def _index_waivers(b: _Build) -> None:
     ids = {c.full_id for checks in b.checks.values() for c in checks}
     waivers, _ = read_waivers(b.analysis.data, ids)
@@ -149,16 +177,20 @@ def _index_waivers(b: _Build) -> None:
 PASSES: tuple[tuple[str, Callable[[_Build], None]], ...] = (
     ("declare_rules", _declare_rules),
     ("compile_rules", _compile_rules),
+    ("index_rules", _index_rules),
     ("compile_checks", _compile_checks),
     ("index_waivers", _index_waivers),
 )
 
 
-def compile_program(analysis: Analysis, schemas: Mapping[str, Any]) -> Program:
+def compile_program(
+    analysis: Analysis, schemas: Mapping[str, Any], options: CompileOptions | None = None
+) -> Program:
     """Compile an analysis that has no errors into a Program."""
-    b = _Build(analysis, schemas)
-    for _name, run in PASSES:
-        run(b)
+    b = _Build(analysis, schemas, options or CompileOptions())
+    with paused_gc():
+        for _name, run in PASSES:
+            run(b)
     return Program(
         rules=b.rules,
         checks=b.checks,

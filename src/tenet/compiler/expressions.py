@@ -106,16 +106,23 @@ class ExprCompiler:
         rules: dict[str, CompiledRule],
         data: Any,
         traced: bool = False,
+        folding: bool = True,
+        fast_paths: bool = True,
     ) -> None:
         self.scope = scope
         self.rules = rules
         self.data = data
         self.traced = traced
+        self.folding = folding
+        self.fast_paths = fast_paths
 
     def untraced(self) -> ExprCompiler:
         if not self.traced:
             return self
-        return ExprCompiler(self.scope, self.rules, self.data, False)
+        return ExprCompiler(self.scope, self.rules, self.data, False, self.folding, self.fast_paths)
+
+    def _foldable(self, *codes: Code) -> bool:
+        return self.folding and all(c.const is not NOCONST for c in codes)
 
     # ---- dispatch ------------------------------------------------------------------------
 
@@ -189,7 +196,7 @@ class ExprCompiler:
             rest = steps[used:]
             base, const, pointer_root = self._target_base(target)
         # fold static keys into a constant base (data documents)
-        while rest and const is not NOCONST and isinstance(rest[0], ast.Field):
+        while self.folding and rest and const is not NOCONST and isinstance(rest[0], ast.Field):
             const = index(const, rest[0].name) if const is not UNDEF else UNDEF
             rest = rest[1:]
         if const is not NOCONST:
@@ -198,9 +205,8 @@ class ExprCompiler:
         compiled = [
             (s.name if isinstance(s, ast.Field) else self.compile(s.index, slots)) for s in rest
         ]
-        if not compiled and const is not NOCONST:
-            if not self.traced:
-                return _const(const)
+        if not compiled and const is not NOCONST and self.folding and not self.traced:
+            return _const(const)
         if self.traced:
             texts = [root.span.text() if root.span else root.name]
             texts.extend(s.span.text() if s.span else "?" for s in steps)
@@ -209,7 +215,7 @@ class ExprCompiler:
                     base, compiled, texts[len(texts) - len(compiled) - 1 :], pointer_root, whole
                 )
             )
-        return Code(_walk(base, compiled))
+        return Code(_walk(base, compiled, self.fast_paths))
 
     def _target_base(self, target: Target) -> tuple[Fn, Any, tuple[str, ...] | None]:
         match target:
@@ -307,7 +313,7 @@ class ExprCompiler:
     def _builtin(self, e: ast.Call, b: Builtin, args: list[Code]) -> Code:
         impl = b.impl
         span = e.span
-        if b.pure and all(a.const is not NOCONST for a in args):
+        if b.pure and self._foldable(*args):
             values = [a.const for a in args]
             if not any(v is UNDEF for v in values):
                 try:
@@ -332,7 +338,7 @@ class ExprCompiler:
                     raise _at(span, err) from None
 
             return Code(call_ctx)
-        if len(fns) == 1:
+        if self.fast_paths and len(fns) == 1:
             (f0,) = fns
 
             def call1(ctx: Any, fr: list[Any]) -> Any:
@@ -345,7 +351,7 @@ class ExprCompiler:
                     raise _at(span, err) from None
 
             return Code(call1)
-        if len(fns) == 2:
+        if self.fast_paths and len(fns) == 2:
             f0, f1 = fns
 
             def call2(ctx: Any, fr: list[Any]) -> Any:
@@ -380,7 +386,7 @@ class ExprCompiler:
 
     def _negate(self, e: ast.Negate, x: Code) -> Code:
         span = e.span
-        if x.const is not NOCONST and type(x.const) in (int, float):
+        if self._foldable(x) and type(x.const) in (int, float):
             return _const(-x.const)
         xf = x.fn
 
@@ -396,7 +402,7 @@ class ExprCompiler:
         return Code(fn)
 
     def _not(self, x: Code) -> Code:
-        if x.const is not NOCONST:
+        if self._foldable(x):
             return _const(x.const is UNDEF or x.const is False)
         xf = x.fn
 
@@ -409,7 +415,7 @@ class ExprCompiler:
     def _binary(self, e: ast.Binary, op: str, a: Code, b: Code) -> Code:
         impl = ARITHMETIC[op]
         span = e.span
-        if a.const is not NOCONST and b.const is not NOCONST:
+        if self._foldable(a, b):
             if a.const is UNDEF or b.const is UNDEF:
                 return _const(UNDEF)
             try:
@@ -435,7 +441,7 @@ class ExprCompiler:
     def _compare(self, e: ast.Compare, op: str, a: Code, b: Code) -> Code:
         impl = COMPARISONS[op]
         span = e.span
-        if a.const is not NOCONST and b.const is not NOCONST:
+        if self._foldable(a, b):
             if a.const is UNDEF or b.const is UNDEF:
                 return _const(UNDEF)
             try:
@@ -443,7 +449,7 @@ class ExprCompiler:
             except EvalError:
                 pass
         af, bf = a.fn, b.fn
-        if op == "==" and type(b.const) is str:
+        if self.fast_paths and op == "==" and type(b.const) is str:
             c = b.const
 
             def eq_str(ctx: Any, fr: list[Any]) -> Any:
@@ -497,7 +503,7 @@ class ExprCompiler:
     # ---- literals ------------------------------------------------------------------------
 
     def _array(self, items: list[Code]) -> Code:
-        if all(i.const is not NOCONST for i in items):
+        if self._foldable(*items):
             values = [i.const for i in items]
             if any(v is UNDEF for v in values):
                 return _const(UNDEF)
@@ -533,7 +539,7 @@ class ExprCompiler:
                 out[k] = v
             return out
 
-        if all(k.const is not NOCONST and v.const is not NOCONST for k, v in pairs):
+        if self._foldable(*(c for pair in pairs for c in pair)):
             try:
                 value = fn(None, [])
             except EvalError:
@@ -687,11 +693,11 @@ class ExprCompiler:
                 assert_never(clause)
 
 
-def _walk(base: Fn, steps: list[str | Code]) -> Fn:
+def _walk(base: Fn, steps: list[str | Code], fast: bool = True) -> Fn:
     """A reference's fast path: no recording, static keys looked up without calls."""
     if not steps:
         return base
-    if all(type(s) is str for s in steps):
+    if fast and all(type(s) is str for s in steps):
         keys = tuple(steps)
         if len(keys) == 1:
             k0 = keys[0]

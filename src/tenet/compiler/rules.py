@@ -3,12 +3,13 @@ traced re-run that explains a rule query definition by definition."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from tenet.compiler.bodies import Body, Cont, stop
 from tenet.compiler.expressions import Code, Fn
+from tenet.compiler.index import RuleIndex
 from tenet.runtime.trace import Record, Tracer
 from tenet.runtime.values import UNDEF, EvalError, TSet, equal, to_json
 from tenet.source import Span
@@ -34,6 +35,8 @@ class CompiledDef:
     # the traced body and value, compiled on first use (explanations only)
     traced: Callable[[], tuple[Body | None, Fn | None]] | None = None
     _traced: tuple[Body | None, Fn | None] | None = None
+    # input paths the body requires to equal a constant (see compiler/index.py)
+    eq_keys: dict[tuple[str, ...], Any] = field(default_factory=dict)
 
     @property
     def location(self) -> str:
@@ -70,6 +73,13 @@ class CompiledRule:
     defs: list[CompiledDef] = field(default_factory=list)
     default: Code | None = None
     arity: int = 0
+    index: RuleIndex | None = None
+
+    def candidates(self, ctx: Any) -> Sequence[CompiledDef]:
+        """The definitions that can hold for this input, in source order."""
+        if self.index is None:
+            return self.defs
+        return self.index.candidates(ctx.input)
 
     # ---- evaluation ----------------------------------------------------------------------
 
@@ -98,7 +108,7 @@ class CompiledRule:
 
     def _evaluate(self, ctx: Any, args: list[Any] | None) -> Any:
         if self.stops_at_first:
-            for d in self.defs:
+            for d in self.defs if args is not None else self.candidates(ctx):
                 assert d.body is not None
                 if d.body(ctx, self._frame(d, args), stop):
                     return True
@@ -114,7 +124,7 @@ class CompiledRule:
 
     def _collect(self, ctx: Any) -> Any:
         out: list[Any] = []
-        for d in self.defs:
+        for d in self.candidates(ctx):
             assert d.value is not None
             element = d.value
             if d.body is None:
@@ -147,7 +157,7 @@ class CompiledRule:
                     d.span,
                 )
 
-        for d in self.defs:
+        for d in self.defs if args is not None else self.candidates(ctx):
             value = d.value
             fr = self._frame(d, args)
             if d.body is None:
@@ -168,7 +178,9 @@ class CompiledRule:
         tracer: Tracer = ctx.tracer
         traces: list[DefinitionTrace] = []
         any_held = False
-        for i, d in enumerate(self.defs):
+        skipped = len(self.defs)  # not evaluated: settled earlier, or excluded by the index
+        for d in self.candidates(ctx):
+            skipped -= 1
             body, value = d.traced_code()
             tracer.reset()
             fr = self._frame(d, None)
@@ -176,14 +188,13 @@ class CompiledRule:
                 held = value is not None and value(ctx, fr) is not UNDEF
                 traces.append(DefinitionTrace(d.location, held, []))
             else:
-                first_only = self.stops_at_first
-                capture = _capture(tracer, value, first_only)
+                capture = _capture(tracer, value, self.stops_at_first)
                 try:
                     body(ctx, fr, capture)
                 except EvalError:
                     # the decision is an error; explain the path that raised it
                     traces.append(DefinitionTrace(d.location, False, tracer.error_path or []))
-                    return RuleTrace(self.full_name, traces, len(self.defs) - i - 1, False)
+                    return RuleTrace(self.full_name, traces, skipped, False)
                 held = bool(tracer.successes)
                 if held:
                     evidence = tracer.successes[0][0]
@@ -194,8 +205,8 @@ class CompiledRule:
                 traces.append(DefinitionTrace(d.location, held, evidence))
             any_held = any_held or held
             if held and self.stops_at_first:
-                return RuleTrace(self.full_name, traces, len(self.defs) - i - 1, False)
-        return RuleTrace(self.full_name, traces, 0, not any_held and self.default is not None)
+                return RuleTrace(self.full_name, traces, skipped, False)
+        return RuleTrace(self.full_name, traces, skipped, not any_held and self.default is not None)
 
 
 def _merging(merge: Callable[[Any, CompiledDef], None], d: CompiledDef, value: Fn | None) -> Cont:

@@ -17,6 +17,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from lark.lexer import PatternStr
 
 from tenet.diagnostics import Diagnostic
+from tenet.gcpause import paused_gc
 from tenet.source import Source, Span
 from tenet.syntax import ast
 
@@ -108,6 +109,11 @@ def _lark() -> Lark:
 
 def parse(source: Source) -> tuple[ast.Module | None, list[Diagnostic]]:
     """Parse one file. Returns the module, or None with the syntax error as a diagnostic."""
+    with paused_gc():
+        return _parse(source)
+
+
+def _parse(source: Source) -> tuple[ast.Module | None, list[Diagnostic]]:
     try:
         tree = _lark().parse(source.text, start="start")
     except UnexpectedInput as err:
