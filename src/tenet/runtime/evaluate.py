@@ -12,7 +12,7 @@ from tenet.compiler.program import Program, Query
 from tenet.compiler.rules import RuleTrace
 from tenet.runtime.clock import parse_rfc3339
 from tenet.runtime.trace import Tracer
-from tenet.runtime.values import UNDEF, EvalError, equal
+from tenet.runtime.values import DOUBLE_MAX, UNDEF, EvalError, equal
 from tenet.yamlutil import DocumentError, check_document
 
 __all__ = ["Ctx", "Limits", "Outcome", "evaluate", "resolve_now"]
@@ -105,7 +105,8 @@ def evaluate(
 ) -> Outcome:
     out = Outcome(query, now)
     try:
-        check_document(input, limits.max_input_depth, limits.max_input_values)
+        if not _plain_document(input, limits.max_input_depth, limits.max_input_values):
+            check_document(input, limits.max_input_depth, limits.max_input_values)
     except DocumentError as err:
         out.errors.append(
             ErrorEntry(
@@ -147,6 +148,39 @@ def evaluate(
                     r.status = "waived"
             out.checks.append((check, r))
     return out
+
+
+def _plain_document(value: Any, max_depth: int, max_nodes: int) -> bool:
+    """Whether a document is plainly valid: JSON types, finite numbers, within the limits.
+
+    The common case is answered by this quick walk; anything doubtful goes to
+    `check_document`, which finds the JSON path of the problem."""
+    budget = [max_nodes]
+
+    def ok(v: Any, depth: int) -> bool:
+        budget[0] -= 1
+        t = type(v)
+        if t is str or t is bool or v is None:
+            return True
+        if t is int:
+            return -DOUBLE_MAX <= v <= DOUBLE_MAX
+        if t is float:
+            return -DOUBLE_MAX <= v <= DOUBLE_MAX  # false for NaN and the infinities
+        if depth >= max_depth or budget[0] < 0:
+            return False
+        if t is dict:
+            for k, x in v.items():
+                if type(k) is not str or not ok(x, depth + 1):
+                    return False
+            return budget[0] >= 0
+        if t is list:
+            for x in v:
+                if not ok(x, depth + 1):
+                    return False
+            return budget[0] >= 0
+        return False
+
+    return ok(value, 0)
 
 
 def _waiver(program: Program, check: CompiledCheck, input: Any, now: int | float) -> Any:

@@ -45,8 +45,25 @@ def _fraction(digits: str | None) -> Fraction | None:
     return Fraction(int(kept), 10 ** len(kept))
 
 
+_CACHE_SIZE: Final = 4096
+_cache: dict[str, int | float | None] = {}
+
+
 def epoch_seconds(s: str) -> int | float | None:
     """The epoch seconds of an RFC 3339 timestamp, or None when ``s`` is not one."""
+    # policies compare the same few timestamps (tokens, expiries, `now`) over and over
+    try:
+        return _cache[s]
+    except KeyError:
+        pass
+    value = _epoch_seconds(s)
+    if len(_cache) >= _CACHE_SIZE:
+        _cache.clear()
+    _cache[s] = value
+    return value
+
+
+def _epoch_seconds(s: str) -> int | float | None:
     m = _RFC3339.fullmatch(s)
     if m is None:
         return None
