@@ -71,6 +71,8 @@ def evidence_dict(rec: Record) -> dict[str, Any]:
         d["undefined"] = list(rec.undefined)
     if rec.pointers:
         d["input_paths"] = list(rec.pointers)
+    if rec.error is not None:
+        d["error"] = rec.error
     return d
 
 
@@ -121,7 +123,12 @@ class Decision:
 
     @cached_property
     def input_digest(self) -> str:
-        return "sha256:" + hashlib.sha256(canonical_json(self._input)).hexdigest()
+        try:
+            body = canonical_json(self._input)
+        except (TypeError, ValueError):
+            # an input that is not JSON was refused; its digest still names what was sent
+            body = repr(self._input).encode("utf-8", "backslashreplace")
+        return "sha256:" + hashlib.sha256(body).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self._document)

@@ -19,12 +19,18 @@ def _value(v: Any) -> str:
 def _evidence_lines(evidence: list[dict[str, Any]], indent: str) -> list[str]:
     lines: list[str] = []
     for e in evidence:
-        mark = {True: "held", False: "failed", None: "undefined"}[e.get("holds")]
+        mark = (
+            "error"
+            if "error" in e
+            else {True: "held", False: "failed", None: "undefined"}[e.get("holds")]
+        )
         lines.append(f"{indent}{mark}: {e['condition']}  ({e['location']})")
         for ref, v in e.get("values", {}).items():
             lines.append(f"{indent}  {ref} = {_value(v)}")
         for ref in e.get("undefined", []):
             lines.append(f"{indent}  {ref} is undefined")
+        if "error" in e:
+            lines.append(f"{indent}  {e['error']}")
     return lines
 
 
@@ -53,6 +59,8 @@ def _check_lines(c: dict[str, Any]) -> list[str]:
     elif status == "waived" and c.get("waiver"):
         w = c["waiver"]
         lines.append(f"      waived by {w['approved_by']} until {w['expires']}: {w['reason']}")
+    elif status == "passed":
+        lines.extend(_evidence_lines(c.get("evidence", []), "      "))  # with --explain full
     elif status == "not_applicable":
         for e in c.get("evidence", []):
             lines.append(f"      when: {e['condition']} does not hold")

@@ -210,8 +210,8 @@ def _evaluate(ctx: Any, fr: list[Any], f: Fn, rec: Record) -> Any:
     tr.cur = rec
     try:
         return f(ctx, fr)
-    except EvalError:
-        tr.errored(rec)
+    except EvalError as err:
+        tr.errored(rec, err.message)
         raise
     finally:
         tr.cur = None
@@ -308,8 +308,8 @@ def _traced_every(
                 return _settle(ctx, fr, rec, False, nxt, k)
             try:
                 failed = _every_holds(ctx, fr, c, bound, inner, stmt)
-            except EvalError:
-                ctx.tracer.errored(rec)
+            except EvalError as err:
+                ctx.tracer.errored(rec, err.message)
                 raise
             if failed is not None:
                 for name, v in zip(names, failed, strict=True):

@@ -109,6 +109,7 @@ class CompiledCheck:
             try:
                 v = fn(ctx, [UNDEF] * self.when_slots)
             except EvalError as err:
+                rec.error = err.message
                 return [CheckResult("error", evidence=[rec], error=_located(err, self.span))]
             finally:
                 tracer.cur = None

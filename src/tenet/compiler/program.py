@@ -55,17 +55,26 @@ class Program:
                     ]
                 )
             return Query(text, rule, ())
-        candidates = [".".join(p) for p in self.namespaces] + [
-            r for r in self.rules if r not in self.functions
-        ]
         raise QueryError(
             [
                 Diagnostic(
                     "query",
                     f"unknown query `{text}`: no package or rule has that name",
                     None,
-                    did_you_mean(text, candidates)
+                    self._suggest(path)
                     or "name a package (`deploy.staging`) or a rule (`access.allow`)",
                 )
             ]
         )
+
+    def _suggest(self, path: tuple[str, ...]) -> str | None:
+        """Within a known package, compare the last name only; else whole names."""
+        names = [".".join(p) for p in self.namespaces] + [
+            r for r in self.rules if r not in self.functions
+        ]
+        parent = ".".join(path[:-1])
+        if path[:-1] in self.namespaces:
+            members = [n[len(parent) + 1 :] for n in names if n.startswith(parent + ".")]
+            hint = did_you_mean(path[-1], [m for m in members if "." not in m])
+            return hint.replace("`", f"`{parent}.", 1) if hint else None
+        return did_you_mean(".".join(path), names)

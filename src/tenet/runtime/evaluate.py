@@ -5,6 +5,7 @@ from __future__ import annotations
 import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from tenet.compiler.checks import CheckResult, CompiledCheck
@@ -76,12 +77,24 @@ def resolve_now(now: Any) -> int | float:
     if now is None:
         return _time.time()
     if isinstance(now, str):
-        return parse_rfc3339(now)
-    if type(now) in (int, float):
-        return now
-    if hasattr(now, "timestamp"):
-        return float(now.timestamp())
-    raise ValueError(f"`now` must be RFC 3339 text or epoch seconds, not {type(now).__name__}")
+        value = parse_rfc3339(now)
+    elif type(now) in (int, float):
+        value = now
+    elif isinstance(now, datetime):
+        if now.tzinfo is None or now.utcoffset() is None:
+            raise ValueError("`now` must be a timezone-aware datetime (e.g. with tzinfo=UTC)")
+        value = now.timestamp()
+    else:
+        raise ValueError(
+            f"`now` must be RFC 3339 text, epoch seconds or a datetime, not {type(now).__name__}"
+        )
+    if not _EARLIEST <= value <= _LATEST:  # also refuses NaN
+        raise ValueError(f"`now` is out of range: {now!r}")
+    return value
+
+
+# the years 0001 to 9999, the range an RFC 3339 timestamp can name
+_EARLIEST, _LATEST = -62135596800, 253402300799
 
 
 def _error(err: EvalError, check: str | None = None) -> ErrorEntry:

@@ -19,7 +19,7 @@ class CondMeta:
 class Record:
     """The evidence of one condition evaluated under one binding."""
 
-    __slots__ = ("holds", "meta", "pointers", "undefined", "values")
+    __slots__ = ("error", "holds", "meta", "pointers", "undefined", "values")
 
     def __init__(self, meta: CondMeta) -> None:
         self.meta = meta
@@ -27,6 +27,7 @@ class Record:
         self.undefined: list[str] = []
         self.pointers: list[str] = []
         self.holds: bool | None = None
+        self.error: str | None = None  # the evaluation error this condition raised
 
     def copy(self) -> Record:
         r = Record(self.meta)
@@ -83,6 +84,7 @@ class Tracer:
     def succeed(self, frame: list[Any]) -> None:
         self.successes.append((list(self.path), list(frame)))
 
-    def errored(self, rec: Record) -> None:
+    def errored(self, rec: Record, message: str) -> None:
+        rec.error = message
         if self.error_path is None:
             self.error_path = [*self.path, rec]

@@ -403,6 +403,7 @@ _FRIENDLY = {
     "_MESSAGE": "`message`",
     "_FOR": "`for`",
     "NAME": "a name",
+    "FIELD_NAME": "a field name",
     "NUMBER": "a number",
     "UNIT_NUMBER": "a number with a unit",
     "STRING": "a string",
@@ -419,6 +420,8 @@ _FRIENDLY = {
 def _describe_terminal(name: str) -> str:
     if name in _FRIENDLY:
         return _FRIENDLY[name]
+    if name.startswith("_KW_"):
+        return f"`{name[4:].lower()}`"
     term = _term_patterns().get(name)
     if term is not None:
         return f"`{term}`"
@@ -439,10 +442,10 @@ def _term_patterns() -> dict[str, str]:
 
 def _describe_token(tok: Token) -> str:
     if tok.type == "$END":
-        return "the end of the file"
+        return "end of file"
     text = str(tok).strip()
     if tok.type == "_NL" or not text:
-        return "a line break"
+        return "line break"
     return f"`{text}`"
 
 

@@ -1,0 +1,288 @@
+"""The `tenet` command: exit codes 0 (allow), 1 (deny, evaluation error), 2 (could not
+evaluate), messages on stderr without tracebacks, stdin input, `tenet version`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+import tenet
+from tenet.cli import main
+from tests.conftest import assert_valid_decision, write_bundle
+
+NOW = "2026-01-01T00:00:00Z"
+
+POLICY = """package main
+
+default allow = false
+
+allow if { input.role == "admin" }
+
+rate = input.errors / input.samples
+
+require owner blocking {
+    input.owner
+} message "a model needs an owner"
+
+require card warning {
+    input.card
+} message "models should link a card"
+"""
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> Path:
+    return write_bundle(tmp_path / "bundle", {"main.tenet": POLICY})
+
+
+def run(*args: str, stdin: str | None = None) -> Result:
+    result = CliRunner().invoke(main, list(args), input=stdin, catch_exceptions=False)
+    assert "Traceback" not in result.stdout + result.stderr
+    return result
+
+
+def write(path: Path, text: str | bytes) -> str:
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def decision_of(result: Result) -> dict[str, object]:
+    doc = json.loads(result.stdout)
+    assert_valid_decision(doc)
+    return doc
+
+
+# ---- 0 and 1: evaluated -------------------------------------------------------------------------
+
+
+def test_allowed_rule_exits_0(bundle: Path, tmp_path: Path) -> None:
+    inp = write(tmp_path / "in.yaml", "role: admin\n")
+    r = run("eval", "main.allow", "--bundle", str(bundle), "--input", inp, "--now", NOW)
+    assert r.exit_code == 0, r.output
+    assert "ALLOW" in r.stdout
+    assert r.stderr == ""
+
+
+def test_denied_rule_exits_1(bundle: Path, tmp_path: Path) -> None:
+    inp = write(tmp_path / "in.json", '{"role": "guest"}')
+    r = run("eval", "main.allow", "--bundle", str(bundle), "--input", inp, "--format", "json")
+    assert r.exit_code == 1, r.output
+    doc = decision_of(r)
+    assert (doc["outcome"], doc["allowed"], doc["result"]) == ("deny", False, False)
+
+
+def test_package_with_only_a_warning_violated_exits_0(bundle: Path, tmp_path: Path) -> None:
+    inp = write(tmp_path / "in.yaml", "owner: team-a\n")
+    r = run("eval", "main", "--bundle", str(bundle), "--input", inp, "--format", "json")
+    assert r.exit_code == 0, r.output
+    doc = decision_of(r)
+    assert doc["outcome"] == "allow"
+    assert doc["summary"]["violated"] == {"blocking": 0, "warning": 1, "info": 0}
+
+
+def test_package_with_a_blocking_violation_exits_1(bundle: Path, tmp_path: Path) -> None:
+    inp = write(tmp_path / "in.yaml", "card: https://cards/x\n")
+    r = run("eval", "main", "--bundle", str(bundle), "--input", inp)
+    assert r.exit_code == 1, r.output
+    assert "a model needs an owner" in r.stdout
+    assert r.stdout.rstrip().splitlines()[-1].startswith("DENY:")
+
+
+def test_evaluation_error_exits_1_with_an_error_decision(bundle: Path, tmp_path: Path) -> None:
+    inp = write(tmp_path / "in.yaml", "errors: 1\nsamples: 0\n")
+    r = run("eval", "main.rate", "--bundle", str(bundle), "--input", inp, "--format", "json")
+    assert r.exit_code == 1, r.output
+    doc = decision_of(r)
+    assert doc["outcome"] == "error" and doc["allowed"] is False
+    assert [e["code"] for e in doc["errors"]] == ["division_by_zero"]  # type: ignore[union-attr]
+    assert doc["errors"][0]["location"] == "main.tenet:7:8"  # type: ignore[index]
+
+
+def test_invalid_input_value_exits_1_as_an_error_decision(bundle: Path, tmp_path: Path) -> None:
+    # YAML can spell numbers JSON cannot hold: the input is refused by the engine, fail closed
+    inp = write(tmp_path / "in.yaml", "role: admin\nscore: .nan\n")
+    r = run("eval", "main.allow", "--bundle", str(bundle), "--input", inp, "--format", "json")
+    assert r.exit_code == 1, r.output
+    doc = decision_of(r)
+    assert doc["outcome"] == "error"
+    assert doc["errors"][0]["path"] == "/score"  # type: ignore[index]
+
+
+def test_dash_reads_the_input_from_stdin(bundle: Path) -> None:
+    r = run("eval", "main.allow", "--bundle", str(bundle), "--input", "-", stdin="role: admin\n")
+    assert r.exit_code == 0, r.output
+    r = run(
+        "eval", "main.allow", "--bundle", str(bundle), "--input", "-", "--format", "json",
+        stdin='{"role": "guest"}',
+    )  # fmt: skip
+    assert r.exit_code == 1, r.output
+    assert decision_of(r)["result"] is False
+
+
+def test_now_sets_the_decision_clock(bundle: Path, tmp_path: Path) -> None:
+    inp = write(tmp_path / "in.yaml", "role: admin\n")
+    r = run(
+        "eval", "main.allow", "--bundle", str(bundle), "--input", inp,
+        "--now", "2030-05-06T07:08:09+02:00", "--format", "json",
+    )  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert decision_of(r)["evaluated_at"] == "2030-05-06T05:08:09Z"
+
+
+def test_explain_full_adds_evidence_of_passed_checks(bundle: Path, tmp_path: Path) -> None:
+    inp = write(tmp_path / "in.yaml", "owner: a\ncard: b\n")
+    args = ["eval", "main", "--bundle", str(bundle), "--input", inp, "--format", "json"]
+    summary = decision_of(run(*args))
+    full = decision_of(run(*args, "--explain", "full"))
+    assert all("evidence" not in c for c in summary["checks"])  # type: ignore[union-attr]
+    assert all(c["evidence"] for c in full["checks"])  # type: ignore[union-attr]
+
+
+# ---- 2: could not evaluate ----------------------------------------------------------------------
+
+
+def test_missing_bundle_exits_2(tmp_path: Path) -> None:
+    inp = write(tmp_path / "in.yaml", "{}\n")
+    r = run("eval", "main", "--bundle", str(tmp_path / "nope"), "--input", inp)
+    assert r.exit_code == 2
+    assert r.stdout == ""
+    assert "nope" in r.stderr and "did not load" in r.stderr
+
+
+def test_bundle_with_a_syntax_error_exits_2_with_the_diagnostic(tmp_path: Path) -> None:
+    root = write_bundle(tmp_path / "b", {"main.tenet": "package main\n\nallow if { input.x == }\n"})
+    inp = write(tmp_path / "in.yaml", "{}\n")
+    r = run("eval", "main.allow", "--bundle", str(root), "--input", inp)
+    assert r.exit_code == 2
+    assert r.stdout == ""
+    assert "error[syntax]" in r.stderr
+    assert "main.tenet:3:23" in r.stderr
+    assert "allow if { input.x == }" in r.stderr  # the excerpt
+    assert "(1 problem)" in r.stderr
+
+
+def test_every_load_problem_is_on_stderr(tmp_path: Path) -> None:
+    root = write_bundle(
+        tmp_path / "b",
+        {
+            "a.tenet": "package a\nx if { unknown_one }\n",
+            "b.tenet": "package b\ny if { unknown_two }\n",
+        },
+    )
+    inp = write(tmp_path / "in.yaml", "{}\n")
+    r = run("eval", "a", "--bundle", str(root), "--input", inp)
+    assert r.exit_code == 2
+    assert "a.tenet:2:8" in r.stderr and "b.tenet:2:8" in r.stderr
+    assert "(2 problems)" in r.stderr
+
+
+def test_syntax_error_in_a_real_process_has_no_traceback(tmp_path: Path) -> None:
+    root = write_bundle(tmp_path / "b", {"main.tenet": "package main\nallow if { ( }\n"})
+    inp = write(tmp_path / "in.yaml", "{}\n")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tenet.cli",
+            "eval",
+            "main.allow",
+            "--bundle",
+            str(root),
+            "--input",
+            inp,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "main.tenet:2:" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_missing_input_file_exits_2(bundle: Path, tmp_path: Path) -> None:
+    r = run("eval", "main", "--bundle", str(bundle), "--input", str(tmp_path / "gone.yaml"))
+    assert r.exit_code == 2
+    assert r.stdout == ""
+    assert "gone.yaml" in r.stderr and "cannot read" in r.stderr
+
+
+def test_input_that_is_a_folder_exits_2(bundle: Path, tmp_path: Path) -> None:
+    r = run("eval", "main", "--bundle", str(bundle), "--input", str(tmp_path))
+    assert r.exit_code == 2
+    assert "cannot read" in r.stderr
+
+
+def test_input_that_is_not_utf8_exits_2(bundle: Path, tmp_path: Path) -> None:
+    inp = write(tmp_path / "in.yaml", b"role: \xff\xfe\n")
+    r = run("eval", "main", "--bundle", str(bundle), "--input", inp)
+    assert r.exit_code == 2
+    assert "UTF-8" in r.stderr
+
+
+def test_invalid_yaml_input_names_line_and_column(bundle: Path, tmp_path: Path) -> None:
+    inp = write(tmp_path / "in.yaml", "a: 1\nb: [1, 2\nc: 3\n")
+    r = run("eval", "main", "--bundle", str(bundle), "--input", inp)
+    assert r.exit_code == 2
+    assert r.stdout == ""
+    assert "not valid YAML" in r.stderr
+    assert "line 3, column 2" in r.stderr
+
+
+def test_invalid_yaml_on_stdin_names_line_and_column(bundle: Path) -> None:
+    r = run("eval", "main", "--bundle", str(bundle), "--input", "-", stdin="ok: true\n  bad: [\n")
+    assert r.exit_code == 2
+    assert "not valid YAML" in r.stderr and "line 2" in r.stderr
+
+
+def test_invalid_json_input_exits_2(bundle: Path, tmp_path: Path) -> None:
+    inp = write(tmp_path / "in.json", '{"a": NaN}')
+    r = run("eval", "main", "--bundle", str(bundle), "--input", inp)
+    assert r.exit_code == 2
+    assert "not valid JSON" in r.stderr
+
+
+def test_unknown_query_exits_2_with_a_suggestion(bundle: Path, tmp_path: Path) -> None:
+    inp = write(tmp_path / "in.yaml", "{}\n")
+    r = run("eval", "main.alow", "--bundle", str(bundle), "--input", inp)
+    assert r.exit_code == 2
+    assert r.stdout == ""
+    assert "unknown query `main.alow`" in r.stderr
+    assert "did you mean `main.allow`?" in r.stderr
+
+
+@pytest.mark.parametrize("now", ["yesterday", "2026-13-01T00:00:00Z", "2026-01-01", "1700000000"])
+def test_bad_now_exits_2(bundle: Path, tmp_path: Path, now: str) -> None:
+    inp = write(tmp_path / "in.yaml", "role: admin\n")
+    r = run("eval", "main.allow", "--bundle", str(bundle), "--input", inp, "--now", now)
+    assert r.exit_code == 2
+    assert r.stdout == ""
+    assert now in r.stderr and "RFC 3339" in r.stderr
+
+
+def test_bad_option_values_exit_2(bundle: Path, tmp_path: Path) -> None:
+    inp = write(tmp_path / "in.yaml", "{}\n")
+    for extra in (["--format", "xml"], ["--explain", "all"]):
+        r = run("eval", "main", "--bundle", str(bundle), "--input", inp, *extra)
+        assert r.exit_code == 2, extra
+    r = run("eval", "main", "--bundle", str(bundle))
+    assert r.exit_code == 2 and "--input" in r.stderr
+
+
+# ---- version ----------------------------------------------------------------------------------
+
+
+def test_version() -> None:
+    r = run("version")
+    assert r.exit_code == 0
+    assert r.stdout == f"tenet {tenet.__version__}\n"

@@ -1,0 +1,465 @@
+"""The parser: text to syntax tree, the newline rules of spec section 10, precedence, literals,
+reserved words. Nodes compare without their spans, so trees are compared whole."""
+
+from __future__ import annotations
+
+import pytest
+
+from tenet.diagnostics import Diagnostic
+from tenet.source import Source
+from tenet.syntax import ast
+from tenet.syntax.parser import parse, parse_expression
+
+
+def module(text: str) -> ast.Module:
+    m, diags = parse(Source("t.tenet", text))
+    assert not diags, "\n".join(d.render() for d in diags)
+    assert m is not None
+    return m
+
+
+def syntax_error(text: str) -> Diagnostic:
+    m, diags = parse(Source("t.tenet", text))
+    assert m is None, f"expected a syntax error, parsed {m!r}"
+    assert len(diags) == 1
+    d = diags[0]
+    assert d.code == "syntax"
+    assert d.span is not None and d.span.path == "t.tenet"
+    return d
+
+
+def expr(text: str) -> ast.Expr:
+    """The value of `x = <text>` in a one-rule policy."""
+    m = module(f"package p\nx = {text}\n")
+    (rule,) = m.definitions
+    assert isinstance(rule, ast.Rule) and rule.value is not None
+    return rule.value
+
+
+def body(text: str) -> tuple[ast.Statement, ...]:
+    """The statements of `allow if { <text> }`."""
+    m = module(f"package p\nallow if {{\n{text}\n}}\n")
+    (rule,) = m.definitions
+    assert isinstance(rule, ast.Rule) and rule.body is not None
+    return rule.body.statements
+
+
+def V(name: str) -> ast.Var:
+    return ast.Var(name)
+
+
+def L(value: object) -> ast.Literal:
+    return ast.Literal(value)
+
+
+def F(obj: ast.Expr, *names: str) -> ast.Expr:
+    for n in names:
+        obj = ast.Field(obj, n)
+    return obj
+
+
+INPUT = V("input")
+
+
+# ---- equality ignores spans ---------------------------------------------------------------------
+
+COMPACT = (
+    "package access.models\n"
+    "import data.roles\n"
+    "default allow = false\n"
+    "allow if { some g in roles[input.role].grants; g.resource == input.resource; "
+    "input.action in g.actions }\n"
+    'tier = "high" if { input.risk >= 0.7 }\n'
+    'require accuracy_floor blocking when input.target == "staging" { input.accuracy >= 85% } '
+    'message "low {input.accuracy}"\n'
+)
+
+SPREAD = """# the same policy, laid out differently
+package access.models   # trailing comment
+
+import data.roles
+
+
+default allow = false   # fail closed
+
+allow if {
+    # grants of the subject's role
+    some g in roles[input.role].grants
+    g.resource ==
+        input.resource
+    input.action in g.actions
+}
+
+tier = "high" if {
+    input.risk >= 0.7
+}
+
+require accuracy_floor blocking when input.target == "staging" {
+    input.accuracy >= 85%
+}
+message "low {input.accuracy}"
+"""
+
+
+def test_ast_equality_ignores_spans_whitespace_and_comments() -> None:
+    a, b = module(COMPACT), module(SPREAD)
+    assert a == b
+    # the spans really differ, so equality did not come from identical positions
+    assert a.definitions[1].span.line != b.definitions[1].span.line
+
+
+def test_ast_equality_still_sees_differences() -> None:
+    assert module(COMPACT) != module(COMPACT.replace("0.7", "0.8"))
+    assert module(COMPACT) != module(COMPACT.replace("blocking", "warning"))
+    assert expr("1 + 2") != expr("2 + 1")
+    assert expr("a.b") != expr('a["b"]')
+
+
+def test_number_spelling_is_not_part_of_equality() -> None:
+    assert expr("1_000") == expr("1000")
+    assert expr("10%") == expr("0.1")
+
+
+# ---- newlines (spec section 10) ---------------------------------------------------------------
+
+
+def test_newlines_inside_parentheses_and_calls() -> None:
+    assert expr("(1 +\n  2\n)") == ast.Binary("+", L(1), L(2))
+    stmts = body('startswith(\n    input.path,\n    "prod/"\n)')
+    assert stmts == (ast.Condition(ast.Call(V("startswith"), (F(INPUT, "path"), L("prod/")))),)
+
+
+def test_newlines_inside_arrays() -> None:
+    assert expr("[\n  1,\n  2,\n]") == ast.ArrayLit((L(1), L(2)))
+
+
+def test_newlines_inside_object_literals() -> None:
+    want = ast.ObjectLit(((L("a"), L(1)), (L("b"), L(2))))
+    assert expr('{\n  a: 1,\n  "b":\n    2\n}') == want
+    stmts = body("o := {\n    a: 1,\n    b: 2,\n}\no.a == 1")
+    assert len(stmts) == 2
+    assert stmts[0] == ast.Assign("o", want)
+
+
+def test_newlines_inside_an_array_comprehension() -> None:
+    got = expr('[\n  a.user\n  for a in input.approvals\n  if a.status == "approved"\n]')
+    assert got == ast.ArrayComp(
+        F(V("a"), "user"),
+        (
+            ast.CompFor(("a",), F(INPUT, "approvals")),
+            ast.CompIf(ast.Compare("==", F(V("a"), "status"), L("approved"))),
+        ),
+    )
+
+
+def test_newlines_inside_set_and_object_comprehensions_before_for() -> None:
+    assert expr("{a.role\n  for a in input.approvals\n}") == ast.SetComp(
+        F(V("a"), "role"), (ast.CompFor(("a",), F(INPUT, "approvals")),)
+    )
+    assert expr("{k: v\n  for k, v in input.o\n}") == ast.ObjectComp(
+        V("k"), V("v"), (ast.CompFor(("k", "v"), F(INPUT, "o")),)
+    )
+
+
+def test_a_line_ending_in_a_binary_operator_continues() -> None:
+    stmts = body("input.a +\n    input.b > 3\ninput.c and\n    input.d\ninput.e ==\n  1")
+    assert stmts == (
+        ast.Condition(ast.Compare(">", ast.Binary("+", F(INPUT, "a"), F(INPUT, "b")), L(3))),
+        ast.Condition(ast.BoolOp("and", F(INPUT, "c"), F(INPUT, "d"))),
+        ast.Condition(ast.Compare("==", F(INPUT, "e"), L(1))),
+    )
+
+
+def test_a_line_starting_with_a_binary_operator_is_a_new_condition() -> None:
+    d = syntax_error("package p\nallow if {\n  input.a\n  + input.b > 3\n}\n")
+    assert (d.line, d.column) == (4, 3)
+    # `-` can start an expression, so this is two conditions, not one subtraction
+    assert body("input.a\n- input.b") == (
+        ast.Condition(F(INPUT, "a")),
+        ast.Condition(ast.Negate(F(INPUT, "b"))),
+    )
+
+
+def test_newlines_separate_conditions() -> None:
+    assert body("input.a\ninput.b\n\n\ninput.c") == (
+        ast.Condition(F(INPUT, "a")),
+        ast.Condition(F(INPUT, "b")),
+        ast.Condition(F(INPUT, "c")),
+    )
+    d = syntax_error("package p\nallow if { 1 == 1 2 == 2 }\n")
+    assert (d.line, d.column) == (2, 19)
+
+
+def test_semicolons_separate_conditions() -> None:
+    want = (
+        ast.Assign("x", L(1)),
+        ast.Condition(ast.Compare(">", V("x"), L(0))),
+        ast.Condition(F(INPUT, "ok")),
+    )
+    one_line = module("package p\nallow if { x := 1; x > 0; input.ok }\n")
+    mixed = module("package p\nallow if {\n  x := 1;\n  x > 0; input.ok;\n}\n")
+    assert one_line.definitions[0].body.statements == want  # type: ignore[union-attr]
+    assert one_line == mixed
+
+
+def test_message_may_start_on_the_line_after_the_closing_brace() -> None:
+    same = module('package p\nrequire r {\n  input.ok\n} message "not ok"\n')
+    next_line = module('package p\nrequire r {\n  input.ok\n}\nmessage "not ok"\n')
+    assert same == next_line
+    (check,) = next_line.definitions
+    assert isinstance(check, ast.Check)
+    assert check.message == "not ok"
+    assert check.message_span is not None and check.message_span.line == 5
+
+
+def test_every_body_over_several_lines() -> None:
+    assert body("every x in input.xs {\n  x > 0\n  x < 10\n}") == (
+        ast.EveryIn(
+            ("x",),
+            F(INPUT, "xs"),
+            ast.Body(
+                (
+                    ast.Condition(ast.Compare(">", V("x"), L(0))),
+                    ast.Condition(ast.Compare("<", V("x"), L(10))),
+                )
+            ),
+        ),
+    )
+
+
+# ---- precedence -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "tree"),
+    [
+        ("not a == b", ast.Not(ast.Compare("==", V("a"), V("b")))),
+        ("a or b and c", ast.BoolOp("or", V("a"), ast.BoolOp("and", V("b"), V("c")))),
+        ("a and b or c", ast.BoolOp("or", ast.BoolOp("and", V("a"), V("b")), V("c"))),
+        ("-x * y", ast.Binary("*", ast.Negate(V("x")), V("y"))),
+        ("1 + 2 * 3", ast.Binary("+", L(1), ast.Binary("*", L(2), L(3)))),
+        ("(1 + 2) * 3", ast.Binary("*", ast.Binary("+", L(1), L(2)), L(3))),
+        ("1 - 2 - 3", ast.Binary("-", ast.Binary("-", L(1), L(2)), L(3))),
+        ("8 / 4 % 3", ast.Binary("%", ast.Binary("/", L(8), L(4)), L(3))),
+        ("a + b == c", ast.Compare("==", ast.Binary("+", V("a"), V("b")), V("c"))),
+        ("a and not b", ast.BoolOp("and", V("a"), ast.Not(V("b")))),
+        ("not a and b", ast.BoolOp("and", ast.Not(V("a")), V("b"))),
+        ("-a.b", ast.Negate(F(V("a"), "b"))),
+        ("a not in b", ast.Compare("not in", V("a"), V("b"))),
+        ("not a in b", ast.Not(ast.Compare("in", V("a"), V("b")))),
+        ("a + 1 in b", ast.Compare("in", ast.Binary("+", V("a"), L(1)), V("b"))),
+        ("x.y[0](1)", ast.Call(ast.Index(F(V("x"), "y"), L(0)), (L(1),))),
+    ],
+)
+def test_precedence(text: str, tree: ast.Expr) -> None:
+    assert expr(text) == tree
+
+
+def test_parse_expression_agrees_with_the_rule_parser() -> None:
+    text = "not input.a in [1, 2] or input.b * -2 >= 3"
+    src = Source("t.tenet", text)
+    assert parse_expression(src, 0, text) == expr(text)
+
+
+@pytest.mark.parametrize("text", ["a < b < c", "1 == 1 == 1", "a in b in c", "a < b == c"])
+def test_comparisons_do_not_chain(text: str) -> None:
+    d = syntax_error(f"package p\nallow if {{ {text} }}\n")
+    assert d.line == 2
+    # the caret is on the second operator
+    second = text.index(" ", text.index(" ", text.index(" ") + 1) + 1) + 1
+    assert d.column == len("allow if { ") + second + 1
+
+
+def test_chained_comparison_names_the_problem() -> None:
+    d = syntax_error("package p\nallow if { 1 < input.x < 10 }\n")
+    assert "chain" in d.message
+    assert d.help is not None and "and" in d.help
+
+
+# ---- literals ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("3", 3),
+        ("0.85", 0.85),
+        ("1_000", 1000),
+        ("1e-9", 1e-9),
+        ("10%", 0.1),
+        ("57%", 0.57),
+        ("0.5%", 0.005),
+        ("100%", 1),
+        ("250ms", 0.25),
+        ("30s", 30),
+        ("15m", 900),
+        ("48h", 172800),
+        ("1.5h", 5400),
+        ("7d", 604800),
+        ("2w", 1209600),
+        ("512KB", 512_000),
+        ("2GB", 2_000_000_000),
+        ("2GiB", 2 * 1024**3),
+        ("1MiB", 1024**2),
+        ("1TiB", 1024**4),
+        ('"a\\nb"', "a\nb"),
+        ('"\\u00e9"', "é"),
+        ("true", True),
+        ("false", False),
+        ("null", None),
+    ],
+)
+def test_literal_values(text: str, value: object) -> None:
+    got = expr(text)
+    assert isinstance(got, ast.Literal)
+    assert got.value == value
+    assert type(got.value) is type(value) or {type(got.value), type(value)} == {int, float}
+
+
+def test_percent_directly_after_a_number_is_a_literal_not_modulo() -> None:
+    d = syntax_error("package p\nx = 17%5\n")
+    assert d.line == 2 and "percent" in d.message
+    assert expr("17 % 5") == ast.Binary("%", L(17), L(5))
+    assert expr("input.n % 2") == ast.Binary("%", F(INPUT, "n"), L(2))
+    assert expr("10% * 2") == ast.Binary("*", L(0.1), L(2))
+
+
+def test_a_number_running_into_a_name_is_a_syntax_error() -> None:
+    d = syntax_error("package p\nx = 10 + 3kg\n")
+    assert (d.line, d.column) == (2, 10)
+
+
+def test_bare_object_keys_are_strings() -> None:
+    assert expr('{name: "x", stage: "dev"}') == expr('{"name": "x", "stage": "dev"}')
+    # only in object literals: the key of an object comprehension is an expression
+    comp = expr("{k: v for k, v in input.o}")
+    assert isinstance(comp, ast.ObjectComp) and comp.key == V("k")
+    # and a value written as a bare name stays a reference
+    assert expr("{a: b}") == ast.ObjectLit(((L("a"), V("b")),))
+
+
+def test_empty_braces_are_an_empty_object() -> None:
+    assert expr("{}") == ast.ObjectLit(())
+    assert expr("set()") == ast.Call(V("set"), ())
+
+
+# ---- keywords -----------------------------------------------------------------------------------
+
+KEYWORDS = (
+    "package import as default if some every in not and or for true false null "
+    "require forbid when message"
+).split()
+
+
+@pytest.mark.parametrize("word", KEYWORDS)
+def test_keywords_are_reserved(word: str) -> None:
+    d = syntax_error(f"package p\nallow if {{ {word} := 1 }}\n")
+    assert d.line == 2
+
+
+def test_if_as_a_local_is_a_syntax_error_at_the_keyword() -> None:
+    d = syntax_error("package p\nallow if { if := 1 }\n")
+    assert (d.line, d.column) == (2, 12)
+    assert "`if`" in d.message
+
+
+def test_contains_is_a_built_in_call_in_a_body_and_a_keyword_in_a_rule_head() -> None:
+    assert body('contains(input.name, "prod")') == (
+        ast.Condition(ast.Call(V("contains"), (F(INPUT, "name"), L("prod")))),
+    )
+    m = module("package p\nnames contains n if { some n in input.names }\n")
+    (rule,) = m.definitions
+    assert isinstance(rule, ast.Rule)
+    assert (rule.kind, rule.name, rule.value) == ("set", "names", V("n"))
+
+
+def test_severities_are_keywords_only_in_a_check_header() -> None:
+    m = module("package p\nblocking = 1\nwarning if { input.x }\ninfo = blocking + 1\n")
+    assert [d.name for d in m.definitions] == ["blocking", "warning", "info"]
+    m = module("package p\nrequire r info { input.x }\nforbid f warning { input.y }\n")
+    assert [(d.kind, d.severity) for d in m.definitions] == [  # type: ignore[union-attr]
+        ("require", "info"),
+        ("forbid", "warning"),
+    ]
+    (default_severity,) = module("package p\nrequire r { input.x }\n").definitions
+    assert isinstance(default_severity, ast.Check) and default_severity.severity is None
+
+
+def test_names_may_start_with_a_keyword() -> None:
+    stmts = body("input_ok := input.ok\nnotes := input.notes\nform := 1\nsomething := 2")
+    assert [s.name for s in stmts] == ["input_ok", "notes", "form", "something"]  # type: ignore[union-attr]
+
+
+# ---- files --------------------------------------------------------------------------------------
+
+
+def test_package_imports_and_definitions() -> None:
+    m = module(
+        "# header\npackage access.models\n\nimport data.roles\nimport data.thresholds as t\n"
+        "import access.common\n\nallow if { input.ok }\n"
+    )
+    assert m.package == ("access", "models")
+    assert m.imports == (
+        ast.Import(("data", "roles"), None),
+        ast.Import(("data", "thresholds"), "t"),
+        ast.Import(("access", "common"), None),
+    )
+    assert [i.name for i in m.imports] == ["roles", "t", "common"]
+
+
+def test_function_definitions() -> None:
+    m = module(
+        'package p\nis_prod(path) if { startswith(path, "prod/") }\n'
+        'risk(score) = "high" if { score >= 0.7 }\n'
+    )
+    kinds = [(d.kind, d.name, d.params) for d in m.definitions]  # type: ignore[union-attr]
+    assert kinds == [
+        ("bool_function", "is_prod", ("path",)),
+        ("value_function", "risk", ("score",)),
+    ]
+
+
+def test_annotations_attach_to_the_next_definition() -> None:
+    m = module("package p\n#@ title: t\n#@ owner: o\nrequire r { input.x }\nallow if { true }\n")
+    check, rule = m.definitions
+    assert [a.text for a in check.annotations] == [" title: t", " owner: o"]
+    assert rule.annotations == ()
+
+
+def test_missing_package_line() -> None:
+    d = syntax_error("# nothing else\nallow if { true }\n")
+    assert (d.line, d.column) == (2, 1)
+    assert "package" in d.message
+
+
+def test_unexpected_end_of_file() -> None:
+    d = syntax_error("package p\nallow if { input.x ==")
+    assert d.line == 2
+
+
+def test_keywords_end_at_a_word_boundary() -> None:
+    # `orz` is a name, so `input.x orz` is two expressions side by side, not `input.x or z`
+    err = syntax_error("package p\nz = true\nallow if { input.x orz }\n")
+    assert "orz" in err.message
+    assert syntax_error("package p\nallow if { input.a input.b }\n").line == 2
+    assert body("notable == 1; android != 2; order")[2] == ast.Condition(V("order"))
+
+
+def test_comprehension_if_may_start_a_line() -> None:
+    m = module("package p\nx = {a.role for a in input.approvals\n    if a.ok}\n")
+    (rule,) = m.definitions
+    assert isinstance(rule, ast.Rule)
+    assert isinstance(rule.value, ast.SetComp)
+    assert isinstance(rule.value.clauses[1], ast.CompIf)
+    m = module("package p\nx = {k: v for k, v in input.o\n    if v > 1}\n")
+    assert isinstance(m.definitions[0].value, ast.ObjectComp)  # type: ignore[union-attr]
+
+
+def test_keywords_are_field_names_after_a_dot() -> None:
+    assert expr("input.message.if") == F(V("input"), "message", "if")
+    assert expr("input.default") == F(V("input"), "default")
+
+
+def test_a_line_break_is_named_plainly() -> None:
+    err = syntax_error("package p\nallow if { input.x ==\n}\n")
+    assert "a line break" not in err.message
