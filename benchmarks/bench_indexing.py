@@ -127,7 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         decide, took = load_tenet(n)
         print(f"  {n:>6} definitions  {took:6.2f} s")
         engines["tenet"][n] = per_decision_us(decide, requests(n), args.rounds)
-    peers: list[tuple[str, Callable[[int], Decide]]] = [("regorus", load_regorus), ("opa", load_opa)]
+    peers: list[tuple[str, Callable[[int], Decide]]] = [
+        ("regorus", load_regorus),
+        ("opa", load_opa),
+    ]
     for name, load in peers if args.peers else []:
         try:
             engines[name] = {

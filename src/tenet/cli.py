@@ -7,7 +7,9 @@ that does not load, an unreadable input).
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -15,7 +17,21 @@ import click
 import yaml
 
 import tenet
-from tenet.diagnostics import PolicyError, QueryError
+from tenet.bundle import bundle_digest, open_tree
+from tenet.bundle.archive import build_archive
+from tenet.bundle.diff import InputsError, diff_bundles, render_diff
+from tenet.bundle.signing import (
+    KeyFileError,
+    generate_keypair,
+    key_id,
+    load_private_key,
+    load_public_key,
+    parse_signature,
+    sign_digest,
+    verify_signature,
+)
+from tenet.bundle.summary import render_summary, summarize
+from tenet.diagnostics import PolicyError, QueryError, render_all
 from tenet.report import render_text
 from tenet.yamlutil import load_json, load_yaml
 
@@ -48,16 +64,38 @@ def read_document(path: str) -> Any:
         _fail(f"input `{path}` is not valid YAML{where}: {problem}")
 
 
-def load(path: str) -> tenet.Bundle:
+def _bundle_failed(path: str, err: PolicyError) -> NoReturn:
+    click.echo(str(err), err=True)
+    n = len(err.diagnostics)
+    click.echo(f"\nerror: bundle `{path}` did not load ({n} problem{'s' * (n != 1)})", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def load(path: str, public_key: str | None = None) -> tenet.Bundle:
+    """Load a bundle folder or archive (verifying its signature with `public_key`, a PEM file);
+    exits 2 with every problem when it does not load."""
     try:
-        return tenet.load_bundle(path)
+        return tenet.load_bundle(path, public_key=public_key)
     except PolicyError as err:
-        click.echo(str(err), err=True)
-        n = len(err.diagnostics)
-        click.echo(f"\nerror: bundle `{path}` did not load ({n} problem{'s' * (n != 1)})", err=True)
-        sys.exit(EXIT_USAGE)
+        _bundle_failed(path, err)
+    except KeyFileError as err:
+        _fail(str(err))
     except RecursionError:
         _fail(f"bundle `{path}` nests too deeply to load")
+
+
+def _write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write a file whole or not at all: a reader never sees half an archive or key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,7 +111,9 @@ def version() -> None:
 
 @main.command(name="eval")
 @click.argument("query")
-@click.option("--bundle", "bundle_path", required=True, type=click.Path(), help="Bundle folder.")
+@click.option(
+    "--bundle", "bundle_path", required=True, type=click.Path(), help="Bundle folder or archive."
+)
 @click.option(
     "--input", "input_path", required=True, help="Input document (YAML or JSON); - for stdin."
 )
@@ -93,11 +133,23 @@ def version() -> None:
     show_default=True,
     help="Output format.",
 )
+@click.option(
+    "--public-key",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Refuse the bundle unless it is signed by this Ed25519 key (PEM).",
+)
 def eval_(
-    query: str, bundle_path: str, input_path: str, now: str | None, explain: str, fmt: str
+    query: str,
+    bundle_path: str,
+    input_path: str,
+    now: str | None,
+    explain: str,
+    fmt: str,
+    public_key: str | None,
 ) -> None:
     """Decide QUERY (a package or rule) for an input, and explain the decision."""
-    bundle = load(bundle_path)
+    bundle = load(bundle_path, public_key)
     doc = read_document(input_path)
     try:
         decision = bundle.decide(query, doc, now=now, explain=explain)
@@ -114,6 +166,170 @@ def eval_(
     else:
         click.echo(render_text(result))
     sys.exit(EXIT_ALLOW if decision.allowed else EXIT_DENY)
+
+
+# ---- tenet bundle ---------------------------------------------------------------------------
+
+_FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+
+
+@main.group()
+def bundle() -> None:
+    """Build, inspect, sign, verify and compare bundles."""
+
+
+@bundle.command()
+@click.argument("path", type=click.Path(exists=True))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Archive to write (NAME-VERSION.tar.gz).",
+)
+def build(path: str, output: str | None) -> None:
+    """Build a reproducible .tar.gz of the bundle at PATH (same files, same bytes)."""
+    b = load(path)
+    out = Path(output or f"{b.name}-{b.version}.tar.gz")
+    if Path(path).is_dir() and out.resolve().is_relative_to(Path(path).resolve()):
+        _fail(f"`{out}` is inside the bundle; write the archive outside `{path}`")
+    _write_atomically(out, build_archive(b.files, b.signature))
+    click.echo(f"built {out}: {b.name} {b.version}, {len(b.files)} files, {b.digest}")
+    sig = parse_signature(b.signature) if b.signature is not None else None
+    if sig is not None and (isinstance(sig, str) or sig.digest != b.digest):
+        click.echo(
+            "warning: the bundle's `.signature` does not match its files; "
+            "sign the archive again with `tenet bundle sign`",
+            err=True,
+        )
+
+
+@bundle.command(name="inspect")
+@click.argument("path", type=click.Path(exists=True))
+@_FORMAT
+def inspect_(path: str, fmt: str) -> None:
+    """Show a bundle's name, version, digest, signature, packages, checks, data and schemas."""
+    summary = summarize(load(path))
+    if fmt == "json":
+        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_summary(summary))
+
+
+@bundle.command()
+@click.argument("path", type=click.Path(exists=True))
+@click.option(
+    "--key", "key_path", required=True, type=click.Path(dir_okay=False), help="Private key (PEM)."
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="For an archive: write here instead."
+)
+def sign(path: str, key_path: str, output: str | None) -> None:
+    """Sign the bundle at PATH: writes `.signature` into the folder, or into the archive
+    (rebuilt reproducibly)."""
+    try:
+        key = load_private_key(key_path)
+    except KeyFileError as err:
+        _fail(str(err))
+    b = load(path)
+    signature = sign_digest(key, b.digest).to_bytes()
+    if Path(path).is_dir():
+        if output is not None:
+            _fail("`--output` is for archives; a folder is signed in place")
+        _write_atomically(Path(path) / ".signature", signature)
+        where = str(Path(path) / ".signature")
+    else:
+        target = Path(output or path)
+        _write_atomically(target, build_archive(b.files, signature))
+        where = str(target)
+    click.echo(f"signed {b.name} {b.version} ({b.digest}) with key {key_id(key.public_key())}")
+    click.echo(f"wrote {where}")
+
+
+@bundle.command()
+@click.argument("path", type=click.Path(exists=True))
+@click.option(
+    "--public-key",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Public key (PEM) the bundle must be signed by.",
+)
+def verify(path: str, public_key: str) -> None:
+    """Check that the bundle at PATH is signed by PUBLIC_KEY and unchanged since.
+    Exit 0 when it is, 1 when it is not, 2 when it cannot be checked."""
+    try:
+        key = load_public_key(public_key)
+    except KeyFileError as err:
+        _fail(str(err))
+    try:
+        tree = open_tree(path)
+    except PolicyError as err:
+        _bundle_failed(path, err)
+    digest = bundle_digest(tree.files)
+    problem = verify_signature(tree.signature, digest, key)
+    if problem is not None:
+        click.echo(render_all([problem]), err=True)
+        click.echo(f"\nerror: bundle `{path}` is not verified", err=True)
+        sys.exit(EXIT_DENY)
+    click.echo(f"verified: {path} ({digest}) is signed by key {key_id(key)}")
+
+
+@bundle.command()
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write to."
+)
+@click.option("--name", default="tenet", show_default=True, help="File name stem of the pair.")
+@click.option("--force", is_flag=True, help="Replace keys that are already there.")
+def keygen(out_dir: str, name: str, force: bool) -> None:
+    """Write a new Ed25519 key pair: NAME.pem (private, PKCS#8) and NAME.pub.pem (public)."""
+    private_path = Path(out_dir) / f"{name}.pem"
+    public_path = Path(out_dir) / f"{name}.pub.pem"
+    for p in (private_path, public_path):
+        if p.exists() and not force:
+            _fail(f"`{p}` exists; pass --force to replace it")
+    private_pem, public_pem = generate_keypair()
+    _write_atomically(private_path, private_pem, 0o600)
+    _write_atomically(public_path, public_pem)
+    click.echo(f"wrote {private_path} (private: keep it secret) and {public_path}")
+    click.echo(f"key id {key_id(load_public_key(public_pem))}")
+
+
+@bundle.command(name="diff")
+@click.argument("old", type=click.Path(exists=True))
+@click.argument("new", type=click.Path(exists=True))
+@click.option(
+    "--inputs",
+    "inputs_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help='JSON Lines: {"query": ..., "input": ..., "now": ...} per line.',
+)
+@_FORMAT
+@click.option("--fail-on-change", is_flag=True, help="Exit 1 when a decision changes.")
+def diff(old: str, new: str, inputs_path: str | None, fmt: str, fail_on_change: bool) -> None:
+    """Show what changes from bundle OLD to NEW: checks, rules and data, and with --inputs
+    every decision that changes."""
+    a, b = load(old), load(new)
+    try:
+        if inputs_path is None:
+            result = diff_bundles(a, b)
+        else:
+            with open(inputs_path, encoding="utf-8") as lines:
+                result = diff_bundles(a, b, lines)
+    except InputsError as err:
+        _fail(f"inputs `{inputs_path}`: {err}")
+    except (OSError, UnicodeDecodeError) as err:
+        _fail(f"cannot read inputs `{inputs_path}`: {err}")
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_diff(result, f"`{inputs_path}`"))
+    sys.exit(EXIT_DENY if fail_on_change and result.decisions else EXIT_ALLOW)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,17 +11,85 @@ import yaml
 
 from tenet.runtime.values import DOUBLE_MAX
 
-__all__ = ["DocumentError", "JsonSafeLoader", "check_document", "load_json", "load_yaml", "pointer"]
+__all__ = [
+    "DocumentError",
+    "JsonSafeLoader",
+    "check_document",
+    "load_json",
+    "load_yaml",
+    "load_yaml_with_nodes",
+    "pointer",
+]
+
+
+MAX_YAML_CHARS = 64 * 1024 * 1024
+MAX_YAML_VALUES = 1_000_000
 
 
 class JsonSafeLoader(yaml.SafeLoader):
     """A safe loader resolving plain scalars as YAML 1.2's core schema does.
 
     Only `true`/`false` are booleans and only `null`/`~` are null; dates, `yes`, `on` and the
-    like stay strings, so a document means the same as its JSON twin.
+    like stay strings, so a document means the same as its JSON twin. Only the JSON types can
+    be built (any other tag is an error), and a document may expand, aliases included, to at
+    most ``max_values`` values: an alias bomb is refused while it is parsed, before it grows.
     """
 
+    max_values = MAX_YAML_VALUES
 
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._sizes: dict[int, int] = {}  # id(node) -> values it expands to
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            target = self.anchors.get(event.anchor)
+            if target is not None and id(target) not in self._sizes:
+                raise yaml.composer.ComposerError(
+                    None, None, f"alias `*{event.anchor}` refers to itself", event.start_mark
+                )
+        node = super().compose_node(parent, index)
+        if node is not None and id(node) not in self._sizes:
+            size = _expanded_size(node, self._sizes)
+            if size > self.max_values:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"the document expands to more than {self.max_values} values "
+                    "(aliases included)",
+                    node.start_mark,
+                )
+            self._sizes[id(node)] = size
+        return node
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """The values a freshly composed node stands for, its children (and aliases) counted."""
+    if isinstance(node, yaml.SequenceNode):
+        return 1 + sum(sizes[id(child)] for child in node.value)
+    if isinstance(node, yaml.MappingNode):
+        return 1 + sum(sizes[id(k)] + sizes[id(v)] for k, v in node.value)
+    return 1
+
+
+def _construct_other_tag(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    raise yaml.constructor.ConstructorError(
+        None,
+        None,
+        f"the tag `{node.tag}` is not allowed: documents hold JSON values only",
+        node.start_mark,
+    )
+
+
+_JSON_TAGS = ("null", "bool", "int", "float", "str", "seq", "map")
+JsonSafeLoader.yaml_constructors = {
+    **{
+        f"tag:yaml.org,2002:{t}": yaml.SafeLoader.yaml_constructors[f"tag:yaml.org,2002:{t}"]
+        for t in _JSON_TAGS
+    },
+    None: _construct_other_tag,
+}
 JsonSafeLoader.yaml_implicit_resolvers = {}
 _RESOLVERS = [
     ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
@@ -101,7 +169,35 @@ def check_document(value: Any, max_depth: int = 100, max_nodes: int = 1_000_000)
 
 def load_yaml(text: str) -> Any:
     """Parse YAML safely as JSON types (raises yaml.YAMLError)."""
-    return yaml.load(text, Loader=JsonSafeLoader)
+    loader = _loader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+def load_yaml_with_nodes(text: str) -> tuple[Any, dict[str, tuple[yaml.Node, yaml.Node]]]:
+    """Parse like `load_yaml`, and also give each top-level key's key and value nodes, whose
+    ``start_mark.index`` and ``end_mark.index`` place an error in the text."""
+    loader = _loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}
+        nodes: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode):
+                    nodes.setdefault(str(k.value), (k, v))
+        return loader.construct_document(node), nodes
+    finally:
+        loader.dispose()
+
+
+def _loader(text: str) -> JsonSafeLoader:
+    if len(text) > MAX_YAML_CHARS:
+        raise yaml.YAMLError(f"the document is longer than {MAX_YAML_CHARS} characters")
+    return JsonSafeLoader(text)
 
 
 def _no_constants(name: str) -> Any:

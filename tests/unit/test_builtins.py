@@ -790,3 +790,19 @@ def test_fairness_zero_denominators_per_rate() -> None:
     fails("equalized_odds_difference", no_negatives, code="builtin_error")
     # selection rate is still defined for both
     assert call("demographic_parity_difference", no_positives) == pytest.approx(3 / 8 - 0.25)
+
+
+_GLOB_ALPHABET = st.text(alphabet="ab/*?[]!é", max_size=8)
+
+
+@given(_GLOB_ALPHABET, st.text(alphabet="ab/é", max_size=8))
+def test_glob_engines_agree(pattern: str, path: str) -> None:
+    # the quick Python-engine path and RE2 must give the same answers
+    from tenet.runtime.builtins import matching
+
+    try:
+        regex = matching.glob_regex(pattern)
+    except EvalError:
+        return
+    slow = matching._re2_compile("glob", regex)
+    assert call("glob", pattern, path) is (slow.fullmatch(path) is not None)

@@ -1,24 +1,38 @@
-"""Bundles: load a folder into a compiled, immutable `Bundle` and decide queries against it."""
+"""Bundles: load a folder or archive into a compiled, immutable `Bundle` and decide queries."""
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from tenet.analysis import check
-from tenet.bundle.loader import BundleFiles, read_folder
+from tenet.bundle.files import ReadLimits, Tree
+from tenet.bundle.inputs import InputSchema, input_errors, schema_for
+from tenet.bundle.loader import BundleFiles, bundle_digest, default_name, read_parts, read_tree
+from tenet.bundle.manifest import MANIFEST, Manifest, check_requires, parse_manifest
+from tenet.bundle.signing import PublicKeyLike, load_public_key, verify_signature
 from tenet.compiler import compile_program
 from tenet.compiler.program import Program
 from tenet.decision import BundleInfo, Decision
-from tenet.diagnostics import Diagnostic, PolicyError
-from tenet.runtime.evaluate import Limits, evaluate, resolve_now
+from tenet.diagnostics import Diagnostic, PolicyError, did_you_mean
+from tenet.runtime.evaluate import Limits, Outcome, evaluate, resolve_now
 from tenet.syntax import ast
 from tenet.syntax.parser import parse
 
-__all__ = ["Bundle", "load_bundle"]
+__all__ = [
+    "Bundle",
+    "ReadLimits",
+    "bundle_digest",
+    "compile_files",
+    "load_bundle",
+    "load_tree",
+    "open_tree",
+]
 
 EXPLAIN_MODES = ("summary", "full")
 
@@ -31,9 +45,12 @@ class Bundle:
     program: Program
     root: Path
     limits: Limits = field(default_factory=Limits)
-    manifest: dict[str, Any] = field(default_factory=dict)
+    manifest: Manifest = field(default_factory=lambda: Manifest("bundle"))
     modules: tuple[ast.Module, ...] = ()
     warnings: tuple[Diagnostic, ...] = ()
+    files: Mapping[str, bytes] = field(default_factory=dict)  # relative path -> bytes
+    signature: bytes | None = None  # the raw `.signature`, if the bundle has one
+    input_schemas: Mapping[str, InputSchema] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -55,25 +72,68 @@ class Bundle:
         explain: str = "summary",
     ) -> Decision:
         """Evaluate a query. Raises QueryError for an unknown query and ValueError for a bad
-        `now` or `explain`; every other problem is an `error` decision, never an exception."""
+        `now` or `explain`; every other problem is an `error` decision, never an exception.
+
+        When the manifest maps the query (or a package holding it) to an input schema, an
+        input that fails it gives an `error` decision listing every failure; nothing is
+        evaluated."""
         start = time.perf_counter_ns()
         if explain not in EXPLAIN_MODES:
             raise ValueError(f"explain must be one of {', '.join(EXPLAIN_MODES)}, not {explain!r}")
         q = self.program.query(query)
         clock = resolve_now(now)
         doc = {} if input is None else input
-        outcome = evaluate(self.program, q, doc, clock, self.limits, explain == "full")
+        schema = schema_for(query, self.input_schemas)
+        invalid = input_errors(schema, doc, self.limits) if schema is not None else []
+        if invalid:
+            outcome = Outcome(q, clock, errors=invalid)
+        else:
+            outcome = evaluate(self.program, q, doc, clock, self.limits, explain == "full")
         return Decision(outcome, self.info, doc, explain, time.perf_counter_ns() - start)
 
 
-def load_bundle(path: str | os.PathLike[str], limits: Limits | None = None) -> Bundle:
-    """Load and compile a bundle folder; raises PolicyError listing every problem found."""
-    root = Path(path)
-    if not root.is_dir():
-        raise PolicyError(
-            [Diagnostic("bundle", f"`{root}` is not a bundle folder", None, None, file=str(root))]
-        )
-    files = read_folder(root)
+def open_tree(path: str | os.PathLike[str], read_limits: ReadLimits | None = None) -> Tree:
+    """A bundle folder's or archive's files in memory; raises PolicyError when they cannot be
+    read safely (links, `..`, devices, past the bounds ...)."""
+    tree = read_tree(Path(path), read_limits or ReadLimits())
+    if tree.diagnostics:
+        raise PolicyError(tree.diagnostics)
+    return tree
+
+
+def load_bundle(
+    path: str | os.PathLike[str],
+    limits: Limits | None = None,
+    public_key: PublicKeyLike | None = None,
+    read_limits: ReadLimits | None = None,
+) -> Bundle:
+    """Load and compile a bundle folder or `.tar.gz` archive; raises PolicyError listing every
+    problem found. With `public_key` (an Ed25519 key, PEM text or bytes, or a PEM file's path),
+    a bundle whose `.signature` is missing, by another key or over other files is refused."""
+    return load_tree(open_tree(path, read_limits), Path(path), limits, public_key)
+
+
+def load_tree(
+    tree: Tree,
+    root: Path,
+    limits: Limits | None = None,
+    public_key: PublicKeyLike | None = None,
+) -> Bundle:
+    """Compile files already in memory; `root` is where they came from (it names the bundle
+    when the manifest does not). The signature is checked before anything is parsed."""
+    digest = bundle_digest(tree.files)
+    if public_key is not None:
+        problem = verify_signature(tree.signature, digest, load_public_key(public_key))
+        if problem is not None:
+            raise PolicyError([problem])
+    manifest, problems = parse_manifest(tree.files.get(MANIFEST), default_name(root))
+    from tenet import __version__
+
+    too_new = check_requires(manifest, __version__)
+    if too_new is not None:
+        raise PolicyError([too_new])
+    files = read_parts(tree, root, manifest, digest)
+    files.diagnostics[:0] = problems
     return compile_files(files, limits)
 
 
@@ -105,13 +165,11 @@ def compile_files(files: BundleFiles, limits: Limits | None = None) -> Bundle:
                 ),
             ]
         ) from None
+    unknown = _unknown_inputs(files.manifest, program)
+    if unknown:
+        raise PolicyError(unknown)
     manifest = files.manifest
-    info = BundleInfo(
-        name=str(manifest.get("name") or files.root.resolve().name),
-        version=str(manifest.get("version") or "0.0.0"),
-        revision=str(manifest["revision"]) if manifest.get("revision") is not None else None,
-        digest=files.digest,
-    )
+    info = BundleInfo(manifest.name, manifest.version, manifest.revision, files.digest)
     return Bundle(
         info,
         program,
@@ -120,4 +178,25 @@ def compile_files(files: BundleFiles, limits: Limits | None = None) -> Bundle:
         manifest,
         tuple(modules),
         tuple(d for d in diags if d.severity != "error"),
+        MappingProxyType(dict(files.files)),
+        files.signature,
+        MappingProxyType(dict(files.input_schemas)),
     )
+
+
+def _unknown_inputs(manifest: Manifest, program: Program) -> list[Diagnostic]:
+    """The manifest's `inputs` keys that name no package or rule of the program."""
+    names = [".".join(p) for p in program.namespaces if p] + [
+        r for r in program.rules if r not in program.functions
+    ]
+    return [
+        Diagnostic(
+            "manifest",
+            f"manifest field `inputs`: `{query}` is no package or rule of the bundle",
+            manifest.spans.get("inputs"),
+            did_you_mean(query, names) or "name a package (`deploy`) or a rule (`access.allow`)",
+            file=MANIFEST,
+        )
+        for query in manifest.inputs
+        if query not in names
+    ]

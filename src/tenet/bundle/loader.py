@@ -1,8 +1,10 @@
-"""A bundle folder to its parts: policy sources, the merged data document, schemas, digest."""
+"""A bundle's files (from a folder or an archive alike) to its parts: policy sources, the merged
+data document, schemas, the manifest and the digest."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -10,48 +12,145 @@ from typing import Any
 import jsonschema
 import yaml
 
-from tenet.diagnostics import Diagnostic
+from tenet.bundle.archive import archive_stem, read_archive
+from tenet.bundle.files import ReadLimits, Tree, read_folder_files
+from tenet.bundle.manifest import MANIFEST, Manifest
+from tenet.diagnostics import Diagnostic, did_you_mean
 from tenet.source import Source
 from tenet.yamlutil import DocumentError, check_document, load_json, load_yaml
 
-__all__ = ["BundleFiles", "bundle_digest", "read_folder"]
+__all__ = ["BundleFiles", "bundle_digest", "default_name", "read_parts", "read_tree"]
 
 MAX_DATA_BYTES = 64 * 1024 * 1024
+DATA_FILES = ("data.yaml", "data.yml", "data.json")
 
 
 @dataclass(eq=False)
 class BundleFiles:
     root: Path
+    manifest: Manifest
+    digest: str
+    files: Mapping[str, bytes]
+    signature: bytes | None = None
     sources: list[Source] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
     schemas: dict[str, Any] = field(default_factory=dict)  # name -> validator
-    manifest: dict[str, Any] = field(default_factory=dict)
-    digest: str = ""
+    input_schemas: dict[str, tuple[str, Any]] = field(default_factory=dict)  # query -> path, v.
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
-def _counted(rel: Path) -> bool:
-    return not any(p.startswith(".") or p == "__pycache__" for p in rel.parts)
+def read_tree(path: Path, limits: ReadLimits) -> Tree:
+    """The files of a bundle folder or `.tar.gz` archive, in memory."""
+    if path.is_dir():
+        return read_folder_files(path, limits)
+    if path.is_file():
+        return read_archive(path, limits)
+    return Tree(
+        diagnostics=[
+            Diagnostic(
+                "bundle",
+                f"`{path}` is neither a bundle folder nor a bundle archive",
+                None,
+                "give a folder, or a `.tar.gz` made by `tenet bundle build`",
+                file=str(path),
+            )
+        ]
+    )
 
 
-def bundle_files(root: Path) -> list[Path]:
-    """Every file that belongs to the bundle, sorted by relative POSIX path bytewise."""
-    found = [
-        p
-        for p in root.rglob("*")
-        if p.is_file() and not p.is_symlink() and _counted(p.relative_to(root))
+def default_name(path: Path) -> str:
+    """The bundle's name when its manifest gives none: the folder's or the archive's."""
+    return path.resolve().name if path.is_dir() else archive_stem(path)
+
+
+def bundle_digest(files: Mapping[str, bytes]) -> str:
+    """`sha256:` + SHA-256 of `path\\0sha256(bytes)\\n` per file, sorted by path bytewise."""
+    lines = [
+        f"{rel}\0{hashlib.sha256(files[rel]).hexdigest()}\n"
+        for rel in sorted(files, key=lambda r: r.encode("utf-8"))
     ]
-    return sorted(found, key=lambda p: p.relative_to(root).as_posix().encode("utf-8"))
-
-
-def bundle_digest(root: Path, files: list[Path]) -> str:
-    lines = []
-    for p in files:
-        rel = p.relative_to(root).as_posix()
-        if rel == ".signature":
-            continue
-        lines.append(f"{rel}\0{hashlib.sha256(p.read_bytes()).hexdigest()}\n")
     return "sha256:" + hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()
+
+
+def read_parts(tree: Tree, root: Path, manifest: Manifest, digest: str) -> BundleFiles:
+    """Parse every file that takes part; problems become diagnostics, never exceptions."""
+    out = BundleFiles(root, manifest, digest, tree.files, tree.signature)
+    owners: dict[tuple[str, ...], str] = {}
+    validators: dict[str, Any] = {}  # schema path -> validator
+    for rel in sorted(tree.files, key=lambda r: r.encode("utf-8")):
+        content = tree.files[rel]
+        parts = rel.split("/")
+        if parts[0] == "tests" or rel == MANIFEST:
+            continue
+        if rel.endswith(".tenet"):
+            try:
+                out.sources.append(Source(rel, content.decode("utf-8")))
+            except UnicodeDecodeError:
+                out.diagnostics.append(
+                    Diagnostic("encoding", f"`{rel}` is not UTF-8 text", None, None, file=rel)
+                )
+        elif parts[-1] in DATA_FILES:
+            doc = _read_data(content, rel, out.diagnostics)
+            if doc is not None:
+                _merge_file(out, doc, tuple(parts[:-1]), rel, owners)
+        elif parts[0] == "schemas" and rel.endswith(".schema.json") and len(parts) == 2:
+            validator = _read_schema(content, rel, out.diagnostics)
+            validators[rel] = validator
+            if validator is not None:
+                out.schemas[parts[1][: -len(".schema.json")]] = validator
+    _input_schemas(out, validators)
+    return out
+
+
+def _merge_file(
+    out: BundleFiles,
+    doc: Any,
+    prefix: tuple[str, ...],
+    rel: str,
+    owners: dict[tuple[str, ...], str],
+) -> None:
+    if not isinstance(doc, dict) and not prefix:
+        out.diagnostics.append(
+            Diagnostic(
+                "data",
+                f"data file `{rel}` at the bundle root must hold a mapping",
+                None,
+                None,
+                file=rel,
+            )
+        )
+        return
+    _merge(out.data, _nest(prefix, doc), (), rel, owners, out.diagnostics)
+
+
+def _input_schemas(out: BundleFiles, validators: dict[str, Any]) -> None:
+    """Resolve the manifest's `inputs`: each must name a JSON Schema file of the bundle."""
+    span = out.manifest.spans.get("inputs")
+    for query, path in out.manifest.inputs.items():
+        if path not in out.files:
+            candidates = [r for r in out.files if r.endswith(".json")]
+            out.diagnostics.append(
+                Diagnostic(
+                    "manifest",
+                    f"manifest field `inputs.{query}`: `{path}` is not a file of the bundle",
+                    span,
+                    did_you_mean(path, candidates) or "give a path from the bundle's root",
+                    file=MANIFEST,
+                )
+            )
+            continue
+        if path not in validators:
+            validators[path] = _read_schema(out.files[path], path, out.diagnostics)
+        if validators[path] is not None:
+            out.input_schemas[query] = (path, validators[path])
+
+
+def _owner(owners: dict[tuple[str, ...], str], at: tuple[str, ...]) -> str:
+    """The file that set a key path: the one that set it or a mapping holding it."""
+    for n in range(len(at), 0, -1):
+        if at[:n] in owners:
+            return owners[at[:n]]
+    return "?"
 
 
 def _merge(
@@ -72,7 +171,7 @@ def _merge(
             diags.append(
                 Diagnostic(
                     "data-conflict",
-                    f"data key `data.{'.'.join(at)}` is set by both `{owners.get(at, '?')}` "
+                    f"data key `data.{'.'.join(at)}` is set by both `{_owner(owners, at)}` "
                     f"and `{file}`",
                     None,
                     "give each key one home; mappings merge, other values do not",
@@ -84,13 +183,16 @@ def _merge(
         owners[at] = file
 
 
-def _read_data(root: Path, p: Path, rel: str, diags: list[Diagnostic]) -> Any:
-    if p.stat().st_size > MAX_DATA_BYTES:
+def _read_data(content: bytes, rel: str, diags: list[Diagnostic]) -> Any:
+    if len(content) > MAX_DATA_BYTES:
         diags.append(Diagnostic("data", f"data file `{rel}` is too large", None, None, file=rel))
         return None
-    text = p.read_text("utf-8")
     try:
-        doc = load_json(text) if p.suffix == ".json" else load_yaml(text)
+        text = content.decode("utf-8")
+        doc = load_json(text) if rel.endswith(".json") else load_yaml(text)
+    except UnicodeDecodeError:
+        diags.append(Diagnostic("encoding", f"`{rel}` is not UTF-8 text", None, None, file=rel))
+        return None
     except (yaml.YAMLError, ValueError) as err:
         diags.append(
             Diagnostic("data", f"data file `{rel}` cannot be read: {err}", None, None, file=rel)
@@ -114,10 +216,10 @@ def _read_data(root: Path, p: Path, rel: str, diags: list[Diagnostic]) -> Any:
     return doc
 
 
-def _read_schema(p: Path, rel: str, diags: list[Diagnostic]) -> Any:
+def _read_schema(content: bytes, rel: str, diags: list[Diagnostic]) -> Any:
     try:
-        schema = load_json(p.read_text("utf-8"))
-    except ValueError as err:
+        schema = load_json(content.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as err:
         diags.append(
             Diagnostic("schema", f"schema `{rel}` is not JSON: {err}", None, None, file=rel)
         )
@@ -131,63 +233,6 @@ def _read_schema(p: Path, rel: str, diags: list[Diagnostic]) -> Any:
         )
         return None
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
-
-
-def read_folder(root: Path) -> BundleFiles:
-    out = BundleFiles(root)
-    files = bundle_files(root)
-    out.digest = bundle_digest(root, files)
-    owners: dict[tuple[str, ...], str] = {}
-    for p in files:
-        rel = p.relative_to(root).as_posix()
-        parts = rel.split("/")
-        if parts[0] == "tests":
-            continue
-        if p.suffix == ".tenet":
-            try:
-                out.sources.append(Source(rel, p.read_text("utf-8")))
-            except UnicodeDecodeError:
-                out.diagnostics.append(
-                    Diagnostic("encoding", f"`{rel}` is not UTF-8 text", None, None, file=rel)
-                )
-        elif p.name in ("data.yaml", "data.yml", "data.json"):
-            doc = _read_data(root, p, rel, out.diagnostics)
-            if doc is None:
-                continue
-            prefix = tuple(parts[:-1])
-            if not isinstance(doc, dict) and not prefix:
-                out.diagnostics.append(
-                    Diagnostic(
-                        "data",
-                        f"data file `{rel}` at the bundle root must hold a mapping",
-                        None,
-                        None,
-                        file=rel,
-                    )
-                )
-                continue
-            _merge(out.data, _nest(prefix, doc), (), rel, owners, out.diagnostics)
-        elif parts[0] == "schemas" and rel.endswith(".schema.json") and len(parts) == 2:
-            validator = _read_schema(p, rel, out.diagnostics)
-            if validator is not None:
-                out.schemas[parts[1][: -len(".schema.json")]] = validator
-        elif rel == "tenet.yaml":
-            try:
-                manifest = load_yaml(p.read_text("utf-8")) or {}
-            except yaml.YAMLError as err:
-                out.diagnostics.append(
-                    Diagnostic(
-                        "manifest", f"`tenet.yaml` is not valid YAML: {err}", None, None, file=rel
-                    )
-                )
-                continue
-            if not isinstance(manifest, dict):
-                out.diagnostics.append(
-                    Diagnostic("manifest", "`tenet.yaml` must hold a mapping", None, None, file=rel)
-                )
-                continue
-            out.manifest = manifest
-    return out
 
 
 def _nest(prefix: tuple[str, ...], doc: Any) -> Any:

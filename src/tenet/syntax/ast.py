@@ -286,6 +286,7 @@ class Module:
     package: tuple[str, ...]
     imports: tuple[Import, ...]
     definitions: tuple[Definition, ...]
+    # (offset, text) of every `#` comment, for the formatter; not part of equality
     comments: tuple[tuple[int, str], ...] = field(default=(), compare=False, repr=False)
     package_span: Span | None = field(default=None, compare=False, repr=False)
     span: Span = field(default=NO_SPAN, compare=False, repr=False)

@@ -89,6 +89,14 @@ class _PostLex:
 
 _parser: Lark | None = None
 _parser_lock = threading.Lock()
+_comments = threading.local()  # the comments of the file being parsed on this thread
+
+
+def _on_comment(tok: Token) -> Token:
+    found = getattr(_comments, "found", None)
+    if found is not None:
+        found.append((tok.start_pos or 0, str(tok)))
+    return tok
 
 
 def _lark() -> Lark:
@@ -103,6 +111,7 @@ def _lark() -> Lark:
                 propagate_positions=True,
                 maybe_placeholders=True,
                 start=["start", "expr"],
+                lexer_callbacks={"COMMENT": _on_comment},
             )
         return _parser
 
@@ -114,6 +123,7 @@ def parse(source: Source) -> tuple[ast.Module | None, list[Diagnostic]]:
 
 
 def _parse(source: Source) -> tuple[ast.Module | None, list[Diagnostic]]:
+    _comments.found = []
     try:
         tree = _lark().parse(source.text, start="start")
     except UnexpectedInput as err:
@@ -137,7 +147,10 @@ def _parse(source: Source) -> tuple[ast.Module | None, list[Diagnostic]]:
                 "split it into named rules or local variables",
             )
         ]
-    return _Builder(source).transform(tree), []
+    module = _Builder(source).transform(tree)
+    comments = tuple(_comments.found)
+    _comments.found = None
+    return dataclasses.replace(module, comments=comments), []
 
 
 MAX_NESTING = 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -135,7 +136,23 @@ def glob_regex(pattern: str) -> str:
 
 
 def _compile_glob(pattern: str) -> Any:
-    return _re2_compile("glob", glob_regex(pattern))
+    regex = glob_regex(pattern)
+    if _cannot_backtrack_far(pattern):
+        # Python's engine is quicker to call than RE2's wrapper; with at most one `*` run per
+        # segment and one `**`, its backtracking stays linear in the path for a fixed pattern
+        return re.compile(_RE2_ESCAPE.sub(lambda m: f"\\U{int(m[1], 16):08x}", regex))
+    return _re2_compile("glob", regex)
+
+
+_RE2_ESCAPE: Final = re.compile(r"\\x\{([0-9a-f]+)\}")
+_STAR_RUN: Final = re.compile(r"\*+")
+
+
+def _cannot_backtrack_far(pattern: str) -> bool:
+    segments = pattern.split("/")
+    if sum(seg == "**" for seg in segments) > 1:
+        return False
+    return all(seg == "**" or len(_STAR_RUN.findall(seg)) <= 1 for seg in segments)
 
 
 def _compile_regex(pattern: str) -> Any:
@@ -162,6 +179,8 @@ def glob(pattern: Any, path: Any) -> bool:
     p = want_string("glob", pattern, "a string pattern")
     s = want_string("glob", path, "a string path")
     rx = _compiled(_glob_cache, p, _compile_glob)
+    if not s.isascii():
+        _utf8_checked("glob", lambda: s.encode("utf-8"))  # both engines refuse lone surrogates
     return _utf8_checked("glob", lambda: rx.fullmatch(s)) is not None
 
 

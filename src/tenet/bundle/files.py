@@ -1,0 +1,103 @@
+"""A bundle's files in memory, read from a folder within bounds: relative POSIX path -> bytes."""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tenet.diagnostics import Diagnostic
+
+__all__ = ["SIGNATURE", "ReadLimits", "Tree", "counted", "read_folder_files", "too_large"]
+
+SIGNATURE = ".signature"
+
+
+@dataclass(frozen=True, slots=True)
+class ReadLimits:
+    """Bounds on what loading a bundle reads; an archive's unpacked size counts its headers."""
+
+    max_files: int = 10_000
+    max_bytes: int = 256 * 1024 * 1024
+
+
+@dataclass(eq=False)
+class Tree:
+    """The files that count (see `counted`), the raw `.signature` if any, and what went wrong."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    signature: bytes | None = None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def add(self, rel: str, content: bytes) -> None:
+        if rel == SIGNATURE:
+            self.signature = content
+        elif counted(rel):
+            self.files[rel] = content
+
+
+def counted(rel: str) -> bool:
+    """Whether a file takes part in the bundle (and its digest): no part of its path starts
+    with `.` or `__pycache__`."""
+    return not any(part.startswith((".", "__pycache__")) for part in rel.split("/"))
+
+
+def _problem(code: str, message: str, rel: str, help: str | None = None) -> Diagnostic:
+    return Diagnostic(code, message, None, help, file=rel)
+
+
+def read_folder_files(root: Path, limits: ReadLimits) -> Tree:
+    """Every file of a bundle folder. Links, devices and other special files are refused (an
+    archive could not hold them the same way); hidden folders are not entered."""
+    tree = Tree()
+    count = total = 0
+    for folder, dirs, names in os.walk(root):
+        base = Path(folder)
+        rel_base = base.relative_to(root).as_posix()
+        prefix = "" if rel_base == "." else rel_base + "/"
+        dirs[:] = sorted(d for d in dirs if counted(d))
+        for d in [d for d in dirs if (base / d).is_symlink()]:
+            tree.diagnostics.append(_link(prefix + d))
+            dirs.remove(d)
+        for name in sorted(names):
+            rel = prefix + name
+            if not counted(rel) and rel != SIGNATURE:
+                continue
+            info = os.lstat(base / name)
+            if stat.S_ISLNK(info.st_mode):
+                tree.diagnostics.append(_link(rel))
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                tree.diagnostics.append(
+                    _problem("bundle", f"`{rel}` is not a regular file", rel, _REGULAR_ONLY)
+                )
+                continue
+            count += 1
+            total += info.st_size
+            bound = _over_bounds(count, total, limits, str(root))
+            if bound is not None:
+                tree.diagnostics.append(bound)
+                return tree
+            tree.add(rel, (base / name).read_bytes())
+    return tree
+
+
+_REGULAR_ONLY = "a bundle holds regular files and folders only"
+
+
+def _link(rel: str) -> Diagnostic:
+    return _problem("bundle", f"`{rel}` is a link", rel, _REGULAR_ONLY + "; copy the file in")
+
+
+def too_large(message: str, bound: str, where: str) -> Diagnostic:
+    """A bundle past one of the ReadLimits (`bound` names it)."""
+    return _problem("bundle-size", message, where, f"raise `{bound}` in ReadLimits if intended")
+
+
+def _over_bounds(count: int, total: int, limits: ReadLimits, where: str) -> Diagnostic | None:
+    if count > limits.max_files:
+        return too_large(f"the bundle has more than {limits.max_files} files", "max_files", where)
+    if total > limits.max_bytes:
+        return too_large(f"the bundle holds more than {limits.max_bytes} bytes", "max_bytes", where)
+    return None

@@ -1,0 +1,216 @@
+"""The manifest `tenet.yaml`: its fields read and validated, every error naming its field."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from tenet.diagnostics import Diagnostic, did_you_mean
+from tenet.runtime.builtins.versions import parse_range, parse_version, semver_satisfies
+from tenet.runtime.values import EvalError
+from tenet.source import Source, Span
+from tenet.yamlutil import load_yaml_with_nodes
+
+__all__ = ["FIELDS", "MANIFEST", "Manifest", "check_requires", "parse_manifest"]
+
+MANIFEST = "tenet.yaml"
+FIELDS = ("name", "version", "revision", "description", "requires", "inputs")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_QUERY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+@dataclass(frozen=True, eq=False)
+class Manifest:
+    """What `tenet.yaml` says; a bundle without one gets its folder's name and `0.0.0`."""
+
+    name: str
+    version: str = "0.0.0"
+    revision: str | None = None
+    description: str | None = None
+    requires: str | None = None
+    inputs: dict[str, str] = field(default_factory=dict)  # query or package -> schema path
+    present: bool = False
+    spans: dict[str, Span] = field(default_factory=dict, repr=False)  # field -> its value
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "revision": self.revision,
+            "description": self.description,
+            "requires": self.requires,
+            "inputs": dict(self.inputs),
+        }
+
+
+class _Reader:
+    """Validates one manifest document, collecting a diagnostic per bad field."""
+
+    def __init__(self, source: Source, nodes: dict[str, tuple[yaml.Node, yaml.Node]]) -> None:
+        self.source = source
+        self.nodes = nodes
+        self.diags: list[Diagnostic] = []
+
+    def span(self, key: str, of_key: bool = False) -> Span | None:
+        if key not in self.nodes:
+            return None
+        node = self.nodes[key][0 if of_key else 1]
+        return self.source.span(node.start_mark.index, node.end_mark.index)
+
+    def error(self, key: str, message: str, help: str | None = None) -> None:
+        self.diags.append(Diagnostic("manifest", message, self.span(key), help, file=MANIFEST))
+
+    def string(self, doc: dict[str, Any], key: str, help: str | None = None) -> str | None:
+        value = doc.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            shown = "empty" if isinstance(value, str) else f"`{json.dumps(value)}`"
+            self.error(key, f"manifest field `{key}` must be a non-empty string, not {shown}", help)
+            return None
+        return value
+
+
+def parse_manifest(raw: bytes | None, default_name: str) -> tuple[Manifest, list[Diagnostic]]:
+    """The manifest and its problems; without `tenet.yaml` the defaults, and no problem."""
+    if raw is None:
+        return Manifest(default_name), []
+    whole = Manifest(default_name, present=True)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return whole, [_whole("`tenet.yaml` is not UTF-8 text")]
+    source = Source(MANIFEST, text)
+    try:
+        doc, nodes = load_yaml_with_nodes(text)
+    except yaml.YAMLError as err:
+        return whole, [_yaml_error(source, err)]
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        return whole, [_whole("`tenet.yaml` must hold a mapping of manifest fields")]
+    r = _Reader(source, nodes)
+    for key in doc:
+        if key not in FIELDS:
+            r.diags.append(
+                Diagnostic(
+                    "manifest",
+                    f"unknown manifest field `{key}`",
+                    r.span(str(key), of_key=True),
+                    did_you_mean(str(key), FIELDS)
+                    or f"the manifest fields are {', '.join(f'`{f}`' for f in FIELDS)}",
+                    file=MANIFEST,
+                )
+            )
+    manifest = Manifest(
+        name=_name(r, doc) or default_name,
+        version=_version(r, doc) or "0.0.0",
+        revision=r.string(doc, "revision", 'quote a revision YAML reads as a number: `"0123456"`'),
+        description=r.string(doc, "description"),
+        requires=_requires(r, doc),
+        inputs=_inputs(r, doc),
+        present=True,
+        spans={k: span for k in nodes if (span := r.span(k)) is not None},
+    )
+    return manifest, r.diags
+
+
+def _name(r: _Reader, doc: dict[str, Any]) -> str | None:
+    name = r.string(doc, "name")
+    if name is not None and not _NAME.fullmatch(name):
+        r.error(
+            "name",
+            f"manifest field `name`: `{name}` is not a bundle name",
+            "use letters, digits, `.`, `_` and `-`, starting with a letter or digit",
+        )
+        return None
+    return name
+
+
+def _version(r: _Reader, doc: dict[str, Any]) -> str | None:
+    value = doc.get("version")
+    if value is None:
+        return None
+    if not isinstance(value, str) or parse_version(value) is None:
+        r.error(
+            "version",
+            f"manifest field `version`: `{value}` is not a semantic version",
+            "write MAJOR.MINOR.PATCH, like `1.4.0` (quote it if YAML reads it as a number)",
+        )
+        return None
+    return value
+
+
+def _requires(r: _Reader, doc: dict[str, Any]) -> str | None:
+    rng = r.string(doc, "requires")
+    if rng is None:
+        return None
+    try:
+        parse_range(rng)
+    except EvalError as err:
+        reason = err.message.removeprefix("`semver_satisfies`: ")
+        r.error(
+            "requires",
+            f"manifest field `requires`: {reason}",
+            "write comparators like `>=0.1.0 <0.3.0`; `||` separates alternatives",
+        )
+        return None
+    return rng
+
+
+def _inputs(r: _Reader, doc: dict[str, Any]) -> dict[str, str]:
+    value = doc.get("inputs")
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        r.error(
+            "inputs",
+            "manifest field `inputs` must map queries to schema files",
+            "write `inputs: {deploy: schemas/deploy.schema.json}`",
+        )
+        return {}
+    out: dict[str, str] = {}
+    for query, path in value.items():
+        if not isinstance(query, str) or not _QUERY.fullmatch(query):
+            r.error("inputs", f"manifest field `inputs`: `{query}` is not a package or rule name")
+        elif not isinstance(path, str) or not path.strip():
+            r.error(
+                "inputs",
+                f"manifest field `inputs.{query}` must be the path of a schema file",
+                "a path from the bundle's root, like `schemas/deploy.schema.json`",
+            )
+        else:
+            out[query] = path.removeprefix("./")
+    return out
+
+
+def check_requires(manifest: Manifest, engine_version: str) -> Diagnostic | None:
+    """Why this engine may not load the bundle, if its `requires` range excludes it."""
+    if manifest.requires is None:
+        return None
+    if parse_version(engine_version) is None or semver_satisfies(engine_version, manifest.requires):
+        return None
+    return Diagnostic(
+        "requires",
+        f"the bundle requires tenet `{manifest.requires}`; this is tenet {engine_version}",
+        None,
+        "upgrade tenet, or load a version of the bundle made for this engine",
+        file=MANIFEST,
+    )
+
+
+def _whole(message: str) -> Diagnostic:
+    return Diagnostic("manifest", message, None, None, file=MANIFEST)
+
+
+def _yaml_error(source: Source, err: yaml.YAMLError) -> Diagnostic:
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or str(err)
+    span = source.span(mark.index, mark.index + 1) if mark is not None else None
+    return Diagnostic(
+        "manifest", f"`tenet.yaml` is not valid YAML: {problem}", span, None, file=MANIFEST
+    )

@@ -1,0 +1,290 @@
+"""Change impact: definitions compared by syntax tree, data compared by value, and the decisions
+over a set of inputs that change between two versions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tenet
+from tenet.bundle.diff import InputsError, diff_bundles, render_diff
+from tests.conftest import write_bundle
+
+OLD = {
+    "tenet.yaml": "name: gates\nversion: 1.0.0\n",
+    "deploy/gates.tenet": """\
+package deploy
+
+import data.limits as l
+
+require accuracy blocking {
+    input.accuracy >= l.min_accuracy
+} message "accuracy {input.accuracy} is too low"
+
+require owner warning {
+    input.owner
+} message "name an owner"
+
+require region blocking {
+    input.region in ["eu", "us"]
+} message "region {input.region} is not allowed"
+
+high_risk if { input.risk > 0.5 }
+""",
+    "access.tenet": """\
+package access
+
+default allow = false
+
+allow if { input.role == "admin" }
+""",
+    "data.yaml": "limits:\n  min_accuracy: 0.8\n  regions: [eu, us]\nteam: ml\n",
+}
+
+NEW = {
+    "tenet.yaml": "name: gates\nversion: 1.1.0\n",
+    # reformatted, commented and reordered, `0.5` written as `50%`; `owner` becomes blocking,
+    # `region` is gone, `card` and `low_risk` are new
+    "deploy/gates.tenet": """\
+package deploy
+
+import data.limits as l
+
+# a comment that changes nothing
+high_risk if {
+    input.risk > 50%
+}
+
+low_risk if { not high_risk }
+
+require accuracy blocking {
+        input.accuracy >= l.min_accuracy
+}   message "accuracy {input.accuracy} is too low"
+
+require owner blocking {
+    input.owner
+} message "name an owner"
+
+require card warning {
+    input.card
+} message "link a model card"
+""",
+    "access.tenet": """\
+package access
+
+default allow = false
+
+allow if { input.role == "admin" }
+""",
+    "data.yaml": "limits:\n  min_accuracy: 0.9\n  regions: [eu, us]\nowner: platform\n",
+}
+
+INPUTS = [
+    {"query": "deploy", "input": {"accuracy": 0.85, "owner": "a", "region": "eu", "card": "c"}},
+    {"query": "deploy", "input": {"accuracy": 0.95, "region": "apac", "card": "c"}},
+    {"query": "deploy", "input": {"accuracy": 0.95, "owner": "a", "region": "eu", "card": "c"}},
+    {"query": "access.allow", "input": {"role": "admin"}, "now": "2026-01-01T00:00:00Z"},
+    {"query": "deploy.low_risk", "input": {"risk": 0.1}},
+]
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[tenet.Bundle, tenet.Bundle]:
+    old = tenet.load_bundle(write_bundle(tmp_path / "old", OLD))
+    new = tenet.load_bundle(write_bundle(tmp_path / "new", NEW))
+    return old, new
+
+
+def _lines(items: list[dict[str, Any]]) -> list[str]:
+    return [json.dumps(i) + "\n" for i in items]
+
+
+def _short(b: tenet.Bundle) -> str:
+    return b.digest.removeprefix("sha256:")[:12]
+
+
+def test_the_diff_text(pair: tuple[tenet.Bundle, tenet.Bundle]) -> None:
+    old, new = pair
+    result = diff_bundles(old, new, _lines(INPUTS))
+    assert render_diff(result, "`inputs.jsonl`") == "\n".join(
+        [
+            f"bundle gates 1.0.0 ({_short(old)}) → gates 1.1.0 ({_short(new)})",
+            "checks:",
+            "  + deploy.card    added at deploy/gates.tenet:20:1",
+            "  ~ deploy.owner   changed at deploy/gates.tenet:16:1",
+            "  - deploy.region  removed at deploy/gates.tenet:13:1",
+            "rules:",
+            "  + deploy.low_risk  added at deploy/gates.tenet:10:1",
+            "data:",
+            "  ~ data.limits.min_accuracy: 0.8 → 0.9",
+            '  + data.owner = "platform"',
+            '  - data.team (was "ml")',
+            "decisions over 5 inputs from `inputs.jsonl`:",
+            "  line 1 deploy: allow → deny",
+            "    + violated deploy.accuracy (blocking): accuracy 0.85 is too low",
+            "  line 2 deploy: deny → deny",
+            "    + violated deploy.owner (blocking): name an owner",
+            "    - no longer violated deploy.owner (warning): name an owner",
+            "    - no longer violated deploy.region (blocking): region apac is not allowed",
+            "  line 5 deploy.low_risk: error → allow",
+            "    - no longer an error [query] unknown query `deploy.low_risk`: "
+            "no package or rule has that name",
+            "summary: 1 check added, 1 removed, 1 changed; 1 rule added, 0 removed, 0 changed; "
+            "1 data value added, 1 removed, 1 changed; 3 of 5 decisions changed "
+            "(1 allow → deny, 1 error → allow, 2 with new violations, 0 with new errors)",
+        ]
+    )
+
+
+def test_the_diff_json(pair: tuple[tenet.Bundle, tenet.Bundle]) -> None:
+    old, new = pair
+    doc = diff_bundles(old, new, _lines(INPUTS[:2])).to_dict()
+    assert doc["old"]["version"] == "1.0.0" and doc["new"]["version"] == "1.1.0"
+    assert [(d["kind"], d["name"], d["change"], d["at"]) for d in doc["definitions"]] == [
+        ("check", "deploy.card", "added", "deploy/gates.tenet:20:1"),
+        ("check", "deploy.owner", "changed", "deploy/gates.tenet:16:1"),
+        ("check", "deploy.region", "removed", "deploy/gates.tenet:13:1"),
+        ("rule", "deploy.low_risk", "added", "deploy/gates.tenet:10:1"),
+    ]
+    assert set(doc["definitions"][0]) == {"kind", "name", "change", "at"}
+    assert doc["data"][0] == {
+        "path": "data.limits.min_accuracy",
+        "change": "changed",
+        "old": 0.8,
+        "new": 0.9,
+    }
+    assert doc["decisions"][0] == {
+        "line": 1,
+        "query": "deploy",
+        "old_outcome": "allow",
+        "new_outcome": "deny",
+        "new_violations": ["deploy.accuracy (blocking): accuracy 0.85 is too low"],
+        "resolved_violations": [],
+        "new_errors": [],
+        "resolved_errors": [],
+    }
+    assert doc["summary"]["decisions"] == {
+        "inputs": 2,
+        "changed": 2,
+        "outcomes": {"allow → deny": 1},
+        "with_new_violations": 2,
+        "with_new_errors": 0,
+    }
+
+
+def test_identical_bundles_have_no_changes(tmp_path: Path) -> None:
+    a = tenet.load_bundle(write_bundle(tmp_path / "a", OLD))
+    b = tenet.load_bundle(write_bundle(tmp_path / "b", OLD))
+    text = render_diff(diff_bundles(a, b, _lines(INPUTS)))
+    assert text.splitlines()[1:] == [
+        "checks: no change",
+        "rules: no change",
+        "data: no change",
+        "decisions over 5 inputs from the inputs:",
+        "  no decision changed",
+        "summary: 0 checks added, 0 removed, 0 changed; 0 rules added, 0 removed, 0 changed; "
+        "0 data values added, 0 removed, 0 changed; 0 of 5 decisions changed "
+        "(0 with new violations, 0 with new errors)",
+    ]
+
+
+def test_moving_definitions_between_files_is_not_a_change(tmp_path: Path) -> None:
+    moved = dict(OLD)
+    gates = OLD["deploy/gates.tenet"]
+    head, rule = gates.split("high_risk")
+    moved["deploy/gates.tenet"] = head
+    moved["deploy/risk.tenet"] = "package deploy\n\n\n# moved\nhigh_risk" + rule
+    a = tenet.load_bundle(write_bundle(tmp_path / "a", OLD))
+    b = tenet.load_bundle(write_bundle(tmp_path / "b", moved))
+    assert diff_bundles(a, b).definitions == []
+
+
+def test_a_changed_import_changes_the_definitions_that_read_it(tmp_path: Path) -> None:
+    changed = dict(OLD)
+    changed["deploy/gates.tenet"] = OLD["deploy/gates.tenet"].replace(
+        "import data.limits as l", "import data.other_limits as l"
+    )
+    changed["data.yaml"] = OLD["data.yaml"] + "other_limits: {min_accuracy: 0.8}\n"
+    a = tenet.load_bundle(write_bundle(tmp_path / "a", OLD))
+    b = tenet.load_bundle(write_bundle(tmp_path / "b", changed))
+    assert [(c.name, c.change) for c in diff_bundles(a, b).definitions] == [
+        ("deploy.accuracy", "changed")
+    ]
+
+
+def test_a_changed_annotation_or_message_is_a_change(tmp_path: Path) -> None:
+    changed = dict(OLD)
+    changed["deploy/gates.tenet"] = (
+        OLD["deploy/gates.tenet"]
+        .replace("require owner", "#@ controls: [iso-42001/a.6]\nrequire owner")
+        .replace("is not allowed", "is not permitted")
+    )
+    a = tenet.load_bundle(write_bundle(tmp_path / "a", OLD))
+    b = tenet.load_bundle(write_bundle(tmp_path / "b", changed))
+    assert [(c.name, c.change) for c in diff_bundles(a, b).definitions] == [
+        ("deploy.owner", "changed"),
+        ("deploy.region", "changed"),
+    ]
+
+
+def test_a_literal_of_another_type_is_a_change(tmp_path: Path) -> None:
+    changed = dict(OLD)
+    changed["access.tenet"] = OLD["access.tenet"].replace(
+        "default allow = false", "default allow = 0"
+    )
+    a = tenet.load_bundle(write_bundle(tmp_path / "a", OLD))
+    b = tenet.load_bundle(write_bundle(tmp_path / "b", changed))
+    assert [(c.name, c.change) for c in diff_bundles(a, b).definitions] == [
+        ("access.allow", "changed")
+    ]
+
+
+def test_a_query_missing_from_one_version_is_an_error_there(
+    pair: tuple[tenet.Bundle, tenet.Bundle],
+) -> None:
+    old, new = pair
+    (change,) = diff_bundles(new, old, _lines([INPUTS[4]])).decisions
+    assert (change.old_outcome, change.new_outcome) == ("allow", "error")
+    assert change.new_errors == (
+        "[query] unknown query `deploy.low_risk`: no package or rule has that name",
+    )
+
+
+def test_new_evaluation_errors_are_reported(tmp_path: Path) -> None:
+    changed = dict(OLD)
+    changed["access.tenet"] = OLD["access.tenet"].replace(
+        'input.role == "admin"', "input.role + 1 == 2"
+    )
+    a = tenet.load_bundle(write_bundle(tmp_path / "a", OLD))
+    b = tenet.load_bundle(write_bundle(tmp_path / "b", changed))
+    (change,) = diff_bundles(a, b, _lines([INPUTS[3]])).decisions
+    assert (change.old_outcome, change.new_outcome) == ("allow", "error")
+    assert len(change.new_errors) == 1 and change.new_errors[0].startswith("[type_error]")
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("not json", "line 1 is not JSON"),
+        ("[1]", 'line 1 must be an object like {"query": "deploy", "input": {}}'),
+        ('{"query": "deploy", "inputs": {}}', "line 1 has unknown field `inputs`"),
+        ('{"query": "deploy", "now": "yesterday"}', "line 1: "),
+    ],
+)
+def test_bad_input_lines_are_named(
+    pair: tuple[tenet.Bundle, tenet.Bundle], line: str, message: str
+) -> None:
+    with pytest.raises(InputsError) as info:
+        diff_bundles(*pair, [line])
+    assert str(info.value).startswith(message)
+
+
+def test_blank_lines_are_skipped_and_line_numbers_kept(
+    pair: tuple[tenet.Bundle, tenet.Bundle],
+) -> None:
+    result = diff_bundles(*pair, ["\n", *_lines(INPUTS[:1])])
+    assert result.inputs == 1
+    assert result.decisions[0].line == 2

@@ -1,0 +1,128 @@
+"""Input schemas: an input that fails the schema its query maps to is an `error` decision that
+lists every failure with its JSON path, and nothing is evaluated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tenet
+from tests.conftest import assert_valid_decision
+from tests.unit.bundle_helpers import PASSING, make_bundle
+
+SCHEMA_FILE = "schemas/deployment_request.schema.json"
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> tenet.Bundle:
+    return tenet.load_bundle(make_bundle(tmp_path / "b"))
+
+
+def _decide(b: tenet.Bundle, query: str, doc: Any) -> dict[str, Any]:
+    d = b.decide(query, doc, now="2026-06-01T00:00:00Z").to_dict()
+    assert_valid_decision(d)
+    return d
+
+
+def test_an_invalid_input_lists_every_schema_error_with_its_path(bundle: tenet.Bundle) -> None:
+    d = _decide(bundle, "deploy.staging", {"evaluation": {"accuracy": "high", "latency_p99": []}})
+    assert d["outcome"] == "error"
+    assert d["allowed"] is False
+    assert d["checks"] == []  # nothing evaluated
+    assert d["errors"] == [
+        {
+            "code": "input_schema",
+            "message": "/: 'model' is a required property",
+            "location": f"{SCHEMA_FILE}#/required",
+            "path": "",
+        },
+        {
+            "code": "input_schema",
+            "message": "/evaluation/accuracy: 'high' is not of type 'number'",
+            "location": f"{SCHEMA_FILE}#/properties/evaluation/properties/accuracy/type",
+            "path": "/evaluation/accuracy",
+        },
+        {
+            "code": "input_schema",
+            "message": "/evaluation/latency_p99: [] is not of type 'number'",
+            "location": f"{SCHEMA_FILE}#/properties/evaluation/properties/latency_p99/type",
+            "path": "/evaluation/latency_p99",
+        },
+    ]
+    assert d["summary"]["errors"] == 3
+
+
+def test_a_valid_input_is_evaluated(bundle: tenet.Bundle) -> None:
+    d = _decide(bundle, "deploy.staging", PASSING)
+    assert d["outcome"] == "allow"
+    assert d["errors"] == []
+    assert len(d["checks"]) == 2
+
+
+def test_the_schema_of_a_parent_package_applies_to_queries_below_it(tmp_path: Path) -> None:
+    manifest = f"inputs:\n  access: schemas/access.schema.json\n  deploy.staging: {SCHEMA_FILE}\n"
+    b = tenet.load_bundle(
+        make_bundle(
+            tmp_path / "b",
+            **{
+                "tenet.yaml": manifest,
+                "schemas/access.schema.json": '{"type": "object", "required": ["user"]}',
+            },
+        )
+    )
+    # access.allow (a rule) is covered by the schema mapped to `access` (its package)
+    d = _decide(b, "access.allow", {"usr": {}})
+    assert d["outcome"] == "error"
+    assert d["result"] is None
+    assert [e["path"] for e in d["errors"]] == [""]
+    # deploy.staging has its own mapping
+    assert _decide(b, "deploy.staging", {"model": {}})["errors"][0]["path"] == ""
+
+
+def test_a_query_without_a_schema_is_not_validated(tmp_path: Path) -> None:
+    b = tenet.load_bundle(make_bundle(tmp_path / "b"))
+    d = _decide(b, "access.allow", {"anything": ["goes"]})
+    assert d["outcome"] == "deny"
+    assert d["errors"] == []
+
+
+def test_a_rule_query_under_a_mapped_package_is_validated(bundle: tenet.Bundle) -> None:
+    # `deploy` maps the schema; a query of a rule anywhere below it is checked too
+    d = _decide(bundle, "deploy", {"model": 3, "evaluation": {}})
+    assert d["outcome"] == "error"
+    assert d["errors"][0]["message"] == "/model: 3 is not of type 'object'"
+
+
+def test_errors_are_ordered_by_input_path_with_indexes_in_numeric_order(tmp_path: Path) -> None:
+    schema = (
+        '{"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}}}}'
+    )
+    manifest = "inputs:\n  access: schemas/tags.schema.json\n"
+    b = tenet.load_bundle(
+        make_bundle(tmp_path / "b", **{"tenet.yaml": manifest, "schemas/tags.schema.json": schema})
+    )
+    tags: list[Any] = ["ok"] * 12
+    tags[2] = 2
+    tags[10] = 10
+    d = _decide(b, "access.allow", {"tags": tags})
+    assert [e["path"] for e in d["errors"]] == ["/tags/2", "/tags/10"]
+
+
+def test_an_input_beyond_the_limits_is_reported_by_evaluation_not_the_schema(
+    bundle: tenet.Bundle,
+) -> None:
+    d = _decide(bundle, "deploy.staging", {"model": {"x": float("nan")}})
+    assert d["outcome"] == "error"
+    assert [e["code"] for e in d["errors"]] == ["invalid_input"]
+
+
+def test_an_invalid_input_renders_in_text_with_its_paths(bundle: tenet.Bundle) -> None:
+    from tenet.report import render_text
+
+    text = render_text(
+        bundle.decide("deploy.staging", {"evaluation": {"accuracy": "high"}}).to_dict()
+    )
+    assert "error [input_schema] at /evaluation/accuracy: /evaluation/accuracy: 'high'" in text
+    assert text.splitlines()[-1].startswith("ERROR")

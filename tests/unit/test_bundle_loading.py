@@ -1,0 +1,174 @@
+"""Loading bundles from folders and archives: layout, data merging, digest, decisions' bundle."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+import tenet
+from tenet.bundle import bundle_digest, open_tree
+from tenet.bundle.archive import build_archive
+from tests.conftest import assert_valid_decision, write_bundle
+from tests.unit.bundle_helpers import FILES, PASSING, make_bundle, tar_gz
+
+
+def _spec_digest(files: dict[str, bytes]) -> str:
+    """The digest exactly as spec/bundle.md words it, written out independently."""
+    text = b"".join(
+        rel.encode() + b"\0" + hashlib.sha256(files[rel]).hexdigest().encode() + b"\n"
+        for rel in sorted(files, key=lambda r: r.encode())
+    )
+    return "sha256:" + hashlib.sha256(text).hexdigest()
+
+
+def test_a_folder_loads_with_its_manifest_policies_at_any_depth_and_merged_data(
+    tmp_path: Path,
+) -> None:
+    b = tenet.load_bundle(make_bundle(tmp_path / "b"))
+    assert (b.name, b.version, b.info.revision) == ("ai-governance", "1.4.0", "f7a3b2c")
+    assert b.manifest.description == "AI governance policies"
+    assert {".".join(m.package) for m in b.modules} == {"deploy.staging", "access"}
+    assert b.program.data == {
+        "owners": ["ml-platform"],
+        "thresholds": {"staging": {"min_accuracy": 0.85}, "prod": {"min_accuracy": 0.9}},
+    }
+    assert "deployment_request" in b.program.schemas
+    assert "tests/deploy_test.yaml" in b.files
+
+
+def test_every_decision_names_the_bundle(tmp_path: Path) -> None:
+    b = tenet.load_bundle(make_bundle(tmp_path / "b"))
+    for query, doc in (("deploy.staging", PASSING), ("access.allow", {"user": {"role": "x"}})):
+        d = b.decide(query, doc).to_dict()
+        assert_valid_decision(d)
+        assert d["bundle"] == {
+            "name": "ai-governance",
+            "version": "1.4.0",
+            "revision": "f7a3b2c",
+            "digest": b.digest,
+        }
+
+
+def test_the_digest_is_the_specified_one_and_skips_hidden_files_and_the_signature(
+    tmp_path: Path,
+) -> None:
+    root = make_bundle(tmp_path / "b")
+    expected = _spec_digest({k: v.encode() for k, v in FILES.items()})
+    assert tenet.load_bundle(root).digest == expected
+    write_bundle(
+        root,
+        {
+            ".signature": "{}",
+            ".git/config": "x",
+            "deploy/.notes.md": "x",
+            "__pycache__/x.pyc": "x",
+            "access/__pycache__/y.pyc": "x",
+        },
+    )
+    assert tenet.load_bundle(root).digest == expected
+
+
+def test_the_digest_follows_content_not_location_or_times(tmp_path: Path) -> None:
+    a = make_bundle(tmp_path / "one")
+    b = make_bundle(tmp_path / "elsewhere" / "two")
+    os.utime(b / "data.yaml", (1, 1))
+    assert tenet.load_bundle(a).digest == tenet.load_bundle(b).digest
+    (b / "data.yaml").write_text("owners: [someone-else]\n")
+    assert tenet.load_bundle(a).digest != tenet.load_bundle(b).digest
+
+
+def test_a_folder_and_the_archive_built_from_it_have_the_same_digest(tmp_path: Path) -> None:
+    folder = tenet.load_bundle(make_bundle(tmp_path / "b"))
+    archive = tmp_path / "b.tar.gz"
+    archive.write_bytes(build_archive(folder.files))
+    loaded = tenet.load_bundle(archive)
+    assert loaded.digest == folder.digest
+    assert loaded.name == "ai-governance"
+    d = loaded.decide("deploy.staging", PASSING).to_dict()
+    assert d["outcome"] == "allow"
+    assert d["bundle"]["digest"] == folder.digest
+
+
+def test_archive_order_does_not_change_the_digest(tmp_path: Path) -> None:
+    items = sorted((k, v.encode()) for k, v in FILES.items())
+    one, two = tmp_path / "one.tar.gz", tmp_path / "two.tar.gz"
+    one.write_bytes(tar_gz(list(items)))
+    two.write_bytes(tar_gz(list(reversed(items))))
+    assert tenet.load_bundle(one).digest == tenet.load_bundle(two).digest
+
+
+def test_an_archive_of_a_bundle_folder_with_a_top_folder_loads(tmp_path: Path) -> None:
+    root = make_bundle(tmp_path / "ai-governance")
+    archive = tmp_path / "made-by-tar.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(root, arcname="ai-governance")
+    assert tenet.load_bundle(archive).digest == tenet.load_bundle(root).digest
+
+
+def test_an_archive_made_with_dot_prefixes_loads(tmp_path: Path) -> None:
+    archive = tmp_path / "b.tar.gz"
+    archive.write_bytes(tar_gz([("./" + k, v.encode()) for k, v in FILES.items()]))
+    assert tenet.load_bundle(archive).digest == _spec_digest(
+        {k: v.encode() for k, v in FILES.items()}
+    )
+
+
+def test_without_a_manifest_the_bundle_is_named_after_its_folder_or_archive(
+    tmp_path: Path,
+) -> None:
+    root = write_bundle(tmp_path / "gates", {"main.tenet": "package main\nok if { true }\n"})
+    b = tenet.load_bundle(root)
+    assert (b.name, b.version, b.info.revision) == ("gates", "0.0.0", None)
+    archive = tmp_path / "gates-build.tar.gz"
+    archive.write_bytes(build_archive(b.files))
+    assert tenet.load_bundle(archive).name == "gates-build"
+
+
+def test_a_data_key_set_twice_names_both_files(tmp_path: Path) -> None:
+    root = make_bundle(tmp_path / "b", **{"thresholds/data.json": '{"staging": {"x": 1}}'})
+    write_bundle(root, {"thresholds/staging/data.yaml": "min_accuracy: 0.5\n"})
+    with pytest.raises(tenet.PolicyError) as info:
+        tenet.load_bundle(root)
+    messages = [d.message for d in info.value.diagnostics]
+    assert messages == [
+        "data key `data.thresholds.staging.min_accuracy` is set by both "
+        "`thresholds/data.yaml` and `thresholds/staging/data.yaml`"
+    ]
+
+
+def test_data_files_in_tests_are_not_bundle_data(tmp_path: Path) -> None:
+    root = make_bundle(tmp_path / "b", **{"tests/data.yaml": "owners: [nobody]\n"})
+    assert tenet.load_bundle(root).program.data["owners"] == ["ml-platform"]
+
+
+def test_load_problems_are_reported_together_with_their_files(tmp_path: Path) -> None:
+    root = make_bundle(
+        tmp_path / "b",
+        **{
+            "schemas/broken.schema.json": "{not json",
+            "data.yaml": "owners: [a\n",
+            "access/rules/models.tenet": "package access\nallow if {\n",
+        },
+    )
+    with pytest.raises(tenet.PolicyError) as info:
+        tenet.load_bundle(root)
+    files = {d.path for d in info.value.diagnostics}
+    assert {"schemas/broken.schema.json", "data.yaml", "access/rules/models.tenet"} <= files
+
+
+def test_open_tree_reads_folder_and_archive_to_the_same_files(tmp_path: Path) -> None:
+    root = make_bundle(tmp_path / "b")
+    tree = open_tree(root)
+    archive = tmp_path / "b.tar.gz"
+    archive.write_bytes(build_archive(tree.files))
+    assert open_tree(archive).files == tree.files
+    assert bundle_digest(tree.files) == tenet.load_bundle(root).digest
+
+
+def test_a_path_that_is_neither_folder_nor_archive_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(tenet.PolicyError, match="neither a bundle folder nor a bundle archive"):
+        tenet.load_bundle(tmp_path / "missing")

@@ -1,0 +1,158 @@
+"""Reloading: a new version replaces the old atomically, a decision in flight finishes on the
+bundle it started with, and a failed load keeps the old bundle and says why."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tenet
+import tenet.bundle
+from tenet.bundle.reload import BundleHolder
+from tenet.bundle.signing import generate_keypair, load_private_key, sign_digest
+from tests.conftest import assert_valid_decision, write_bundle
+
+V1 = {
+    "tenet.yaml": "name: gates\nversion: 1.0.0\n",
+    "main.tenet": 'package main\nrequire ok blocking { input.level < 3 } message "too high"\n',
+}
+V2 = {
+    "tenet.yaml": "name: gates\nversion: 2.0.0\n",
+    "main.tenet": 'package main\nrequire ok blocking { input.level < 2 } message "too high"\n',
+}
+
+
+def test_reload_swaps_in_the_new_version(tmp_path: Path) -> None:
+    root = write_bundle(tmp_path / "b", V1)
+    holder = BundleHolder(root)
+    old = holder.current
+    assert old.decide("main", {"level": 2}).allowed
+    write_bundle(root, V2)
+    result = holder.reload()
+    assert result.ok and result.error is None
+    assert holder.current is result.bundle is not old
+    assert holder.current.version == "2.0.0"
+    assert not holder.current.decide("main", {"level": 2}).allowed
+    # the old bundle object is untouched
+    assert old.version == "1.0.0" and old.decide("main", {"level": 2}).allowed
+
+
+def test_a_failed_reload_keeps_the_old_bundle_and_says_why(tmp_path: Path) -> None:
+    root = write_bundle(tmp_path / "b", V1)
+    holder = BundleHolder(root)
+    old = holder.current
+    write_bundle(root, {"main.tenet": "package main\nrequire ok {\n"})
+    result = holder.reload()
+    assert not result.ok
+    assert holder.current is old and result.bundle is old
+    assert result.error == holder.last_error
+    assert result.error is not None
+    assert result.error.startswith(f"reloading `{root}` failed; keeping gates 1.0.0 (sha256:")
+    assert "main.tenet" in result.error  # the problem, with its file
+    # the next good load clears the error
+    write_bundle(root, V2)
+    assert holder.reload().ok
+    assert holder.last_error is None
+
+
+def test_reload_from_another_path(tmp_path: Path) -> None:
+    holder = BundleHolder(write_bundle(tmp_path / "v1", V1))
+    v2 = write_bundle(tmp_path / "v2", V2)
+    assert holder.reload(v2).ok
+    assert holder.path == v2
+    assert not holder.reload(tmp_path / "missing").ok
+    assert holder.path == v2 and holder.current.version == "2.0.0"
+
+
+def test_with_a_public_key_an_unsigned_new_version_is_refused(tmp_path: Path) -> None:
+    private_pem, public_pem = generate_keypair()
+    root = write_bundle(tmp_path / "b", V1)
+    digest = tenet.load_bundle(root).digest
+    (root / ".signature").write_bytes(sign_digest(load_private_key(private_pem), digest).to_bytes())
+    holder = BundleHolder(root, public_key=public_pem)
+    write_bundle(root, V2)  # changed, signature now stale
+    result = holder.reload()
+    assert not result.ok
+    assert result.error is not None and "changed after signing" in result.error
+    assert holder.current.version == "1.0.0"
+
+
+def test_the_first_load_raises() -> None:
+    with pytest.raises(tenet.PolicyError):
+        BundleHolder("/nonexistent/bundle")
+
+
+def test_a_decision_in_flight_finishes_on_the_old_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_bundle(tmp_path / "b", V1)
+    holder = BundleHolder(root)
+    old_digest = holder.current.digest
+    in_flight = threading.Event()
+    reloaded = threading.Event()
+    real_evaluate = tenet.bundle.evaluate
+    calls = 0
+
+    def paused_evaluate(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:  # the first decision stops mid-way until the reload is done
+            in_flight.set()
+            assert reloaded.wait(timeout=30)
+        return real_evaluate(*args)
+
+    monkeypatch.setattr(tenet.bundle, "evaluate", paused_evaluate)
+    results: dict[str, Any] = {}
+
+    def serve() -> None:
+        results["doc"] = holder.current.decide("main", {"level": 2}).to_dict()
+
+    worker = threading.Thread(target=serve)
+    worker.start()
+    assert in_flight.wait(timeout=30)
+    write_bundle(root, V2)
+    assert holder.reload().ok
+    after = holder.current.decide("main", {"level": 2}).to_dict()  # a new decision: new bundle
+    reloaded.set()
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    doc = results["doc"]
+    assert_valid_decision(doc)
+    assert doc["bundle"]["version"] == "1.0.0"
+    assert doc["bundle"]["digest"] == old_digest
+    assert doc["outcome"] == "allow"  # decided by v1's rule
+    assert after["bundle"]["version"] == "2.0.0"
+    assert after["outcome"] == "deny"
+
+
+def test_concurrent_reloads_and_decisions_always_see_a_whole_bundle(tmp_path: Path) -> None:
+    one = write_bundle(tmp_path / "one", V1)
+    two = write_bundle(tmp_path / "two", V2)
+    holder = BundleHolder(one)
+    expected = {"1.0.0": "allow", "2.0.0": "deny"}
+    errors: list[str] = []
+    start = threading.Barrier(5)
+
+    def decide() -> None:
+        start.wait()
+        for _ in range(50):
+            d = holder.current.decide("main", {"level": 2})
+            if d.outcome != expected[d.to_dict()["bundle"]["version"]]:
+                errors.append(d.to_json())
+
+    def reload() -> None:
+        start.wait()
+        for i in range(10):
+            holder.reload(two if i % 2 == 0 else one)
+
+    threads = [threading.Thread(target=decide) for _ in range(4)] + [
+        threading.Thread(target=reload)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
