@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -131,7 +132,8 @@ class Decision:
         return "sha256:" + hashlib.sha256(body).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self._document)
+        """The decision document: a fresh copy, the caller's to change."""
+        return copy.deepcopy(self._document)
 
     def to_json(self, indent: int | None = None) -> str:
         return json.dumps(self._document, indent=indent, ensure_ascii=False)

@@ -118,6 +118,32 @@ def _construct_yaml_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
 JsonSafeLoader.add_constructor("tag:yaml.org,2002:int", _construct_yaml_int)
 
 
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    # a key given twice would silently keep its last value: in evidence that is a lie
+    seen: dict[Any, yaml.Node] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if isinstance(key, str | int | float | bool) or key is None:
+            if key in seen and type(key) is type(loader.construct_object(seen[key])):
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"the key `{key}` is given twice",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node
+    return yaml.SafeLoader.construct_mapping(loader, node)
+
+
+def _construct_yaml_map(loader: yaml.SafeLoader, node: yaml.MappingNode) -> Any:
+    data: dict[Any, Any] = {}
+    yield data
+    data.update(_construct_mapping(loader, node))
+
+
+JsonSafeLoader.add_constructor("tag:yaml.org,2002:map", _construct_yaml_map)
+
+
 class DocumentError(ValueError):
     """A document that is not a policy value; ``path`` is a JSON pointer to the bad part."""
 
@@ -204,6 +230,15 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"`{name}` is not a JSON number")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"the key `{key}` is given twice in one object")
+        out[key] = value
+    return out
+
+
 def load_json(text: str) -> Any:
-    """Parse JSON, refusing NaN and Infinity (raises ValueError)."""
-    return json.loads(text, parse_constant=_no_constants)
+    """Parse JSON, refusing NaN, Infinity and keys given twice (raises ValueError)."""
+    return json.loads(text, parse_constant=_no_constants, object_pairs_hook=_unique_keys)

@@ -286,3 +286,17 @@ def test_version() -> None:
     r = run("version")
     assert r.exit_code == 0
     assert r.stdout == f"tenet {tenet.__version__}\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("dup.json", '{"approved": false, "approved": true}'), ("dup.yaml", "a: 1\na: 2\n")],
+)
+def test_an_input_with_a_key_given_twice_is_refused(
+    bundle: Path, tmp_path: Path, name: str, text: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(text, "utf-8")
+    result = run("eval", "p.allow", "--bundle", str(bundle), "--input", str(path))
+    assert result.exit_code == 2
+    assert "twice" in result.output

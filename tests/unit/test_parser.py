@@ -463,3 +463,8 @@ def test_keywords_are_field_names_after_a_dot() -> None:
 def test_a_line_break_is_named_plainly() -> None:
     err = syntax_error("package p\nallow if { input.x ==\n}\n")
     assert "a line break" not in err.message
+
+
+def test_a_keyword_field_name_at_the_end_of_a_line_ends_the_rule() -> None:
+    m = module("package m\n\na = input.default\nb = 1\n")
+    assert [d.name for d in m.definitions] == ["a", "b"]  # type: ignore[union-attr]

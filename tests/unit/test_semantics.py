@@ -219,3 +219,44 @@ def test_numbers_render_whole_in_messages(tmp_path: Path) -> None:
     )
     doc = decide(b, "main", {"h": 1.0, "s": "x"})
     assert doc["checks"][0]["message"] == "24 [1, 2] x"
+
+
+def test_missing_evidence_in_a_nested_comprehension_never_passes(tmp_path: Path) -> None:
+    b = bundle(
+        tmp_path,
+        """package main
+require no_pii {
+    count([f for m in input.models for f in m.features if f in ["ssn"]]) == 0
+}
+""",
+    )
+    doc = decide(b, "main", {"models": [{"id": "churn"}]})
+    (check,) = doc["checks"]
+    assert check["status"] == "violated"
+    assert check["evidence"][0]["undefined"] == ["m.features"]
+    ok = decide(b, "main", {"models": [{"features": ["age"]}]})
+    assert ok["checks"][0]["status"] == "passed"
+
+
+def test_a_step_limit_error_names_where_it_stopped(tmp_path: Path) -> None:
+    root = write_bundle(
+        tmp_path / "b",
+        {"main.tenet": "package main\nr if {\n    some a in input.xs\n    a < 0\n}\n"},
+    )
+    b = tenet.load_bundle(root, limits=tenet.Limits(max_steps=5))
+    doc = decide(b, "main.r", {"xs": list(range(10))})
+    assert doc["errors"][0]["code"] == "step_limit"
+    assert doc["errors"][0]["location"] == "main.tenet:3:5"
+
+
+def test_annotations_must_stand_directly_above(tmp_path: Path) -> None:
+    with pytest.raises(tenet.PolicyError, match="directly above") as info:
+        bundle(tmp_path, "package main\n#@ title: far\n\n# note\nrequire c { false }\n")
+    assert info.value.diagnostics[0].line == 2
+
+
+def test_to_dict_returns_a_copy(tmp_path: Path) -> None:
+    b = bundle(tmp_path, "package main\nrequire c { false }\n")
+    decision = b.decide("main", {})
+    decision.to_dict()["summary"]["errors"] = 99
+    assert decision.to_dict()["summary"]["errors"] == 0

@@ -100,8 +100,28 @@ def _key_span(notes: tuple[ast.Annotation, ...], key: str) -> Any:
     return notes[0].span
 
 
+def _adjacent(definition: ast.Definition) -> list[Diagnostic]:
+    """`#@` lines must stand directly above what they annotate: no blank line, no comment."""
+    notes = definition.annotations
+    if notes and notes[-1].span.line + 1 != definition.span.line:
+        return [
+            Diagnostic(
+                "annotation",
+                "annotations must stand directly above the check or rule they describe",
+                notes[-1].span,
+                f"remove the lines between this `#@` block and line {definition.span.line}",
+            )
+        ]
+    return []
+
+
 def check_annotations(an: Analysis) -> list[Diagnostic]:
-    diags: list[Diagnostic] = []
+    diags: list[Diagnostic] = [
+        d
+        for module in an.modules
+        for definition in module.definitions
+        for d in _adjacent(definition)
+    ]
     for pkg in an.symbols.packages.values():
         for check in pkg.checks.values():
             check.annotations, found = parse_annotations(check.check.annotations)

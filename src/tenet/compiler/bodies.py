@@ -139,7 +139,7 @@ def _some(f: Fn, bound: list[int], stmt: ast.Statement) -> Callable[[Body], Body
                 if c is UNDEF:
                     return False
                 for x in _bindings(c, 1, stmt):
-                    _step(ctx)
+                    _step(ctx, stmt.span)
                     fr[s0] = x
                     if nxt(ctx, fr, k):
                         return True
@@ -153,7 +153,7 @@ def _some(f: Fn, bound: list[int], stmt: ast.Statement) -> Callable[[Body], Body
             if c is UNDEF:
                 return False
             for a, b in _bindings(c, 2, stmt):
-                _step(ctx)
+                _step(ctx, stmt.span)
                 fr[s0] = a
                 fr[s1] = b
                 if nxt(ctx, fr, k):
@@ -172,14 +172,14 @@ def _every_holds(
     if len(bound) == 1:
         (s0,) = bound
         for x in _bindings(c, 1, stmt):
-            _step(ctx)
+            _step(ctx, stmt.span)
             fr[s0] = x
             if not inner(ctx, fr, stop):
                 return (x,)
         return None
     s0, s1 = bound
     for a, b in _bindings(c, 2, stmt):
-        _step(ctx)
+        _step(ctx, stmt.span)
         fr[s0] = a
         fr[s1] = b
         if not inner(ctx, fr, stop):
@@ -275,7 +275,7 @@ def _traced_some(
                 rec.holds = False
                 return _settle(ctx, fr, rec, False, nxt, k)
             for item in items:
-                _step(ctx)
+                _step(ctx, stmt.span)
                 values = (item,) if len(bound) == 1 else item
                 one = rec.copy()
                 one.holds = True

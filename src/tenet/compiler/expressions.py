@@ -87,16 +87,17 @@ def _at(span: Span | None, err: EvalError) -> EvalError:
     return err
 
 
-def _step(ctx: Any) -> None:
+def _step(ctx: Any, span: Span | None) -> None:
     ctx.steps += 1
     if ctx.steps > ctx.max_steps:
         raise EvalError(
-            "step_limit", f"evaluation took more than {ctx.max_steps} steps and was stopped"
+            "step_limit", f"evaluation took more than {ctx.max_steps} steps and was stopped", span
         )
 
 
 class _UndefinedCollection(Exception):
-    """The first collection of a comprehension is undefined: so is the comprehension."""
+    """A collection a comprehension iterates is undefined: so is the comprehension (missing
+    evidence never passes, even in a nested `for`)."""
 
 
 class ExprCompiler:
@@ -154,7 +155,7 @@ class ExprCompiler:
                     e, [(self.compile(k, slots), self.compile(v, slots)) for k, v in pairs]
                 )
             case ast.ArrayComp() | ast.SetComp() | ast.ObjectComp():
-                return self.untraced()._comprehension(e, slots)
+                return self._comprehension(e, slots)
             case _:
                 assert_never(e)
 
@@ -557,7 +558,7 @@ class ExprCompiler:
         span = e.span
         match e:
             case ast.ArrayComp(element=el):
-                elf = self.compile(el, inner).fn
+                elf = self.untraced().compile(el, inner).fn
 
                 def array(ctx: Any, fr: list[Any]) -> Any:
                     out: list[Any] = []
@@ -575,7 +576,7 @@ class ExprCompiler:
 
                 return Code(array)
             case ast.SetComp(element=el):
-                elf = self.compile(el, inner).fn
+                elf = self.untraced().compile(el, inner).fn
 
                 def set_(ctx: Any, fr: list[Any]) -> Any:
                     out: list[Any] = []
@@ -593,8 +594,8 @@ class ExprCompiler:
 
                 return Code(set_)
             case ast.ObjectComp(key=key, value=value):
-                kf = self.compile(key, inner).fn
-                vf = self.compile(value, inner).fn
+                kf = self.untraced().compile(key, inner).fn
+                vf = self.untraced().compile(value, inner).fn
 
                 def obj(ctx: Any, fr: list[Any]) -> Any:
                     out: dict[str, Any] = {}
@@ -636,7 +637,7 @@ class ExprCompiler:
         clause = clauses[i]
         match clause:
             case ast.CompIf(condition=cond):
-                cf = self.compile(cond, slots).fn
+                cf = self.untraced().compile(cond, slots).fn
                 nxt = self._clauses(clauses, i + 1, slots)
 
                 def if_(ctx: Any, fr: list[Any], emit: Callable[[list[Any]], None]) -> None:
@@ -646,8 +647,8 @@ class ExprCompiler:
 
                 return if_
             case ast.CompFor(names=names, collection=coll):
+                # traced: the evidence names a missing collection; elements are not recorded
                 collf = self.compile(coll, slots).fn
-                first = i == 0
                 bound = [slots.bind(n) for n in names]
                 nxt = self._clauses(clauses, i + 1, slots)
                 span = clause.span
@@ -657,15 +658,13 @@ class ExprCompiler:
                     def for1(ctx: Any, fr: list[Any], emit: Callable[[list[Any]], None]) -> None:
                         c = collf(ctx, fr)
                         if c is UNDEF:
-                            if first:
-                                raise _UndefinedCollection
-                            return
+                            raise _UndefinedCollection
                         try:
                             items = iterate_keys(c)
                         except EvalError as err:
                             raise _at(span, err) from None
                         for x in items:
-                            _step(ctx)
+                            _step(ctx, span)
                             fr[s0] = x
                             nxt(ctx, fr, emit)
 
@@ -675,15 +674,13 @@ class ExprCompiler:
                 def for2(ctx: Any, fr: list[Any], emit: Callable[[list[Any]], None]) -> None:
                     c = collf(ctx, fr)
                     if c is UNDEF:
-                        if first:
-                            raise _UndefinedCollection
-                        return
+                        raise _UndefinedCollection
                     try:
                         pairs = iterate_pairs(c)
                     except EvalError as err:
                         raise _at(span, err) from None
                     for k, v in pairs:
-                        _step(ctx)
+                        _step(ctx, span)
                         fr[s0] = k
                         fr[s1] = v
                         nxt(ctx, fr, emit)

@@ -89,7 +89,11 @@ class CompiledRule:
         if v is _MISS:
             ctx.steps += 1
             if ctx.steps > ctx.max_steps:
-                raise EvalError("step_limit", f"evaluation took more than {ctx.max_steps} steps")
+                raise EvalError(
+                    "step_limit",
+                    f"evaluation took more than {ctx.max_steps} steps and was stopped",
+                    self.defs[0].span if self.defs else None,
+                )
             v = self._evaluate(ctx, None)
             cache[self] = v
         return v
@@ -97,7 +101,11 @@ class CompiledRule:
     def call(self, ctx: Any, args: list[Any]) -> Any:
         ctx.steps += 1
         if ctx.steps > ctx.max_steps:
-            raise EvalError("step_limit", f"evaluation took more than {ctx.max_steps} steps")
+            raise EvalError(
+                "step_limit",
+                f"evaluation took more than {ctx.max_steps} steps and was stopped",
+                self.defs[0].span if self.defs else None,
+            )
         return self._evaluate(ctx, args)
 
     def _frame(self, d: CompiledDef, args: list[Any] | None) -> list[Any]:

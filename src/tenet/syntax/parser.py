@@ -29,6 +29,8 @@ _CONTINUES = frozenset(
     "contains as import package default".split()
 )
 _OPEN = {"(": ")", "[": "]", "{": "}"}
+# tokens that end a value: a line break after them ends the condition (`input.default`)
+_VALUES = frozenset(("NAME", "FIELD_NAME", "STRING", "NUMBER", "UNIT_NUMBER"))
 
 UNITS: dict[str, tuple[int, int]] = {  # unit -> (multiplier, divisor)
     "%": (1, 100),
@@ -73,9 +75,8 @@ class _PostLex:
                     continue
                 if any(b != "{" for b in depth):
                     continue
-                if previous.type != "NAME" and previous.type not in ("STRING", "NUMBER"):
-                    if str(previous).strip() in _CONTINUES:
-                        continue
+                if previous.type not in _VALUES and str(previous).strip() in _CONTINUES:
+                    continue
             else:
                 text = str(tok)
                 if text in _OPEN:
