@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint typecheck pytest clean
+.PHONY: demo test lint typecheck pytest bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,15 @@ pytest: $(VENV)/.dev-installed
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[bench]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --ignore-requires-python opa-golib-python-bindings
+	touch $@
+
+bench: $(VENV)/.bench-installed
+	$(BIN)/python benchmarks/bench_access.py
+	$(BIN)/python benchmarks/bench_indexing.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -6,7 +6,8 @@ decision = bundle.decide("deploy.staging", input_doc)
 decision.allowed, decision.to_dict()
 """
 
-from tenet.bundle import Bundle, load_bundle
+from tenet.bundle import Bundle, ReadLimits, load_bundle
+from tenet.compiler import CompileOptions
 from tenet.decision import Decision
 from tenet.diagnostics import Diagnostic, PolicyError, QueryError
 from tenet.runtime.evaluate import Limits
@@ -15,11 +16,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Bundle",
+    "CompileOptions",
     "Decision",
     "Diagnostic",
     "Limits",
     "PolicyError",
     "QueryError",
+    "ReadLimits",
     "__version__",
     "load_bundle",
 ]

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -14,10 +13,12 @@ from importlib import resources
 from typing import Any
 
 from tenet.compiler.checks import CheckResult, CompiledCheck
+from tenet.compiler.rules import RuleTrace
 from tenet.runtime.clock import format_rfc3339
 from tenet.runtime.evaluate import Outcome
 from tenet.runtime.trace import Record
 from tenet.runtime.values import UNDEF, to_json
+from tenet.yamlutil import pointer
 
 __all__ = ["BundleInfo", "Decision", "canonical_json", "decision_schema", "uuid7"]
 
@@ -71,7 +72,7 @@ def evidence_dict(rec: Record) -> dict[str, Any]:
     if rec.undefined:
         d["undefined"] = list(rec.undefined)
     if rec.pointers:
-        d["input_paths"] = list(rec.pointers)
+        d["input_paths"] = [pointer(p) for p in rec.pointers]
     if rec.error is not None:
         d["error"] = rec.error
     return d
@@ -132,13 +133,20 @@ class Decision:
         return "sha256:" + hashlib.sha256(body).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
-        """The decision document: a fresh copy, the caller's to change."""
-        return copy.deepcopy(self._document)
+        """The decision document, built anew on each call: the caller's to change."""
+        return self._document()
 
     def to_json(self, indent: int | None = None) -> str:
-        return json.dumps(self._document, indent=indent, ensure_ascii=False)
+        return json.dumps(self._document(), indent=indent, ensure_ascii=False)
 
     @cached_property
+    def _trace(self) -> RuleTrace | None:
+        """A rule query's explanation: its definitions re-run with tracing, once."""
+        explain = self._outcome.explain
+        if self._outcome.query.rule is None or explain is None:
+            return None
+        return explain(self._explain == "full")
+
     def _document(self) -> dict[str, Any]:
         out = self._outcome
         full = self._explain == "full"
@@ -157,22 +165,21 @@ class Decision:
             "evaluated_at": format_rfc3339(out.now),
             "duration_us": self._duration_ns // 1000,
         }
-        if out.query.rule is not None and out.explain is not None:
-            trace = out.explain(full)
-            if trace is not None:
-                doc["explanation"] = {
-                    "rule": trace.rule,
-                    "definitions": [
-                        {
-                            "location": d.location,
-                            "held": d.held,
-                            "evidence": [evidence_dict(r) for r in d.evidence],
-                        }
-                        for d in trace.definitions
-                    ],
-                    "not_evaluated": trace.not_evaluated,
-                    "default_used": trace.default_used,
-                }
+        trace = self._trace
+        if trace is not None:
+            doc["explanation"] = {
+                "rule": trace.rule,
+                "definitions": [
+                    {
+                        "location": d.location,
+                        "held": d.held,
+                        "evidence": [evidence_dict(r) for r in d.evidence],
+                    }
+                    for d in trace.definitions
+                ],
+                "not_evaluated": trace.not_evaluated,
+                "default_used": trace.default_used,
+            }
         return doc
 
 

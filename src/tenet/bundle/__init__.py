@@ -16,7 +16,7 @@ from tenet.bundle.inputs import InputSchema, input_errors, schema_for
 from tenet.bundle.loader import BundleFiles, bundle_digest, default_name, read_parts, read_tree
 from tenet.bundle.manifest import MANIFEST, Manifest, check_requires, parse_manifest
 from tenet.bundle.signing import PublicKeyLike, load_public_key, verify_signature
-from tenet.compiler import compile_program
+from tenet.compiler import CompileOptions, compile_program
 from tenet.compiler.program import Program
 from tenet.decision import BundleInfo, Decision
 from tenet.diagnostics import Diagnostic, PolicyError, did_you_mean
@@ -106,11 +106,13 @@ def load_bundle(
     limits: Limits | None = None,
     public_key: PublicKeyLike | None = None,
     read_limits: ReadLimits | None = None,
+    options: CompileOptions | None = None,
 ) -> Bundle:
     """Load and compile a bundle folder or `.tar.gz` archive; raises PolicyError listing every
     problem found. With `public_key` (an Ed25519 key, PEM text or bytes, or a PEM file's path),
-    a bundle whose `.signature` is missing, by another key or over other files is refused."""
-    return load_tree(open_tree(path, read_limits), Path(path), limits, public_key)
+    a bundle whose `.signature` is missing, by another key or over other files is refused.
+    `options` switches compiler optimisations off (for testing that they change nothing)."""
+    return load_tree(open_tree(path, read_limits), Path(path), limits, public_key, options)
 
 
 def load_tree(
@@ -118,6 +120,7 @@ def load_tree(
     root: Path,
     limits: Limits | None = None,
     public_key: PublicKeyLike | None = None,
+    options: CompileOptions | None = None,
 ) -> Bundle:
     """Compile files already in memory; `root` is where they came from (it names the bundle
     when the manifest does not). The signature is checked before anything is parsed."""
@@ -134,10 +137,12 @@ def load_tree(
         raise PolicyError([too_new])
     files = read_parts(tree, root, manifest, digest)
     files.diagnostics[:0] = problems
-    return compile_files(files, limits)
+    return compile_files(files, limits, options)
 
 
-def compile_files(files: BundleFiles, limits: Limits | None = None) -> Bundle:
+def compile_files(
+    files: BundleFiles, limits: Limits | None = None, options: CompileOptions | None = None
+) -> Bundle:
     diags = list(files.diagnostics)
     modules: list[ast.Module] = []
     for source in files.sources:
@@ -151,7 +156,7 @@ def compile_files(files: BundleFiles, limits: Limits | None = None) -> Bundle:
         errors = [d for d in diags if d.severity == "error"]
         if errors:
             raise PolicyError(errors)
-        program = compile_program(analysis, files.schemas)
+        program = compile_program(analysis, files.schemas, options)
     except RecursionError:
         raise PolicyError(
             [

@@ -21,7 +21,6 @@ from tenet.runtime.operators import ARITHMETIC, COMPARISONS, index, iterate_keys
 from tenet.runtime.values import UNDEF, EvalError, TSet, equal, freeze
 from tenet.source import Span
 from tenet.syntax import ast
-from tenet.yamlutil import pointer as json_pointer
 
 if TYPE_CHECKING:
     from tenet.compiler.rules import CompiledRule
@@ -257,10 +256,10 @@ class ExprCompiler:
         def fn(ctx: Any, fr: list[Any]) -> Any:
             tr = ctx.tracer
             v = base(ctx, fr)
-            keys: list[Any] = [] if pointer_root is None else list(pointer_root)
             if v is UNDEF:
                 tr.missing(texts[0])
                 return UNDEF
+            keys: list[Any] = []
             for i, s in enumerate(steps):
                 if type(s) is str:
                     k: Any = s
@@ -273,7 +272,8 @@ class ExprCompiler:
                 if v is UNDEF:
                     tr.missing(texts[i + 1])
                     return UNDEF
-            tr.read(full, v, json_pointer(keys) if pointer_root is not None else None)
+            # the input's keys are kept as they are; the JSON pointer is written only if shown
+            tr.read(full, v, (*pointer_root, *keys) if pointer_root is not None else None)
             return v
 
         return fn

@@ -25,7 +25,7 @@ class Record:
         self.meta = meta
         self.values: dict[str, Any] = {}
         self.undefined: list[str] = []
-        self.pointers: list[str] = []
+        self.pointers: list[tuple[Any, ...]] = []  # input keys read, as JSON pointer parts
         self.holds: bool | None = None
         self.error: str | None = None  # the evaluation error this condition raised
 
@@ -64,7 +64,7 @@ class Tracer:
         self.successes = []
         self.error_path = None
 
-    def read(self, text: str, value: Any, pointer: str | None) -> None:
+    def read(self, text: str, value: Any, pointer: tuple[Any, ...] | None) -> None:
         cur = self.cur
         if cur is not None:
             cur.values[text] = value
