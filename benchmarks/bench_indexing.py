@@ -21,17 +21,20 @@ import tenet
 Decide = Callable[[dict[str, Any]], bool]
 
 
+def rules(lo: int, hi: int) -> list[str]:
+    """The definitions, written the same in Tenet and in Rego v1."""
+    return [
+        "allow if {\n"
+        f'    input.subject.role == "role_{i}"\n'
+        '    input.action in ["read", "write"]\n'
+        f'    startswith(input.resource.path, "team_{i}/")\n'
+        "}\n"
+        for i in range(lo, hi)
+    ]
+
+
 def tenet_policy(n: int) -> str:
-    lines = ["package access", "", "default allow = false", ""]
-    for i in range(n):
-        lines.append(
-            "allow if {\n"
-            f'    input.subject.role == "role_{i}"\n'
-            '    input.action in ["read", "write"]\n'
-            f'    startswith(input.resource.path, "team_{i}/")\n'
-            "}\n"
-        )
-    return "\n".join(lines)
+    return "\n".join(["package access", "", "default allow = false", "", *rules(0, n)])
 
 
 def rego_policies(n: int, per_file: int = 1000) -> list[str]:
@@ -41,21 +44,8 @@ def rego_policies(n: int, per_file: int = 1000) -> list[str]:
         head = ["package access", "import rego.v1", ""]
         if start == 0:
             head += ["default allow := false", ""]
-        files.append("\n".join(head + rego_rules(start, min(n, start + per_file))))
+        files.append("\n".join(head + rules(start, min(n, start + per_file))))
     return files
-
-
-def rego_rules(lo: int, hi: int) -> list[str]:
-    lines = []
-    for i in range(lo, hi):
-        lines.append(
-            "allow if {\n"
-            f'    input.subject.role == "role_{i}"\n'
-            '    input.action in ["read", "write"]\n'
-            f'    startswith(input.resource.path, "team_{i}/")\n'
-            "}\n"
-        )
-    return lines
 
 
 def requests(n: int) -> list[dict[str, Any]]:

@@ -557,10 +557,11 @@ class ExprCompiler:
         run = self._clauses(e.clauses, 0, inner)
         span = e.span
         match e:
-            case ast.ArrayComp(element=el):
+            case ast.ArrayComp(element=el) | ast.SetComp(element=el):
                 elf = self.untraced().compile(el, inner).fn
+                finish: Callable[[list[Any]], Any] = list if isinstance(e, ast.ArrayComp) else TSet
 
-                def array(ctx: Any, fr: list[Any]) -> Any:
+                def collection(ctx: Any, fr: list[Any]) -> Any:
                     out: list[Any] = []
 
                     def emit(fr: list[Any]) -> None:
@@ -572,27 +573,9 @@ class ExprCompiler:
                         run(ctx, fr, emit)
                     except _UndefinedCollection:
                         return UNDEF
-                    return out
+                    return finish(out)
 
-                return Code(array)
-            case ast.SetComp(element=el):
-                elf = self.untraced().compile(el, inner).fn
-
-                def set_(ctx: Any, fr: list[Any]) -> Any:
-                    out: list[Any] = []
-
-                    def emit(fr: list[Any]) -> None:
-                        v = elf(ctx, fr)
-                        if v is not UNDEF:
-                            out.append(v)
-
-                    try:
-                        run(ctx, fr, emit)
-                    except _UndefinedCollection:
-                        return UNDEF
-                    return TSet(out)
-
-                return Code(set_)
+                return Code(collection)
             case ast.ObjectComp(key=key, value=value):
                 kf = self.untraced().compile(key, inner).fn
                 vf = self.untraced().compile(value, inner).fn
