@@ -36,6 +36,7 @@ def test_a_full_manifest_is_read() -> None:
         "description": "AI governance policies",
         "requires": ">=0.1.0",
         "inputs": {"deploy": "schemas/deployment_request.schema.json"},
+        "audit": {"keep": [], "personal": []},
     }
 
 
@@ -214,3 +215,17 @@ def test_a_self_referencing_alias_is_refused(tmp_path: Path) -> None:
 def test_plain_aliases_still_work(tmp_path: Path) -> None:
     root = make_bundle(tmp_path / "b", **{"data.yaml": "base: &b {x: 1}\nowners: [*b, *b]\n"})
     assert tenet.load_bundle(root).program.data["owners"] == [{"x": 1}, {"x": 1}]
+
+
+def test_the_audit_field_lists_input_paths() -> None:
+    m, diags = parse_manifest(
+        b"name: b\naudit:\n  keep: [input.model.model_id]\n  personal: [input.subject.id]\n",
+        "b",
+    )
+    assert diags == []
+    assert m.audit_keep == ("input.model.model_id",)
+    assert m.audit_personal == ("input.subject.id",)
+    _, diags = parse_manifest(b"name: b\naudit:\n  kept: [input.a]\n", "b")
+    assert "audit.kept" in diags[0].message and "keep" in (diags[0].help or "")
+    _, diags = parse_manifest(b"name: b\naudit:\n  keep: [model.id]\n", "b")
+    assert "input paths" in diags[0].message

@@ -18,7 +18,9 @@ from tenet.yamlutil import load_yaml_with_nodes
 __all__ = ["FIELDS", "MANIFEST", "Manifest", "check_requires", "parse_manifest"]
 
 MANIFEST = "tenet.yaml"
-FIELDS = ("name", "version", "revision", "description", "requires", "inputs")
+FIELDS = ("name", "version", "revision", "description", "requires", "inputs", "audit")
+AUDIT_FIELDS = ("keep", "personal")
+_INPUT_PATH = re.compile(r"input(?:\.[A-Za-z_][A-Za-z0-9_-]*)+")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _QUERY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 
@@ -33,6 +35,9 @@ class Manifest:
     description: str | None = None
     requires: str | None = None
     inputs: dict[str, str] = field(default_factory=dict)  # query or package -> schema path
+    # audit: input paths recorded as they are, and paths recorded only as a keyed hash
+    audit_keep: tuple[str, ...] = ()
+    audit_personal: tuple[str, ...] = ()
     present: bool = False
     spans: dict[str, Span] = field(default_factory=dict, repr=False)  # field -> its value
 
@@ -44,6 +49,7 @@ class Manifest:
             "description": self.description,
             "requires": self.requires,
             "inputs": dict(self.inputs),
+            "audit": {"keep": list(self.audit_keep), "personal": list(self.audit_personal)},
         }
 
 
@@ -113,6 +119,7 @@ def parse_manifest(raw: bytes | None, default_name: str) -> tuple[Manifest, list
         description=r.string(doc, "description"),
         requires=_requires(r, doc),
         inputs=_inputs(r, doc),
+        **_audit(r, doc),
         present=True,
         spans={k: span for k in nodes if (span := r.span(k)) is not None},
     )
@@ -185,6 +192,38 @@ def _inputs(r: _Reader, doc: dict[str, Any]) -> dict[str, str]:
             )
         else:
             out[query] = path.removeprefix("./")
+    return out
+
+
+def _audit(r: _Reader, doc: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+    value = doc.get("audit")
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        r.error(
+            "audit",
+            "manifest field `audit` must be a mapping with `keep` and `personal` lists",
+            "write `audit: {keep: [input.model.model_id], personal: [input.subject.id]}`",
+        )
+        return {}
+    out: dict[str, tuple[str, ...]] = {}
+    for key, paths in value.items():
+        if key not in AUDIT_FIELDS:
+            r.error(
+                "audit",
+                f"unknown field `audit.{key}`",
+                did_you_mean(str(key), AUDIT_FIELDS) or "the fields are `keep` and `personal`",
+            )
+            continue
+        if not isinstance(paths, list) or not all(
+            isinstance(p, str) and _INPUT_PATH.fullmatch(p) for p in paths
+        ):
+            r.error(
+                "audit",
+                f"manifest field `audit.{key}` must list input paths like `input.subject.id`",
+            )
+            continue
+        out[f"audit_{key}"] = tuple(paths)
     return out
 
 

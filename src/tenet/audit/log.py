@@ -1,0 +1,253 @@
+"""The decision log: turns decisions and governance events into audit records (redacted,
+classed, chained) and writes them, directly or in batches off a server's request path."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import queue
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+from tenet.audit.records import ChainProblem, group_by_class, verify_chain
+from tenet.audit.redact import Redactor, load_key
+from tenet.audit.retention import Retention, read_retention
+from tenet.audit.stores import AuditStore, StoreError, open_store
+from tenet.decision import uuid7
+from tenet.runtime.clock import format_rfc3339, parse_rfc3339
+
+if TYPE_CHECKING:
+    from tenet.bundle import Bundle
+    from tenet.decision import Decision
+
+__all__ = ["AuditLog", "BatchWriter", "default_actor", "open_log", "prune", "verify"]
+
+
+def default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid:{os.getuid()}"
+
+
+def _store_path(url: str) -> Path | None:
+    parsed = urlparse(url)
+    if parsed.scheme in ("sqlite", "jsonl"):
+        return Path(unquote(parsed.netloc + parsed.path))
+    return None
+
+
+class AuditLog:
+    """Records into one store. Safe to share between threads."""
+
+    def __init__(self, store: AuditStore, key: bytes) -> None:
+        self.store = store
+        self.key = key
+        self._per_bundle: dict[str, tuple[Redactor, Retention]] = {}
+
+    @classmethod
+    def open(cls, url: str, key_file: Path | None = None) -> AuditLog:
+        """Open `sqlite:///…`, `jsonl:///…` or `stdout:` (raises StoreError)."""
+        store = open_store(url)
+        try:
+            key = load_key(_store_path(url), key_file)
+        except OSError as err:
+            raise StoreError(f"cannot read the audit key: {err}") from err
+        return cls(store, key)
+
+    def _config(self, bundle: Bundle) -> tuple[Redactor, Retention]:
+        found = self._per_bundle.get(bundle.digest)
+        if found is None:
+            m = bundle.manifest
+            keep = getattr(m, "audit_keep", ())
+            personal = getattr(m, "audit_personal", ())
+            retention, _ = read_retention(bundle.program.data)
+            found = (Redactor(keep, personal, self.key), retention)
+            self._per_bundle[bundle.digest] = found
+        return found
+
+    # ---- entries -----------------------------------------------------------------------
+
+    def decision_entry(
+        self, bundle: Bundle, decision: Decision, input: Any, actor: str
+    ) -> dict[str, Any]:
+        """The record of one decision, before it is chained."""
+        redactor, retention = self._config(bundle)
+        kept, document = redactor.apply(input, decision.to_dict())
+        cls = retention.for_query(decision.query)
+        return {
+            "id": decision.decision_id,
+            "kind": "decision",
+            "class": cls.name,
+            "keep_seconds": cls.keep_seconds,
+            "time": format_rfc3339(time.time()),
+            "actor": actor,
+            "query": decision.query,
+            "outcome": decision.outcome,
+            "input_digest": decision.input_digest,
+            "input": kept,
+            "bundle": document["bundle"],
+            "decision": document,
+        }
+
+    def event_entry(
+        self, kind: str, details: dict[str, Any], actor: str, bundle: Bundle | None = None
+    ) -> dict[str, Any]:
+        """A governance event: `configuration_change` (a bundle activated) or `error`."""
+        retention = self._config(bundle)[1] if bundle is not None else Retention()
+        cls = retention.for_event(kind)
+        return {
+            "id": uuid7(),
+            "kind": kind,
+            "class": cls.name,
+            "keep_seconds": cls.keep_seconds,
+            "time": format_rfc3339(time.time()),
+            "actor": actor,
+            "event": details,
+        }
+
+    def activation_entry(self, old: Bundle | None, new: Bundle, actor: str) -> dict[str, Any]:
+        details = {
+            "action": "bundle activated",
+            "old": old.info.to_dict() if old is not None else None,
+            "new": new.info.to_dict(),
+        }
+        return self.event_entry("configuration_change", details, actor, new)
+
+    # ---- writing -----------------------------------------------------------------------
+
+    def write(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Write and commit now; returns the records as chained (raises StoreError)."""
+        return self.store.append(entries)
+
+    def record(
+        self, bundle: Bundle, decision: Decision, input: Any, actor: str | None = None
+    ) -> dict[str, Any]:
+        return self.write([self.decision_entry(bundle, decision, input, actor or default_actor())])[
+            0
+        ]
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_log(url: str, key_file: Path | None = None) -> AuditLog:
+    return AuditLog.open(url, key_file)
+
+
+class BatchWriter:
+    """Writes entries from a bounded queue in batches on a thread of its own.
+
+    `submit` returns a future that completes once the entry's batch is committed, so that a
+    caller reports a decision as logged only when it is; a full queue makes `submit` wait
+    (back pressure) rather than drop.
+    """
+
+    def __init__(self, log: AuditLog, max_batch: int = 256, max_queue: int = 10_000) -> None:
+        self.log = log
+        self.max_batch = max_batch
+        self._queue: queue.Queue[tuple[dict[str, Any], Future[dict[str, Any]]] | None] = (
+            queue.Queue(max_queue)
+        )
+        self._thread = threading.Thread(target=self._run, name="tenet-audit", daemon=True)
+        self._thread.start()
+
+    def submit(self, entry: dict[str, Any], timeout: float | None = None) -> Future[dict[str, Any]]:
+        future: Future[dict[str, Any]] = Future()
+        self._queue.put((entry, future), timeout=timeout)
+        return future
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < self.max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(more)
+            try:
+                written = self.log.write([entry for entry, _ in batch])
+            except Exception as err:  # every waiter learns the batch failed
+                for _, future in batch:
+                    future.set_exception(err)
+                continue
+            for (_, future), record in zip(batch, written, strict=True):
+                future.set_result(record)
+
+    def close(self) -> None:
+        """Write what is queued, then stop."""
+        self._queue.put(None)
+        self._thread.join()
+
+
+# ---- reading -------------------------------------------------------------------------------
+
+
+def verify(store: AuditStore) -> list[ChainProblem]:
+    """The first problem of each class's chain; empty when every chain is intact."""
+    problems = []
+    for cls, records in group_by_class(store.records()):
+        problem = verify_chain(cls, records)
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+def prune(store: AuditStore, now: float, actor: str) -> dict[str, int]:
+    """Remove the expired prefix of each class's chain (each record says how long it is
+    kept), leaving a checkpoint with the last removed hash; returns removed counts."""
+    removed: dict[str, int] = {}
+    for cls, records in group_by_class(store.records()):
+        last: dict[str, Any] | None = None
+        for r in records:
+            keep = r.get("keep_seconds")
+            if r.get("kind") == "checkpoint" and last is None:
+                last = r
+                continue
+            if keep is None or parse_rfc3339(str(r["time"])) + keep > now:
+                break
+            last = r
+        if last is None or last.get("kind") == "checkpoint":
+            continue
+        checkpoint = _checkpoint(cls, last, records, now, actor)
+        store.prune(cls, int(last["seq"]), checkpoint)  # an earlier checkpoint goes too
+        removed[cls] = int(checkpoint["event"]["removed"])
+    return removed
+
+
+def _checkpoint(
+    cls: str, last: dict[str, Any], records: Iterable[dict[str, Any]], now: float, actor: str
+) -> dict[str, Any]:
+    from tenet.audit.records import record_hash
+
+    count = sum(1 for r in records if r["seq"] <= last["seq"] and r.get("kind") != "checkpoint")
+    checkpoint: dict[str, Any] = {
+        "id": uuid7(),
+        "kind": "checkpoint",
+        "class": cls,
+        "keep_seconds": None,
+        "time": format_rfc3339(now),
+        "actor": actor,
+        "seq": last["seq"],
+        "prev": last["hash"],
+        "prev_id": last["id"],
+        "event": {
+            "removed": count,
+            "removed_until": last["time"],
+            "last_removed_hash": last["hash"],
+        },
+    }
+    checkpoint["hash"] = record_hash(checkpoint)
+    return checkpoint

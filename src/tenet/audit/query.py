@@ -1,0 +1,70 @@
+"""Finding records: by query, outcome, time window, violated check and kept input values."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenet.runtime.builtins.time import duration_seconds
+from tenet.runtime.clock import parse_rfc3339
+
+__all__ = ["Filter", "parse_since", "parse_where", "select"]
+
+_NOT_PASSED = ("violated", "error", "waived")
+
+
+def parse_since(text: str, now: float) -> float:
+    """`7d`, `90d`, `12h` back from now, or an RFC 3339 time (raises ValueError)."""
+    seconds = duration_seconds(text)
+    if seconds is not None:
+        return now - float(seconds)
+    return float(parse_rfc3339(text))
+
+
+def parse_where(text: str) -> tuple[str, Any]:
+    """`input.model.model_id=churn`: a kept input path and the value it must have."""
+    path, sep, raw = text.partition("=")
+    if not sep or not path.startswith("input."):
+        raise ValueError(f"`{text}` is not `input.path=value`")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw  # bare text compares as a string
+    return path, value
+
+
+@dataclass
+class Filter:
+    query: str | None = None
+    outcome: str | None = None
+    since: float | None = None
+    check: str | None = None
+    where: list[tuple[str, Any]] = field(default_factory=list)
+    kind: str | None = "decision"
+
+    def matches(self, r: dict[str, Any]) -> bool:
+        if self.kind is not None and r.get("kind") != self.kind:
+            return False
+        q = r.get("query")
+        if self.query is not None and not (
+            q == self.query or (isinstance(q, str) and q.startswith(self.query + "."))
+        ):
+            return False
+        if self.outcome is not None and r.get("outcome") != self.outcome:
+            return False
+        if self.since is not None and parse_rfc3339(str(r.get("time"))) < self.since:
+            return False
+        if self.check is not None:
+            checks = (r.get("decision") or {}).get("checks") or []
+            if not any(
+                c.get("id") == self.check and c.get("status") in _NOT_PASSED for c in checks
+            ):
+                return False
+        kept = r.get("input") or {}
+        return all(path in kept and kept[path] == value for path, value in self.where)
+
+
+def select(records: Iterable[dict[str, Any]], f: Filter) -> Iterator[dict[str, Any]]:
+    return (r for r in records if f.matches(r))

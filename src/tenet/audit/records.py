@@ -1,0 +1,131 @@
+"""Audit records and their hash chains: what one record holds, how it is hashed, and how a
+chain of records is checked for modification, deletion, insertion and reordering."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "GENESIS",
+    "KINDS",
+    "ChainProblem",
+    "canonical",
+    "record_hash",
+    "verify_chain",
+]
+
+GENESIS = "sha256:" + "0" * 64  # the `prev` of the first record of a class
+KINDS = ("decision", "configuration_change", "error", "checkpoint")
+
+
+def canonical(value: Any) -> bytes:
+    """Sorted keys, no whitespace, UTF-8: the bytes a record's hash is taken over."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def record_hash(record: dict[str, Any]) -> str:
+    """The hash of a record: everything it holds but its own `hash`, its `prev` included."""
+    body = {k: v for k, v in record.items() if k != "hash"}
+    return "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ChainProblem:
+    """The first thing wrong with one class's chain."""
+
+    retention_class: str
+    record_id: str
+    kind: str  # modified, deleted, inserted, reordered
+    detail: str
+
+    def describe(self) -> str:
+        return f"class `{self.retention_class}`: record {self.record_id} {self.kind}: {self.detail}"
+
+
+def verify_chain(retention_class: str, records: Iterable[dict[str, Any]]) -> ChainProblem | None:
+    """Walk one class's records in stored order; None when the chain is intact.
+
+    Each record names the hash and id of the one before it (`prev`, `prev_id`) and its place
+    (`seq`). A checkpoint left by pruning starts what remains of a chain.
+    """
+    listed = list(records)
+    position = {r.get("hash"): i for i, r in enumerate(listed)}
+    expected_prev = GENESIS
+    also_prev: str | None = None  # after a checkpoint, records may link to it or past it
+    expected_seq = 1
+    for i, r in enumerate(listed):
+        rid = str(r.get("id", f"#{i}"))
+        if record_hash(r) != r.get("hash"):
+            return ChainProblem(
+                retention_class, rid, "modified", "its content does not match its hash"
+            )
+        if i == 0 and r.get("kind") == "checkpoint":
+            # pruning removed what came before: the records kept still name the last
+            # removed record, and those written since link to the checkpoint itself
+            expected_prev, also_prev = str(r.get("prev")), str(r["hash"])
+            seq = r.get("seq")
+            expected_seq = seq + 1 if isinstance(seq, int) else 1
+            continue
+        if r.get("prev") not in (expected_prev, also_prev):
+            return _broken_link(retention_class, listed, i, position, expected_seq)
+        elif r.get("seq") != expected_seq:
+            return ChainProblem(
+                retention_class,
+                rid,
+                "reordered",
+                f"it is numbered {r.get('seq')}, not {expected_seq}",
+            )
+        expected_prev, also_prev = str(r["hash"]), None
+        seq = r.get("seq")
+        expected_seq = seq + 1 if isinstance(seq, int) else expected_seq + 1
+    return None
+
+
+def _broken_link(
+    retention_class: str,
+    listed: list[dict[str, Any]],
+    i: int,
+    position: dict[Any, int],
+    expected_seq: int,
+) -> ChainProblem:
+    """Record ``i`` does not follow the one stored before it: say what happened."""
+    r = listed[i]
+    rid = str(r.get("id", f"#{i}"))
+    at = position.get(r.get("prev"))
+    if at is not None and at > i:
+        return ChainProblem(
+            retention_class, rid, "reordered", "it is stored before the record it follows"
+        )
+    if at is not None:
+        # it links past the record(s) stored between: the first of those is not in the chain
+        stray = listed[at + 1]
+        sid = str(stray.get("id", f"#{at + 1}"))
+        if any(x.get("prev") == stray.get("hash") for x in listed):
+            return ChainProblem(
+                retention_class, sid, "reordered", "it is stored out of chain order"
+            )
+        return ChainProblem(retention_class, sid, "inserted", "no record of the chain links to it")
+    if i > 0 and r.get("seq") == expected_seq:
+        # no place is missing, so the record before was rewritten (and its hash recomputed)
+        before = str(listed[i - 1].get("id", f"#{i - 1}"))
+        return ChainProblem(
+            retention_class,
+            before,
+            "modified",
+            f"the record after it ({rid}) no longer links to it",
+        )
+    missing = str(r.get("prev_id") or "?")
+    return ChainProblem(
+        retention_class, missing, "deleted", f"the record before {rid} is missing from the store"
+    )
+
+
+def group_by_class(records: Iterable[dict[str, Any]]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        groups.setdefault(str(r.get("class", "")), []).append(r)
+    yield from sorted(groups.items())

@@ -1,0 +1,307 @@
+"""Where audit records go: SQLite (WAL, the embedded default), JSONL files, and stdout, behind
+one small interface (`AuditStore`) so that a networked store can be added.
+
+A store links each record into its retention class's chain inside the same transaction
+that writes it, so that several writers never fork a chain.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import unquote, urlparse
+
+from tenet.audit.records import GENESIS, canonical, record_hash
+
+__all__ = ["AuditStore", "JsonlStore", "SqliteStore", "StdoutStore", "StoreError", "open_store"]
+
+
+class StoreError(Exception):
+    """The audit store cannot be opened, read or written."""
+
+
+Tail = tuple[int, str, str | None]  # seq, hash, id of a class's last record
+
+
+def link(entry: dict[str, Any], tail: Tail | None) -> dict[str, Any]:
+    """An entry made a record of its class's chain: numbered, linked, hashed."""
+    seq, prev, prev_id = tail if tail is not None else (0, GENESIS, None)
+    record = {**entry, "seq": seq + 1, "prev": prev, "prev_id": prev_id}
+    record["hash"] = record_hash(record)
+    return record
+
+
+class AuditStore:
+    """The interface every store implements."""
+
+    url: str
+
+    def append(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Link and write entries in one transaction; returns the records as written."""
+        raise NotImplementedError
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every record, in the order stored."""
+        raise StoreError(f"`{self.url}` cannot be read back")
+
+    def prune(self, retention_class: str, upto_seq: int, checkpoint: dict[str, Any]) -> int:
+        """Remove a class's records up to `upto_seq` and store `checkpoint` (already linked
+        from the last removed record) in their place; returns how many were removed."""
+        raise StoreError(f"`{self.url}` cannot be pruned")
+
+    def close(self) -> None:
+        return None
+
+
+class SqliteStore(AuditStore):
+    def __init__(self, path: Path, url: str) -> None:
+        self.url = url
+        self.path = path
+        self._local = threading.local()
+        self._conn().execute(
+            """CREATE TABLE IF NOT EXISTS records (
+                   position INTEGER PRIMARY KEY AUTOINCREMENT,
+                   id TEXT NOT NULL,
+                   class TEXT NOT NULL,
+                   seq INTEGER NOT NULL,
+                   kind TEXT NOT NULL,
+                   time TEXT NOT NULL,
+                   query TEXT,
+                   outcome TEXT,
+                   actor TEXT,
+                   hash TEXT NOT NULL,
+                   body TEXT NOT NULL)"""
+        )
+        self._conn().execute("CREATE INDEX IF NOT EXISTS by_class ON records(class, seq)")
+        self._conn().execute("CREATE INDEX IF NOT EXISTS by_time ON records(time)")
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=WAL")
+                # a killed process loses nothing committed; only a power cut could
+                conn.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.Error as err:
+                raise StoreError(f"cannot open `{self.url}`: {err}") from err
+            self._local.conn = conn
+        return conn
+
+    def append(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        conn = self._conn()
+        written: list[dict[str, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            tails: dict[str, Tail | None] = {}
+            for entry in entries:
+                cls = entry["class"]
+                if cls not in tails:
+                    row = conn.execute(
+                        "SELECT seq, hash, id FROM records WHERE class = ? "
+                        "ORDER BY position DESC LIMIT 1",
+                        (cls,),
+                    ).fetchone()
+                    tails[cls] = (row[0], row[1], row[2]) if row else None
+                record = link(entry, tails[cls])
+                tails[cls] = (record["seq"], record["hash"], record["id"])
+                conn.execute(
+                    "INSERT INTO records (id, class, seq, kind, time, query, outcome, actor, "
+                    "hash, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        record["id"],
+                        cls,
+                        record["seq"],
+                        record["kind"],
+                        record["time"],
+                        record.get("query"),
+                        record.get("outcome"),
+                        record.get("actor"),
+                        record["hash"],
+                        canonical(record).decode(),
+                    ),
+                )
+                written.append(record)
+            conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(f"cannot write to `{self.url}`: {err}") from err
+        return written
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        try:
+            rows = self._conn().execute("SELECT body FROM records ORDER BY position").fetchall()
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot read `{self.url}`: {err}") from err
+        for (body,) in rows:
+            yield json.loads(body)
+
+    def prune(self, retention_class: str, upto_seq: int, checkpoint: dict[str, Any]) -> int:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            # the checkpoint takes the place of the last removed record: a free position
+            # that sorts before everything that remains of the class
+            position = conn.execute(
+                "SELECT MAX(position) FROM records WHERE class = ? AND seq <= ?",
+                (retention_class, upto_seq),
+            ).fetchone()[0]
+            removed = conn.execute(
+                "DELETE FROM records WHERE class = ? AND seq <= ?", (retention_class, upto_seq)
+            ).rowcount
+            conn.execute(
+                "INSERT INTO records (position, id, class, seq, kind, time, query, outcome, "
+                "actor, hash, body) VALUES (?, ?, ?, ?, ?, ?, NULL, NULL, ?, ?, ?)",
+                (
+                    position,
+                    checkpoint["id"],
+                    retention_class,
+                    checkpoint["seq"],
+                    "checkpoint",
+                    checkpoint["time"],
+                    checkpoint.get("actor"),
+                    checkpoint["hash"],
+                    canonical(checkpoint).decode(),
+                ),
+            )
+            conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(f"cannot prune `{self.url}`: {err}") from err
+        return int(removed)
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+class JsonlStore(AuditStore):
+    """One record per line; writers take an exclusive lock on the file while appending."""
+
+    def __init__(self, path: Path, url: str) -> None:
+        self.url = url
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            path.touch(exist_ok=True)
+        except OSError as err:
+            raise StoreError(f"cannot open `{url}`: {err.strerror}") from err
+
+    def _tails(self, f: TextIO) -> dict[str, Tail]:
+        tails: dict[str, Tail] = {}
+        f.seek(0)
+        for line in f:
+            if line.strip():
+                r = json.loads(line)
+                tails[r["class"]] = (r["seq"], r["hash"], r["id"])
+        return tails
+
+    def append(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        with self._lock:
+            try:
+                with self.path.open("a+", encoding="utf-8") as f:
+                    fcntl.flock(f, fcntl.LOCK_EX)
+                    tails = self._tails(f)
+                    written = []
+                    for entry in entries:
+                        record = link(entry, tails.get(entry["class"]))
+                        tails[entry["class"]] = (record["seq"], record["hash"], record["id"])
+                        written.append(record)
+                    f.seek(0, os.SEEK_END)
+                    f.write("".join(canonical(r).decode() + "\n" for r in written))
+                    f.flush()
+                    os.fsync(f.fileno())
+                    return written
+            except (OSError, ValueError) as err:
+                raise StoreError(f"cannot write to `{self.url}`: {err}") from err
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        try:
+            with self.path.open(encoding="utf-8") as f:
+                lines = f.readlines()
+        except OSError as err:
+            raise StoreError(f"cannot read `{self.url}`: {err.strerror}") from err
+        for n, line in enumerate(lines, 1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    yield {"id": f"line {n}", "class": "?", "hash": "unreadable"}
+
+    def prune(self, retention_class: str, upto_seq: int, checkpoint: dict[str, Any]) -> int:
+        with self._lock, self.path.open("r+", encoding="utf-8") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            kept: list[str] = []
+            removed = 0
+            placed = False
+            for line in f.read().splitlines():
+                if not line.strip():
+                    continue
+                r = json.loads(line)
+                if r["class"] == retention_class and r["seq"] <= upto_seq:
+                    removed += 1
+                    continue
+                if r["class"] == retention_class and not placed:
+                    kept.append(canonical(checkpoint).decode())
+                    placed = True
+                kept.append(line)
+            if not placed:
+                kept.append(canonical(checkpoint).decode())
+            tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+            tmp.write_text("".join(x + "\n" for x in kept), "utf-8")
+            os.replace(tmp, self.path)
+            return removed
+
+
+class StdoutStore(AuditStore):
+    """Records as JSON lines on standard output, for a log shipper to collect."""
+
+    def __init__(self, url: str, stream: TextIO | None = None) -> None:
+        self.url = url
+        self.stream = stream
+        self._tails: dict[str, Tail] = {}
+        self._lock = threading.Lock()
+
+    def append(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = self.stream or sys.stdout
+        with self._lock:
+            written = []
+            for entry in entries:
+                record = link(entry, self._tails.get(entry["class"]))
+                self._tails[entry["class"]] = (record["seq"], record["hash"], record["id"])
+                written.append(record)
+            out.write("".join(canonical(r).decode() + "\n" for r in written))
+            out.flush()
+            return written
+
+
+def open_store(url: str) -> AuditStore:
+    """`sqlite:///path/audit.db`, `jsonl:///path/audit.jsonl` or `stdout:`."""
+    parsed = urlparse(url)
+    if parsed.scheme == "stdout":
+        return StdoutStore(url)
+    if parsed.scheme in ("sqlite", "jsonl"):
+        raw = unquote(parsed.netloc + parsed.path)
+        if not raw:
+            raise StoreError(f"`{url}` names no file: write `{parsed.scheme}:///path/to/file`")
+        path = Path(raw)
+        if not path.parent.is_dir():
+            raise StoreError(f"cannot open `{url}`: the folder `{path.parent}` does not exist")
+        if parsed.scheme == "sqlite":
+            return SqliteStore(path, url)
+        return JsonlStore(path, url)
+    raise StoreError(
+        f"unknown audit store `{url}`: use `sqlite:///path/audit.db`, "
+        "`jsonl:///path/audit.jsonl` or `stdout:`"
+    )

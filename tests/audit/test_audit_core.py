@@ -1,0 +1,259 @@
+"""The audit core: chained records in SQLite and JSONL, tamper detection, pruning with a
+checkpoint, redaction of personal values, and batched writes."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tenet
+from tenet.audit import AuditLog, BatchWriter, prune, verify
+from tenet.audit.records import GENESIS
+from tests.conftest import write_bundle
+
+MANIFEST = """name: audited
+version: 1.0.0
+audit:
+  keep: [input.model.model_id, input.subject.id]
+  personal: [input.subject.id, input.subject.email]
+"""
+
+POLICY = """package access
+default allow = false
+allow if {
+    input.subject.role == "admin"
+}
+"""
+
+DEPLOY = """package deploy
+require owner {
+    input.owner == input.subject.id
+} message "{input.subject.id} ({input.subject.email}) does not own {input.model.model_id}"
+"""
+
+DATA = {
+    "retention": {
+        "classes": {
+            "deployments": {"keep": "2555d", "queries": ["deploy"]},
+            "access": {"keep": "730d", "queries": ["access"]},
+            "config": {"keep": "1825d", "events": ["configuration_change"]},
+        }
+    }
+}
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> tenet.Bundle:
+    root = write_bundle(
+        tmp_path / "b",
+        {"tenet.yaml": MANIFEST, "access.tenet": POLICY, "deploy.tenet": DEPLOY},
+        DATA,
+    )
+    return tenet.load_bundle(root)
+
+
+def INPUT(i: int = 0) -> dict[str, Any]:
+    return {
+        "subject": {"id": f"alice{i}", "email": f"alice{i}@example.com", "role": "user"},
+        "model": {"model_id": "churn"},
+        "owner": "bob",
+    }
+
+
+@pytest.fixture(params=["sqlite", "jsonl"])
+def log(request: pytest.FixtureRequest, tmp_path: Path) -> AuditLog:
+    url = f"{request.param}:///{tmp_path}/audit.{'db' if request.param == 'sqlite' else 'jsonl'}"
+    return AuditLog.open(url)
+
+
+def fill(log: AuditLog, bundle: tenet.Bundle, n: int = 5) -> list[dict[str, Any]]:
+    out = []
+    for i in range(n):
+        for q in ("deploy", "access.allow"):
+            d = bundle.decide(q, INPUT(i))
+            out.append(log.record(bundle, d, INPUT(i), actor="ci"))
+    return out
+
+
+def test_records_chain_per_retention_class(log: AuditLog, bundle: tenet.Bundle) -> None:
+    written = fill(log, bundle)
+    assert {r["class"] for r in written} == {"deployments", "access"}
+    deploys = [r for r in written if r["class"] == "deployments"]
+    assert deploys[0]["prev"] == GENESIS
+    assert [r["seq"] for r in deploys] == [1, 2, 3, 4, 5]
+    assert all(b["prev"] == a["hash"] for a, b in itertools.pairwise(deploys))
+    assert verify(log.store) == []
+
+
+def test_personal_values_are_replaced_everywhere(log: AuditLog, bundle: tenet.Bundle) -> None:
+    (record, _) = fill(log, bundle, 1)
+    text = json.dumps(record)
+    assert "alice0" not in text
+    assert "alice0@example.com" not in text
+    token = record["input"]["input.subject.id"]
+    assert token.startswith("hmac:")
+    assert record["input"]["input.model.model_id"] == "churn"  # kept as it is
+    message = record["decision"]["checks"][0]["message"]
+    assert message.startswith(token) and "churn" in message
+    # the same value gives the same token: records can still be correlated
+    again = log.record(bundle, bundle.decide("deploy", INPUT(0)), INPUT(0), actor="ci")
+    assert again["input"]["input.subject.id"] == token
+    assert "raw" not in record and record["input_digest"].startswith("sha256:")
+
+
+def _rows(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None)
+
+
+def test_sqlite_tampering_is_found(tmp_path: Path, bundle: tenet.Bundle) -> None:
+    db = tmp_path / "audit.db"
+    log = AuditLog.open(f"sqlite:///{db}")
+    written = [r for r in fill(log, bundle) if r["class"] == "deployments"]
+    conn = _rows(db)
+
+    # modified: an edited body
+    body = json.loads(
+        conn.execute("SELECT body FROM records WHERE id = ?", (written[2]["id"],)).fetchone()[0]
+    )
+    body["outcome"] = "allow"
+    conn.execute("UPDATE records SET body = ? WHERE id = ?", (json.dumps(body), written[2]["id"]))
+    (problem,) = verify(log.store)
+    assert (problem.kind, problem.record_id) == ("modified", written[2]["id"])
+    conn.execute(
+        "UPDATE records SET body = ? WHERE id = ?",
+        (json.dumps(written[2], sort_keys=True, separators=(",", ":")), written[2]["id"]),
+    )
+    assert verify(log.store) == []
+
+    # reordered: two rows swap places
+    a, b = (
+        conn.execute("SELECT position FROM records WHERE id = ?", (written[i]["id"],)).fetchone()[0]
+        for i in (1, 2)
+    )
+    conn.execute("UPDATE records SET position = -1 WHERE position = ?", (a,))
+    conn.execute("UPDATE records SET position = ? WHERE position = ?", (a, b))
+    conn.execute("UPDATE records SET position = ? WHERE position = -1", (b,))
+    (problem,) = verify(log.store)
+    assert problem.kind == "reordered"
+    conn.execute("UPDATE records SET position = -1 WHERE position = ?", (a,))
+    conn.execute("UPDATE records SET position = ? WHERE position = ?", (a, b))
+    conn.execute("UPDATE records SET position = ? WHERE position = -1", (b,))
+    assert verify(log.store) == []
+
+    # deleted: a row removed
+    conn.execute("DELETE FROM records WHERE id = ?", (written[3]["id"],))
+    (problem,) = verify(log.store)
+    assert (problem.kind, problem.record_id) == ("deleted", written[3]["id"])
+
+
+def test_an_inserted_record_is_found(tmp_path: Path, bundle: tenet.Bundle) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog.open(f"jsonl:///{path}")
+    fill(log, bundle, 3)
+    lines = path.read_text().splitlines()
+    # a forger copies a record, links it properly after the first and re-hashes it
+    from tenet.audit.records import record_hash
+
+    first = json.loads(lines[0])
+    forged = {**first, "id": "forged", "outcome": "allow", "seq": 2, "prev": first["hash"]}
+    forged["prev_id"] = first["id"]
+    forged["hash"] = record_hash(forged)
+    lines.insert(1, json.dumps(forged))
+    path.write_text("\n".join(lines) + "\n")
+    (problem,) = verify(log.store)
+    assert (problem.kind, problem.record_id) == ("inserted", "forged")
+
+
+def test_jsonl_deleting_and_reordering_lines_is_found(tmp_path: Path, bundle: tenet.Bundle) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog.open(f"jsonl:///{path}")
+    written = fill(log, bundle, 3)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:2] + lines[3:]) + "\n")
+    (problem,) = verify(log.store)
+    assert (problem.kind, problem.record_id) == ("deleted", written[2]["id"])
+    lines[0], lines[2] = lines[2], lines[0]
+    path.write_text("\n".join(lines) + "\n")
+    assert verify(log.store)[0].kind == "reordered"
+
+
+def test_prune_leaves_a_chain_that_verifies(
+    log: AuditLog, bundle: tenet.Bundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tenet.runtime.clock import parse_rfc3339
+
+    ticks = iter(range(1_800_000_000, 1_900_000_000, 100))  # a record every 100 s
+    monkeypatch.setattr("tenet.audit.log.time.time", lambda: float(next(ticks)))
+    written = fill(log, bundle, 4)
+    deploys = [r for r in written if r["class"] == "deployments"]
+    # the clock of the prune: just past the retention of the second deployment record
+    later = parse_rfc3339(deploys[1]["time"]) + deploys[1]["keep_seconds"] + 1
+    removed = prune(log.store, later, "ops")
+    # deployments are kept 7 years: the first two expired; access records, 2 years: all did
+    assert removed == {"deployments": 2, "access": 4}
+    assert verify(log.store) == []
+    remaining = [r for r in log.store.records() if r["class"] == "deployments"]
+    assert remaining[0]["kind"] == "checkpoint"
+    assert remaining[0]["event"]["last_removed_hash"] == deploys[1]["hash"]
+    assert [r["seq"] for r in remaining] == [2, 3, 4]
+    # records written after pruning still chain, and a later prune still verifies
+    fill(log, bundle, 1)
+    assert verify(log.store) == []
+    removed = prune(log.store, later + 10 * 365 * 86400, "ops")
+    assert removed["deployments"] == 3
+    assert verify(log.store) == []
+    fill(log, bundle, 1)
+    assert verify(log.store) == []
+
+
+def test_configuration_changes_are_recorded(log: AuditLog, bundle: tenet.Bundle) -> None:
+    (record,) = log.write([log.activation_entry(None, bundle, "ops")])
+    assert record["kind"] == "configuration_change"
+    assert record["class"] == "config"
+    assert record["event"]["new"]["digest"] == bundle.digest
+    assert verify(log.store) == []
+
+
+def test_batch_writer_commits_before_reporting(tmp_path: Path, bundle: tenet.Bundle) -> None:
+    log = AuditLog.open(f"sqlite:///{tmp_path}/audit.db")
+    writer = BatchWriter(log, max_batch=16, max_queue=8)
+    futures = []
+    lock = threading.Lock()
+
+    def work(k: int) -> None:
+        for i in range(25):
+            d = bundle.decide("deploy", INPUT(i))
+            f = writer.submit(log.decision_entry(bundle, d, INPUT(i), f"t{k}"))
+            with lock:
+                futures.append(f)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    records = [f.result(timeout=30) for f in futures]
+    writer.close()
+    stored = {r["id"] for r in log.store.records()}
+    assert {r["id"] for r in records} <= stored
+    assert len(stored) == 100
+    assert verify(log.store) == []
+
+
+def test_a_failing_store_fails_every_waiter(tmp_path: Path, bundle: tenet.Bundle) -> None:
+    log = AuditLog.open(f"sqlite:///{tmp_path}/audit.db")
+    log.store.close()
+    (tmp_path / "audit.db").unlink()
+    (tmp_path / "audit.db").mkdir()  # the store can no longer be written
+    writer = BatchWriter(log)
+    d = bundle.decide("deploy", INPUT())
+    future = writer.submit(log.decision_entry(bundle, d, INPUT(), "ci"))
+    with pytest.raises(tenet.audit.StoreError):
+        future.result(timeout=30)
+    writer.close()
