@@ -17,6 +17,7 @@ import click
 import yaml
 
 import tenet
+from tenet import cli_audit
 from tenet.bundle import bundle_digest, open_tree
 from tenet.bundle.archive import build_archive
 from tenet.bundle.diff import InputsError, diff_bundles, render_diff
@@ -331,6 +332,8 @@ def diff(old: str, new: str, inputs_path: str | None, fmt: str, fail_on_change: 
         click.echo(render_diff(result, f"`{inputs_path}`"))
     sys.exit(EXIT_DENY if fail_on_change and result.decisions else EXIT_ALLOW)
 
+
+main.add_command(cli_audit.audit)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -1,0 +1,156 @@
+"""The `tenet audit` commands: verify, prune and query a decision log. I/O only."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any, NoReturn
+
+import click
+
+from tenet.audit import AuditStore, StoreError, default_actor, open_store, prune, verify
+from tenet.audit.query import Filter, parse_since, parse_where, select
+
+__all__ = ["audit"]
+
+LOG = click.option(
+    "--log",
+    "log_url",
+    required=True,
+    help="The log: sqlite:///path or jsonl:///path, as given to --decision-log.",
+)
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def _store(url: str) -> AuditStore:
+    if url.startswith("stdout:"):
+        _fail("`stdout:` cannot be read back: give the sqlite:// or jsonl:// log")
+    try:
+        return open_store(url)
+    except StoreError as err:
+        _fail(str(err))
+
+
+@click.group()
+def audit() -> None:
+    """Verify, prune, query and report on a decision log."""
+
+
+@audit.command(name="verify")
+@LOG
+def verify_cmd(log_url: str) -> None:
+    """Walk every retention class's hash chain; exit 1 at the first tampered record."""
+    store = _store(log_url)
+    try:
+        records = list(store.records())
+        problems = verify(store)
+    except StoreError as err:
+        _fail(str(err))
+    classes = sorted({str(r.get("class")) for r in records})
+    if problems:
+        for p in problems:
+            click.echo(f"TAMPERED {p.describe()}")
+        sys.exit(1)
+    chains = f"{len(classes)} chain{'s' * (len(classes) != 1)}"
+    click.echo(f"verified: {len(records)} records in {chains} ({', '.join(classes)})")
+
+
+@audit.command(name="prune")
+@LOG
+@click.option("--actor", default=None, help="Who prunes (default: the user).")
+@click.option("--now", "now_text", default=None, help="Prune as of this RFC 3339 time.")
+def prune_cmd(log_url: str, actor: str | None, now_text: str | None) -> None:
+    """Remove each class's expired records, leaving a checkpoint so the rest still verifies."""
+    store = _store(log_url)
+    try:
+        now = parse_since(now_text, 0) if now_text else time.time()
+    except ValueError as err:
+        _fail(str(err))
+    try:
+        problems = verify(store)
+        if problems:
+            _fail("the log does not verify; prune refuses to touch it: " + problems[0].describe())
+        removed = prune(store, now, actor or default_actor())
+    except StoreError as err:
+        _fail(str(err))
+    if not removed:
+        click.echo("nothing has expired")
+    for cls, n in sorted(removed.items()):
+        click.echo(f"{cls}: removed {n} expired record{'s' * (n != 1)}, left a checkpoint")
+
+
+@audit.command(name="query")
+@LOG
+@click.option("--query", "query", default=None, help="A query or a package prefix.")
+@click.option("--outcome", type=click.Choice(["allow", "deny", "error"]), default=None)
+@click.option("--since", default=None, help="A window back from now (7d, 12h) or RFC 3339.")
+@click.option("--check", default=None, help="Decisions where this check was not passed.")
+@click.option("--where", multiple=True, help="input.path=value, on kept input (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+@click.option("--limit", type=int, default=None, help="At most this many, newest first.")
+def query_cmd(
+    log_url: str,
+    query: str | None,
+    outcome: str | None,
+    since: str | None,
+    check: str | None,
+    where: tuple[str, ...],
+    fmt: str,
+    limit: int | None,
+) -> None:
+    """Find recorded decisions."""
+    store = _store(log_url)
+    try:
+        f = Filter(
+            query=query,
+            outcome=outcome,
+            since=parse_since(since, time.time()) if since else None,
+            check=check,
+            where=[parse_where(w) for w in where],
+        )
+    except ValueError as err:
+        _fail(str(err))
+    try:
+        found = list(select(store.records(), f))
+    except StoreError as err:
+        _fail(str(err))
+    found.sort(key=lambda r: str(r.get("time")), reverse=True)
+    if limit is not None:
+        found = found[:limit]
+    if fmt == "json":
+        click.echo(json.dumps(found, indent=2, ensure_ascii=False))
+        return
+    click.echo(_table(found))
+
+
+def _violations(r: dict[str, Any]) -> str:
+    checks = (r.get("decision") or {}).get("checks") or []
+    ids = [c["id"] for c in checks if c.get("status") in ("violated", "error")]
+    return ", ".join(ids) if ids else "-"
+
+
+def _table(records: list[dict[str, Any]]) -> str:
+    head = ("time", "id", "query", "outcome", "actor", "bundle", "not passed")
+    rows = [
+        (
+            str(r.get("time", ""))[:19] + "Z",
+            str(r.get("id", "")),
+            str(r.get("query", "")),
+            str(r.get("outcome", "")),
+            str(r.get("actor", "")),
+            "{name} {version}".format(**{"name": "", "version": "", **(r.get("bundle") or {})}),
+            _violations(r),
+        )
+        for r in records
+    ]
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(head)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    lines.append(f"{len(rows)} record{'s' * (len(rows) != 1)}")
+    return "\n".join(lines)
