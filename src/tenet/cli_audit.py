@@ -154,3 +154,88 @@ def _table(records: list[dict[str, Any]]) -> str:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     lines.append(f"{len(rows)} record{'s' * (len(rows) != 1)}")
     return "\n".join(lines)
+
+
+@audit.command(name="access-review")
+@LOG
+@click.option("--bundle", "bundle_path", required=True, help="The bundle with the role table.")
+@click.option("--since", default="90d", show_default=True, help="The window (90d) or RFC 3339.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
+def access_review_cmd(log_url: str, bundle_path: str, since: str, fmt: str) -> None:
+    """List the role table's grants that no allowed decision used in the window."""
+    from tenet.audit.review import grants_of, review
+    from tenet.cli import load
+
+    bundle = load(bundle_path)
+    grants = grants_of(bundle.program.data)
+    if not grants:
+        _fail(f"bundle `{bundle_path}` has no role table (`data.roles`: role → type → grants)")
+    store = _store(log_url)
+    try:
+        window = Filter(since=parse_since(since, time.time()), outcome="allow")
+        result = review(grants, select(store.records(), window))
+    except (StoreError, ValueError) as err:
+        _fail(str(err))
+    unused = result.unused
+    if fmt == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "since": since,
+                    "allowed_decisions": result.decisions,
+                    "grants": len(grants),
+                    "unused": [_grant(g) for g in unused],
+                    "unused_share": round(result.unused_share, 4),
+                },
+                indent=2,
+            )
+        )
+        return
+    head = ("role", "resource type", "pattern", "action")
+    lines = [f"grants no allowed decision used in {since} ({result.decisions} allowed decisions):"]
+    rows = [head, *((g.role, g.resource_type, g.pattern, g.action) for g in unused)]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines.append(f"{len(unused)} of {len(grants)} grants unused ({result.unused_share:.0%})")
+    click.echo("\n".join(lines))
+
+
+def _grant(g: Any) -> dict[str, str]:
+    return {"role": g.role, "type": g.resource_type, "pattern": g.pattern, "action": g.action}
+
+
+@audit.command(name="report")
+@LOG
+@click.option("--since", default="30d", show_default=True, help="The window (30d) or RFC 3339.")
+@click.option("--incident", default=None, help="RFC 3339: list the changes made before it.")
+@click.option("-o", "--output", "output", required=True, help="The HTML file to write.")
+@click.option("--format", "fmt", type=click.Choice(["html", "json"]), default="html")
+def report_cmd(log_url: str, since: str, incident: str | None, output: str, fmt: str) -> None:
+    """Write one self-contained HTML page (inline SVG, no network) about the window."""
+    from pathlib import Path
+
+    from tenet.audit.report import render_html, summarize
+
+    store = _store(log_url)
+    now = time.time()
+    try:
+        start = parse_since(since, now)
+        at = parse_since(incident, now) if incident else None
+    except ValueError as err:
+        _fail(str(err))
+    try:
+        records = list(store.records())
+        problems = [p.describe() for p in verify(store)]
+    except StoreError as err:
+        _fail(str(err))
+    summary = summarize(records, start, now, at, problems)
+    text = (
+        render_html(summary, log_url)
+        if fmt == "html"
+        else json.dumps(summary.to_dict(), indent=2, default=str)
+    )
+    try:
+        Path(output).write_text(text, "utf-8")
+    except OSError as err:
+        _fail(f"cannot write `{output}`: {err.strerror}")
+    click.echo(f"wrote {output}: {summary.decisions} decisions from {since} back")

@@ -1,0 +1,98 @@
+"""Access review: the grants of a bundle's role table that no allowed decision used.
+
+The role table is the bundle's `data.roles`: role → resource type → list of
+`{pattern, actions}`. A recorded allowed decision says which grant matched through the
+holding definition's evidence: the bound grant object (a value with `pattern` and
+`actions`), next to `input.subject.role`, `input.resource.type` and `input.action`, read
+from the evidence values or the kept input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Grant", "Review", "grants_of", "review"]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Grant:
+    role: str
+    resource_type: str
+    pattern: str
+    action: str
+
+
+@dataclass(frozen=True)
+class Review:
+    grants: list[Grant]
+    used: dict[Grant, int]  # grant -> allowed decisions that used it
+    decisions: int  # allowed decisions read
+
+    @property
+    def unused(self) -> list[Grant]:
+        return [g for g in self.grants if g not in self.used]
+
+    @property
+    def unused_share(self) -> float:
+        return len(self.unused) / len(self.grants) if self.grants else 0.0
+
+
+def grants_of(data: Any) -> list[Grant]:
+    """Every (role, resource type, pattern, action) of the role table."""
+    roles = data.get("roles") if isinstance(data, dict) else None
+    out: list[Grant] = []
+    if not isinstance(roles, dict):
+        return out
+    for role, types in roles.items():
+        if not isinstance(types, dict):
+            continue
+        for rtype, grants in types.items():
+            for g in grants if isinstance(grants, list) else []:
+                if isinstance(g, dict) and isinstance(g.get("pattern"), str):
+                    for action in g.get("actions") or []:
+                        out.append(Grant(str(role), str(rtype), g["pattern"], str(action)))
+    return sorted(set(out))
+
+
+def _facts(record: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Reference values and grant objects from the evidence of the definition that held."""
+    values: dict[str, Any] = dict(record.get("input") or {})
+    grants: list[dict[str, Any]] = []
+    explanation = (record.get("decision") or {}).get("explanation") or {}
+    for d in explanation.get("definitions") or []:
+        if not d.get("held"):
+            continue
+        for e in d.get("evidence") or []:
+            for ref, v in (e.get("values") or {}).items():
+                values.setdefault(ref, v)
+                if isinstance(v, dict) and "pattern" in v and "actions" in v:
+                    grants.append(v)
+    return values, grants
+
+
+def _value(values: dict[str, Any], suffix: str) -> Any:
+    for ref, v in values.items():
+        if ref == f"input.{suffix}" or ref.endswith("." + suffix):
+            return v
+    return None
+
+
+def review(grants: list[Grant], records: Iterable[dict[str, Any]]) -> Review:
+    known = set(grants)
+    used: dict[Grant, int] = {}
+    decisions = 0
+    for r in records:
+        if r.get("kind") != "decision" or r.get("outcome") != "allow":
+            continue
+        decisions += 1
+        values, matched = _facts(r)
+        role = _value(values, "subject.role")
+        rtype = _value(values, "resource.type")
+        action = _value(values, "action")
+        for g in matched:
+            grant = Grant(str(role), str(rtype), str(g["pattern"]), str(action))
+            if grant in known:
+                used[grant] = used.get(grant, 0) + 1
+    return Review(grants, used, decisions)
