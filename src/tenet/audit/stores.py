@@ -201,7 +201,13 @@ class JsonlStore(AuditStore):
     def _tails(self, f: TextIO) -> dict[str, Tail]:
         tails: dict[str, Tail] = {}
         f.seek(0)
-        for line in f:
+        text = f.read()
+        if text and not text.endswith("\n"):
+            # a writer killed mid-line left a torn, never-committed record: drop it
+            text = text[: text.rfind("\n") + 1]
+            f.seek(0)
+            f.truncate(len(text.encode()))
+        for line in text.splitlines():
             if line.strip():
                 r = json.loads(line)
                 tails[r["class"]] = (r["seq"], r["hash"], r["id"])
@@ -232,6 +238,8 @@ class JsonlStore(AuditStore):
                 lines = f.readlines()
         except OSError as err:
             raise StoreError(f"cannot read `{self.url}`: {err.strerror}") from err
+        if lines and not lines[-1].endswith("\n"):
+            lines.pop()  # torn by a killed writer: it was never committed
         for n, line in enumerate(lines, 1):
             if line.strip():
                 try:
