@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
 
@@ -90,14 +90,22 @@ def summarize(
 # ---- HTML --------------------------------------------------------------------------------
 
 
-def _bars_over_time(by_day: dict[str, Counter[str]]) -> str:
-    days = sorted(by_day)
-    if not days:
+def _window_days(since: float, until: float) -> list[str]:
+    """Every day of the window, so that the time axis is the window's, quiet days included."""
+    first = datetime.fromtimestamp(since, UTC).date()
+    last = datetime.fromtimestamp(until, UTC).date()
+    span = min((last - first).days, 3660)
+    return [(first + timedelta(days=i)).isoformat() for i in range(span + 1)]
+
+
+def _bars_over_time(by_day: dict[str, Counter[str]], days: list[str]) -> str:
+    if not by_day:
         return "<p>No decisions in this window.</p>"
+    days = sorted(set(days) | set(by_day))
     width, height, pad = 720, 220, 30
     peak = max(sum(c.values()) for c in by_day.values()) or 1
     step = (width - 2 * pad) / len(days)
-    bar = max(1.0, step * 0.8)
+    bar = min(48.0, max(1.0, step * 0.8))
     parts = [
         f'<svg role="img" aria-label="decisions per day by outcome" viewBox="0 0 {width} {height}"'
         f' width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">'
@@ -109,7 +117,7 @@ def _bars_over_time(by_day: dict[str, Counter[str]]) -> str:
     for i, day in enumerate(days):
         y = float(height - pad)
         for outcome in OUTCOMES:
-            n = by_day[day][outcome]
+            n = by_day.get(day, Counter())[outcome]
             if not n:
                 continue
             h = (height - 2 * pad) * n / peak
@@ -142,7 +150,7 @@ def _hbars(counts: list[tuple[str, float]], unit: str, color: str = "#1565c0") -
         'xmlns="http://www.w3.org/2000/svg">'
     ]
     for i, (label, v) in enumerate(counts):
-        w = 380 * v / peak
+        w = 300 * v / peak
         shown = f"{v:.1%}" if unit == "%" else f"{v:g}"
         parts.append(
             f'<text x="0" y="{i * row + 15}" font-size="12">{escape(label[:48])}</text>'
@@ -191,7 +199,7 @@ def render_html(s: Summary, log_url: str) -> str:
     ]
     changes = [
         (
-            str(r.get("time")),
+            _shown_time(str(r.get("time"))),
             str(r.get("actor")),
             _change(r.get("event") or {}),
             str(r.get("id")),
@@ -203,15 +211,16 @@ def render_html(s: Summary, log_url: str) -> str:
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<title>Tenet audit report {escape(d["since"])} to {escape(d["until"])}</title>
+<title>Tenet audit report to {escape(_shown_time(d["until"]))}</title>
 <style>{_STYLE}</style></head>
 <body>
 <h1>Audit report</h1>
-<p>Decision log <code>{escape(log_url)}</code>, from {escape(d["since"])} to {escape(d["until"])}:
+<p>Decision log <code>{escape(log_url)}</code>, from {escape(_shown_time(d["since"]))} to
+{escape(_shown_time(d["until"]))}:
 {s.decisions} decisions.</p>
 {chain}
 <h2>Decisions over time, by outcome</h2>
-{_bars_over_time(s.by_day)}
+{_bars_over_time(s.by_day, _window_days(s.since, s.until))}
 <h2>Most violated checks</h2>
 {_hbars([(k, float(v)) for k, v in s.violated_checks.most_common(15)], "n", "#c62828")}
 <h2>Error rate by bundle version</h2>
@@ -238,3 +247,8 @@ def _change(event: dict[str, Any]) -> str:
         return f"{b.get('name')} {b.get('version')} ({digest})"
 
     return f"{event.get('action', 'change')}: {name(old)} → {name(new)}"
+
+
+def _shown_time(text: str) -> str:
+    """RFC 3339 to the second, for people."""
+    return text[:19] + "Z" if len(text) > 20 else text
