@@ -17,7 +17,7 @@ import click
 import yaml
 
 import tenet
-from tenet import cli_audit
+from tenet import cli_audit, cli_compliance
 from tenet.bundle import bundle_digest, open_tree
 from tenet.bundle.archive import build_archive
 from tenet.bundle.diff import InputsError, diff_bundles, render_diff
@@ -334,6 +334,7 @@ def diff(old: str, new: str, inputs_path: str | None, fmt: str, fail_on_change: 
 
 
 main.add_command(cli_audit.audit)
+main.add_command(cli_compliance.compliance)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -18,6 +18,7 @@ from tenet.bundle.manifest import MANIFEST, Manifest, check_requires, parse_mani
 from tenet.bundle.signing import PublicKeyLike, load_public_key, verify_signature
 from tenet.compiler import CompileOptions, compile_program
 from tenet.compiler.program import Program
+from tenet.compliance.catalogue import Catalogue
 from tenet.decision import BundleInfo, Decision
 from tenet.diagnostics import Diagnostic, PolicyError, did_you_mean
 from tenet.runtime.evaluate import Limits, Outcome, evaluate, resolve_now
@@ -51,6 +52,7 @@ class Bundle:
     files: Mapping[str, bytes] = field(default_factory=dict)  # relative path -> bytes
     signature: bytes | None = None  # the raw `.signature`, if the bundle has one
     input_schemas: Mapping[str, InputSchema] = field(default_factory=dict)
+    frameworks: Mapping[str, Catalogue] = field(default_factory=dict)  # name -> catalogue
 
     @property
     def name(self) -> str:
@@ -186,6 +188,7 @@ def compile_files(
         MappingProxyType(dict(files.files)),
         files.signature,
         MappingProxyType(dict(files.input_schemas)),
+        MappingProxyType(dict(files.frameworks)),
     )
 
 

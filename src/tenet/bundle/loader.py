@@ -15,6 +15,7 @@ import yaml
 from tenet.bundle.archive import archive_stem, read_archive
 from tenet.bundle.files import ReadLimits, Tree, read_folder_files
 from tenet.bundle.manifest import MANIFEST, Manifest
+from tenet.compliance.catalogue import Catalogue, read_catalogue
 from tenet.diagnostics import Diagnostic, did_you_mean
 from tenet.source import Source
 from tenet.yamlutil import DocumentError, check_document, load_json, load_yaml
@@ -36,6 +37,7 @@ class BundleFiles:
     data: dict[str, Any] = field(default_factory=dict)
     schemas: dict[str, Any] = field(default_factory=dict)  # name -> validator
     input_schemas: dict[str, tuple[str, Any]] = field(default_factory=dict)  # query -> path, v.
+    frameworks: dict[str, Catalogue] = field(default_factory=dict)  # `frameworks/NAME.yaml`
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
@@ -98,6 +100,12 @@ def read_parts(tree: Tree, root: Path, manifest: Manifest, digest: str) -> Bundl
             validators[rel] = validator
             if validator is not None:
                 out.schemas[parts[1][: -len(".schema.json")]] = validator
+        elif parts[0] == "frameworks" and len(parts) == 2 and rel.endswith((".yaml", ".yml")):
+            key = parts[1].rsplit(".", 1)[0]
+            catalogue, problems = read_catalogue(key, content, rel)
+            out.diagnostics.extend(problems)
+            if catalogue is not None:
+                out.frameworks[key] = catalogue
     _input_schemas(out, validators)
     return out
 
