@@ -40,9 +40,9 @@ require owner {
 DATA = {
     "retention": {
         "classes": {
-            "deployments": {"keep": "2555d", "queries": ["deploy"]},
-            "access": {"keep": "730d", "queries": ["access"]},
-            "config": {"keep": "1825d", "events": ["configuration_change"]},
+            "deployments": {"keep_for": "2555d", "query_prefixes": ["deploy"]},
+            "access": {"keep_for": "730d", "query_prefixes": ["access"]},
+            "config": {"keep_for": "1825d", "events": ["configuration_change"]},
         }
     }
 }

@@ -79,7 +79,7 @@ class AuditLog:
         """The record of one decision, before it is chained."""
         redactor, retention = self._config(bundle)
         kept, document = redactor.apply(input, decision.to_dict())
-        cls = retention.for_query(decision.query)
+        cls = retention.for_decision(decision.query, decision.outcome)
         return {
             "id": decision.decision_id,
             "kind": "decision",
