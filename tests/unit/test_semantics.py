@@ -260,3 +260,14 @@ def test_to_dict_returns_a_copy(tmp_path: Path) -> None:
     decision = b.decide("main", {})
     decision.to_dict()["summary"]["errors"] = 99
     assert decision.to_dict()["summary"]["errors"] == 0
+
+
+def test_an_import_naming_both_data_and_a_package_is_ambiguous(tmp_path: Path) -> None:
+    with pytest.raises(tenet.PolicyError, match="ambiguous") as info:
+        bundle(
+            tmp_path,
+            "package data.retention\nx = 1\n",
+            {"retention": {"x": 2}},
+            **{"q.tenet": "package q\nimport data.retention\ny = retention.x\n"},
+        )
+    assert info.value.diagnostics[0].path == "q.tenet"

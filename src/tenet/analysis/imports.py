@@ -35,6 +35,18 @@ def resolve_imports(an: Analysis) -> list[Diagnostic]:
                     )
                 )
                 continue
+            if imp.path[0] == "data" and symbols.is_namespace(imp.path):
+                diags.append(
+                    Diagnostic(
+                        "ambiguous-import",
+                        f"import `{dotted}` is ambiguous: it names the data document "
+                        f"`{dotted}` and the package `{dotted}`",
+                        imp.span,
+                        "rename the package or the data key: imports of `data.…` always "
+                        "read the data document",
+                    )
+                )
+                continue
             if isinstance(target, PackageTarget) and target.path == module.package:
                 diags.append(
                     Diagnostic(
