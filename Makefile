@@ -1,4 +1,4 @@
-# make demo: a venv with Tenet, then explained decisions on the example bundle.
+# make demo: a venv with Tenet, then explained decisions on the ai-governance bundle.
 # make test: a venv with the dev extras, then lint, types and the whole test suite.
 PYTHON ?= python3
 VENV   ?= .venv
@@ -17,14 +17,14 @@ $(VENV)/.dev-installed: pyproject.toml
 	touch $(VENV)/.installed $@
 
 demo: $(VENV)/.installed
-	@echo "== a staging deployment that passes the gates"
-	@$(BIN)/tenet eval deploy.staging --bundle policies/starter --input examples/starter/staging-pass.yaml
+	@echo "== a production deployment that passes every gate"
+	@$(BIN)/tenet eval deploy.production --bundle policies/ai-governance --input examples/ai-governance/deploy/production-pass.yaml --now 2026-03-02T10:00:00Z
 	@echo
-	@echo "== a staging deployment that fails them (exit 1 is the expected verdict)"
-	@$(BIN)/tenet eval deploy.staging --bundle policies/starter --input examples/starter/staging-fail.yaml || test $$? -eq 1
+	@echo "== a staging deployment that fails its gates (exit 1 is the expected verdict)"
+	@$(BIN)/tenet eval deploy.staging --bundle policies/ai-governance --input examples/ai-governance/deploy/staging-fail.yaml --now 2026-03-02T10:00:00Z || test $$? -eq 1
 	@echo
-	@echo "== an access request, explained"
-	@$(BIN)/tenet eval access.allow --bundle policies/starter --input examples/starter/access-deny.yaml || test $$? -eq 1
+	@echo "== an access request under a self-approved break-glass, explained"
+	@$(BIN)/tenet eval access.allow --bundle policies/ai-governance --input examples/ai-governance/access/break-glass-self-approved-fail.yaml --now 2026-03-02T10:00:00Z || test $$? -eq 1
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests benchmarks

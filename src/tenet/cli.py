@@ -6,8 +6,10 @@ that does not load, an unreadable input).
 
 from __future__ import annotations
 
+import glob
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -32,6 +34,18 @@ from tenet.bundle.signing import (
     verify_signature,
 )
 from tenet.bundle.summary import render_summary, summarize
+from tenet.ci import (
+    FAIL_ON,
+    Evaluated,
+    fails,
+    render_github,
+    render_junit,
+    render_sarif,
+    render_text_all,
+)
+from tenet.cli_authoring import check_command, fmt_command, test_command
+from tenet.cli_fairness import fairness
+from tenet.cli_serve import serve
 from tenet.diagnostics import PolicyError, QueryError, render_all
 from tenet.report import render_text
 from tenet.yamlutil import load_json, load_yaml
@@ -44,25 +58,37 @@ def _fail(message: str) -> NoReturn:
     sys.exit(EXIT_USAGE)
 
 
-def read_document(path: str) -> Any:
-    """A YAML or JSON document from a file or `-` (stdin); exits 2 with a clear message."""
+class _InputError(Exception):
+    """An input that cannot be read or parsed; the message says why."""
+
+
+def _read_input(path: str) -> tuple[str, Any]:
+    """The text and document of a YAML or JSON file or `-` (stdin); raises _InputError."""
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text("utf-8")
     except OSError as err:
-        _fail(f"cannot read input `{path}`: {err.strerror or err}")
+        raise _InputError(f"cannot read input `{path}`: {err.strerror or err}") from None
     except UnicodeDecodeError:
-        _fail(f"input `{path}` is not UTF-8 text")
+        raise _InputError(f"input `{path}` is not UTF-8 text") from None
     try:
         if path.endswith(".json"):
-            return load_json(text)
-        return load_yaml(text)
+            return text, load_json(text)
+        return text, load_yaml(text)
     except ValueError as err:
-        _fail(f"input `{path}` is not valid JSON: {err}")
+        raise _InputError(f"input `{path}` is not valid JSON: {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err)
-        _fail(f"input `{path}` is not valid YAML{where}: {problem}")
+        raise _InputError(f"input `{path}` is not valid YAML{where}: {problem}") from None
+
+
+def read_document(path: str) -> Any:
+    """A YAML or JSON document from a file or `-` (stdin); exits 2 with a clear message."""
+    try:
+        return _read_input(path)[1]
+    except _InputError as err:
+        _fail(str(err))
 
 
 def _bundle_failed(path: str, err: PolicyError) -> NoReturn:
@@ -112,11 +138,17 @@ def version() -> None:
 
 @main.command(name="eval")
 @click.argument("query")
+@click.argument("more_inputs", nargs=-1, metavar="[MORE_INPUTS]...")
 @click.option(
     "--bundle", "bundle_path", required=True, type=click.Path(), help="Bundle folder or archive."
 )
 @click.option(
-    "--input", "input_path", required=True, help="Input document (YAML or JSON); - for stdin."
+    "--input",
+    "input_paths",
+    required=True,
+    multiple=True,
+    help="Input document (YAML or JSON); - for stdin. Repeatable; a glob such as "
+    "'registrations/*.yaml' matches several (quote it, or let the shell expand it).",
 )
 @click.option("--now", default=None, help="The decision's clock, RFC 3339 (default: now).")
 @click.option(
@@ -129,10 +161,17 @@ def version() -> None:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "junit", "sarif", "github"]),
     default="text",
     show_default=True,
-    help="Output format.",
+    help="Output format: a report, the decision document, or a CI report.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(FAIL_ON),
+    default="blocking",
+    show_default=True,
+    help="Exit 1 on a deny or error (blocking), also on a violated warning (warning), or never.",
 )
 @click.option(
     "--public-key",
@@ -142,31 +181,84 @@ def version() -> None:
 )
 def eval_(
     query: str,
+    more_inputs: tuple[str, ...],
     bundle_path: str,
-    input_path: str,
+    input_paths: tuple[str, ...],
     now: str | None,
     explain: str,
     fmt: str,
+    fail_on: str,
     public_key: str | None,
 ) -> None:
-    """Decide QUERY (a package or rule) for an input, and explain the decision."""
+    """Decide QUERY (a package or rule) for each input, and explain each decision.
+
+    Files after the options are more inputs, which is what an unquoted shell glob after
+    --input turns into. The exit code is the worst of the inputs'."""
     bundle = load(bundle_path, public_key)
-    doc = read_document(input_path)
-    try:
-        decision = bundle.decide(query, doc, now=now, explain=explain)
-    except QueryError as err:
-        _fail(
-            err.diagnostics[0].message
-            + (f"\n  = help: {err.diagnostics[0].help}" if err.diagnostics[0].help else "")
-        )
-    except ValueError as err:
-        _fail(str(err))
-    result = decision.to_dict()
+    paths = _expand_inputs([*input_paths, *more_inputs])
+    inputs: list[tuple[str, str, Any]] = []
+    problems: list[str] = []
+    for path in paths:
+        try:
+            inputs.append((path, *_read_input(path)))
+        except _InputError as err:
+            problems.append(str(err))
+    if problems:
+        for problem in problems[:-1]:
+            click.echo(f"error: {problem}", err=True)
+        _fail(problems[-1])
+    items: list[Evaluated] = []
+    for path, text, doc in inputs:
+        try:
+            decision = bundle.decide(query, doc, now=now, explain=explain)
+        except QueryError as err:
+            _fail(
+                err.diagnostics[0].message
+                + (f"\n  = help: {err.diagnostics[0].help}" if err.diagnostics[0].help else "")
+            )
+        except ValueError as err:
+            _fail(str(err))
+        is_json = path.endswith(".json")
+        items.append(Evaluated(path, text, decision.to_dict(), is_json=is_json, input=doc))
+    code = max(EXIT_DENY if fails(item.decision, fail_on) else EXIT_ALLOW for item in items)
+    several = len(items) > 1
     if fmt == "json":
-        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        shown: Any = [item.decision for item in items] if several else items[0].decision
+        click.echo(json.dumps(shown, indent=2, ensure_ascii=False))
+    elif fmt == "junit":
+        click.echo(render_junit(items, query))
+    elif fmt == "sarif":
+        click.echo(render_sarif(items, query, bundle_path, code, fail_on))
+    elif fmt == "github":
+        click.echo(render_github(items))
     else:
-        click.echo(render_text(result))
-    sys.exit(EXIT_ALLOW if decision.allowed else EXIT_DENY)
+        click.echo(render_text_all(items) if several else render_text(items[0].decision))
+    sys.exit(code)
+
+
+_GLOB_MAGIC = re.compile(r"[*?\[]")
+
+
+def _expand_inputs(patterns: list[str]) -> list[str]:
+    """The input files: each path as given, each glob's matching files sorted (a glob that
+    matches no file is a usage error), each file once, in order."""
+    if patterns.count("-") > 1:
+        _fail("standard input (`-`) can be given only once")
+    out: list[str] = []
+    seen: set[str] = set()
+    for pattern in patterns:
+        if pattern == "-" or os.path.exists(pattern) or not _GLOB_MAGIC.search(pattern):
+            matches = [pattern]
+        else:
+            found = glob.glob(pattern, recursive=True)
+            matches = sorted(m for m in found if not os.path.isdir(m))
+            if not matches:
+                _fail(f"no input file matches `{pattern}`")
+        for m in matches:
+            if m not in seen:
+                seen.add(m)
+                out.append(m)
+    return out
 
 
 # ---- tenet bundle ---------------------------------------------------------------------------
@@ -335,6 +427,14 @@ def diff(old: str, new: str, inputs_path: str | None, fmt: str, fail_on_change: 
 
 main.add_command(cli_audit.audit)
 main.add_command(cli_compliance.compliance)
+
+main.add_command(test_command)
+main.add_command(fmt_command)
+main.add_command(check_command)
+
+
+main.add_command(fairness)
+main.add_command(serve)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

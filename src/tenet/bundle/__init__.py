@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Any
 
 from tenet.analysis import check
+from tenet.bundle.documents import Document, evaluate_document
 from tenet.bundle.files import ReadLimits, Tree
 from tenet.bundle.inputs import InputSchema, input_errors, schema_for
 from tenet.bundle.loader import BundleFiles, bundle_digest, default_name, read_parts, read_tree
@@ -27,6 +28,7 @@ from tenet.syntax.parser import parse
 
 __all__ = [
     "Bundle",
+    "Document",
     "ReadLimits",
     "bundle_digest",
     "compile_files",
@@ -92,6 +94,13 @@ class Bundle:
         else:
             outcome = evaluate(self.program, q, doc, clock, self.limits, explain == "full")
         return Decision(outcome, self.info, doc, explain, time.perf_counter_ns() - start)
+
+    def evaluate_document(self, path: str, input: Any = None, now: Any = None) -> Document:
+        """The value at `path` as Open Policy Agent's data API gives it: a rule's value, or for
+        a package an object of its rules' values (undefined ones left out) with sub-packages
+        nested; "" is every package. Raises QueryError and ValueError as `decide` does; an
+        input or evaluation error leaves the document undefined and is listed in `errors`."""
+        return evaluate_document(self, path, input, now)
 
 
 def open_tree(path: str | os.PathLike[str], read_limits: ReadLimits | None = None) -> Tree:

@@ -16,8 +16,9 @@ from tenet.analysis.symbols import ModuleScope
 from tenet.analysis.waivers import Waiver, read_waivers
 from tenet.compiler.bodies import Body, compile_body, meta_of
 from tenet.compiler.checks import CompiledCheck
-from tenet.compiler.expressions import ExprCompiler, Fn, Slots
+from tenet.compiler.expressions import Code, ExprCompiler, Fn, Slots
 from tenet.compiler.index import build_index, equality_keys
+from tenet.compiler.probe import Probe, ProbedIndex
 from tenet.compiler.program import Program
 from tenet.compiler.rules import CompiledDef, CompiledRule
 from tenet.gcpause import paused_gc
@@ -41,6 +42,7 @@ class _Build:
     analysis: Analysis
     schemas: Mapping[str, Any]
     options: CompileOptions
+    probe: Probe | None = None  # coverage: wraps statements, definitions and indexes
     rules: dict[str, CompiledRule] = field(default_factory=dict)
     checks: dict[tuple[str, ...], list[CompiledCheck]] = field(default_factory=dict)
     waivers: dict[str, list[Waiver]] = field(default_factory=dict)
@@ -77,6 +79,8 @@ def _compile_rules(b: _Build) -> None:
             elif isinstance(d, ast.DefaultRule):
                 rule = b.rules[".".join((*pkg.path, d.name))]
                 rule.default = b.compiler(module).compile(d.value, Slots())
+                if b.probe is not None:
+                    rule.default = Code(b.probe.constant(d.span, rule.default.fn))
     # source order: the file's relative path compared as text, then line
     for rule in b.rules.values():
         rule.defs.sort(key=lambda cd: (cd.span.path, cd.span.line, cd.span.column))
@@ -88,11 +92,17 @@ def _definition(b: _Build, module: ast.Module, d: ast.Rule) -> CompiledDef:
         slots = Slots()
         for p in d.params:
             slots.bind(p)
-        body = compile_body(d.body, slots, ec, traced) if d.body is not None else None
+        probe = None if traced else b.probe  # explanations re-run traced code: not counted
+        body = compile_body(d.body, slots, ec, traced, probe) if d.body is not None else None
         value = ec.untraced().compile(d.value, slots).fn if d.value is not None else None
         return body, value, slots.size
 
     body, value, size = build(False)
+    if b.probe is not None:
+        if body is not None:
+            body = b.probe.definition(d, body)
+        elif value is not None:
+            value = b.probe.constant(d.span, value)
 
     def traced() -> tuple[Body | None, Fn | None]:
         tbody, tvalue, _ = build(True)
@@ -127,7 +137,7 @@ def _check(
         when = (ec.compile(d.when, wslots).fn, meta_of(d.when))
         when_size = wslots.size
     slots = Slots()
-    body = compile_body(d.body, slots, ec, traced=True)
+    body = compile_body(d.body, slots, ec, traced=True, probe=b.probe)
     names = list(slots.names.items())
     some_slots = [
         slots.names[n] for s in d.body.statements if isinstance(s, ast.SomeIn) for n in s.names
@@ -165,6 +175,8 @@ def _index_rules(b: _Build) -> None:
     for rule in b.rules.values():
         if rule.kind != "function":
             rule.index = build_index(rule.defs, [d.eq_keys for d in rule.defs])
+            if rule.index is not None and b.probe is not None:
+                rule.index = ProbedIndex.around(rule.index, rule.defs, b.probe)
 
 
 def _index_waivers(b: _Build) -> None:
@@ -184,10 +196,14 @@ PASSES: tuple[tuple[str, Callable[[_Build], None]], ...] = (
 
 
 def compile_program(
-    analysis: Analysis, schemas: Mapping[str, Any], options: CompileOptions | None = None
+    analysis: Analysis,
+    schemas: Mapping[str, Any],
+    options: CompileOptions | None = None,
+    probe: Probe | None = None,
 ) -> Program:
-    """Compile an analysis that has no errors into a Program."""
-    b = _Build(analysis, schemas, options or CompileOptions())
+    """Compile an analysis that has no errors into a Program. A `probe` (`tenet test
+    --coverage`) is told what runs; without one the program is exactly the plain one."""
+    b = _Build(analysis, schemas, options or CompileOptions(), probe)
     with paused_gc():
         for _name, run in PASSES:
             run(b)

@@ -9,13 +9,16 @@ The traced variants also record evidence on `ctx.tracer`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, assert_never
+from typing import TYPE_CHECKING, Any, assert_never
 
 from tenet.compiler.expressions import ExprCompiler, Fn, Slots, _at, _step
 from tenet.runtime.operators import iterate_keys, iterate_pairs
 from tenet.runtime.trace import CondMeta, Record
 from tenet.runtime.values import UNDEF, EvalError
 from tenet.syntax import ast
+
+if TYPE_CHECKING:
+    from tenet.compiler.probe import Probe
 
 __all__ = ["Body", "Cont", "compile_body", "stop"]
 
@@ -39,12 +42,20 @@ def meta_of(stmt: ast.Statement | ast.Expr) -> CondMeta:
     return CondMeta(" ".join(span.text().split()), span.location())
 
 
-def compile_body(body: ast.Body, slots: Slots, ec: ExprCompiler, traced: bool = False) -> Body:
-    """Compile statements from the last to the first, each calling the next."""
+def compile_body(
+    body: ast.Body,
+    slots: Slots,
+    ec: ExprCompiler,
+    traced: bool = False,
+    probe: Probe | None = None,
+) -> Body:
+    """Compile statements from the last to the first, each calling the next. A `probe`
+    (coverage) wraps every statement, those of `every` bodies included."""
     # slots are bound in source order, so compile every expression first, front to back
     steps: list[Callable[[Body], Body]] = []
     for stmt in body.statements:
-        steps.append(_statement(stmt, slots, ec, traced))
+        step = _statement(stmt, slots, ec, traced, probe)
+        steps.append(step if probe is None else probe.statement(stmt, step))
     nxt: Body = _last
     for make in reversed(steps):
         nxt = make(nxt)
@@ -52,7 +63,7 @@ def compile_body(body: ast.Body, slots: Slots, ec: ExprCompiler, traced: bool = 
 
 
 def _statement(
-    stmt: ast.Statement, slots: Slots, ec: ExprCompiler, traced: bool
+    stmt: ast.Statement, slots: Slots, ec: ExprCompiler, traced: bool, probe: Probe | None
 ) -> Callable[[Body], Body]:
     match stmt:
         case ast.Condition(expr=expr):
@@ -74,7 +85,7 @@ def _statement(
             f = ec.compile(coll, slots).fn
             child = slots.child()
             bound = [child.bind(n) for n in names]
-            inner_run = compile_body(inner, child, ec.untraced(), False)
+            inner_run = compile_body(inner, child, ec.untraced(), False, probe)
             if traced:
                 return _traced_every(f, bound, list(names), inner_run, meta_of(stmt), stmt)
             return _every(f, bound, inner_run, stmt)

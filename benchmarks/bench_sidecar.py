@@ -1,0 +1,248 @@
+"""Throughput and latency of the sidecar's access decision over HTTP at concurrency 1, 16 and
+64, next to the same server stack answering a constant response (the framework's floor),
+measured in one run from a separate load process on loopback.
+
+    python benchmarks/bench_sidecar.py [--duration 4] [--rounds 3] [--concurrency 1,16,64]
+
+The policy and requests are those of ../shared/conformance/10-access.yaml (as in
+bench_access.py); each request carries its `now`. Targets, in turn within each round:
+
+  floor      the constant-response app, served by `tenet.server.runner.uvicorn_config`
+  decisions  POST /v1/decisions/access.allow: the full decision document
+  data       POST /v1/data/access/allow: OPA's shape, {"result": ..., "decision_id": ...}
+
+Each figure is the best of the rounds (noise on a shared machine only ever slows a run down);
+the ratio is to the floor's best at the same concurrency. Every server and the load process are
+this script's children, bound to 127.0.0.1, and stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = ROOT.parent / "shared" / "conformance" / "10-access.yaml"
+LOAD = Path(__file__).with_name("bench_sidecar_load.py")
+PY = sys.executable
+
+
+# ---- processes -----------------------------------------------------------------------------
+
+
+class Child:
+    """A server this script started; `port` is read from its first line of output, or given."""
+
+    def __init__(self, name: str, cmd: Sequence[str], port: int | None = None) -> None:
+        self.name = name
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            list(cmd), cwd=ROOT, stdout=subprocess.PIPE, stderr=self.log, start_new_session=True
+        )
+        try:
+            self.port = port if port is not None else self._announced_port(30)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _announced_port(self, deadline: float) -> int:
+        assert self.proc.stdout is not None
+        end = time.monotonic() + deadline
+        line = b""
+        while not line.endswith(b"\n"):
+            left = end - time.monotonic()
+            if left <= 0 or self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} did not start: {self.output()}")
+            ready, _, _ = select.select([self.proc.stdout], [], [], left)
+            if ready:
+                line += os.read(self.proc.stdout.fileno(), 1)
+        found = re.search(rb"http://127\.0\.0\.1:(\d+)", line)
+        if not found:
+            raise RuntimeError(f"{self.name}: no address in {line!r}")
+        return int(found.group(1))
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-2000:]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.log.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def post(port: int, path: str, body: Any, timeout: float = 10) -> tuple[int, Any]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        headers = {"Content-Type": "application/json"}
+        conn.request("POST", path, body=json.dumps(body), headers=headers)
+        r = conn.getresponse()
+        data = r.read()
+        return r.status, json.loads(data) if data else None
+    finally:
+        conn.close()
+
+
+def wait_answering(port: int, path: str, deadline: float = 30) -> None:
+    end = time.monotonic() + deadline
+    while True:
+        try:
+            if post(port, path, {}, timeout=2)[0] == 200:
+                return
+        except (OSError, http.client.HTTPException, ValueError):
+            pass
+        if time.monotonic() > end:
+            raise RuntimeError(f"nothing answers on port {port}")
+        time.sleep(0.05)
+
+
+def load(port: int, path: str, bodies: Path, concurrency: int, duration: float) -> dict[str, Any]:
+    """One run of the load generator, in its own process."""
+    out = subprocess.run(
+        [PY, str(LOAD), "--port", str(port), "--path", path, "--bodies", str(bodies),
+         "--concurrency", str(concurrency), "--duration", str(duration), "--warmup", "0.5"],
+        capture_output=True, text=True, timeout=duration + 60, check=True,
+    )  # fmt: skip
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def measure(
+    targets: list[tuple[str, int, str]],
+    bodies: Path,
+    concurrencies: list[int],
+    rounds: int,
+    duration: float,
+) -> dict[tuple[str, int], dict[str, Any]]:
+    """Best of `rounds` per (target, concurrency); targets take turns within each round."""
+    best: dict[tuple[str, int], dict[str, Any]] = {}
+    for r in range(rounds):
+        for c in concurrencies:
+            for name, port, path in targets:
+                result = load(port, path, bodies, c, duration)
+                print(
+                    f"  round {r + 1}  c={c:<3} {name:<24} {result['throughput']:>9.0f} req/s"
+                    f"  p50 {result['p50_us']:>8.1f} us  p99 {result['p99_us']:>8.1f} us"
+                    f"  errors {result['errors']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                if result["errors"]:
+                    raise RuntimeError(f"{name} answered with errors: {result}")
+                key = (name, c)
+                if key not in best or result["throughput"] > best[key]["throughput"]:
+                    best[key] = result
+    return best
+
+
+def table(best: dict[tuple[str, int], dict[str, Any]], floor: str, concurrencies: list[int]) -> str:
+    names = list(dict.fromkeys(n for n, _ in best))
+    lines = [
+        f"{'conc':>4}  {'target':<24} {'req/s':>9} {'p50 us':>9} {'p99 us':>9}  {'of floor':>8}"
+    ]
+    for c in concurrencies:
+        base = best[(floor, c)]["throughput"]
+        for n in names:
+            r = best[(n, c)]
+            lines.append(
+                f"{c:>4}  {n:<24} {r['throughput']:>9.0f} {r['p50_us']:>9.1f} {r['p99_us']:>9.1f}"
+                f"  {r['throughput'] / base:>7.0%}"
+            )
+    return "\n".join(lines)
+
+
+# ---- the access bundle ---------------------------------------------------------------------
+
+
+def access_bundle(into: Path) -> tuple[Path, list[dict[str, Any]], list[bool]]:
+    """The conformance access policy as a bundle folder; request bodies and expected answers."""
+    doc = yaml.safe_load(CASES.read_text("utf-8"))
+    root = into / "access-bundle"
+    for name, text in doc["files"].items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, "utf-8")
+    (root / "data.json").write_text(json.dumps(doc["data"]), "utf-8")
+    (root / "tenet.yaml").write_text("name: access-bench\nversion: 1.0.0\n", "utf-8")
+    bodies = [{"input": c["input"], "now": c["now"]} for c in doc["cases"]]
+    expected = [c["expect"]["allowed"] for c in doc["cases"]]
+    return root, bodies, expected
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--duration", type=float, default=4.0, help="seconds per run (at most 60)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds (at most 10)")
+    p.add_argument("--concurrency", default="1,16,64")
+    args = p.parse_args()
+    if not 0 < args.duration <= 60 or not 1 <= args.rounds <= 10:
+        p.error("--duration must be in (0, 60] and --rounds 1 to 10")
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    with tempfile.TemporaryDirectory(prefix="tenet-bench-sidecar-") as tmp:
+        root, bodies, expected = access_bundle(Path(tmp))
+        bodies_file = Path(tmp) / "bodies.json"
+        bodies_file.write_text(json.dumps(bodies), "utf-8")
+        children: list[Child] = []
+        try:
+            tenet = Child(
+                "tenet serve",
+                [PY, "-m", "tenet.cli", "serve", "--bundle", str(root), "--addr", "127.0.0.1:0",
+                 "--log-level", "warning"],
+            )  # fmt: skip
+            children.append(tenet)
+            floor = Child("floor", [PY, str(Path(__file__).with_name("bench_sidecar_floor.py"))])
+            children.append(floor)
+            wait_answering(floor.port, "/")
+            wait_answering(tenet.port, "/v1/data/access/allow")
+            for body, allowed in zip(bodies, expected, strict=True):
+                status, doc = post(tenet.port, "/v1/decisions/access.allow", body)
+                assert status == 200 and doc["allowed"] is allowed, (body, doc)
+                status, doc = post(tenet.port, "/v1/data/access/allow", body)
+                assert status == 200 and doc["result"] is allowed, (body, doc)
+            print(
+                f"{len(bodies)} access requests in turn, {args.rounds} rounds of "
+                f"{args.duration:g} s per target and concurrency, best round shown:",
+                flush=True,
+            )
+            targets = [
+                ("floor (constant)", floor.port, "/"),
+                ("decisions (document)", tenet.port, "/v1/decisions/access.allow"),
+                ("data (OPA shape)", tenet.port, "/v1/data/access/allow"),
+            ]
+            best = measure(targets, bodies_file, concurrencies, args.rounds, args.duration)
+            print(table(best, "floor (constant)", concurrencies))
+        finally:
+            for child in children:
+                child.stop()
+
+
+if __name__ == "__main__":
+    main()

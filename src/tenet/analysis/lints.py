@@ -1,0 +1,761 @@
+"""Warnings for `tenet check`: unused imports and locals, names shadowing rules or built-ins,
+constant conditions, checks without a message, and input fields the input schema does not
+declare. Run by `tenet check` only, never when a bundle loads."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, assert_never
+
+from tenet.analysis.names import chain_of, parse_message, resolve_chain
+from tenet.analysis.symbols import (
+    BuiltinTarget,
+    InputTarget,
+    ModuleScope,
+    RuleInfo,
+    RuleTarget,
+)
+from tenet.diagnostics import Diagnostic
+from tenet.runtime.builtins import BUILTINS
+from tenet.runtime.values import UNDEF
+from tenet.source import Span
+from tenet.syntax import ast
+from tenet.syntax.template import Hole
+
+if TYPE_CHECKING:
+    from tenet.analysis import Analysis
+
+__all__ = ["LINTS", "lint"]
+
+# every warning code, for documentation and `--format json` readers
+LINTS = (
+    "unused-import",
+    "unused-local",
+    "shadowing",
+    "constant-condition",
+    "no-message",
+    "unknown-input-field",
+)
+
+
+def lint(
+    analysis: Analysis, input_schemas: Mapping[str, tuple[str, Any]] | None = None
+) -> list[Diagnostic]:
+    """Every warning for the analysed modules, in file and position order. `input_schemas`
+    maps a query or package to (schema path, schema document or validator), as the manifest's
+    `inputs`; references into `input` are checked against the schema that applies."""
+    schemas = {
+        query: (path, getattr(schema, "schema", schema))
+        for query, (path, schema) in (input_schemas or {}).items()
+    }
+    diags: list[Diagnostic] = []
+    for module in analysis.modules:
+        scope = analysis.scopes.get(id(module))
+        if scope is None:
+            continue
+        diags.extend(_Module(module, scope, schemas).run())
+    diags.sort(key=lambda d: (d.path or "", d.span.start if d.span else 0, d.code))
+    return diags
+
+
+def _warn(code: str, message: str, span: Span | None, help: str | None = None) -> Diagnostic:
+    return Diagnostic(code, message, span, help, severity="warning")
+
+
+def _text(node: ast.Expr | ast.Statement) -> str:
+    return " ".join(node.span.text().split())
+
+
+def _nearest(name: str, candidates: list[str]) -> str | None:
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    lowered = {c.lower(): c for c in candidates}
+    return lowered.get(name.lower())
+
+
+# ---- input schemas ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Schema:
+    """Where a reference stands in an input schema: the schema nodes that may describe it."""
+
+    path: str  # the schema file
+    root: Any  # the whole schema document, for `$ref`
+    nodes: tuple[Any, ...]
+
+
+def _expand(root: Any, node: Any, depth: int = 0) -> Iterator[Any]:
+    """A node with its `$ref` followed and its `allOf`/`anyOf`/`oneOf` branches."""
+    if depth > 32 or not isinstance(node, dict):
+        yield node
+        return
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#"):
+        target: Any = root
+        for part in ref[1:].split("/")[1:] if ref != "#" else []:
+            part = part.replace("~1", "/").replace("~0", "~")
+            if isinstance(target, dict) and part in target:
+                target = target[part]
+            elif isinstance(target, list) and part.isdigit() and int(part) < len(target):
+                target = target[int(part)]
+            else:
+                target = True  # a reference we cannot follow: anything goes
+                break
+        yield from _expand(root, target, depth + 1)
+    elif ref is not None:
+        yield True  # a reference to another file: not followed
+    yield node
+    for key in ("allOf", "anyOf", "oneOf"):
+        for branch in node.get(key) or ():
+            yield from _expand(root, branch, depth + 1)
+
+
+def _field(s: _Schema, key: str) -> tuple[str, _Schema | None, list[str]]:
+    """Step into object field `key`: ("declared", the field's schema, []), ("open", None, [])
+    when the schema allows any field, or ("undeclared", None, the declared names)."""
+    found: list[Any] = []
+    names: list[str] = []
+    is_open = False
+    for node in (n for top in s.nodes for n in _expand(s.root, top)):
+        if node is True or node == {}:
+            is_open = True
+            continue
+        if not isinstance(node, dict):
+            continue
+        props = node.get("properties")
+        patterns = node.get("patternProperties")
+        extra = node.get("additionalProperties")
+        if isinstance(props, dict):
+            names.extend(str(k) for k in props)
+            if key in props:
+                found.append(props[key])
+                continue
+        if isinstance(patterns, dict):
+            matched = [v for p, v in patterns.items() if _search(p, key)]
+            if matched:
+                found.extend(matched)
+                continue
+        if isinstance(extra, dict):
+            found.append(extra)
+        elif extra is True or (extra is None and _unconstrained(node)):
+            is_open = True
+    if found:
+        return "declared", _Schema(s.path, s.root, tuple(found)), []
+    if is_open or not names:
+        return "open", None, []
+    return "undeclared", None, names
+
+
+def _unconstrained(node: dict[str, Any]) -> bool:
+    """A schema node that says nothing of an object's fields (its `$ref` and branches are
+    read on their own)."""
+    if any(
+        k in node for k in ("properties", "patternProperties", "$ref", "allOf", "anyOf", "oneOf")
+    ):
+        return False
+    t = node.get("type")
+    return not (isinstance(t, str) and t != "object")
+
+
+def _search(pattern: str, key: str) -> bool:
+    try:
+        return re.search(pattern, key) is not None
+    except re.error:
+        return True
+
+
+def _items(s: _Schema) -> _Schema | None:
+    """The schema of an array's elements, when the schema says."""
+    found: list[Any] = []
+    for node in (n for top in s.nodes for n in _expand(s.root, top)):
+        if not isinstance(node, dict):
+            continue
+        items = node.get("items")
+        if isinstance(items, dict | bool):
+            found.append(items)
+        for prefix in node.get("prefixItems") or ():
+            found.append(prefix)
+    return _Schema(s.path, s.root, tuple(found)) if found else None
+
+
+def _values(s: _Schema) -> _Schema | None:
+    """The schema of an object's values when they share one (`additionalProperties`)."""
+    found = [
+        node["additionalProperties"]
+        for node in (n for top in s.nodes for n in _expand(s.root, top))
+        if isinstance(node, dict) and isinstance(node.get("additionalProperties"), dict)
+    ]
+    return _Schema(s.path, s.root, tuple(found)) if found else None
+
+
+# ---- one module ---------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Local:
+    name: str
+    span: Span | None
+    schema: _Schema | None = None  # when bound to part of the input
+    used: bool = False
+
+
+@dataclass(eq=False)
+class _Scope:
+    parent: _Scope | None = None
+    names: dict[str, _Local] = field(default_factory=dict)
+
+    def find(self, name: str) -> _Local | None:
+        scope: _Scope | None = self
+        while scope is not None:
+            if name in scope.names:
+                return scope.names[name]
+            scope = scope.parent
+        return None
+
+
+class _Module:
+    def __init__(
+        self,
+        module: ast.Module,
+        scope: ModuleScope,
+        schemas: Mapping[str, tuple[str, Any]],
+    ) -> None:
+        self.module = module
+        self.scope = scope
+        self.schemas = schemas
+        self.diags: list[Diagnostic] = []
+        self.imports_used: set[str] = set()
+        self.schema: _Schema | None = None  # the input schema of the definition being read
+        self.reported: set[tuple[int, int]] = set()
+        self._constant_rules: dict[str, bool] = {}
+
+    # ---- the walk ---------------------------------------------------------------------------
+
+    def run(self) -> list[Diagnostic]:
+        package = ".".join(self.module.package)
+        self._imports(self._schema_for(package))
+        for d in self.module.definitions:
+            match d:
+                case ast.Rule():
+                    self.schema = self._schema_for(f"{package}.{d.name}")
+                    self._rule(d)
+                case ast.DefaultRule():
+                    self.schema = self._schema_for(f"{package}.{d.name}")
+                    self.expr(d.value, _Scope())
+                case ast.Check():
+                    self.schema = self._schema_for(package)
+                    self._check(d)
+                case _:
+                    assert_never(d)
+        self._unused_imports()
+        self._shadowed_builtins()
+        return self.diags
+
+    def _schema_for(self, query: str) -> _Schema | None:
+        parts = query.split(".")
+        for n in range(len(parts), 0, -1):
+            found = self.schemas.get(".".join(parts[:n]))
+            if found is not None:
+                path, doc = found
+                return _Schema(path, doc, (doc,))
+        return None
+
+    def _rule(self, r: ast.Rule) -> None:
+        local = _Scope()
+        for p in r.params:
+            self._shadowing(p, r.span, "parameter")
+            local.names[p] = _Local(p, r.span, used=True)  # parameters are an interface
+        if r.body is not None:
+            self.body(r.body, local, close=False)
+        if r.value is not None:
+            self.expr(r.value, local)
+        self._unused(local)
+
+    def _check(self, c: ast.Check) -> None:
+        if c.message is None:
+            kind = "requirement {} is not met" if c.kind == "require" else "{} is forbidden"
+            self.diags.append(
+                _warn(
+                    "no-message",
+                    f"check `{c.name}` has no message",
+                    c.span,
+                    f'add `message "…"` saying what is wrong and how to fix it; the default, '
+                    f"`{kind.format(c.name)}`, says neither",
+                )
+            )
+        if c.when is not None:
+            self.expr(c.when, _Scope())
+            self._constant(c.when, "the `when` condition")
+        local = _Scope()
+        self.body(c.body, local, close=False)
+        template, _ = parse_message(c)
+        if template is not None:
+            for part in template.parts:
+                if isinstance(part, Hole):
+                    self.expr(part.expr, local)
+        self._unused(local)
+
+    def body(self, body: ast.Body, local: _Scope, close: bool = True) -> None:
+        for stmt in body.statements:
+            self.statement(stmt, local)
+        if close:
+            self._unused(local)
+
+    def statement(self, stmt: ast.Statement, local: _Scope) -> None:
+        match stmt:
+            case ast.Condition(expr=e):
+                self.expr(e, local)
+                self._constant(e, "condition")
+            case ast.Assign(name=name, expr=e):
+                self.expr(e, local)
+                self._bind(name, stmt.span, local, self._schema_of(e, local))
+            case ast.SomeIn(names=names, collection=coll):
+                self.expr(coll, local)
+                for name, schema in zip(
+                    names, self._element_schemas(coll, names, local), strict=True
+                ):
+                    self._bind(name, stmt.span, local, schema)
+            case ast.EveryIn(names=names, collection=coll, body=inner):
+                self.expr(coll, local)
+                child = _Scope(local)
+                for name, schema in zip(
+                    names, self._element_schemas(coll, names, local), strict=True
+                ):
+                    self._bind(name, stmt.span, child, schema)
+                self.body(inner, child)
+            case _:
+                assert_never(stmt)
+
+    def expr(self, e: ast.Expr, local: _Scope) -> None:
+        match e:
+            case ast.Literal():
+                pass
+            case ast.Var() | ast.Field() | ast.Index():
+                found = chain_of(e)
+                if found is None:
+                    self.expr(e.obj, local)  # type: ignore[union-attr]
+                    if isinstance(e, ast.Index):
+                        self.expr(e.index, local)
+                    return
+                root, steps = found
+                for s in steps:
+                    if isinstance(s, ast.Index):
+                        self.expr(s.index, local)
+                self._reference(root, steps, local, e)
+            case ast.Call(func=func, args=args):
+                for a in args:
+                    self.expr(a, local)
+                found = chain_of(func)
+                if found is not None and found[0].name in self.scope.imports:
+                    if local.find(found[0].name) is None:
+                        self.imports_used.add(found[0].name)
+            case ast.Negate(operand=x) | ast.Not(operand=x):
+                self.expr(x, local)
+            case (
+                ast.Binary(left=a, right=b)
+                | ast.Compare(left=a, right=b)
+                | ast.BoolOp(left=a, right=b)
+            ):
+                self.expr(a, local)
+                self.expr(b, local)
+            case ast.ArrayLit(items=items):
+                for item in items:
+                    self.expr(item, local)
+            case ast.ObjectLit(pairs=pairs):
+                for k, v in pairs:
+                    self.expr(k, local)
+                    self.expr(v, local)
+            case (
+                ast.ArrayComp(element=el, clauses=clauses)
+                | ast.SetComp(element=el, clauses=clauses)
+            ):
+                child = self._clauses(clauses, local)
+                self.expr(el, child)
+                self._unused(child)
+            case ast.ObjectComp(key=k, value=v, clauses=clauses):
+                child = self._clauses(clauses, local)
+                self.expr(k, child)
+                self.expr(v, child)
+                self._unused(child)
+            case _:
+                assert_never(e)
+
+    def _clauses(self, clauses: tuple[ast.CompFor | ast.CompIf, ...], local: _Scope) -> _Scope:
+        child = _Scope(local)
+        for clause in clauses:
+            match clause:
+                case ast.CompFor(names=names, collection=coll):
+                    self.expr(coll, child)
+                    for name, schema in zip(
+                        names, self._element_schemas(coll, names, child), strict=True
+                    ):
+                        self._bind(name, clause.span, child, schema)
+                case ast.CompIf(condition=cond):
+                    self.expr(cond, child)
+                    self._constant(cond, "condition")
+                case _:
+                    assert_never(clause)
+        return child
+
+    # ---- locals -----------------------------------------------------------------------------
+
+    def _bind(self, name: str, span: Span | None, local: _Scope, schema: _Schema | None) -> None:
+        if name not in local.names:
+            self._shadowing(name, span, "local")
+            local.names[name] = _Local(name, span, schema)
+
+    def _unused(self, local: _Scope) -> None:
+        for v in local.names.values():
+            if not v.used and not v.name.startswith("_"):
+                self.diags.append(
+                    _warn(
+                        "unused-local",
+                        f"local `{v.name}` is never used",
+                        v.span,
+                        f"remove it, or name it `_{v.name}` to show it is unused on purpose",
+                    )
+                )
+        local.names.clear()  # reported once
+
+    def _shadowing(self, name: str, span: Span | None, what: str) -> None:
+        pkg = self.scope.package
+        if name in pkg.rules:
+            shadowed, kind = f"rule `{name}` of package `{pkg.name}`", "rule"
+        elif name in self.scope.imports:
+            shadowed, kind = f"import `{name}`", "import"
+        elif name in BUILTINS:
+            shadowed, kind = f"the built-in function `{name}`", "built-in function"
+        else:
+            return
+        self.diags.append(
+            _warn(
+                "shadowing",
+                f"{what} `{name}` shadows {shadowed}",
+                span,
+                f"rename the {what}: where it is bound, `{name}` no longer means the {kind}",
+            )
+        )
+
+    def _reference(
+        self, root: ast.Var, steps: list[ast.Field | ast.Index], local: _Scope, whole: ast.Expr
+    ) -> None:
+        v = local.find(root.name)
+        if v is not None:
+            v.used = True
+            if v.schema is not None:
+                self._walk(v.schema, steps, whole)
+            return
+        if root.name in self.scope.imports:
+            self.imports_used.add(root.name)
+        target = self.scope.lookup(root.name)
+        if isinstance(target, InputTarget) and self.schema is not None:
+            start = self._walk_path(self.schema, target.path)
+            if start is not None:
+                self._walk(start, steps, whole)
+
+    # ---- input fields -----------------------------------------------------------------------
+
+    def _walk_path(self, s: _Schema, path: tuple[str, ...]) -> _Schema | None:
+        current: _Schema | None = s
+        for key in path:
+            if current is None:
+                return None
+            status, current, _ = _field(current, key)
+            if status != "declared":
+                return None
+        return current
+
+    def _walk(self, s: _Schema, steps: list[ast.Field | ast.Index], whole: ast.Expr) -> None:
+        current: _Schema | None = s
+        for step in steps:
+            if current is None:
+                return
+            if isinstance(step, ast.Field):
+                key: Any = step.name
+            elif isinstance(step.index, ast.Literal):
+                key = step.index.value
+            else:
+                return
+            if isinstance(key, str):
+                status, nxt, names = _field(current, key)
+                if status == "undeclared":
+                    self._undeclared(current, step, key, names, whole)
+                    return
+                current = nxt
+            elif type(key) is int or (type(key) is float and key.is_integer()):
+                current = _items(current)
+            else:
+                return
+
+    def _undeclared(
+        self,
+        s: _Schema,
+        step: ast.Field | ast.Index,
+        key: str,
+        names: list[str],
+        whole: ast.Expr,
+    ) -> None:
+        span = whole.span
+        where = (span.start, span.end)
+        if where in self.reported:
+            return
+        self.reported.add(where)
+        text = span.text()
+        written = " ".join(text.split())
+        near = _nearest(key, names)
+        help_: str
+        if near is not None:
+            # the reference as written, with the name replaced
+            if isinstance(step, ast.Field):
+                cut = step.span.end - len(key) - span.start
+                fixed = text[:cut] + near + text[step.span.end - span.start :]
+            else:
+                lit = step.index.span
+                fixed = text[: lit.start - span.start] + f'"{near}"' + text[lit.end - span.start :]
+            help_ = f"did you mean `{' '.join(fixed.split())}`?"
+        else:
+            declared = ", ".join(f"`{n}`" for n in sorted(set(names))[:8])
+            help_ = f"the schema declares {declared}; declare `{key}` there or fix the name"
+        if isinstance(step, ast.Field):  # point at the name itself
+            at = step.span.source.span(step.span.end - len(key), step.span.end)
+        else:
+            at = step.index.span
+        self.diags.append(
+            _warn(
+                "unknown-input-field",
+                f"`{written}`: the input schema `{s.path}` declares no field `{key}` here",
+                at,
+                help_,
+            )
+        )
+
+    def _schema_of(self, e: ast.Expr, local: _Scope) -> _Schema | None:
+        """The input schema of a plain reference into the input, if the schema says it."""
+        found = chain_of(e)
+        if found is None:
+            return None
+        root, steps = found
+        v = local.find(root.name)
+        current: _Schema | None
+        if v is not None:
+            current = v.schema
+        else:
+            target = self.scope.lookup(root.name)
+            if not isinstance(target, InputTarget) or self.schema is None:
+                return None
+            current = self._walk_path(self.schema, target.path)
+        for step in steps:
+            if current is None:
+                return None
+            if isinstance(step, ast.Field):
+                status, current, _ = _field(current, step.name)
+                if status != "declared":
+                    return None
+            elif isinstance(step.index, ast.Literal) and isinstance(step.index.value, str):
+                status, current, _ = _field(current, step.index.value)
+                if status != "declared":
+                    return None
+            else:
+                current = _items(current)
+        return current
+
+    def _element_schemas(
+        self, coll: ast.Expr, names: tuple[str, ...], local: _Scope
+    ) -> list[_Schema | None]:
+        """The schemas of the names `some`/`every`/`for` bind over a collection: an array's
+        elements, or the values of an object whose values share one schema."""
+        s = self._schema_of(coll, local)
+        if s is None:
+            return [None] * len(names)
+        items = _items(s)
+        if items is not None:
+            return [None, items] if len(names) == 2 else [items]
+        values = _values(s)
+        return [None, values] if len(names) == 2 else [None]
+
+    # ---- constant conditions ----------------------------------------------------------------
+
+    def _constant(self, e: ast.Expr, what: str) -> None:
+        if not self._is_constant(e):
+            return
+        value = self._fold(e)
+        if value is UNDEF:
+            verdict = "it never holds"
+        elif value is None:
+            verdict = "it has the same value for every input"
+        else:
+            verdict = "it always holds" if value else "it never holds"
+        self.diags.append(
+            _warn(
+                "constant-condition",
+                f"{what} `{_text(e)}` is constant: {verdict}",
+                e.span,
+                "remove it, or make it read the input or data it was meant to test",
+            )
+        )
+
+    def _fold(self, e: ast.Expr) -> Any:
+        """True or False when the condition folds to a value that holds or not, UNDEF when it
+        is undefined, None when it cannot be folded here."""
+        from tenet.compiler.expressions import NOCONST, ExprCompiler, Slots
+
+        try:
+            code = ExprCompiler(self.scope, {}, None).compile(e, Slots())
+        except Exception:  # a rule reference: no compiled rules here
+            return None
+        if code.const is NOCONST:
+            return None
+        if code.const is UNDEF:
+            return UNDEF
+        return code.const is not False
+
+    def _is_constant(self, e: ast.Expr) -> bool:
+        match e:
+            case ast.Literal():
+                return True
+            case ast.Var() | ast.Field() | ast.Index():
+                found = chain_of(e)
+                if found is None:
+                    return self._is_constant(e.obj) and (  # type: ignore[union-attr]
+                        not isinstance(e, ast.Index) or self._is_constant(e.index)
+                    )
+                root, steps = found
+                if any(isinstance(s, ast.Index) and not self._is_constant(s.index) for s in steps):
+                    return False
+                target = self.scope.lookup(root.name)
+                if target is None:
+                    return False
+                target, _, problem = resolve_chain(self.scope, target, steps)
+                if problem is not None or not isinstance(target, RuleTarget):
+                    return False
+                return self._constant_rule(target.rule)
+            case ast.Call(func=func, args=args):
+                found = chain_of(func)
+                if found is None or found[1]:
+                    return False
+                target = self.scope.lookup_function(found[0].name)
+                if not isinstance(target, BuiltinTarget):
+                    return False
+                b = target.builtin
+                return b.pure and not b.needs_ctx and all(self._is_constant(a) for a in args)
+            case ast.Negate(operand=x) | ast.Not(operand=x):
+                return self._is_constant(x)
+            case (
+                ast.Binary(left=a, right=b)
+                | ast.Compare(left=a, right=b)
+                | ast.BoolOp(left=a, right=b)
+            ):
+                return self._is_constant(a) and self._is_constant(b)
+            case ast.ArrayLit(items=items):
+                return all(self._is_constant(i) for i in items)
+            case ast.ObjectLit(pairs=pairs):
+                return all(self._is_constant(k) and self._is_constant(v) for k, v in pairs)
+            case _:
+                return False
+
+    def _constant_rule(self, rule: RuleInfo) -> bool:
+        """A rule whose every definition is a constant without a body (and no function)."""
+        name = rule.full_name
+        if name in self._constant_rules:
+            return self._constant_rules[name]
+        self._constant_rules[name] = False  # cycles are load errors; stay safe
+        ok = (
+            not rule.is_function
+            and rule.kind != "set"
+            and all(d.body is None and d.value is not None for d in rule.definitions)
+            and (bool(rule.definitions) or rule.default is not None)
+        )
+        if ok:
+            # a constant rule of another package is read in its own scope: do not follow it
+            if rule.package != self.scope.package.path:
+                ok = False
+            else:
+                values = [d.value for d in rule.definitions if d.value is not None]
+                if rule.default is not None:
+                    values.append(rule.default.value)
+                ok = all(self._is_constant(v) for v in values)
+        self._constant_rules[name] = ok
+        return ok
+
+    # ---- module-level names -----------------------------------------------------------------
+
+    def _imports(self, schema: _Schema | None) -> None:
+        for imp in self.module.imports:
+            target = self.scope.imports.get(imp.name)
+            if schema is None or not isinstance(target, InputTarget):
+                continue
+            current: _Schema | None = schema
+            for key in target.path:
+                if current is None:
+                    break
+                status, nxt, names = _field(current, key)
+                if status == "undeclared":
+                    near = _nearest(key, names)
+                    fixed = ".".join(imp.path).replace(key, near, 1) if near else None
+                    self.diags.append(
+                        _warn(
+                            "unknown-input-field",
+                            f"`{'.'.join(imp.path)}`: the input schema `{current.path}` "
+                            f"declares no field `{key}` here",
+                            imp.span,
+                            f"did you mean `{fixed}`?" if fixed else "declare it or fix the name",
+                        )
+                    )
+                    break
+                current = nxt
+
+    def _unused_imports(self) -> None:
+        for imp in self.module.imports:
+            name = imp.name
+            if name in self.scope.imports and name not in self.imports_used:
+                self.diags.append(
+                    _warn(
+                        "unused-import",
+                        f"import `{'.'.join(imp.path)}` is never used",
+                        imp.span,
+                        "remove it",
+                    )
+                )
+
+    def _shadowed_builtins(self) -> None:
+        pkg = self.scope.package
+        seen: set[str] = set()
+        for d in self.module.definitions:
+            name = d.name
+            if name in seen or isinstance(d, ast.Check):
+                continue
+            seen.add(name)
+            if name in BUILTINS:
+                self.diags.append(
+                    _warn(
+                        "shadowing",
+                        f"rule `{name}` shadows the built-in function `{name}` in package "
+                        f"`{pkg.name}`",
+                        d.span,
+                        "rename the rule: in this package `" + name + "(…)` calls the rule",
+                    )
+                )
+            elif name in ("input", "data"):
+                self.diags.append(
+                    _warn(
+                        "shadowing",
+                        f"rule `{name}` shadows the `{name}` document in package `{pkg.name}`",
+                        d.span,
+                        f"rename the rule: in this package `{name}` means the rule",
+                    )
+                )
+        for imp in self.module.imports:
+            if imp.name in BUILTINS and imp.name in self.scope.imports:
+                self.diags.append(
+                    _warn(
+                        "shadowing",
+                        f"import `{imp.name}` shadows the built-in function `{imp.name}`",
+                        imp.span,
+                        "give the import another name with `as`",
+                    )
+                )

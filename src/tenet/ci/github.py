@@ -1,0 +1,44 @@
+"""Decisions as GitHub Actions workflow commands: an annotation per finding, at its input line."""
+
+from __future__ import annotations
+
+from tenet.ci.run import Evaluated, Finding, verdict_line
+
+__all__ = ["escape_data", "escape_property", "render_github"]
+
+_COMMANDS = {"error": "error", "warning": "warning", "note": "notice"}
+
+
+def escape_data(text: str) -> str:
+    """A command's message: `%`, CR and LF escaped, as the Actions toolkit does."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    """A command's property value: the message escapes, and `:` and `,` too."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotation(item: Evaluated, f: Finding) -> str:
+    """`::error file=…,line=…,col=…,title=…::message` (or `warning`, `notice`)."""
+    props: list[tuple[str, str]] = []
+    if item.path != "-":
+        props.append(("file", item.path))
+        region = item.region(f.pointer)
+        line, col = (region.start_line, region.start_column) if region else (1, 1)
+        props += [("line", str(line)), ("col", str(col))]
+    props.append(("title", f.title))
+    head = ",".join(f"{k}={escape_property(v)}" for k, v in props)
+    message = "\n".join([f.message, *f.details])
+    return f"::{_COMMANDS[f.level]} {head}::{escape_data(message)}"
+
+
+def render_github(items: list[Evaluated]) -> str:
+    """An annotation per finding, then per input a plain line with its verdict."""
+    lines: list[str] = []
+    for item in items:
+        lines.extend(annotation(item, f) for f in item.findings())
+    for item in items:
+        name = escape_data("standard input" if item.path == "-" else item.path)
+        lines.append(f"tenet: {name}: {verdict_line(item.decision)}")
+    return "\n".join(lines)

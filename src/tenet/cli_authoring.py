@@ -1,0 +1,453 @@
+"""The authoring commands `tenet test`, `tenet fmt` and `tenet check`: reading and writing files
+around `tenet.testing`, `tenet.syntax.format` and `tenet.analysis.lints`. I/O only.
+
+Exit codes: 0 clean, 1 findings (failed tests, files to reformat, errors), 2 could not run
+(usage, a bundle that does not load, an unreadable file).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+import tenet
+from tenet.diagnostics import Diagnostic, PolicyError, render_all
+from tenet.source import Source, Span
+from tenet.testing.report import Threshold, render_junit, render_run, run_to_dict
+from tenet.testing.runner import run_tests
+
+__all__ = ["check_command", "fmt_command", "test_command"]
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+_TEST_SUFFIXES = (".yaml", ".yml")
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def _load(path: Path) -> tenet.Bundle:
+    try:
+        return tenet.load_bundle(path)
+    except PolicyError as err:
+        click.echo(str(err), err=True)
+        n = len(err.diagnostics)
+        _fail(f"bundle `{path}` did not load ({n} problem{'s' * (n != 1)})")
+    except RecursionError:
+        _fail(f"bundle `{path}` nests too deeply to load")
+
+
+# ---- tenet test ------------------------------------------------------------------------------
+
+
+def _bundle_of_test_file(path: Path) -> Path | None:
+    """The bundle holding a test file: the folder above its nearest `tests` folder."""
+    for parent in path.resolve().parents:
+        if parent.name == "tests":
+            return parent.parent
+    return None
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+@click.command(name="test")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option(
+    "--bundle",
+    "bundle_path",
+    type=click.Path(exists=True),
+    default=None,
+    help="The bundle the test files run against (default: found from PATHS).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "junit"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@click.option("--coverage", is_flag=True, help="Report what the cases evaluated.")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 100),
+    default=None,
+    help="Fail when coverage is below this percentage (implies --coverage).",
+)
+@click.option(
+    "--threshold-checks",
+    is_flag=True,
+    help="Apply --threshold to the check items alone.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Also list the cases that pass.")
+def test_command(
+    paths: tuple[str, ...],
+    bundle_path: str | None,
+    fmt: str,
+    coverage: bool,
+    threshold: float | None,
+    threshold_checks: bool,
+    verbose: bool,
+) -> None:
+    """Run the policy tests of a bundle (its tests/*.yaml), or of the test files given.
+
+    PATHS are a bundle folder or archive (default: the current folder) or test files inside
+    a bundle's tests/ folder. Exit 0 when every case passes, 1 otherwise."""
+    if threshold_checks and threshold is None:
+        _fail("`--threshold-checks` needs `--threshold`")
+    files = [Path(p) for p in paths if Path(p).is_file() and p.endswith(_TEST_SUFFIXES)]
+    bundles = {Path(p) for p in paths if not (Path(p).is_file() and p.endswith(_TEST_SUFFIXES))}
+    if bundle_path is not None:
+        bundles.add(Path(bundle_path))
+    if not bundles:
+        found = {_bundle_of_test_file(f) for f in files} if files else {Path(".")}
+        if None in found:
+            _fail("a test file outside a bundle's `tests/` folder needs `--bundle`")
+        bundles = {p for p in found if p is not None}
+    if len({b.resolve() for b in bundles}) > 1:
+        _fail("give one bundle at a time: " + ", ".join(f"`{b}`" for b in sorted(bundles)))
+    root = next(iter(bundles))
+    bundle = _load(root)
+    selected: dict[str, bytes] | None = None
+    if files:
+        selected = {}
+        for f in files:
+            try:
+                selected[_display(f, root)] = f.read_bytes()
+            except OSError as err:
+                _fail(f"cannot read `{f}`: {err.strerror or err}")
+    run = run_tests(bundle, selected, coverage=coverage or threshold is not None)
+    limit = Threshold(threshold, threshold_checks) if threshold is not None else None
+    if fmt == "json":
+        click.echo(json.dumps(run_to_dict(run, limit), indent=2, ensure_ascii=False))
+    elif fmt == "junit":
+        click.echo(render_junit(run, limit))
+    else:
+        click.echo(render_run(run, verbose, limit))
+    below = limit is not None and run.coverage is not None and limit.problem(run.coverage)
+    ok = run.failed == 0 and (run.results or run.problems) and not below
+    sys.exit(EXIT_OK if ok else EXIT_FINDINGS)
+
+
+# ---- tenet fmt -------------------------------------------------------------------------------
+
+
+def _policy_files(paths: tuple[str, ...]) -> list[Path]:
+    """The `.tenet` files named or found (at any depth, outside hidden folders) under PATHS."""
+    out: list[Path] = []
+    for p in paths:
+        path = Path(p)
+        if path.is_dir():
+            for found in sorted(path.rglob("*.tenet")):
+                rel = found.relative_to(path).parts
+                if not any(part.startswith((".", "__pycache__")) for part in rel):
+                    out.append(found)
+        else:
+            out.append(path)
+    seen: set[Path] = set()
+    unique = []
+    for f in out:
+        if f.resolve() not in seen:
+            seen.add(f.resolve())
+            unique.append(f)
+    return unique
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_bytes().decode("utf-8")
+    except OSError as err:
+        click.echo(f"error: cannot read `{path}`: {err.strerror or err}", err=True)
+    except UnicodeDecodeError:
+        click.echo(f"error: `{path}` is not UTF-8 text", err=True)
+    return None
+
+
+@click.command(name="fmt")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, allow_dash=True))
+@click.option(
+    "--check", "check_only", is_flag=True, help="Change nothing; exit 1 if any file would change."
+)
+@click.option("--diff", "show_diff", is_flag=True, help="Change nothing; show what would change.")
+def fmt_command(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
+    """Rewrite policy files in the canonical style, keeping every comment.
+
+    PATHS are `.tenet` files or folders (searched at any depth; default: the current
+    folder); `-` formats standard input to standard output. Exit 0 when done (with --check:
+    when nothing would change), 1 with --check when some file would change, 2 when a file
+    cannot be read or does not parse."""
+    from tenet.syntax.format import format_source
+
+    if paths == ("-",):
+        text = sys.stdin.read()
+        out, diags = format_source(Source("<stdin>", text))
+        if out is None:
+            click.echo(render_all(diags), err=True)
+            sys.exit(EXIT_USAGE)
+        if show_diff:
+            click.echo(_diff("<stdin>", text, out), nl=False)
+        elif not check_only:
+            click.echo(out, nl=False)
+        sys.exit(EXIT_FINDINGS if check_only and out != text else EXIT_OK)
+    if "-" in paths:
+        _fail("`-` (standard input) cannot be mixed with files")
+    files = _policy_files(paths or (".",))
+    broken = changed = 0
+    for path in files:
+        text = _read_text(path)
+        if text is None:
+            broken += 1
+            continue
+        out, diags = format_source(Source(path.as_posix(), text))
+        if out is None:
+            click.echo(render_all(diags), err=True)
+            broken += 1
+            continue
+        if out == text:
+            continue
+        changed += 1
+        if show_diff:
+            click.echo(_diff(path.as_posix(), text, out), nl=False)
+        if check_only:
+            click.echo(f"would reformat {path.as_posix()}")
+        elif not show_diff:
+            _write_atomically(path, out.encode("utf-8"))
+            click.echo(f"reformatted {path.as_posix()}")
+    n = len(files)
+    verb = "would be reformatted" if check_only or show_diff else "reformatted"
+    summary = f"{changed} of {n} file{'s' * (n != 1)} {verb}"
+    if broken:
+        summary += f", {broken} could not be formatted"
+    click.echo(summary, err=True)
+    if broken:
+        sys.exit(EXIT_USAGE)
+    sys.exit(EXIT_FINDINGS if check_only and changed else EXIT_OK)
+
+
+def _diff(name: str, before: str, after: str) -> str:
+    import difflib
+
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            f"{name} (before)",
+            f"{name} (formatted)",
+        )
+    )
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Replace a file whole (keeping its permissions): an editor never sees half of it."""
+    import os
+    import tempfile
+
+    mode = path.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ---- tenet check -----------------------------------------------------------------------------
+
+
+@click.command(name="check")
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+def check_command(paths: tuple[str, ...], strict: bool, fmt: str) -> None:
+    """Report every compile error and warning in bundles or policy files.
+
+    PATHS are bundle folders or archives, or `.tenet` files (checked within the bundle that
+    holds them: the nearest folder above with a `tenet.yaml`); default: the current folder.
+    Warnings: unused imports and locals, names shadowing rules or built-ins, constant
+    conditions, checks without a message, input fields the input schema does not declare.
+    Exit 0 when there is no error (with --strict: no warning either), 1 otherwise."""
+    targets = [Path(p) for p in (paths or (".",))]
+    report = _check_paths(targets)
+    if report.unreadable:
+        for message in report.unreadable:
+            click.echo(f"error: {message}", err=True)
+        sys.exit(EXIT_USAGE)
+    findings = report.findings
+    if strict:
+        findings = [dataclasses.replace(d, severity="error") for d in findings]
+    errors = sum(1 for d in findings if d.severity == "error")
+    warnings = len(findings) - errors
+    if fmt == "json":
+        doc = {
+            "findings": [d.to_dict() for d in findings],
+            "errors": errors,
+            "warnings": warnings,
+            "files": report.files,
+        }
+        click.echo(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        if findings:
+            click.echo(render_all(findings) + "\n")
+        n = report.files
+        counts = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
+        click.echo(f"checked {n} file{'s' * (n != 1)}: {counts}")
+    sys.exit(EXIT_FINDINGS if errors else EXIT_OK)
+
+
+@dataclass
+class _CheckReport:
+    findings: list[Diagnostic] = field(default_factory=list)
+    files: int = 0
+    unreadable: list[str] = field(default_factory=list)
+
+
+def _has_manifest(folder: Path) -> bool:
+    return (folder / "tenet.yaml").is_file()
+
+
+def _enclosing_bundle(path: Path) -> Path | None:
+    """The nearest folder above `path` (as written, then resolved) holding a `tenet.yaml`."""
+    for parent in [*path.parents, *path.resolve().parents]:
+        if _has_manifest(parent):
+            return parent
+    return None
+
+
+def _targets(path: Path) -> list[tuple[Path, set[Path] | None]]:
+    """What to check for one argument: (bundle root, the files to report on, or None for all)."""
+    if path.is_file() and not path.name.endswith(".tenet"):
+        return [(path, None)]  # an archive
+    if path.is_file():
+        root = _enclosing_bundle(path)
+        return [(root, {path.resolve()})] if root is not None else [(path, {path.resolve()})]
+    if _has_manifest(path):
+        return [(path, None)]
+    below = sorted(
+        m.parent
+        for m in path.rglob("tenet.yaml")
+        if not any(part.startswith((".", "__pycache__")) for part in m.relative_to(path).parts[:-1])
+    )
+    roots = [r for r in below if not any(o != r and o in r.parents for o in below)]
+    if roots:
+        return [(r, None) for r in roots]
+    root = _enclosing_bundle(path)
+    if root is not None:
+        return [(root, {f.resolve() for f in path.rglob("*.tenet")})]
+    return [(path, None)]
+
+
+def _check_paths(paths: list[Path]) -> _CheckReport:
+    """Every compile error and warning of the bundles and files named, with paths as the
+    user would open them."""
+    report = _CheckReport()
+    grouped: dict[Path, tuple[Path, set[Path] | None]] = {}
+    for path in paths:
+        for root, only in _targets(path):
+            key = root.resolve()
+            if key in grouped:
+                known = grouped[key][1]
+                merged = None if known is None or only is None else known | only
+                grouped[key] = (grouped[key][0], merged)
+            else:
+                grouped[key] = (root, only)
+    for root, only in grouped.values():
+        findings, files = _check_bundle(root, only)
+        report.findings.extend(findings)
+        report.files += files
+    return report
+
+
+def _check_bundle(root: Path, only: set[Path] | None) -> tuple[list[Diagnostic], int]:
+    from tenet import __version__
+    from tenet.analysis import check
+    from tenet.analysis.lints import lint
+    from tenet.bundle import compile_files
+    from tenet.bundle.files import ReadLimits, Tree
+    from tenet.bundle.loader import bundle_digest, default_name, read_parts, read_tree
+    from tenet.bundle.manifest import MANIFEST, check_requires, parse_manifest
+    from tenet.syntax.parser import parse
+
+    if root.is_file() and root.name.endswith(".tenet"):  # a file outside any bundle
+        tree = Tree(files={root.name: root.read_bytes()})
+        base = root.parent
+    else:
+        tree = read_tree(root, ReadLimits())
+        base = root
+    prefix = "" if base.is_file() or base == Path(".") else base.as_posix().rstrip("/") + "/"
+    if tree.diagnostics:
+        return [_rebase(d, prefix) for d in tree.diagnostics], 0
+    manifest, problems = parse_manifest(tree.files.get(MANIFEST), default_name(base))
+    too_new = check_requires(manifest, __version__)
+    if too_new is not None:
+        return [_rebase(too_new, prefix)], 0
+    files = read_parts(tree, base, manifest, bundle_digest(tree.files))
+    files.diagnostics[:0] = problems
+    try:
+        found = list(compile_files(files).warnings)
+    except PolicyError as err:
+        found = list(err.diagnostics)
+    modules = [m for m in (parse(s)[0] for s in files.sources) if m is not None]
+    try:
+        analysis, _ = check(modules, files.data)
+        found.extend(lint(analysis, files.input_schemas))
+    except RecursionError:
+        pass  # reported as an error by compiling
+    wanted = None
+    if only is not None:
+        wanted = {
+            p.relative_to(base.resolve()).as_posix()
+            for p in only
+            if base.is_dir() and p.is_relative_to(base.resolve())
+        } or {root.name}
+    findings = [d for d in found if wanted is None or d.path in wanted]
+    findings = _dedupe(findings)
+    findings.sort(key=lambda d: (d.path or "", d.line or 0, d.column or 0, d.severity != "error"))
+    checked = len(files.sources) if wanted is None else len(wanted)
+    return [_rebase(d, prefix) for d in findings], checked
+
+
+def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
+    seen: set[tuple[object, ...]] = set()
+    out = []
+    for d in diags:
+        key = (d.code, d.message, d.location(), d.severity)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out
+
+
+def _rebase(d: Diagnostic, prefix: str) -> Diagnostic:
+    """The diagnostic with its file named from where the command ran."""
+    if not prefix:
+        return d
+    if d.span is not None:
+        source = d.span.source
+        moved = Source(prefix + source.path, source.text)
+        span = Span(moved, d.span.start, d.span.end, d.span.line, d.span.column)
+        return dataclasses.replace(d, span=span)
+    if d.file is not None:
+        return dataclasses.replace(d, file=prefix + d.file)
+    return d

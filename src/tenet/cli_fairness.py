@@ -1,0 +1,141 @@
+"""`tenet fairness compute`: the fairness block of a model registration, from a predictions CSV."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, NoReturn
+
+import click
+import yaml
+
+from tenet.fairness import FairnessError, Metrics, compute_file, metrics
+
+__all__ = ["fairness"]
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def _warnings(found: Metrics, label: str, prediction: str, pos_label: str) -> list[str]:
+    """Labels that look mistaken: a positive label never seen, or more than two classes."""
+    out = []
+    for column, values in ((label, found.label_values), (prediction, found.prediction_values)):
+        shown = ", ".join(f"`{v}`" for v in sorted(values)[:10])
+        if found.rows and pos_label not in values:
+            out.append(
+                f"no row has `{pos_label}` in column `{column}` (values seen: {shown}); "
+                f"every row counts as negative there. Is --pos-label right?"
+            )
+        elif len(values - {pos_label}) > 1:
+            out.append(
+                f"column `{column}` has {len(values - {pos_label})} values besides "
+                f"`{pos_label}` ({shown}); all of them count as negative"
+            )
+    return out
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block style, keys in the order given, list items indented under their key."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
+def _to_yaml(block: dict[str, Any]) -> str:
+    return yaml.dump(
+        block,
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=1 << 16,  # a note stays on one line
+    )
+
+
+@click.group()
+def fairness() -> None:
+    """Fairness metrics for model registrations."""
+
+
+@fairness.command()
+@click.option(
+    "--predictions",
+    "path",
+    required=True,
+    help="CSV with a header row (UTF-8), one prediction per row; - reads standard input.",
+)
+@click.option("--label", required=True, help="Column of the true labels.")
+@click.option("--prediction", required=True, help="Column of the predicted labels.")
+@click.option(
+    "--group",
+    "groups",
+    required=True,
+    multiple=True,
+    help="Column of a sensitive feature; repeat it to group by several columns together.",
+)
+@click.option(
+    "--score", default=None, help="Column of predicted probabilities in [0, 1] (adds ECE)."
+)
+@click.option(
+    "--pos-label",
+    default="1",
+    show_default=True,
+    help="The positive class, compared as text with labels and predictions.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["yaml", "json"]),
+    default="yaml",
+    show_default=True,
+    help="Output format.",
+)
+def compute(
+    path: str,
+    label: str,
+    prediction: str,
+    groups: tuple[str, ...],
+    score: str | None,
+    pos_label: str,
+    fmt: str,
+) -> None:
+    """Stream a predictions CSV and print the `fairness:` block a registration embeds: per
+    group the counts (tp, fp, tn, fn), selection rate, TPR, FPR (and the expected calibration
+    error with --score), and the demographic parity and equalized odds differences and ratios
+    between groups and to the overall figures, as Fairlearn defines them."""
+    try:
+        found = compute_file(
+            path,
+            label=label,
+            prediction=prediction,
+            groups=list(groups),
+            score=score,
+            pos_label=pos_label,
+            stdin=sys.stdin.buffer if path == "-" else None,
+        )
+        block = metrics(found)
+    except FairnessError as err:
+        _fail(str(err))
+    if found.rows == 0:
+        _fail(f"`{path}` has a header but no rows")
+    for warning in _warnings(found, label, prediction, pos_label):
+        click.echo(f"warning: {warning}", err=True)
+    # a registration embeds this under `fairness:`; policies read
+    # `fairness.attributes.<attribute>.groups` (and `.calibration`)
+    block = {
+        "attributes": {"+".join(groups): {k: v for k, v in block.items() if k != "rows"}},
+        "source": {
+            "predictions": {"file": path, "sha256": found.sha256, "rows": found.rows},
+            "label": label,
+            "prediction": prediction,
+            "positive_label": pos_label,
+            **({"score": score} if score is not None else {}),
+        },
+    }
+    if fmt == "json":
+        click.echo(json.dumps(block, indent=2, ensure_ascii=False))
+    else:
+        click.echo(_to_yaml(block), nl=False)

@@ -1,0 +1,128 @@
+"""`tenet serve`: the decision sidecar over HTTP (options and errors here; the server lives in
+`tenet.server`)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from tenet.bundle.signing import KeyFileError
+from tenet.diagnostics import PolicyError
+
+EXIT_USAGE = 2
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+@click.command()
+@click.option(
+    "--bundle",
+    "bundle_path",
+    required=True,
+    type=click.Path(exists=True),
+    help="Bundle folder or archive; watched, and reloaded when it changes.",
+)
+@click.option(
+    "--addr",
+    default="127.0.0.1:8181",
+    show_default=True,
+    help="HOST:PORT to listen on (port 0 picks a free one).",
+)
+@click.option(
+    "--public-key",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Refuse any version of the bundle not signed by this Ed25519 key (PEM).",
+)
+@click.option(
+    "--token-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Require a bearer token: one token per line, optionally followed by the caller's name.",
+)
+@click.option(
+    "--max-body",
+    type=click.IntRange(min=1),
+    default=8 * 1024 * 1024,
+    show_default=True,
+    help="Largest request body, in bytes (larger ones get 413).",
+)
+@click.option(
+    "--max-batch",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Most requests in one /v1/batch.",
+)
+@click.option(
+    "--watch-interval",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Seconds between looks at the bundle for changes (0: never; SIGHUP still reloads).",
+)
+@click.option(
+    "--shutdown-timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds to let requests in flight finish after SIGTERM.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+@click.option("--access-log", is_flag=True, help="Log one line per request, with its caller.")
+def serve(
+    bundle_path: str,
+    addr: str,
+    public_key: str | None,
+    token_file: str | None,
+    max_body: int,
+    max_batch: int,
+    watch_interval: float,
+    shutdown_timeout: float,
+    log_level: str,
+    access_log: bool,
+) -> None:
+    """Serve decisions over HTTP from a bundle, reloading it when it changes (see
+    docs/sidecar.md). Binds loopback by default; SIGTERM finishes requests in flight."""
+    from tenet.server.auth import TokenFileError
+    from tenet.server.runner import ServeOptions, parse_addr
+    from tenet.server.runner import serve as run
+
+    try:
+        parse_addr(addr)
+    except ValueError as err:
+        _fail(f"--addr {err}")
+    options = ServeOptions(
+        bundle=bundle_path,
+        addr=addr,
+        public_key=public_key,
+        token_file=token_file,
+        max_body=max_body,
+        max_batch=max_batch,
+        watch_interval=watch_interval,
+        shutdown_timeout=shutdown_timeout,
+        log_level=log_level,
+        access_log=access_log,
+    )
+    try:
+        run(options, announce=lambda line: click.echo(line))
+    except PolicyError as err:
+        click.echo(str(err), err=True)
+        n = len(err.diagnostics)
+        s = "s" * (n != 1)
+        _fail(f"bundle `{bundle_path}` did not load ({n} problem{s})")
+    except (KeyFileError, TokenFileError) as err:
+        _fail(str(err))
+    except RecursionError:
+        _fail(f"bundle `{bundle_path}` nests too deeply to load")
+    except OSError as err:
+        _fail(f"cannot listen on {addr}: {err.strerror or err}")

@@ -1,0 +1,347 @@
+"""The sidecar's routes: a raw ASGI app that reads requests, calls `Bundle.decide` (or the data
+API's `Bundle.evaluate_document`) on the current bundle, and writes JSON. I/O only."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tenet.bundle import Bundle
+from tenet.diagnostics import QueryError
+from tenet.runtime.clock import format_rfc3339
+from tenet.server.auth import Tokens
+from tenet.server.http import (
+    HTTPError,
+    Receive,
+    Scope,
+    Send,
+    dumps,
+    error_body,
+    parse_json,
+    read_body,
+    send_bytes,
+)
+from tenet.server.metrics import Metrics
+from tenet.server.openapi import openapi
+from tenet.server.reload import BundleWatcher
+
+__all__ = ["MAX_BATCH", "MAX_BODY", "Sidecar"]
+
+log = logging.getLogger("tenet.server")
+access_log = logging.getLogger("tenet.access")
+
+MAX_BODY = 8 * 1024 * 1024
+MAX_BATCH = 1000
+
+# status, body, content type, extra headers
+Response = tuple[int, bytes, bytes, list[tuple[bytes, bytes]]]
+Handler = Callable[[Scope, Receive, str | None], Awaitable[Response]]
+# (caller, endpoint, decision or document): the decision log of the audit issue hooks in here
+DecisionHook = Callable[[str | None, str, Any], None]
+
+JSON = b"application/json"
+TEXT = b"text/plain; version=0.0.4; charset=utf-8"
+DECISIONS = "/v1/decisions/"
+DATA = "/v1/data"
+EXPLAIN_MODES = ("summary", "full")
+
+
+def _ok(body: bytes) -> Response:
+    return 200, body, JSON, []
+
+
+class Sidecar:
+    """The ASGI app. Each request takes the watcher's current bundle once and decides on it, so
+    a reload never changes a bundle under a request in flight."""
+
+    def __init__(
+        self,
+        watcher: BundleWatcher,
+        tokens: Tokens | None = None,
+        max_body: int = MAX_BODY,
+        max_batch: int = MAX_BATCH,
+        on_decision: DecisionHook | None = None,
+        log_requests: bool = False,
+    ) -> None:
+        self.watcher = watcher
+        self.tokens = tokens
+        self.max_body = max_body
+        self.max_batch = max_batch
+        self.on_decision = on_decision
+        self.log_requests = log_requests
+        self.metrics = Metrics()
+        self.draining = False  # set when shutdown starts: /ready answers 503
+        self._openapi = dumps(openapi(tokens is not None, max_body, max_batch))
+        # path -> (method, route, handler); prefixes are matched after
+        self._exact: dict[str, tuple[str, str, Handler]] = {
+            "/health": ("GET", "health", self._health),
+            "/ready": ("GET", "ready", self._ready),
+            "/metrics": ("GET", "metrics", self._metrics),
+            "/openapi.json": ("GET", "openapi", self._openapi_json),
+            "/v1/bundle": ("GET", "bundle", self._bundle),
+            "/v1/batch": ("POST", "batch", self._batch),
+            DATA: ("POST", "data", self._data),
+        }
+
+    # ---- dispatch ------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http":
+            if kind == "lifespan":
+                await _lifespan(receive, send)
+            return
+        start = time.perf_counter()
+        metrics = self.metrics
+        metrics.in_flight += 1
+        route = "other"
+        caller: str | None = None
+        try:
+            route, handler = self._route(scope["method"], scope["path"])
+            if self.tokens is not None and route != "health":
+                caller = self._authenticate(scope, self.tokens)
+            status, body, ctype, headers = await handler(scope, receive, caller)
+        except HTTPError as err:
+            status, body = err.status, error_body(err.code, err.message)
+            ctype, headers = JSON, err.headers
+        except Exception:  # a bug: say so in JSON, and log it
+            log.exception("internal error answering %s %s", scope["method"], scope["path"])
+            status, body, ctype, headers = 500, _INTERNAL, JSON, []
+        try:
+            await send_bytes(send, status, body, ctype, headers)
+        finally:
+            metrics.in_flight -= 1
+            metrics.answered(route, status)
+            if route in ("decisions", "data", "batch"):
+                metrics.observe(route, time.perf_counter() - start)
+            if self.log_requests:
+                access_log.info(
+                    '%s %s %d %.3fms caller="%s"',
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    (time.perf_counter() - start) * 1000,
+                    caller or "-",
+                )
+
+    def _route(self, method: str, path: str) -> tuple[str, Handler]:
+        found = self._exact.get(path)
+        if found is None:
+            if path.startswith(DECISIONS):
+                found = ("POST", "decisions", self._decide)
+            elif path.startswith(DATA + "/"):
+                found = ("POST", "data", self._data)
+            else:
+                raise HTTPError(404, "not_found", f"no endpoint at `{path}`; see /openapi.json")
+        allowed, route, handler = found
+        if method != allowed:
+            raise HTTPError(
+                405,
+                "method_not_allowed",
+                f"`{path}` takes {allowed}, not {method}",
+                [(b"allow", allowed.encode())],
+            )
+        return route, handler
+
+    @staticmethod
+    def _authenticate(scope: Scope, tokens: Tokens) -> str:
+        header = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                header = value
+                break
+        caller = tokens.caller(header)
+        if caller is None:
+            why = "a bearer token is required" if header is None else "the bearer token is wrong"
+            raise HTTPError(
+                401,
+                "unauthorized",
+                f"{why}: send `Authorization: Bearer TOKEN`",
+                [(b"www-authenticate", b'Bearer realm="tenet"')],
+            )
+        return caller
+
+    # ---- decisions -----------------------------------------------------------------------
+
+    async def _decide(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
+        query = scope["path"][len(DECISIONS) :]
+        body = _object(parse_json(await read_body(scope, receive, self.max_body)), "the body")
+        _only(body, ("input", "now", "explain"), "the body")
+        bundle = self.watcher.bundle
+        decision = _decide(bundle, query, body.get("input"), body.get("now"), body.get("explain"))
+        doc = decision.to_dict()
+        self.metrics.decided("decisions", query, decision.outcome)
+        if self.on_decision is not None:
+            self.on_decision(caller, "decisions", decision)
+        return _ok(dumps(doc))
+
+    async def _data(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
+        path = scope["path"][len(DATA) :].strip("/")
+        parts = path.split("/") if path else []
+        if "" in parts:
+            raise HTTPError(404, "unknown_query", f"`{scope['path']}` has an empty segment")
+        query = ".".join(parts)
+        body = _object(parse_json(await read_body(scope, receive, self.max_body)), "the body")
+        now = _now(body.get("now"))
+        try:
+            doc = self.watcher.bundle.evaluate_document(query, body.get("input"), now)
+        except QueryError as err:
+            raise _unknown(err) from None
+        except ValueError as err:
+            raise _bad_now(err) from None
+        _refuse_invalid_input(doc.errors)
+        self.metrics.decided("data", query, doc.outcome)
+        if self.on_decision is not None:
+            self.on_decision(caller, "data", doc)
+        return _ok(dumps(doc.to_dict()))
+
+    async def _batch(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
+        body = _object(parse_json(await read_body(scope, receive, self.max_body)), "the body")
+        _only(body, ("requests",), "the body")
+        requests = body.get("requests")
+        if not isinstance(requests, list):
+            raise HTTPError(400, "bad_request", "the body needs `requests`: a list of requests")
+        if len(requests) > self.max_batch:
+            raise HTTPError(
+                400,
+                "bad_request",
+                f"the batch has {len(requests)} requests; the limit is {self.max_batch}",
+            )
+        bundle = self.watcher.bundle  # one version for the whole batch
+        out: list[Any] = []
+        for i, item in enumerate(requests):
+            try:
+                where = f"requests[{i}]"
+                item = _object(item, where)
+                _only(item, ("query", "input", "now", "explain"), where)
+                query = item.get("query")
+                if not isinstance(query, str):
+                    raise HTTPError(400, "bad_request", f"{where} needs `query`: a string")
+                input, now, explain = item.get("input"), item.get("now"), item.get("explain")
+                decision = _decide(bundle, query, input, now, explain)
+            except HTTPError as err:
+                error = {"code": err.code, "message": err.message}
+                out.append({"error": error, "status": err.status})
+                continue
+            out.append(decision.to_dict())
+            self.metrics.decided("batch", query, decision.outcome)
+            if self.on_decision is not None:
+                self.on_decision(caller, "batch", decision)
+        return _ok(dumps({"decisions": out}))
+
+    # ---- status --------------------------------------------------------------------------
+
+    async def _bundle(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
+        s = self.watcher.status()
+        info = s.bundle.info
+        return _ok(
+            dumps(
+                {
+                    "name": info.name,
+                    "version": info.version,
+                    "revision": info.revision,
+                    "digest": info.digest,
+                    "loaded_at": format_rfc3339(s.loaded_at),
+                    "source": str(s.path),
+                    "last_reload_error": s.last_error,
+                    "last_reload_error_at": (
+                        None if s.last_error_at is None else format_rfc3339(s.last_error_at)
+                    ),
+                    "reloads": s.reloads,
+                    "reload_failures": s.failures,
+                }
+            )
+        )
+
+    async def _health(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
+        s = self.watcher.status()
+        info = s.bundle.info
+        return _ok(
+            dumps(
+                {
+                    "status": "ok" if s.last_error is None else "degraded",
+                    "bundle": {"name": info.name, "version": info.version, "digest": info.digest},
+                    "last_reload_error": s.last_error,
+                }
+            )
+        )
+
+    async def _ready(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
+        if self.draining:
+            return 503, dumps({"ready": False, "reason": "shutting down"}), JSON, []
+        return _ok(b'{"ready":true}')
+
+    async def _metrics(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
+        return 200, self.metrics.render(self.watcher.status()), TEXT, []
+
+    async def _openapi_json(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
+        return _ok(self._openapi)
+
+
+_INTERNAL = error_body("internal", "the server failed to answer; the error is in its log")
+
+
+def _decide(bundle: Bundle, query: str, input: Any, now: Any, explain: Any) -> Any:
+    """`Bundle.decide`, its refusals turned into HTTP errors."""
+    if explain is None:
+        explain = "summary"
+    elif explain not in EXPLAIN_MODES:
+        raise HTTPError(400, "bad_request", "`explain` must be \"summary\" or \"full\"")
+    now = _now(now)
+    try:
+        decision = bundle.decide(query, input, now, explain)
+    except QueryError as err:
+        raise _unknown(err) from None
+    except ValueError as err:  # `explain` is checked above: this is about `now`
+        raise _bad_now(err) from None
+    _refuse_invalid_input(decision.errors)
+    return decision
+
+
+def _now(now: Any) -> Any:
+    if now is None or isinstance(now, str) or type(now) in (int, float):
+        return now
+    raise HTTPError(400, "bad_request", "`now` must be RFC 3339 text or epoch seconds")
+
+
+def _bad_now(err: ValueError) -> HTTPError:
+    message = str(err)
+    return HTTPError(400, "bad_request", message if "`now`" in message else f"`now`: {message}")
+
+
+def _refuse_invalid_input(errors: list[dict[str, Any]]) -> None:
+    """An input beyond the limits (too deep, too many values) is the request's fault: 400."""
+    if errors and errors[0]["code"] == "invalid_input":
+        raise HTTPError(400, "invalid_input", errors[0]["message"])
+
+
+def _unknown(err: QueryError) -> HTTPError:
+    d = err.diagnostics[0]
+    message = d.message + (f"; {d.help}" if d.help else "")
+    return HTTPError(404, "unknown_query", message)
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise HTTPError(400, "bad_request", f"{what} must be a JSON object")
+    return value
+
+
+def _only(body: dict[str, Any], fields: tuple[str, ...], what: str) -> None:
+    for key in body:
+        if key not in fields:
+            names = ", ".join(f"`{f}`" for f in fields)
+            message = f"{what} has an unknown field `{key}`: it takes {names}"
+            raise HTTPError(400, "bad_request", message)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,135 @@
+"""HTTP plumbing for the raw ASGI app: bounded bodies, JSON in and out, and JSON errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from tenet.yamlutil import load_json
+
+__all__ = [
+    "HTTPError",
+    "Receive",
+    "Scope",
+    "Send",
+    "dumps",
+    "error_body",
+    "parse_json",
+    "read_body",
+    "send_bytes",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+JSON = b"application/json"
+
+
+class HTTPError(Exception):
+    """A request the sidecar refuses: answered with ``{"error": {"code", "message"}}``."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or []
+
+
+def dumps(value: Any) -> bytes:
+    """JSON bytes; integers beyond 64 bits (which orjson refuses) go through the json module."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def error_body(code: str, message: str) -> bytes:
+    return dumps({"error": {"code": code, "message": message}})
+
+
+def parse_json(body: bytes) -> Any:
+    """The request's JSON (an empty body is ``{}``), or a 400 naming the problem and where.
+
+    Read as `tenet eval` reads JSON: integers stay exact, and NaN, Infinity and a key given
+    twice in one object are refused."""
+    if not body.strip():
+        return {}
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise HTTPError(400, "malformed_json", f"the body is not UTF-8: {err.reason}") from None
+    try:
+        return load_json(text)
+    except json.JSONDecodeError as err:
+        raise HTTPError(
+            400,
+            "malformed_json",
+            f"the body is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})",
+        ) from None
+    except RecursionError:
+        raise HTTPError(400, "invalid_input", "the body nests too deeply to read") from None
+    except ValueError as err:  # NaN, Infinity, a key given twice, too many digits
+        raise HTTPError(400, "malformed_json", f"the body is not valid JSON: {err}") from None
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The whole request body, refused with 413 as soon as it is known to exceed `limit`."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                declared = int(value)
+            except ValueError:
+                raise HTTPError(400, "bad_request", "Content-Length is not a number") from None
+            if declared > limit:
+                raise _too_large(limit)
+            break
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise HTTPError(400, "bad_request", "the client went away")  # nobody reads this
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _too_large(limit: int) -> HTTPError:
+    return HTTPError(
+        413,
+        "body_too_large",
+        f"the body is larger than the limit of {limit} bytes",
+        [(b"connection", b"close")],
+    )
+
+
+async def send_bytes(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes = JSON,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    head = [(b"content-type", content_type), (b"content-length", b"%d" % len(body))]
+    if headers:
+        head.extend(headers)
+    await send({"type": "http.response.start", "status": status, "headers": head})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,200 @@
+"""Running the sidecar: the uvicorn settings (httptools on uvloop), binding, signals (TERM and
+INT drain and stop, HUP reloads) and a graceful shutdown that finishes requests in flight."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import ipaddress
+import logging
+import math
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+import uvicorn
+
+from tenet.server.app import MAX_BATCH, MAX_BODY, Sidecar
+from tenet.server.auth import TokenFileError, Tokens
+from tenet.server.reload import BundleWatcher
+
+__all__ = ["ServeOptions", "bind", "is_loopback", "parse_addr", "serve", "uvicorn_config"]
+
+log = logging.getLogger("tenet.server")
+
+DEFAULT_ADDR = "127.0.0.1:8181"
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    bundle: str
+    addr: str = DEFAULT_ADDR
+    public_key: str | None = None
+    token_file: str | None = None
+    max_body: int = MAX_BODY
+    max_batch: int = MAX_BATCH
+    watch_interval: float = 1.0
+    shutdown_timeout: float = 30.0
+    log_level: str = "info"
+    access_log: bool = False
+
+
+def parse_addr(addr: str) -> tuple[str, int]:
+    """`HOST:PORT`, `[IPv6]:PORT` or `:PORT` (loopback); raises ValueError."""
+    host, sep, port_text = addr.rpartition(":")
+    if not sep:
+        raise ValueError(f"`{addr}` is not HOST:PORT")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError(f"`{addr}`: the port `{port_text}` is not a number") from None
+    if not 0 <= port <= 65535:
+        raise ValueError(f"`{addr}`: the port must be 0 to 65535")
+    return host or "127.0.0.1", port
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on the address (port 0 picks a free one): connections made before
+    the server runs wait in its backlog rather than being refused."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def uvicorn_config(app: Any, shutdown_timeout: float = 30.0, log_level: str = "info") -> Any:
+    """The server's settings, shared by `tenet serve` and the benchmark's constant-response
+    floor: uvicorn with httptools on uvloop (the faster stack measured; see
+    docs/performance.md), no proxy-header rewriting, no access log of its own."""
+    has = importlib.util.find_spec
+    return uvicorn.Config(
+        app,
+        loop="uvloop" if has("uvloop") else "asyncio",
+        http="httptools" if has("httptools") else "h11",
+        ws="none",
+        lifespan="off",
+        interface="asgi3",
+        log_config=None,
+        log_level=log_level,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=math.ceil(shutdown_timeout),
+    )
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server with our signals: TERM and INT mark the app as draining (`/ready`
+    answers 503) and stop it gracefully; HUP reloads the bundle. The process then exits 0
+    rather than re-raising the signal."""
+
+    def __init__(self, config: Any, on_exit: Callable[[], None], on_hup: Callable[[], None]):
+        super().__init__(config)
+        self._on_exit = on_exit
+        self._on_hup = on_hup
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        handled = [signal.SIGINT, signal.SIGTERM]
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
+        if hasattr(signal, "SIGHUP"):
+            previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._hup)
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._on_exit()
+        super().handle_exit(sig, frame)
+
+    def _hup(self, sig: int, frame: FrameType | None) -> None:
+        self._on_hup()
+
+
+def serve(options: ServeOptions, announce: Callable[[str], None] | None = None) -> None:
+    """Load the bundle (PolicyError when it does not load), bind, and serve until TERM or INT.
+    Raises TokenFileError for a bad token file and OSError when the address cannot be bound."""
+    logging.basicConfig(
+        level=options.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    host, port = parse_addr(options.addr)
+    tokens = Tokens.load(options.token_file) if options.token_file else None
+    watcher = BundleWatcher.open(
+        options.bundle, public_key=options.public_key, interval=options.watch_interval
+    )
+    app = Sidecar(
+        watcher,
+        tokens,
+        max_body=options.max_body,
+        max_batch=options.max_batch,
+        log_requests=options.access_log,
+    )
+    if options.token_file:
+        token_file = options.token_file
+
+        def reload_tokens() -> None:
+            try:
+                app.tokens = Tokens.load(token_file)
+            except TokenFileError as err:
+                log.error("keeping the previous tokens: %s", err)
+            else:
+                log.info("reloaded the token file `%s`", token_file)
+
+        watcher.watch_file(token_file, reload_tokens)
+    sock = bind(host, port)
+    bound = sock.getsockname()
+    shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+    if not is_loopback(host) and tokens is None:
+        log.warning(
+            "listening on %s, which is not loopback, without --token-file: anyone who can "
+            "reach it can ask for decisions",
+            host,
+        )
+
+    def drain() -> None:
+        app.draining = True
+
+    server = _Server(
+        uvicorn_config(app, options.shutdown_timeout, options.log_level), drain, watcher.trigger
+    )
+    b = watcher.bundle
+    watcher.start()
+    if announce is not None:
+        announce(
+            f"tenet serve: listening on http://{shown}:{bound[1]} "
+            f"(bundle {b.name} {b.version}, {b.digest}, pid {os.getpid()})"
+        )
+    try:
+        server.run(sockets=[sock])
+    finally:
+        watcher.stop()
+        sock.close()

@@ -1,0 +1,343 @@
+"""The sidecar's routes, called in-process through ASGI: every answer, every refusal, and the
+JSON shape of each."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tenet.runtime.evaluate import Limits
+from tenet.server.app import Sidecar
+from tenet.server.auth import Tokens
+from tenet.server.reload import BundleWatcher
+from tests.conftest import assert_valid_decision
+from tests.server.helpers import ADMIN, make_bundle
+
+TOKEN = "t" * 24
+
+
+def call(
+    app: Sidecar,
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+    chunks: list[bytes] | None = None,
+) -> tuple[int, dict[bytes, bytes], Any]:
+    if chunks is None:
+        if body is None or isinstance(body, bytes):
+            chunks = [body or b""]
+        else:
+            chunks = [json.dumps(body).encode()]
+    hdrs = {k.lower(): v for k, v in (headers or {}).items()}
+    messages = [
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+        for i, c in enumerate(chunks)
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "headers": [(k.encode(), v.encode()) for k, v in hdrs.items()],
+    }
+    asyncio.run(app(scope, receive, send))
+    start, rest = sent[0], sent[1:]
+    payload = b"".join(m.get("body", b"") for m in rest)
+    headers_out = dict(start["headers"])
+    assert headers_out[b"content-length"] == str(len(payload)).encode()
+    if headers_out[b"content-type"] == b"application/json":
+        return start["status"], headers_out, json.loads(payload)
+    return start["status"], headers_out, payload.decode()
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_bundle(tmp_path_factory.mktemp("app") / "gates")
+
+
+@pytest.fixture
+def app(root: Path) -> Sidecar:
+    return Sidecar(BundleWatcher.open(root, limits=Limits(max_input_values=1000)), max_body=20_000)
+
+
+def error(response: tuple[int, dict[bytes, bytes], Any]) -> tuple[int, str]:
+    status, _, body = response
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}
+    return status, body["error"]["code"]
+
+
+# ---- decisions ---------------------------------------------------------------------------
+
+
+def test_a_decision_is_the_decision_document(app: Sidecar) -> None:
+    status, headers, doc = call(app, "POST", "/v1/decisions/access.allow", {"input": ADMIN})
+    assert status == 200 and headers[b"content-type"] == b"application/json"
+    assert_valid_decision(doc)
+    assert doc["outcome"] == "allow" and doc["result"] is True
+    assert doc["bundle"]["digest"] == app.watcher.bundle.digest
+    assert doc["explanation"]["rule"] == "access.allow"
+
+
+def test_package_decisions_now_and_full_explanations(app: Sidecar) -> None:
+    body = {"input": {"accuracy": 0.85}, "now": "2026-11-27T10:15:00Z", "explain": "full"}
+    status, _, doc = call(app, "POST", "/v1/decisions/deploy.staging", body)
+    assert status == 200
+    assert_valid_decision(doc)
+    assert doc["evaluated_at"] == "2026-11-27T10:15:00Z"
+    assert doc["checks"][0]["status"] == "passed" and "evidence" in doc["checks"][0]
+    status, _, doc = call(app, "POST", "/v1/decisions/deploy", {"input": {"accuracy": 0.5}})
+    assert doc["outcome"] == "deny" and doc["checks"][0]["message"] == "accuracy 0.5 is too low"
+    # epoch seconds work too
+    status, _, doc = call(app, "POST", "/v1/decisions/deploy", {"input": {}, "now": 0})
+    assert status == 200 and doc["evaluated_at"] == "1970-01-01T00:00:00Z"
+
+
+def test_an_empty_body_decides_on_an_empty_input(app: Sidecar) -> None:
+    status, _, doc = call(app, "POST", "/v1/decisions/access.allow")
+    assert status == 200 and doc["result"] is False
+
+
+def test_input_schema_failures_are_error_decisions_not_refusals(app: Sidecar) -> None:
+    status, _, doc = call(app, "POST", "/v1/decisions/deploy", {"input": {"accuracy": "x"}})
+    assert status == 200 and doc["outcome"] == "error"
+    assert doc["errors"][0]["code"] == "input_schema"
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "words"),
+    [
+        (b'{"input": ', "malformed_json", "line 1, column 11"),
+        (b'{"input": {}, "input": {}}', "malformed_json", "given twice"),
+        (b'{"input": NaN}', "malformed_json", "NaN"),
+        (b"\xff", "malformed_json", "UTF-8"),
+        (b"[1]", "bad_request", "must be a JSON object"),
+        (b'{"inptu": {}}', "bad_request", "unknown field `inptu`"),
+        (b'{"explain": "all"}', "bad_request", "explain"),
+        (b'{"now": "yesterday"}', "bad_request", "`now`"),
+        (b'{"now": true}', "bad_request", "`now`"),
+        (b'{"now": 1e300}', "bad_request", "out of range"),
+        (b"[" * 1100 + b"]" * 1100, "invalid_input", "nests too deeply"),
+        (b'{"input": ' + b"[" * 120 + b"]" * 120 + b"}", "invalid_input", "deeper than 100"),
+        (b'{"input": [' + b"0," * 2000 + b"0]}", "invalid_input", "more than 1000 values"),
+    ],
+)
+def test_bad_requests_get_400(app: Sidecar, body: bytes, code: str, words: str) -> None:
+    response = call(app, "POST", "/v1/decisions/access.allow", body)
+    assert error(response) == (400, code)
+    assert words in response[2]["error"]["message"]
+
+
+def test_unknown_queries_and_endpoints_get_404_and_wrong_methods_405(app: Sidecar) -> None:
+    response = call(app, "POST", "/v1/decisions/access.alow", {})
+    assert error(response) == (404, "unknown_query")
+    assert "did you mean `access.allow`" in response[2]["error"]["message"]
+    assert error(call(app, "POST", "/v1/decisions/access.is_admin", {})) == (404, "unknown_query")
+    assert error(call(app, "POST", "/v1/decisions/", {})) == (404, "unknown_query")
+    assert error(call(app, "GET", "/nowhere")) == (404, "not_found")
+    response = call(app, "GET", "/v1/decisions/access.allow")
+    assert error(response) == (405, "method_not_allowed")
+    assert response[1][b"allow"] == b"POST"
+    assert call(app, "POST", "/health")[1][b"allow"] == b"GET"
+
+
+def test_bodies_over_the_limit_get_413(app: Sidecar) -> None:
+    big = b'{"input": "' + b"x" * 25_000 + b'"}'
+    length = {"content-length": str(len(big))}
+    response = call(app, "POST", "/v1/decisions/access.allow", big, headers=length)
+    assert error(response) == (413, "body_too_large")
+    assert response[1][b"connection"] == b"close"
+    # no length announced: counted as it arrives
+    chunks = [b'{"input": "', b"x" * 15_000, b"x" * 15_000, b'"}']
+    assert error(call(app, "POST", "/v1/data/access", chunks=chunks)) == (413, "body_too_large")
+    assert error(call(app, "POST", "/v1/batch", headers={"content-length": "x"})) == (
+        400,
+        "bad_request",
+    )
+
+
+# ---- the data API --------------------------------------------------------------------------
+
+
+def test_the_data_api_answers_as_opa_does(app: Sidecar) -> None:
+    status, _, body = call(app, "POST", "/v1/data/access/allow", {"input": ADMIN})
+    assert status == 200 and body["result"] is True and set(body) == {"result", "decision_id"}
+    _, _, body = call(app, "POST", "/v1/data/access", {"input": ADMIN})
+    assert body["result"] == {"allow": True, "level": 3, "roles": ["a", "b"]}
+    _, _, body = call(app, "POST", "/v1/data/access/level", {"input": {}})
+    assert set(body) == {"decision_id"}  # undefined: no result
+    _, _, body = call(app, "POST", "/v1/data", {"input": {"accuracy": 0.95}})
+    assert body["result"]["deploy"] == {"staging": {"ready": True}}
+    _, _, body = call(app, "POST", "/v1/data/", None)
+    assert body["result"]["access"]["allow"] is False
+    # fields OPA clients may send are ignored
+    status, _, body = call(app, "POST", "/v1/data/access/allow", {"input": ADMIN, "x": 1})
+    assert status == 200 and body["result"] is True
+
+
+def test_data_api_errors_fail_closed(app: Sidecar) -> None:
+    status, _, body = call(app, "POST", "/v1/data/access", {"input": {"clash": True}})
+    assert status == 200 and "result" not in body
+    assert body["errors"][0]["code"] == "conflict"
+    assert error(call(app, "POST", "/v1/data/access/nope", {})) == (404, "unknown_query")
+    assert error(call(app, "POST", "/v1/data/access//allow", {})) == (404, "unknown_query")
+    assert error(call(app, "POST", "/v1/data/access", [])) == (400, "bad_request")
+    deep: dict[str, Any] = {"input": [[[[[[]]]]]] * 400}
+    assert error(call(app, "POST", "/v1/data/access", deep)) == (400, "invalid_input")
+    assert error(call(app, "POST", "/v1/data/access", {"now": "x"})) == (400, "bad_request")
+
+
+# ---- batch ---------------------------------------------------------------------------------
+
+
+def test_a_batch_answers_in_order_with_errors_in_place(app: Sidecar) -> None:
+    requests = [
+        {"query": "access.allow", "input": ADMIN},
+        {"query": "nope"},
+        {"query": "deploy", "input": {"accuracy": 0.1}, "explain": "full"},
+        {"query": "access.allow", "now": "bad"},
+        {"query": 3},
+        "not an object",
+        {"query": "access.allow", "input": [0] * 1500},
+    ]
+    status, _, body = call(app, "POST", "/v1/batch", {"requests": requests})
+    assert status == 200
+    out = body["decisions"]
+    assert len(out) == len(requests)
+    assert out[0]["result"] is True and out[2]["outcome"] == "deny"
+    for doc in (out[0], out[2]):
+        assert_valid_decision(doc)
+    assert [(o.get("status"), o.get("error", {}).get("code")) for o in out] == [
+        (None, None),
+        (404, "unknown_query"),
+        (None, None),
+        (400, "bad_request"),
+        (400, "bad_request"),
+        (400, "bad_request"),
+        (400, "invalid_input"),
+    ]
+
+
+def test_malformed_batches_get_400(app: Sidecar) -> None:
+    assert error(call(app, "POST", "/v1/batch", {"requests": {}})) == (400, "bad_request")
+    assert error(call(app, "POST", "/v1/batch", {})) == (400, "bad_request")
+    assert error(call(app, "POST", "/v1/batch", {"requests": [], "x": 1})) == (400, "bad_request")
+    small = Sidecar(app.watcher, max_batch=2)
+    response = call(small, "POST", "/v1/batch", {"requests": [{"query": "access"}] * 3})
+    assert error(response) == (400, "bad_request")
+    assert "the limit is 2" in response[2]["error"]["message"]
+
+
+# ---- status, metrics, auth -------------------------------------------------------------------
+
+
+def test_bundle_health_ready_and_openapi(app: Sidecar) -> None:
+    _, _, body = call(app, "GET", "/v1/bundle")
+    assert body["name"] == "gates" and body["version"] == "1.0.0" and body["revision"] == "abc123"
+    assert body["digest"] == app.watcher.bundle.digest and body["last_reload_error"] is None
+    assert body["loaded_at"].endswith("Z")
+    _, _, body = call(app, "GET", "/health")
+    assert body["status"] == "ok" and body["bundle"]["name"] == "gates"
+    assert call(app, "GET", "/ready")[:1] == (200,)
+    app.draining = True
+    status, _, body = call(app, "GET", "/ready")
+    assert status == 503 and body["ready"] is False
+    _, _, spec = call(app, "GET", "/openapi.json")
+    assert spec["openapi"].startswith("3.1") and "/v1/decisions/{query}" in spec["paths"]
+    assert "security" not in spec
+
+
+def test_metrics_count_decisions_by_query_and_outcome(app: Sidecar) -> None:
+    call(app, "POST", "/v1/decisions/access.allow", {"input": ADMIN})
+    call(app, "POST", "/v1/decisions/access.allow", {"input": {}})
+    call(app, "POST", "/v1/decisions/access.allow", {"input": {}})
+    call(app, "POST", "/v1/data/access/allow", {"input": {}})
+    call(app, "POST", "/v1/decisions/nope", {})
+    status, headers, text = call(app, "GET", "/metrics")
+    assert status == 200 and headers[b"content-type"].startswith(b"text/plain")
+    lines = set(text.splitlines())
+    q = 'endpoint="decisions",query="access.allow"'
+    assert f'tenet_decisions_total{{{q},outcome="allow"}} 1' in lines
+    assert f'tenet_decisions_total{{{q},outcome="deny"}} 2' in lines
+    assert 'tenet_decisions_total{endpoint="data",query="access.allow",outcome="deny"} 1' in lines
+    assert 'tenet_decision_duration_seconds_count{endpoint="decisions"} 4' in lines
+    assert 'tenet_decision_duration_seconds_bucket{endpoint="decisions",le="+Inf"} 4' in lines
+    assert 'tenet_http_requests_total{route="decisions",status="404"} 1' in lines
+    assert 'tenet_bundle_reloads_total{result="failure"} 0' in lines
+    assert "tenet_bundle_reload_failing 0" in lines
+    digest = app.watcher.bundle.digest
+    assert any(line.startswith("tenet_bundle_info{") and digest in line for line in lines)
+
+
+def test_with_tokens_every_endpoint_but_health_needs_one(
+    root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[tuple[str | None, str]] = []
+    app = Sidecar(
+        BundleWatcher.open(root),
+        Tokens.parse(f"{TOKEN} ci pipeline\n"),
+        on_decision=lambda caller, endpoint, _: seen.append((caller, endpoint)),
+        log_requests=True,
+    )
+    caplog.set_level(logging.INFO, logger="tenet.access")
+    ok = {"authorization": f"Bearer {TOKEN}"}
+    for method, path in [
+        ("POST", "/v1/decisions/access.allow"),
+        ("POST", "/v1/data/access/allow"),
+        ("POST", "/v1/batch"),
+        ("GET", "/v1/bundle"),
+        ("GET", "/ready"),
+        ("GET", "/metrics"),
+        ("GET", "/openapi.json"),
+    ]:
+        for headers in (None, {"authorization": "Bearer " + "x" * 24}, {"authorization": TOKEN}):
+            response = call(app, method, path, {}, headers)
+            assert error(response) == (401, "unauthorized"), (method, path, headers)
+            assert response[1][b"www-authenticate"] == b'Bearer realm="tenet"'
+        body = {"requests": [{"query": "access"}]} if path == "/v1/batch" else {}
+        assert call(app, method, path, body, ok)[0] == 200, path
+    assert call(app, "GET", "/health")[0] == 200
+    assert seen == [("ci pipeline", "decisions"), ("ci pipeline", "data"), ("ci pipeline", "batch")]
+    logged = [r.getMessage() for r in caplog.records if r.name == "tenet.access"]
+    assert any(
+        m.startswith("POST /v1/decisions/access.allow 200 ") and m.endswith('caller="ci pipeline"')
+        for m in logged
+    )
+    assert any(m.startswith("POST /v1/batch 401 ") and m.endswith('caller="-"') for m in logged)
+    spec = call(app, "GET", "/openapi.json", headers=ok)[2]
+    assert spec["security"] == [{"bearer": []}]
+    assert spec["paths"]["/health"]["get"]["security"] == []
+
+
+def test_a_bug_is_a_json_500_and_logged(app: Sidecar, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(app.watcher.bundle, "decide", broken)
+    assert error(call(app, "POST", "/v1/decisions/access.allow", {})) == (500, "internal")
+
+
+def test_the_lifespan_protocol_is_answered(app: Sidecar) -> None:
+    incoming = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app({"type": "lifespan"}, receive, send))
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]

@@ -1,0 +1,402 @@
+"""`tenet check`: each warning (and what does not draw it), input fields checked against the
+manifest's input schemas, compile errors, `--strict`, `--format json`, exit codes, and that
+loading a bundle is not affected by warnings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+import tenet
+from tenet.analysis import check
+from tenet.analysis.lints import LINTS, lint
+from tenet.cli import main
+from tenet.source import Source
+from tenet.syntax.parser import parse
+from tests.conftest import write_bundle
+
+
+def lint_texts(
+    files: dict[str, str], data: Any = None, schemas: dict[str, Any] | None = None
+) -> list[tuple[str, int | None, str, str | None]]:
+    modules = []
+    for path, text in files.items():
+        module, diags = parse(Source(path, text))
+        assert module is not None, diags
+        modules.append(module)
+    analysis, errors = check(modules, data or {})
+    assert not [e for e in errors if e.severity == "error"], errors
+    found = lint(analysis, {q: (f"schemas/{q}.json", s) for q, s in (schemas or {}).items()})
+    assert all(d.severity == "warning" and d.code in LINTS for d in found)
+    return [(d.code, d.line, d.message, d.help) for d in found]
+
+
+def lint_one(text: str, **kwargs: Any) -> list[tuple[str, int | None, str, str | None]]:
+    return lint_texts({"p.tenet": text}, **kwargs)
+
+
+def codes(text: str, **kwargs: Any) -> list[str]:
+    return [c for c, *_ in lint_one(text, **kwargs)]
+
+
+# ---- each warning --------------------------------------------------------------------------
+
+
+def test_unused_import() -> None:
+    text = """\
+package p
+
+import data.used
+import data.unused
+import lib as c
+import data.in_message as m
+
+r if { used.x }
+f if { c.g(1) }
+require k { true == input.x } message "{m.x}"
+"""
+    found = lint_texts({"p.tenet": text, "lib.tenet": "package lib\n\ng(x) if { x > 0 }\n"})
+    assert ("unused-import", 4, "import `data.unused` is never used", "remove it") in found
+    assert [c for c, *_ in found].count("unused-import") == 1
+
+
+def test_an_import_hidden_by_a_local_is_unused() -> None:
+    found = codes("package p\n\nimport data.x\n\nr if {\n    x := 1\n    x > 0\n}\n")
+    assert "unused-import" in found and "shadowing" in found
+
+
+def test_unused_local() -> None:
+    text = """\
+package p
+
+r if {
+    a := input.a
+    b := input.b
+    some k, v in input.m
+    every e in input.es { e > 0 }
+    xs := [y for y in input.ys]
+    _skip := 1
+    some _i, w in input.list
+    w > b
+}
+
+val = x if { some x in input.xs }
+
+require c {
+    z := input.z
+} message "{z}"
+"""
+    found = [(c, line, m) for c, line, m, _ in lint_one(text)]
+    assert found == [
+        ("unused-local", 4, "local `a` is never used"),
+        ("unused-local", 6, "local `k` is never used"),
+        ("unused-local", 6, "local `v` is never used"),
+        ("unused-local", 8, "local `xs` is never used"),
+    ]
+
+
+def test_shadowing() -> None:
+    text = """\
+package p
+
+import data.limits
+
+level = 1
+
+r if {
+    level := 2
+    limits := 3
+    count := 4
+    level + limits + count > 0
+}
+
+max = 3
+
+f(sum) = sum if { true == true }
+"""
+    found = [(c, line, m) for c, line, m, _ in lint_one(text) if c == "shadowing"]
+    assert found == [
+        ("shadowing", 8, "local `level` shadows rule `level` of package `p`"),
+        ("shadowing", 9, "local `limits` shadows import `limits`"),
+        ("shadowing", 10, "local `count` shadows the built-in function `count`"),
+        ("shadowing", 14, "rule `max` shadows the built-in function `max` in package `p`"),
+        ("shadowing", 16, "parameter `sum` shadows the built-in function `sum`"),
+    ]
+
+
+def test_constant_conditions() -> None:
+    text = """\
+package p
+
+limit = 10
+default flag = false
+
+r if {
+    1 + 1 == 2
+    limit > 5
+    count([1, 2]) > 5
+    input.x > limit
+    now() > 0
+    data.flags.strict
+    not flag
+}
+
+require c when "a" in ["a"] {
+    input.x
+} message "m"
+
+xs = [x for x in input.xs if true]
+"""
+    found = [(line, m) for c, line, m, _ in lint_one(text) if c == "constant-condition"]
+    assert found == [
+        (7, "condition `1 + 1 == 2` is constant: it always holds"),
+        (8, "condition `limit > 5` is constant: it has the same value for every input"),
+        (9, "condition `count([1, 2]) > 5` is constant: it never holds"),
+        (13, "condition `not flag` is constant: it has the same value for every input"),
+        (16, 'the `when` condition `"a" in ["a"]` is constant: it always holds'),
+        (20, "condition `true` is constant: it always holds"),
+    ]
+
+
+def test_check_without_message() -> None:
+    text = """\
+package p
+
+require reviewed { input.reviewed }
+
+forbid public { input.public } message "the bucket is public"
+"""
+    found = lint_one(text)
+    assert found == [
+        (
+            "no-message",
+            3,
+            "check `reviewed` has no message",
+            'add `message "…"` saying what is wrong and how to fix it; the default, '
+            "`requirement reviewed is not met`, says neither",
+        )
+    ]
+
+
+# ---- input fields against the input schema -------------------------------------------------
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "evaluation": {
+            "type": "object",
+            "properties": {"accuracy": {"type": "number"}, "latency": {"type": "number"}},
+        },
+        "model": {"$ref": "#/$defs/model"},
+        "approvals": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"role": {}, "status": {}}},
+        },
+        "metrics": {"type": "object", "additionalProperties": {"properties": {"value": {}}}},
+        "labels": {"type": "object"},
+        "either": {"anyOf": [{"properties": {"a": {}}}, {"properties": {"b": {}}}]},
+        "closed": {"type": "object", "properties": {"x": {}}, "additionalProperties": False},
+        "open": {"type": "object", "properties": {"x": {}}, "additionalProperties": True},
+        "prefixed": {"type": "object", "patternProperties": {"^x-": {}}},
+    },
+    "$defs": {"model": {"type": "object", "properties": {"id": {}, "owner": {}}}},
+}
+
+
+def fields(text: str, schemas: dict[str, Any] | None = None) -> list[tuple[int | None, str, str]]:
+    found = lint_one(text, schemas=schemas if schemas is not None else {"deploy": SCHEMA})
+    return [(line, m, h or "") for c, line, m, h in found if c == "unknown-input-field"]
+
+
+def test_a_misspelt_input_field_gets_the_nearest_declared_one() -> None:
+    text = (
+        "package deploy.staging\n\nrequire acc {\n"
+        '    input.evalution.accuracy >= 0.9\n} message "m"\n'
+    )
+    assert fields(text) == [
+        (
+            4,
+            "`input.evalution.accuracy`: the input schema `schemas/deploy.json` declares no "
+            "field `evalution` here",
+            "did you mean `input.evaluation.accuracy`?",
+        )
+    ]
+
+
+def test_fields_are_followed_through_refs_items_and_additional_properties() -> None:
+    text = """\
+package deploy
+
+import input.model as m
+
+r if { m.ownr }
+s if { input.model.id }
+t if {
+    some a in input.approvals
+    a.stauts == "approved"
+    a.role == "cro"
+}
+u if {
+    some name, metric in input.metrics
+    metric.vlaue > name
+}
+v if { input.approvals[0].rol }
+w if { input.evaluation["acuracy"] }
+x if { x := input.evaluation; x.latncy > 1 }
+y = [a.rle for a in input.approvals]
+"""
+    helps = [h for _, _, h in fields(text)]
+    assert helps == [
+        "did you mean `m.owner`?",
+        "did you mean `a.status`?",
+        "did you mean `metric.value`?",
+        "did you mean `input.approvals[0].role`?",
+        'did you mean `input.evaluation["accuracy"]`?',
+        "did you mean `x.latency`?",
+        "did you mean `a.role`?",
+    ]
+
+
+def test_open_schemas_draw_nothing() -> None:
+    text = """\
+package deploy
+
+r if {
+    input.labels.anything
+    input.either.a
+    input.either.b
+    input.open.y
+    input.prefixed["x-team"]
+    input.evaluation.accuracy.deeper
+    some k in input.approvals
+    input.approvals[input.evaluation.latency].nothing
+}
+"""
+    assert fields(text) == []
+
+
+def test_closed_and_anyof_schemas() -> None:
+    text = "package deploy\n\nr if { input.closed.y }\ns if { input.either.c }\n"
+    assert [m.split(": ")[0] for _, m, _ in fields(text)] == [
+        "`input.closed.y`",
+        "`input.either.c`",
+    ]
+
+
+def test_only_queries_mapped_to_a_schema_are_checked() -> None:
+    text = "package access\n\nallow if { input.nothing.here }\nother if { input.nothing }\n"
+    assert fields(text) == []
+    assert [line for line, _, _ in fields(text, {"access.allow": SCHEMA})] == [3]
+    assert [line for line, _, _ in fields(text, {"access": SCHEMA})] == [3, 4]
+
+
+def test_an_import_of_an_undeclared_input_field() -> None:
+    text = "package deploy\n\nimport input.modle\n\nr if { modle.id }\n"
+    assert fields(text) == [
+        (
+            3,
+            "`input.modle`: the input schema `schemas/deploy.json` declares no field `modle` here",
+            "did you mean `input.model`?",
+        )
+    ]
+
+
+# ---- the command ---------------------------------------------------------------------------
+
+
+def run(*args: str) -> Result:
+    result = CliRunner().invoke(main, ["check", *args], catch_exceptions=False)
+    assert "Traceback" not in result.output
+    return result
+
+
+MANIFEST = "name: b\nversion: 1.0.0\ninputs:\n  deploy: schemas/deploy.schema.json\n"
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> Path:
+    files = {
+        "tenet.yaml": MANIFEST,
+        "schemas/deploy.schema.json": json.dumps(SCHEMA),
+        "deploy/gates.tenet": "package deploy\n\nimport data.t\n\nrequire acc {\n"
+        "    input.evalution.accuracy > 0.5\n}\n",
+        "other/clean.tenet": 'package other\n\nallow if { input.x == "y" }\n',
+    }
+    return write_bundle(tmp_path / "b", files, {"t": 1})
+
+
+def test_warnings_alone_exit_0(bundle: Path) -> None:
+    result = run(str(bundle))
+    assert result.exit_code == 0
+    out = result.stdout
+    assert "warning[unused-import]" in out and "warning[no-message]" in out
+    assert "warning[unknown-input-field]" in out
+    assert f"--> {bundle.as_posix()}/deploy/gates.tenet:3:1" in out
+    assert out.endswith("checked 2 files: 0 errors, 3 warnings\n")
+
+
+def test_strict_makes_warnings_errors(bundle: Path) -> None:
+    result = run(str(bundle), "--strict")
+    assert result.exit_code == 1
+    assert "error[unused-import]" in result.stdout and "warning[" not in result.stdout
+
+
+def test_json(bundle: Path) -> None:
+    doc = json.loads(run(str(bundle), "--format", "json").stdout)
+    assert (doc["errors"], doc["warnings"], doc["files"]) == (0, 3, 2)
+    assert {f["code"] for f in doc["findings"]} == {
+        "unused-import",
+        "no-message",
+        "unknown-input-field",
+    }
+    assert doc["findings"][0]["file"] == f"{bundle.as_posix()}/deploy/gates.tenet"
+
+
+def test_a_clean_file_and_one_file_of_a_bundle(bundle: Path) -> None:
+    result = run(str(bundle / "other" / "clean.tenet"))
+    assert (result.exit_code, result.stdout) == (0, "checked 1 file: 0 errors, 0 warnings\n")
+    result = run(str(bundle / "deploy" / "gates.tenet"))
+    assert "checked 1 file: 0 errors, 3 warnings" in result.stdout
+
+
+def test_compile_errors_are_all_reported_exit_1(tmp_path: Path) -> None:
+    root = write_bundle(
+        tmp_path / "b",
+        {
+            "a.tenet": "package a\n\nallow if { rolez }\ndeny if { nope(1) }\n",
+            "b.tenet": "package b\nallow if {\n",
+        },
+    )
+    result = run(str(root))
+    assert result.exit_code == 1
+    for text in ("error[unknown-name]", "error[unknown-function]", "error[syntax]"):
+        assert text in result.stdout
+    assert "checked 2 files: 3 errors, 0 warnings" in result.stdout
+
+
+def test_a_file_outside_any_bundle(tmp_path: Path) -> None:
+    path = tmp_path / "solo.tenet"
+    path.write_text("package solo\n\nr if {\n    x := 1\n    true\n}\n")
+    result = run(str(path))
+    assert result.exit_code == 0
+    assert "local `x` is never used" in result.stdout
+    assert "condition `true` is constant" in result.stdout
+
+
+def test_a_folder_of_bundles_checks_each(tmp_path: Path, bundle: Path) -> None:
+    other = write_bundle(tmp_path / "c", {"tenet.yaml": "name: c\n", "c.tenet": "package c\n"})
+    result = run(str(tmp_path))
+    assert result.exit_code == 0
+    assert "checked 3 files: 0 errors, 3 warnings" in result.stdout
+    assert other.exists()
+
+
+def test_loading_ignores_warnings(bundle: Path) -> None:
+    loaded = tenet.load_bundle(bundle)  # warnings are for `tenet check` only
+    assert loaded.warnings == ()
+    decision = loaded.decide("deploy", {"evaluation": {"accuracy": 0.9}})
+    assert decision.outcome == "deny"  # the misspelt field is missing: the check is violated

@@ -1,0 +1,382 @@
+"""`tenet test`: test files, data overrides (as OPA's `with`), case results, the text, JSON and
+JUnit reports, and exit codes."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+import tenet
+from tenet.cli import main
+from tenet.testing.expect import Mismatch, compare, unknown_expect_keys
+from tenet.testing.runner import apply_data, read_test_file, run_tests
+from tests.conftest import write_bundle
+
+POLICY = """\
+package gate
+
+import data.limits
+
+default allow = false
+
+allow if { input.score >= limits.min_score }
+
+require score_floor {
+    input.score >= limits.min_score
+} message "score {input.score} is below {limits.min_score}"
+
+require owner warning {
+    input.owner
+} message "name an owner"
+
+forbid banned {
+    some tag in input.tags
+    tag in limits.banned
+} message "tag {tag} is banned"
+"""
+
+DATA = {"limits": {"min_score": 0.8, "banned": ["pii"], "other": {"keep": 1}}}
+
+
+def _bundle(tmp_path: Path, tests: dict[str, str]) -> Path:
+    files = {"gate.tenet": POLICY, **{f"tests/{k}": v for k, v in tests.items()}}
+    return write_bundle(tmp_path / "b", files, DATA)
+
+
+def run(*args: str) -> Result:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert "Traceback" not in result.output
+    return result
+
+
+PASSING = """\
+cases:
+  - name: a good score passes
+    query: gate
+    input: {score: 0.9, owner: ann}
+    expect: {outcome: allow, passed: [gate.score_floor, gate.owner, gate.banned]}
+  - name: the rule says the same
+    query: gate.allow
+    input: {score: 0.9}
+    expect: {result: true}
+"""
+
+
+# ---- data overrides ------------------------------------------------------------------------
+
+
+def test_apply_data_merges_deeply_and_leaves_the_original_alone() -> None:
+    data = {"limits": {"min_score": 0.8, "banned": ["pii"], "other": {"keep": 1}}}
+    out = apply_data(data, {"limits": {"min_score": 0.9, "other": {"new": 2}}})
+    assert out == {"limits": {"min_score": 0.9, "banned": ["pii"], "other": {"keep": 1, "new": 2}}}
+    assert data["limits"]["min_score"] == 0.8
+    assert data["limits"]["other"] == {"keep": 1}
+
+
+def test_apply_data_takes_dotted_paths_with_or_without_data() -> None:
+    data = {"limits": {"min_score": 0.8}}
+    assert apply_data(data, {"limits.min_score": 0.5}) == {"limits": {"min_score": 0.5}}
+    assert apply_data(data, {"data.limits.min_score": 0.5}) == {"limits": {"min_score": 0.5}}
+    assert apply_data(data, {"new.deep.key": [1]}) == {
+        "limits": {"min_score": 0.8},
+        "new": {"deep": {"key": [1]}},
+    }
+
+
+def test_apply_data_replaces_what_is_not_a_mapping() -> None:
+    data = {"limits": {"banned": ["pii", "ssn"], "x": {"a": 1}}}
+    out = apply_data(data, {"limits": {"banned": ["email"], "x": 3}})
+    assert out == {"limits": {"banned": ["email"], "x": 3}}
+
+
+def test_a_case_override_changes_that_case_only(tmp_path: Path) -> None:
+    root = _bundle(
+        tmp_path,
+        {
+            "t.yaml": """\
+cases:
+  - name: stricter
+    query: gate
+    data: {limits.min_score: 0.95}
+    input: {score: 0.9, owner: ann}
+    expect: {outcome: deny, messages: ["score 0.9 is below 0.95"]}
+  - name: not stricter
+    query: gate
+    input: {score: 0.9, owner: ann}
+    expect: {outcome: allow}
+  - name: mocked waiver list and banned tags
+    query: gate
+    data:
+      limits: {banned: [internal]}
+    input: {score: 0.9, owner: ann, tags: [pii, internal]}
+    expect: {violated: [gate.banned], messages: ["tag internal is banned"]}
+"""
+        },
+    )
+    run_ = run_tests(tenet.load_bundle(root))
+    assert [r.status for r in run_.results] == ["passed", "passed", "passed"], [
+        r.mismatches for r in run_.results
+    ]
+
+
+def test_file_data_applies_to_every_case_and_cases_merge_on_top(tmp_path: Path) -> None:
+    root = _bundle(
+        tmp_path,
+        {
+            "t.yaml": """\
+data:
+  limits: {min_score: 0.5, banned: [x]}
+cases:
+  - name: file data
+    query: gate.allow
+    input: {score: 0.6}
+    expect: {result: true}
+  - name: case data over file data
+    query: gate
+    data: {limits: {min_score: 0.7}}
+    input: {score: 0.6, owner: a, tags: [x]}
+    expect: {violated: [gate.score_floor, gate.banned]}
+"""
+        },
+    )
+    results = run_tests(tenet.load_bundle(root)).results
+    assert [r.status for r in results] == ["passed", "passed"], [r.mismatches for r in results]
+
+
+def test_variants_are_compiled_once_per_override(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tenet.testing import runner
+
+    calls: list[Any] = []
+    real = runner.compile_program
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "compile_program", counting)
+    case = """\
+  - name: c{i}
+    query: gate.allow
+    data: {{limits.min_score: {v}}}
+    input: {{score: 0.6}}
+    expect: {{}}
+"""
+    text = "cases:\n" + "".join(case.format(i=i, v=v) for i, v in enumerate([0.5, 0.5, 0.7, 0.5]))
+    root = _bundle(tmp_path, {"t.yaml": text})
+    run_ = run_tests(tenet.load_bundle(root))
+    assert run_.passed == 4
+    assert len(calls) == 2  # two distinct overrides; cases without one use the bundle
+
+
+def test_an_override_that_breaks_the_bundle_is_a_case_error(tmp_path: Path) -> None:
+    text = """\
+cases:
+  - name: a malformed waiver
+    query: gate
+    data: {waivers: [{check: gate.nothing}]}
+    input: {}
+    expect: {outcome: deny}
+"""
+    run_ = run_tests(tenet.load_bundle(_bundle(tmp_path, {"t.yaml": text})))
+    (result,) = run_.results
+    assert result.status == "error"
+    assert result.error is not None and "waiver" in result.error
+
+
+# ---- expectations ------------------------------------------------------------------------
+
+
+def test_compare_reports_expected_and_actual() -> None:
+    doc = {
+        "outcome": "deny",
+        "allowed": False,
+        "defined": True,
+        "result": None,
+        "checks": [
+            {"id": "p.a", "status": "violated", "message": "m", "controls": []},
+            {"id": "p.b", "status": "passed", "controls": []},
+        ],
+        "errors": [],
+    }
+    got = compare({"outcome": "allow", "passed": ["p.a"], "messages": ["m"]}, doc)
+    assert got == [
+        Mismatch("outcome", "allow", "deny"),
+        Mismatch("passed", ["p.a"], ["p.b"]),
+    ]
+    assert got[0].describe() == 'outcome: expected "allow", got "deny"'
+
+
+def test_unknown_expect_keys_are_named_with_a_suggestion() -> None:
+    assert unknown_expect_keys({"outcom": "allow", "result": 1}) == [
+        "unknown expect key `outcom`: did you mean `outcome`?"
+    ]
+
+
+def test_malformed_test_files_are_failures(tmp_path: Path) -> None:
+    cases, problems = read_test_file(
+        "tests/t.yaml",
+        b"""\
+name: x
+files: {a.tenet: ""}
+cases:
+  - name: no query
+    expect: {}
+  - name: typo
+    query: gate
+    expect: {outcom: allow}
+  - name: fine
+    query: gate
+    expect: {outcome: allow}
+""",
+    )
+    assert [c.name for c in cases] == ["fine"]
+    messages = [(p.name, p.message) for p in problems]
+    assert messages[0][0] is None and "`files` is not part of a bundle test file" in messages[0][1]
+    assert messages[1] == ("no query", "a case needs `query`: a package or rule")
+    assert messages[2] == ("typo", "unknown expect key `outcom`: did you mean `outcome`?")
+    assert [p.line for p in problems] == [None, 4, 6]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (b"cases: [", "not valid YAML"),
+        (b"- a list", "a test file holds a mapping"),
+        (b"cases: []", "non-empty list `cases`"),
+        (b"\xff", "not UTF-8"),
+        (b"cases:\n  - !!python/object:os.system {}\n", "is not allowed"),
+    ],
+)
+def test_unreadable_test_files(text: bytes, message: str) -> None:
+    cases, problems = read_test_file("tests/t.yaml", text)
+    assert not cases
+    assert message in problems[0].message
+
+
+# ---- the command ---------------------------------------------------------------------------
+
+
+def test_all_pass_exit_0(tmp_path: Path) -> None:
+    root = _bundle(tmp_path, {"ok.yaml": PASSING})
+    result = run("test", str(root))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "2 passed, 0 failed\n"
+
+
+def test_a_failure_exit_1_with_expected_actual_and_explanation(tmp_path: Path) -> None:
+    text = """\
+cases:
+  - name: wrong
+    query: gate
+    input: {score: 0.5, owner: ann}
+    expect: {outcome: allow}
+"""
+    root = _bundle(tmp_path, {"ok.yaml": PASSING, "bad.yaml": text})
+    result = run("test", str(root))
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == 'FAIL  tests/bad.yaml:2 wrong: outcome: expected "allow", got "deny"'
+    assert "    gate · bundle b 0.0.0" in lines[1]
+    assert any("input.score = 0.5" in line for line in lines)
+    assert lines[-1] == "2 passed, 1 failed"
+
+
+def test_no_cases_exit_1(tmp_path: Path) -> None:
+    root = _bundle(tmp_path, {})
+    result = run("test", str(root))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines()[-2:] == ["no test cases found", "0 passed, 0 failed"]
+
+
+def test_the_bundle_is_the_current_folder_by_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _bundle(tmp_path, {"ok.yaml": PASSING})
+    monkeypatch.chdir(root)
+    assert run("test").stdout == "2 passed, 0 failed\n"
+
+
+def test_single_test_files_find_their_bundle(tmp_path: Path) -> None:
+    root = _bundle(tmp_path, {"ok.yaml": PASSING, "other.yaml": "cases: []"})
+    result = run("test", str(root / "tests" / "ok.yaml"))
+    assert result.exit_code == 0, result.output
+    elsewhere = tmp_path / "mine.yaml"
+    elsewhere.write_text(PASSING)
+    assert run("test", str(elsewhere)).exit_code == 2  # outside any tests/: needs --bundle
+    result = run("test", str(elsewhere), "--bundle", str(root))
+    assert result.exit_code == 0, result.output
+
+
+def test_a_bundle_that_does_not_load_exit_2(tmp_path: Path) -> None:
+    root = write_bundle(tmp_path / "b", {"a.tenet": "package a\nallow if { nope }\n"})
+    result = run("test", str(root))
+    assert result.exit_code == 2
+    assert "unknown name `nope`" in result.stderr
+
+
+def test_an_archive_runs_its_tests(tmp_path: Path) -> None:
+    root = _bundle(tmp_path, {"ok.yaml": PASSING})
+    archive = tmp_path / "b.tar.gz"
+    assert run("bundle", "build", str(root), "-o", str(archive)).exit_code == 0
+    assert run("test", str(archive)).stdout == "2 passed, 0 failed\n"
+
+
+def test_threshold_checks_needs_threshold(tmp_path: Path) -> None:
+    root = _bundle(tmp_path, {"ok.yaml": PASSING})
+    assert run("test", str(root), "--threshold-checks").exit_code == 2
+
+
+def test_json_report(tmp_path: Path) -> None:
+    bad = """\
+cases:
+  - name: wrong
+    query: gate.allow
+    input: {score: 0.5}
+    expect: {result: true}
+  - name: no such query
+    query: gate.alow
+    expect: {}
+"""
+    root = _bundle(tmp_path, {"bad.yaml": bad})
+    result = run("test", str(root), "--format", "json")
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert (doc["passed"], doc["failed"]) == (0, 2)
+    wrong, unknown = doc["cases"]
+    assert wrong["status"] == "failed"
+    assert wrong["mismatches"] == [{"key": "result", "expected": True, "actual": False}]
+    assert wrong["decision"]["result"] is False
+    assert unknown["status"] == "error" and "did you mean `gate.allow`" in unknown["error"]
+
+
+def test_junit_report_is_well_formed(tmp_path: Path) -> None:
+    bad = """\
+cases:
+  - name: "wrong <&> \\u0001 control"
+    query: gate.allow
+    input: {score: 0.5}
+    expect: {result: true}
+  - name: broken
+    expect: {}
+"""
+    root = _bundle(tmp_path, {"ok.yaml": PASSING, "bad.yaml": bad})
+    result = run("test", str(root), "--format", "junit", "--coverage", "--threshold", "100")
+    assert result.exit_code == 1
+    tree = ET.fromstring(result.stdout.encode("utf-8"))
+    assert tree.tag == "testsuites"
+    assert (tree.get("tests"), tree.get("failures"), tree.get("errors")) == ("5", "2", "1")
+    suites = {s.get("name"): s for s in tree.findall("testsuite")}
+    assert set(suites) == {"tests/bad.yaml", "tests/ok.yaml", "coverage"}
+    wrong = suites["tests/bad.yaml"].find("testcase")
+    assert wrong is not None and wrong.get("name") == "wrong <&> \\u0001 control"
+    failure = wrong.find("failure")
+    assert failure is not None and "expected true, got false" in (failure.get("message") or "")
+    cov = suites["coverage"].find("testcase/failure")
+    assert cov is not None and "below the threshold 100%" in (cov.get("message") or "")
