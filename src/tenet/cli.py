@@ -20,6 +20,7 @@ import yaml
 
 import tenet
 from tenet import cli_audit, cli_compliance
+from tenet.audit import AuditLog, StoreError, default_actor
 from tenet.bundle import bundle_digest, open_tree
 from tenet.bundle.archive import build_archive
 from tenet.bundle.diff import InputsError, diff_bundles, render_diff
@@ -179,6 +180,18 @@ def version() -> None:
     default=None,
     help="Refuse the bundle unless it is signed by this Ed25519 key (PEM).",
 )
+@click.option(
+    "--decision-log",
+    "log_url",
+    default=None,
+    help="Record every decision: sqlite:///path/audit.db, jsonl:///path/audit.jsonl or stdout:.",
+)
+@click.option("--actor", default=None, help="Who is deciding, for the log (default: the user).")
+@click.option(
+    "--audit-fail-closed",
+    is_flag=True,
+    help="A decision that cannot be recorded counts as denied (exit 1).",
+)
 def eval_(
     query: str,
     more_inputs: tuple[str, ...],
@@ -189,6 +202,9 @@ def eval_(
     fmt: str,
     fail_on: str,
     public_key: str | None,
+    log_url: str | None,
+    actor: str | None,
+    audit_fail_closed: bool,
 ) -> None:
     """Decide QUERY (a package or rule) for each input, and explain each decision.
 
@@ -207,6 +223,8 @@ def eval_(
         for problem in problems[:-1]:
             click.echo(f"error: {problem}", err=True)
         _fail(problems[-1])
+    log = _open_log(log_url)
+    unrecorded: set[int] = set()
     items: list[Evaluated] = []
     for path, text, doc in inputs:
         try:
@@ -218,9 +236,16 @@ def eval_(
             )
         except ValueError as err:
             _fail(str(err))
+        if log is not None and not _record(log, bundle, decision, doc, actor, path):
+            unrecorded.add(len(items))
         is_json = path.endswith(".json")
         items.append(Evaluated(path, text, decision.to_dict(), is_json=is_json, input=doc))
-    code = max(EXIT_DENY if fails(item.decision, fail_on) else EXIT_ALLOW for item in items)
+    code = max(
+        EXIT_DENY
+        if fails(item.decision, fail_on) or (audit_fail_closed and i in unrecorded)
+        else EXIT_ALLOW
+        for i, item in enumerate(items)
+    )
     several = len(items) > 1
     if fmt == "json":
         shown: Any = [item.decision for item in items] if several else items[0].decision
@@ -234,6 +259,27 @@ def eval_(
     else:
         click.echo(render_text_all(items) if several else render_text(items[0].decision))
     sys.exit(code)
+
+
+def _open_log(url: str | None) -> AuditLog | None:
+    if url is None:
+        return None
+    try:
+        return AuditLog.open(url)
+    except StoreError as err:
+        _fail(f"cannot open the decision log: {err}")
+
+
+def _record(
+    log: AuditLog, bundle: tenet.Bundle, decision: Any, doc: Any, actor: str | None, path: str
+) -> bool:
+    """Record one decision; say so on stderr when the store refuses it."""
+    try:
+        log.record(bundle, decision, doc, actor or default_actor())
+    except StoreError as err:
+        click.echo(f"error: the decision for `{path}` was not recorded: {err}", err=True)
+        return False
+    return True
 
 
 _GLOB_MAGIC = re.compile(r"[*?\[]")
