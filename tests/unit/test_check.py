@@ -400,3 +400,25 @@ def test_loading_ignores_warnings(bundle: Path) -> None:
     assert loaded.warnings == ()
     decision = loaded.decide("deploy", {"evaluation": {"accuracy": 0.9}})
     assert decision.outcome == "deny"  # the misspelt field is missing: the check is violated
+
+
+def test_unknown_control_ids_are_warned_about(tmp_path: Path) -> None:
+    policy = (
+        "package p\n\n"
+        "#@ controls: [act/art-1, act/art-2x, law/s-1]\n"
+        'require ok { input.ok } message "not ok"\n'
+    )
+    catalogue = "name: Act\nsource: s\ncontrols:\n  art-1: {title: One}\n  art-2: {title: Two}\n"
+    root = write_bundle(tmp_path / "b", {"p.tenet": policy, "frameworks/act.yaml": catalogue})
+    result = CliRunner().invoke(main, ["check", str(root), "--format", "json"])
+    found = json.loads(result.output)
+    warnings = found["findings"] if isinstance(found, dict) else found
+    controls = [w for w in warnings if w["code"] == "unknown-control"]
+    assert [(w["message"], w.get("help")) for w in controls] == [
+        ("control `act/art-2x` is defined by no catalogue", "did you mean `act/art-2`?"),
+        (
+            "control `law/s-1` is defined by no catalogue",
+            "add the catalogue `frameworks/law.yaml` to the bundle",
+        ),
+    ]
+    assert all(w["line"] == 3 for w in controls)

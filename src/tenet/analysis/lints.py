@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, assert_never
 
+from tenet.analysis.annotations import parse_annotations
 from tenet.analysis.names import chain_of, parse_message, resolve_chain
 from tenet.analysis.symbols import (
     BuiltinTarget,
@@ -38,11 +39,14 @@ LINTS = (
     "constant-condition",
     "no-message",
     "unknown-input-field",
+    "unknown-control",
 )
 
 
 def lint(
-    analysis: Analysis, input_schemas: Mapping[str, tuple[str, Any]] | None = None
+    analysis: Analysis,
+    input_schemas: Mapping[str, tuple[str, Any]] | None = None,
+    frameworks: Mapping[str, Any] | None = None,
 ) -> list[Diagnostic]:
     """Every warning for the analysed modules, in file and position order. `input_schemas`
     maps a query or package to (schema path, schema document or validator), as the manifest's
@@ -57,8 +61,36 @@ def lint(
         if scope is None:
             continue
         diags.extend(_Module(module, scope, schemas).run())
+        diags.extend(_unknown_controls(module, frameworks or {}))
     diags.sort(key=lambda d: (d.path or "", d.span.start if d.span else 0, d.code))
     return diags
+
+
+def _unknown_controls(module: ast.Module, frameworks: Mapping[str, Any]) -> list[Diagnostic]:
+    """A control id that no `frameworks/NAME.yaml` catalogue of the bundle defines."""
+    known = {cid for cat in frameworks.values() for cid in cat.controls}
+    out: list[Diagnostic] = []
+    for d in module.definitions:
+        notes, _ = parse_annotations(d.annotations)
+        controls = notes.get("controls")
+        if not isinstance(controls, list):
+            continue
+        span = next((n.span for n in d.annotations if "controls" in n.text), None)
+        for cid in controls:
+            if not isinstance(cid, str) or cid in known:
+                continue
+            framework = cid.split("/", 1)[0]
+            near = _nearest(cid, sorted(known)) if framework in frameworks else None
+            if near is not None:
+                hint = f"did you mean `{near}`?"
+            elif framework in frameworks:
+                hint = f"`frameworks/{framework}.yaml` lists the controls of `{framework}`"
+            else:
+                hint = f"add the catalogue `frameworks/{framework}.yaml` to the bundle"
+            out.append(
+                _warn("unknown-control", f"control `{cid}` is defined by no catalogue", span, hint)
+            )
+    return out
 
 
 def _warn(code: str, message: str, span: Span | None, help: str | None = None) -> Diagnostic:
