@@ -353,21 +353,7 @@ class ExprCompiler:
 
             return Code(call1)
         if self.fast_paths and len(fns) == 2:
-            f0, f1 = fns
-
-            def call2(ctx: Any, fr: list[Any]) -> Any:
-                a = f0(ctx, fr)
-                if a is UNDEF:
-                    return UNDEF
-                b_ = f1(ctx, fr)
-                if b_ is UNDEF:
-                    return UNDEF
-                try:
-                    return impl(a, b_)
-                except EvalError as err:
-                    raise _at(span, err) from None
-
-            return Code(call2)
+            return Code(_strict2(impl, fns[0], fns[1], span))
 
         def calln(ctx: Any, fr: list[Any]) -> Any:
             values = []
@@ -425,19 +411,7 @@ class ExprCompiler:
                 pass
         af, bf = a.fn, b.fn
 
-        def fn(ctx: Any, fr: list[Any]) -> Any:
-            x = af(ctx, fr)
-            if x is UNDEF:
-                return UNDEF
-            y = bf(ctx, fr)
-            if y is UNDEF:
-                return UNDEF
-            try:
-                return impl(x, y)
-            except EvalError as err:
-                raise _at(span, err) from None
-
-        return Code(fn)
+        return Code(_strict2(impl, af, bf, span))
 
     def _compare(self, e: ast.Compare, op: str, a: Code, b: Code) -> Code:
         impl = COMPARISONS[op]
@@ -461,19 +435,7 @@ class ExprCompiler:
 
             return Code(eq_str)
 
-        def fn(ctx: Any, fr: list[Any]) -> Any:
-            x = af(ctx, fr)
-            if x is UNDEF:
-                return UNDEF
-            y = bf(ctx, fr)
-            if y is UNDEF:
-                return UNDEF
-            try:
-                return impl(x, y)
-            except EvalError as err:
-                raise _at(span, err) from None
-
-        return Code(fn)
+        return Code(_strict2(impl, af, bf, span))
 
     def _boolop(self, op: str, a: Code, b: Code) -> Code:
         af, bf = a.fn, b.fn
@@ -671,6 +633,25 @@ class ExprCompiler:
                 return for2
             case _:
                 assert_never(clause)
+
+
+def _strict2(impl: Callable[[Any, Any], Any], af: Fn, bf: Fn, span: Span | None) -> Fn:
+    """Two operands, undefined if either is, errors located at ``span``: operators and
+    two-argument built-ins alike."""
+
+    def fn(ctx: Any, fr: list[Any]) -> Any:
+        x = af(ctx, fr)
+        if x is UNDEF:
+            return UNDEF
+        y = bf(ctx, fr)
+        if y is UNDEF:
+            return UNDEF
+        try:
+            return impl(x, y)
+        except EvalError as err:
+            raise _at(span, err) from None
+
+    return fn
 
 
 def _walk(base: Fn, steps: list[str | Code], fast: bool = True) -> Fn:
