@@ -287,7 +287,7 @@ def check_command(paths: tuple[str, ...], strict: bool, fmt: str) -> None:
     holds them: the nearest folder above with a `tenet.yaml`); default: the current folder.
     Warnings: unused imports and locals, names shadowing rules or built-ins, constant
     conditions, checks without a message, input fields the input schema does not declare.
-    Exit 0 when there is no error (with --strict: no warning either), 1 otherwise."""
+    Exit 0 when clean, 1 when there is any finding (--strict reports warnings as errors)."""
     targets = [Path(p) for p in (paths or (".",))]
     report = _check_paths(targets)
     if report.unreadable:
@@ -313,7 +313,7 @@ def check_command(paths: tuple[str, ...], strict: bool, fmt: str) -> None:
         n = report.files
         counts = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
         click.echo(f"checked {n} file{'s' * (n != 1)}: {counts}")
-    sys.exit(EXIT_FINDINGS if errors else EXIT_OK)
+    sys.exit(EXIT_FINDINGS if findings else EXIT_OK)
 
 
 @dataclass

@@ -329,9 +329,9 @@ def bundle(tmp_path: Path) -> Path:
     return write_bundle(tmp_path / "b", files, {"t": 1})
 
 
-def test_warnings_alone_exit_0(bundle: Path) -> None:
+def test_warnings_alone_exit_1(bundle: Path) -> None:
     result = run(str(bundle))
-    assert result.exit_code == 0
+    assert result.exit_code == 1  # exit 0 only when clean
     out = result.stdout
     assert "warning[unused-import]" in out and "warning[no-message]" in out
     assert "warning[unknown-input-field]" in out
@@ -382,7 +382,7 @@ def test_a_file_outside_any_bundle(tmp_path: Path) -> None:
     path = tmp_path / "solo.tenet"
     path.write_text("package solo\n\nr if {\n    x := 1\n    true\n}\n")
     result = run(str(path))
-    assert result.exit_code == 0
+    assert result.exit_code == 1
     assert "local `x` is never used" in result.stdout
     assert "condition `true` is constant" in result.stdout
 
@@ -390,7 +390,7 @@ def test_a_file_outside_any_bundle(tmp_path: Path) -> None:
 def test_a_folder_of_bundles_checks_each(tmp_path: Path, bundle: Path) -> None:
     other = write_bundle(tmp_path / "c", {"tenet.yaml": "name: c\n", "c.tenet": "package c\n"})
     result = run(str(tmp_path))
-    assert result.exit_code == 0
+    assert result.exit_code == 1
     assert "checked 3 files: 0 errors, 3 warnings" in result.stdout
     assert other.exists()
 
