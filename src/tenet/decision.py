@@ -12,6 +12,8 @@ from functools import cached_property
 from importlib import resources
 from typing import Any
 
+import orjson
+
 from tenet.compiler.checks import CheckResult, CompiledCheck
 from tenet.compiler.rules import RuleTrace
 from tenet.runtime.clock import format_rfc3339
@@ -55,10 +57,12 @@ def uuid7() -> str:
 
 
 def canonical_json(value: Any) -> bytes:
-    """Sorted keys, no whitespace: the form the input digest is taken over."""
-    return json.dumps(
-        to_json(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    ).encode("utf-8")
+    """Sorted keys, no whitespace, UTF-8: the form the input digest is taken over."""
+    plain = to_json(value)
+    try:
+        return orjson.dumps(plain, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # an integer beyond 64 bits: the standard encoder writes it exactly
+        return json.dumps(plain, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def evidence_dict(rec: Record) -> dict[str, Any]:

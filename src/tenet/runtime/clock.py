@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
+from typing import Any
 
 from tenet.runtime.builtins.time import epoch_seconds
 
@@ -17,9 +19,20 @@ def parse_rfc3339(text: str) -> int | float:
     return value
 
 
+_second: list[Any] = [None, ""]  # the last whole second formatted, and its text
+
+
 def format_rfc3339(epoch: int | float) -> str:
     """UTC RFC 3339 text, with microseconds only when the time has a fraction."""
-    moment = datetime.fromtimestamp(epoch, UTC)
-    if moment.microsecond:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    whole = math.floor(epoch)
+    micro = round((epoch - whole) * 1_000_000)
+    if micro == 1_000_000:
+        whole, micro = whole + 1, 0
+    # every decision formats its clock: most fall in the same second as the one before
+    cached = _second
+    if cached[0] != whole:
+        text = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        cached[0], cached[1] = whole, text
+    else:
+        text = cached[1]
+    return f"{text}.{micro:06d}Z" if micro else f"{text}Z"

@@ -139,6 +139,10 @@ def evaluate(
 
         def explain(full: bool) -> RuleTrace | None:
             tctx = Ctx(input, now, program.schemas, limits)
+            # evaluation is deterministic: the rules the first pass settled need no second
+            # run; only the queried rule's own definitions are re-run, with tracing
+            tctx.cache = dict(ctx.cache)
+            tctx.cache.pop(rule, None)
             try:
                 return rule.explain(tctx, full)
             except Exception:

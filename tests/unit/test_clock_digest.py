@@ -1,0 +1,36 @@
+"""The decision clock's text and the input digest's canonical JSON."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tenet.decision import canonical_json
+from tenet.runtime.clock import format_rfc3339
+
+
+@given(st.floats(min_value=-5e9, max_value=2.5e11, allow_nan=False))
+def test_rfc3339_text_is_datetimes(epoch: float) -> None:
+    moment = datetime.fromtimestamp(epoch, UTC)
+    pattern = "%Y-%m-%dT%H:%M:%S.%fZ" if moment.microsecond else "%Y-%m-%dT%H:%M:%SZ"
+    assert format_rfc3339(epoch) == moment.strftime(pattern)
+
+
+def test_canonical_json_sorts_keys_without_whitespace() -> None:
+    doc = {"b": [1, 2.0, "é"], "a": {"y": None, "x": True}}
+    assert canonical_json(doc) == '{"a":{"x":true,"y":null},"b":[1,2,"é"]}'.encode()
+
+
+def test_integers_beyond_64_bits_are_written_exactly() -> None:
+    big = {"n": 2**70, "a": 1}
+    assert canonical_json(big) == b'{"a":1,"n":1180591620717411303424}'
+    assert (
+        hashlib.sha256(canonical_json(big)).hexdigest()
+        == hashlib.sha256(
+            json.dumps(big, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()
+    )
