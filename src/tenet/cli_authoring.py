@@ -88,8 +88,12 @@ def _display(path: Path, root: Path) -> str:
 )
 @click.option(
     "--threshold-checks",
-    is_flag=True,
-    help="Apply --threshold to the check items alone.",
+    type=click.FloatRange(-1, 100),
+    is_flag=False,
+    flag_value=-1.0,
+    default=None,
+    help="Fail when the check items' coverage is below this percentage; without a value, "
+    "apply --threshold to the check items alone.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Also list the cases that pass.")
 def test_command(
@@ -98,15 +102,26 @@ def test_command(
     fmt: str,
     coverage: bool,
     threshold: float | None,
-    threshold_checks: bool,
+    threshold_checks: float | None,
     verbose: bool,
 ) -> None:
     """Run the policy tests of a bundle (its tests/*.yaml), or of the test files given.
 
     PATHS are a bundle folder or archive (default: the current folder) or test files inside
     a bundle's tests/ folder. Exit 0 when every case passes, 1 otherwise."""
-    if threshold_checks and threshold is None:
-        _fail("`--threshold-checks` needs `--threshold`")
+    checks_only = threshold_checks is not None
+    if threshold_checks is not None and threshold_checks >= 0:
+        if threshold is not None:
+            _fail(
+                "give the threshold once: `--threshold-checks N`, or `--threshold N` with a "
+                "bare `--threshold-checks`"
+            )
+        threshold = threshold_checks
+    elif checks_only and threshold is None:
+        _fail(
+            "a bare `--threshold-checks` applies `--threshold N`: give one, or write "
+            "`--threshold-checks N`"
+        )
     files = [Path(p) for p in paths if Path(p).is_file() and p.endswith(_TEST_SUFFIXES)]
     bundles = {Path(p) for p in paths if not (Path(p).is_file() and p.endswith(_TEST_SUFFIXES))}
     if bundle_path is not None:
@@ -129,7 +144,7 @@ def test_command(
             except OSError as err:
                 _fail(f"cannot read `{f}`: {err.strerror or err}")
     run = run_tests(bundle, selected, coverage=coverage or threshold is not None)
-    limit = Threshold(threshold, threshold_checks) if threshold is not None else None
+    limit = Threshold(threshold, checks_only) if threshold is not None else None
     if fmt == "json":
         click.echo(json.dumps(run_to_dict(run, limit), indent=2, ensure_ascii=False))
     elif fmt == "junit":

@@ -242,3 +242,25 @@ def test_coverage_changes_no_decision(doc: dict[str, Any], tmp_path: Path) -> No
         assert _essence(a) == _essence(b), case["name"]
     report = coverage_report(plain.modules, recorder)
     assert report.counts[1] > 0
+
+
+def test_the_threshold_checks_forms_of_the_issues(tmp_path: Path) -> None:
+    # `--threshold-checks 100` as issue 6 writes it, and the bare flag after `--threshold`
+    from click.testing import CliRunner
+
+    from tenet.cli import main
+    from tests.conftest import REPO
+
+    bundle = str(REPO / "policies" / "ai-governance")
+    for args in (
+        ["--coverage", "--threshold-checks", "100", bundle],
+        [bundle, "--coverage", "--threshold-checks", "100"],
+        [bundle, "--threshold", "100", "--threshold-checks"],
+    ):
+        result = CliRunner().invoke(main, ["test", *args])
+        assert result.exit_code == 0, result.output
+        assert result.output.rstrip().endswith("passed, 0 failed")
+    clash = CliRunner().invoke(
+        main, ["test", bundle, "--threshold", "90", "--threshold-checks", "80"]
+    )
+    assert clash.exit_code == 2 and "give the threshold once" in clash.output
