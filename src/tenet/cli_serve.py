@@ -79,6 +79,36 @@ def _fail(message: str) -> None:
     show_default=True,
 )
 @click.option("--access-log", is_flag=True, help="Log one line per request, with its caller.")
+@click.option(
+    "--decision-log",
+    "decision_log",
+    default=None,
+    help="Record every decision: sqlite:///path/audit.db, jsonl:///path/audit.jsonl or stdout:.",
+)
+@click.option(
+    "--audit-fail-closed",
+    is_flag=True,
+    help="Answer 503 instead of a decision that cannot be recorded.",
+)
+@click.option(
+    "--audit-queue",
+    type=click.IntRange(min=1),
+    default=10_000,
+    show_default=True,
+    help="Most decisions waiting to be recorded; a full queue slows requests down.",
+)
+@click.option(
+    "--audit-batch",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="Most records committed in one transaction.",
+)
+@click.option(
+    "--actor",
+    default=None,
+    help="Who activates bundles, for the decision log (default: the user running the server).",
+)
 def serve(
     bundle_path: str,
     addr: str,
@@ -90,9 +120,15 @@ def serve(
     shutdown_timeout: float,
     log_level: str,
     access_log: bool,
+    decision_log: str | None,
+    audit_fail_closed: bool,
+    audit_queue: int,
+    audit_batch: int,
+    actor: str | None,
 ) -> None:
     """Serve decisions over HTTP from a bundle, reloading it when it changes (see
     docs/sidecar.md). Binds loopback by default; SIGTERM finishes requests in flight."""
+    from tenet.audit import StoreError
     from tenet.server.auth import TokenFileError
     from tenet.server.runner import ServeOptions, parse_addr
     from tenet.server.runner import serve as run
@@ -112,7 +148,14 @@ def serve(
         shutdown_timeout=shutdown_timeout,
         log_level=log_level,
         access_log=access_log,
+        decision_log=decision_log,
+        audit_fail_closed=audit_fail_closed,
+        audit_queue=audit_queue,
+        audit_batch=audit_batch,
+        actor=actor,
     )
+    if audit_fail_closed and decision_log is None:
+        _fail("--audit-fail-closed needs --decision-log")
     try:
         run(options, announce=lambda line: click.echo(line))
     except PolicyError as err:
@@ -122,6 +165,8 @@ def serve(
         _fail(f"bundle `{bundle_path}` did not load ({n} problem{s})")
     except (KeyFileError, TokenFileError) as err:
         _fail(str(err))
+    except StoreError as err:
+        _fail(f"cannot open the decision log: {err}")
     except RecursionError:
         _fail(f"bundle `{bundle_path}` nests too deeply to load")
     except OSError as err:

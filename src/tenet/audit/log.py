@@ -4,6 +4,7 @@ classed, chained) and writes them, directly or in batches off a server's request
 from __future__ import annotations
 
 import getpass
+import hashlib
 import os
 import queue
 import threading
@@ -18,11 +19,12 @@ from tenet.audit.records import ChainProblem, group_by_class, verify_chain
 from tenet.audit.redact import Redactor, load_key
 from tenet.audit.retention import Retention, read_retention
 from tenet.audit.stores import AuditStore, StoreError, open_store
-from tenet.decision import uuid7
+from tenet.decision import canonical_json, uuid7
 from tenet.runtime.clock import format_rfc3339, parse_rfc3339
 
 if TYPE_CHECKING:
     from tenet.bundle import Bundle
+    from tenet.bundle.documents import Document
     from tenet.decision import Decision
 
 __all__ = ["AuditLog", "BatchWriter", "default_actor", "open_log", "prune", "verify"]
@@ -74,11 +76,17 @@ class AuditLog:
     # ---- entries -----------------------------------------------------------------------
 
     def decision_entry(
-        self, bundle: Bundle, decision: Decision, input: Any, actor: str
+        self,
+        bundle: Bundle,
+        decision: Decision,
+        input: Any,
+        actor: str,
+        document: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """The record of one decision, before it is chained."""
+        """The record of one decision, before it is chained. `document` is the decision's
+        `to_dict()` when the caller has already built it (it is not changed)."""
         redactor, retention = self._config(bundle)
-        kept, document = redactor.apply(input, decision.to_dict())
+        kept, document = redactor.apply(input, decision.to_dict() if document is None else document)
         cls = retention.for_decision(decision.query, decision.outcome)
         return {
             "id": decision.decision_id,
@@ -92,6 +100,33 @@ class AuditLog:
             "input_digest": decision.input_digest,
             "input": kept,
             "bundle": document["bundle"],
+            "decision": document,
+        }
+
+    def document_entry(
+        self, bundle: Bundle, doc: Document, input: Any, actor: str
+    ) -> dict[str, Any]:
+        """The record of a data API read (`Bundle.evaluate_document`), as a decision whose
+        query is the path read and whose document is the data API's answer."""
+        redactor, retention = self._config(bundle)
+        try:
+            body = canonical_json({} if input is None else input)
+        except (TypeError, ValueError):
+            body = repr(input).encode("utf-8", "backslashreplace")
+        kept, document = redactor.apply(input, doc.to_dict())
+        cls = retention.for_decision(doc.path, doc.outcome)
+        return {
+            "id": doc.decision_id,
+            "kind": "decision",
+            "class": cls.name,
+            "keep_seconds": cls.keep_seconds,
+            "time": format_rfc3339(time.time()),
+            "actor": actor,
+            "query": doc.path,
+            "outcome": doc.outcome,
+            "input_digest": "sha256:" + hashlib.sha256(body).hexdigest(),
+            "input": kept,
+            "bundle": bundle.info.to_dict(),
             "decision": document,
         }
 
@@ -145,7 +180,8 @@ class BatchWriter:
 
     `submit` returns a future that completes once the entry's batch is committed, so that a
     caller reports a decision as logged only when it is; a full queue makes `submit` wait
-    (back pressure) rather than drop.
+    (back pressure) rather than drop. The counters (`batches`, `records`, `failed_batches`,
+    `failed_records`) are written by the writer's thread only; read them for metrics.
     """
 
     def __init__(self, log: AuditLog, max_batch: int = 256, max_queue: int = 10_000) -> None:
@@ -154,6 +190,10 @@ class BatchWriter:
         self._queue: queue.Queue[tuple[dict[str, Any], Future[dict[str, Any]]] | None] = (
             queue.Queue(max_queue)
         )
+        self.batches = 0
+        self.records = 0
+        self.failed_batches = 0
+        self.failed_records = 0
         self._thread = threading.Thread(target=self._run, name="tenet-audit", daemon=True)
         self._thread.start()
 
@@ -161,6 +201,10 @@ class BatchWriter:
         future: Future[dict[str, Any]] = Future()
         self._queue.put((entry, future), timeout=timeout)
         return future
+
+    def depth(self) -> int:
+        """Entries waiting to be written (approximate)."""
+        return self._queue.qsize()
 
     def _run(self) -> None:
         while True:
@@ -180,9 +224,13 @@ class BatchWriter:
             try:
                 written = self.log.write([entry for entry, _ in batch])
             except Exception as err:  # every waiter learns the batch failed
+                self.failed_batches += 1
+                self.failed_records += len(batch)
                 for _, future in batch:
                     future.set_exception(err)
                 continue
+            self.batches += 1
+            self.records += len(batch)
             for (_, future), record in zip(batch, written, strict=True):
                 future.set_result(record)
 

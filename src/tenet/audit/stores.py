@@ -8,6 +8,7 @@ that writes it, so that several writers never fork a chain.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import sqlite3
@@ -36,6 +37,25 @@ def link(entry: dict[str, Any], tail: Tail | None) -> dict[str, Any]:
     record = {**entry, "seq": seq + 1, "prev": prev, "prev_id": prev_id}
     record["hash"] = record_hash(record)
     return record
+
+
+def link_encoded(entry: dict[str, Any], tail: Tail | None) -> tuple[dict[str, Any], str]:
+    """`link`, and the record's canonical JSON, encoding the record once: the keys before
+    `hash` and those after it are encoded apart, and joined without `hash` (the text that is
+    hashed) and with it (the text stored). Byte for byte `canonical(record)`."""
+    seq, prev, prev_id = tail if tail is not None else (0, GENESIS, None)
+    record = {**entry, "seq": seq + 1, "prev": prev, "prev_id": prev_id}
+    record.pop("hash", None)
+    if not all(type(k) is str for k in record):
+        record["hash"] = record_hash(record)
+        return record, canonical(record).decode()
+    head = canonical({k: v for k, v in record.items() if k < "hash"}).decode()[1:-1]
+    rest = canonical({k: v for k, v in record.items() if k > "hash"}).decode()[1:-1]
+    digest = "sha256:" + hashlib.sha256(
+        ("{" + ",".join(x for x in (head, rest) if x) + "}").encode()
+    ).hexdigest()
+    record["hash"] = digest
+    return record, "{" + ",".join(x for x in (head, f'"hash":"{digest}"', rest) if x) + "}"
 
 
 class AuditStore:
@@ -104,13 +124,15 @@ class SqliteStore(AuditStore):
             for entry in entries:
                 cls = entry["class"]
                 if cls not in tails:
+                    # the class's last record has its highest seq (a checkpoint keeps the
+                    # seq of the last record it replaced): found through the by_class index
                     row = conn.execute(
                         "SELECT seq, hash, id FROM records WHERE class = ? "
-                        "ORDER BY position DESC LIMIT 1",
+                        "ORDER BY seq DESC, position DESC LIMIT 1",
                         (cls,),
                     ).fetchone()
                     tails[cls] = (row[0], row[1], row[2]) if row else None
-                record = link(entry, tails[cls])
+                record, body = link_encoded(entry, tails[cls])
                 tails[cls] = (record["seq"], record["hash"], record["id"])
                 conn.execute(
                     "INSERT INTO records (id, class, seq, kind, time, query, outcome, actor, "
@@ -125,7 +147,7 @@ class SqliteStore(AuditStore):
                         record.get("outcome"),
                         record.get("actor"),
                         record["hash"],
-                        canonical(record).decode(),
+                        body,
                     ),
                 )
                 written.append(record)
@@ -220,12 +242,14 @@ class JsonlStore(AuditStore):
                     fcntl.flock(f, fcntl.LOCK_EX)
                     tails = self._tails(f)
                     written = []
+                    lines = []
                     for entry in entries:
-                        record = link(entry, tails.get(entry["class"]))
+                        record, line = link_encoded(entry, tails.get(entry["class"]))
                         tails[entry["class"]] = (record["seq"], record["hash"], record["id"])
                         written.append(record)
+                        lines.append(line + "\n")
                     f.seek(0, os.SEEK_END)
-                    f.write("".join(canonical(r).decode() + "\n" for r in written))
+                    f.write("".join(lines))
                     f.flush()
                     os.fsync(f.fileno())
                     return written

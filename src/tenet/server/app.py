@@ -11,6 +11,7 @@ from typing import Any
 from tenet.bundle import Bundle
 from tenet.diagnostics import QueryError
 from tenet.runtime.clock import format_rfc3339
+from tenet.server.audit import SidecarAudit
 from tenet.server.auth import Tokens
 from tenet.server.http import (
     HTTPError,
@@ -38,7 +39,7 @@ MAX_BATCH = 1000
 # status, body, content type, extra headers
 Response = tuple[int, bytes, bytes, list[tuple[bytes, bytes]]]
 Handler = Callable[[Scope, Receive, str | None], Awaitable[Response]]
-# (caller, endpoint, decision or document): the decision log of the audit issue hooks in here
+# (caller, endpoint, decision or document), called as each is made (the decision log is `audit`)
 DecisionHook = Callable[[str | None, str, Any], None]
 
 JSON = b"application/json"
@@ -64,6 +65,7 @@ class Sidecar:
         max_batch: int = MAX_BATCH,
         on_decision: DecisionHook | None = None,
         log_requests: bool = False,
+        audit: SidecarAudit | None = None,
     ) -> None:
         self.watcher = watcher
         self.tokens = tokens
@@ -71,6 +73,7 @@ class Sidecar:
         self.max_batch = max_batch
         self.on_decision = on_decision
         self.log_requests = log_requests
+        self.audit = audit
         self.metrics = Metrics()
         self.draining = False  # set when shutdown starts: /ready answers 503
         self._openapi = dumps(openapi(tokens is not None, max_body, max_batch))
@@ -170,12 +173,18 @@ class Sidecar:
         body = _object(parse_json(await read_body(scope, receive, self.max_body)), "the body")
         _only(body, ("input", "now", "explain"), "the body")
         bundle = self.watcher.bundle
-        decision = _decide(bundle, query, body.get("input"), body.get("now"), body.get("explain"))
+        input = body.get("input")
+        decision = _decide(bundle, query, input, body.get("now"), body.get("explain"))
         doc = decision.to_dict()
+        out = dumps(doc)
         self.metrics.decided("decisions", query, decision.outcome)
         if self.on_decision is not None:
             self.on_decision(caller, "decisions", decision)
-        return _ok(dumps(doc))
+        if self.audit is None:
+            return _ok(out)
+        entry = self.audit.decision(bundle, decision, input, caller, doc)
+        headers = await self.audit.record([entry])
+        return 200, out, JSON, headers
 
     async def _data(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
         path = scope["path"][len(DATA) :].strip("/")
@@ -185,8 +194,10 @@ class Sidecar:
         query = ".".join(parts)
         body = _object(parse_json(await read_body(scope, receive, self.max_body)), "the body")
         now = _now(body.get("now"))
+        bundle = self.watcher.bundle
+        input = body.get("input")
         try:
-            doc = self.watcher.bundle.evaluate_document(query, body.get("input"), now)
+            doc = bundle.evaluate_document(query, input, now)
         except QueryError as err:
             raise _unknown(err) from None
         except ValueError as err:
@@ -195,7 +206,11 @@ class Sidecar:
         self.metrics.decided("data", query, doc.outcome)
         if self.on_decision is not None:
             self.on_decision(caller, "data", doc)
-        return _ok(dumps(doc.to_dict()))
+        out = dumps(doc.to_dict())
+        if self.audit is None:
+            return _ok(out)
+        headers = await self.audit.record([self.audit.document(bundle, doc, input, caller)])
+        return 200, out, JSON, headers
 
     async def _batch(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
         body = _object(parse_json(await read_body(scope, receive, self.max_body)), "the body")
@@ -211,6 +226,7 @@ class Sidecar:
             )
         bundle = self.watcher.bundle  # one version for the whole batch
         out: list[Any] = []
+        entries: list[dict[str, Any]] = []
         for i, item in enumerate(requests):
             try:
                 where = f"requests[{i}]"
@@ -225,11 +241,18 @@ class Sidecar:
                 error = {"code": err.code, "message": err.message}
                 out.append({"error": error, "status": err.status})
                 continue
-            out.append(decision.to_dict())
+            doc = decision.to_dict()
+            out.append(doc)
             self.metrics.decided("batch", query, decision.outcome)
             if self.on_decision is not None:
                 self.on_decision(caller, "batch", decision)
-        return _ok(dumps({"decisions": out}))
+            if self.audit is not None:
+                entries.append(self.audit.decision(bundle, decision, input, caller, doc))
+        answer = dumps({"decisions": out})
+        if self.audit is None:
+            return _ok(answer)
+        # every decision of the batch is committed (or the batch is refused) before it is sent
+        return 200, answer, JSON, await self.audit.record(entries)
 
     # ---- status --------------------------------------------------------------------------
 
@@ -258,15 +281,16 @@ class Sidecar:
     async def _health(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
         s = self.watcher.status()
         info = s.bundle.info
-        return _ok(
-            dumps(
-                {
-                    "status": "ok" if s.last_error is None else "degraded",
-                    "bundle": {"name": info.name, "version": info.version, "digest": info.digest},
-                    "last_reload_error": s.last_error,
-                }
-            )
-        )
+        health: dict[str, Any] = {
+            "status": "ok" if s.last_error is None else "degraded",
+            "bundle": {"name": info.name, "version": info.version, "digest": info.digest},
+            "last_reload_error": s.last_error,
+        }
+        if self.audit is not None:
+            health["audit"] = audit = self.audit.status()
+            if audit["last_error"] is not None:
+                health["status"] = "degraded"
+        return _ok(dumps(health))
 
     async def _ready(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
         if self.draining:
@@ -274,7 +298,7 @@ class Sidecar:
         return _ok(b'{"ready":true}')
 
     async def _metrics(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
-        return 200, self.metrics.render(self.watcher.status()), TEXT, []
+        return 200, self.metrics.render(self.watcher.status(), self.audit), TEXT, []
 
     async def _openapi_json(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
         return _ok(self._openapi)

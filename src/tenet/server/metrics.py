@@ -1,5 +1,6 @@
 """Prometheus metrics of the sidecar: decisions by query and outcome, their latency, requests by
-route and status, and the bundle's reloads, in the text exposition format."""
+route and status, the bundle's reloads and the decision log's writes, in the text exposition
+format."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from tenet.server.audit import SidecarAudit
     from tenet.server.reload import WatchStatus
 
 __all__ = ["BUCKETS", "Metrics"]
@@ -65,7 +67,7 @@ class Metrics:
         key = (route, status)
         self.requests[key] = self.requests.get(key, 0) + 1
 
-    def render(self, bundle: WatchStatus) -> bytes:
+    def render(self, bundle: WatchStatus, audit: SidecarAudit | None = None) -> bytes:
         lines: list[str] = []
         add = lines.append
         add("# HELP tenet_decisions_total Decisions made, by endpoint, query and outcome.")
@@ -96,6 +98,8 @@ class Metrics:
         add("# TYPE tenet_http_requests_in_flight gauge")
         add(f"tenet_http_requests_in_flight {self.in_flight}")
         lines.extend(_bundle_lines(bundle))
+        if audit is not None:
+            lines.extend(_audit_lines(audit))
         lines.append("")
         return "\n".join(lines).encode("utf-8")
 
@@ -121,6 +125,30 @@ def _bundle_lines(s: WatchStatus) -> Iterable[str]:
     )
     yield "# TYPE tenet_bundle_reload_failing gauge"
     yield f"tenet_bundle_reload_failing {int(s.last_error is not None)}"
+
+
+def _audit_lines(audit: SidecarAudit) -> Iterable[str]:
+    w = audit.writer
+    yield "# HELP tenet_audit_records_total Audit records handed to the store, by result."
+    yield "# TYPE tenet_audit_records_total counter"
+    yield f'tenet_audit_records_total{{result="written"}} {w.records}'
+    yield f'tenet_audit_records_total{{result="failed"}} {w.failed_records}'
+    yield "# HELP tenet_audit_batches_total Batches of audit records, each one transaction."
+    yield "# TYPE tenet_audit_batches_total counter"
+    yield f'tenet_audit_batches_total{{result="committed"}} {w.batches}'
+    yield f'tenet_audit_batches_total{{result="failed"}} {w.failed_batches}'
+    yield (
+        "# HELP tenet_audit_failures_total Requests whose decisions could not be recorded "
+        "(answered with Tenet-Decision-Logged: false, or 503 when failing closed)."
+    )
+    yield "# TYPE tenet_audit_failures_total counter"
+    yield f"tenet_audit_failures_total {audit.failures}"
+    yield "# HELP tenet_audit_queue_depth Audit records waiting to be written."
+    yield "# TYPE tenet_audit_queue_depth gauge"
+    yield f"tenet_audit_queue_depth {w.depth()}"
+    yield "# HELP tenet_audit_failing 1 while the last write to the decision log failed."
+    yield "# TYPE tenet_audit_failing gauge"
+    yield f"tenet_audit_failing {int(audit.last_error is not None)}"
 
 
 def _labels(**labels: str) -> str:

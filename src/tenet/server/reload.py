@@ -98,6 +98,9 @@ class BundleWatcher:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._files: list[_Watched] = []
+        # called after each reload, in order, with the bundle that was current before it
+        # (the decision log records activations and failed reloads here)
+        self.on_reload: Callable[[Bundle, ReloadResult], None] | None = None
         self._bundle = _Watched(
             holder.path, self._reload, first if first is not None else fingerprint(holder.path)
         )
@@ -184,6 +187,7 @@ class BundleWatcher:
     def _reload(self) -> ReloadResult:
         with self._lock:
             started = self._clock()
+            old = self.holder.current
             result = self.holder.reload()
             s = self._status
             if result.ok:
@@ -195,6 +199,11 @@ class BundleWatcher:
                 self._status = WatchStatus(
                     s.bundle, s.path, s.loaded_at, result.error, started, s.reloads, s.failures + 1
                 )
+            if self.on_reload is not None:
+                try:
+                    self.on_reload(old, result)
+                except Exception:
+                    log.exception("recording the reload failed")
         b = result.bundle
         if result.ok:
             log.info("reloaded bundle %s %s (%s)", b.name, b.version, b.digest)

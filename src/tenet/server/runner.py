@@ -1,5 +1,6 @@
 """Running the sidecar: the uvicorn settings (httptools on uvloop), binding, signals (TERM and
-INT drain and stop, HUP reloads) and a graceful shutdown that finishes requests in flight."""
+INT drain and stop, HUP reloads), the decision log, and a graceful shutdown that finishes
+requests in flight and then flushes the log."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from typing import Any
 
 import uvicorn
 
+from tenet.audit import AuditLog, StoreError, default_actor
 from tenet.server.app import MAX_BATCH, MAX_BODY, Sidecar
+from tenet.server.audit import SidecarAudit
 from tenet.server.auth import TokenFileError, Tokens
 from tenet.server.reload import BundleWatcher
 
@@ -42,6 +45,11 @@ class ServeOptions:
     shutdown_timeout: float = 30.0
     log_level: str = "info"
     access_log: bool = False
+    decision_log: str | None = None  # a store URL: record every decision
+    audit_fail_closed: bool = False
+    audit_queue: int = 10_000
+    audit_batch: int = 256
+    actor: str | None = None  # who activates bundles, for the log (default: the user)
 
 
 def parse_addr(addr: str) -> tuple[str, int]:
@@ -140,7 +148,9 @@ class _Server(uvicorn.Server):
 
 def serve(options: ServeOptions, announce: Callable[[str], None] | None = None) -> None:
     """Load the bundle (PolicyError when it does not load), bind, and serve until TERM or INT.
-    Raises TokenFileError for a bad token file and OSError when the address cannot be bound."""
+    Raises TokenFileError for a bad token file, StoreError when the decision log cannot be
+    opened (or, failing closed, its first record written), and OSError when the address cannot
+    be bound."""
     logging.basicConfig(
         level=options.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -151,13 +161,48 @@ def serve(options: ServeOptions, announce: Callable[[str], None] | None = None) 
     watcher = BundleWatcher.open(
         options.bundle, public_key=options.public_key, interval=options.watch_interval
     )
-    app = Sidecar(
-        watcher,
-        tokens,
-        max_body=options.max_body,
-        max_batch=options.max_batch,
-        log_requests=options.access_log,
+    audit = _open_audit(options, watcher) if options.decision_log else None
+    try:
+        app = Sidecar(
+            watcher,
+            tokens,
+            max_body=options.max_body,
+            max_batch=options.max_batch,
+            log_requests=options.access_log,
+            audit=audit,
+        )
+        _run(options, watcher, app, host, port, announce)
+    finally:
+        if audit is not None:
+            audit.close()  # after requests in flight: flush what is queued
+
+
+def _open_audit(options: ServeOptions, watcher: BundleWatcher) -> SidecarAudit:
+    """The decision log, with the first bundle's activation recorded in it."""
+    assert options.decision_log is not None
+    audit = SidecarAudit(
+        AuditLog.open(options.decision_log),
+        options.actor or default_actor(),
+        fail_closed=options.audit_fail_closed,
+        max_queue=options.audit_queue,
+        max_batch=options.audit_batch,
     )
+    if not audit.activated(None, watcher.bundle) and options.audit_fail_closed:
+        audit.close()
+        raise StoreError(f"cannot record the bundle's activation: {audit.last_error}")
+    watcher.on_reload = audit.reloaded
+    return audit
+
+
+def _run(
+    options: ServeOptions,
+    watcher: BundleWatcher,
+    app: Sidecar,
+    host: str,
+    port: int,
+    announce: Callable[[str], None] | None,
+) -> None:
+    tokens = app.tokens
     if options.token_file:
         token_file = options.token_file
 

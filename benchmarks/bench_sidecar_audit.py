@@ -1,0 +1,91 @@
+"""The cost of the decision log: `tenet serve` throughput on POST /v1/decisions/access.allow with
+SQLite logging off and on, measured in one run from a separate load process on loopback.
+
+    python benchmarks/bench_sidecar_audit.py [--duration 4] [--rounds 3] [--concurrency 16,64]
+                                             [--audit-batch 256]
+
+Two servers on the access bundle of bench_sidecar.py, taking turns within each round:
+
+  log off   tenet serve
+  log on    tenet serve --decision-log sqlite:///TMP/audit.db (WAL, synchronous=NORMAL): every
+            response is sent only after its record is committed
+
+Each figure is the best of the rounds; the cost is 1 - on/off at each concurrency (the goal is
+under 25%). Afterwards the log is verified and must hold one record per logged decision.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench_sidecar import PY, Child, access_bundle, measure, post, table, wait_answering
+
+PATH = "/v1/decisions/access.allow"
+OFF = "log off"
+ON = "log on (sqlite)"
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--duration", type=float, default=4.0, help="seconds per run (at most 60)")
+    p.add_argument("--rounds", type=int, default=3, help="rounds (at most 10)")
+    p.add_argument("--concurrency", default="16,64")
+    p.add_argument("--audit-batch", type=int, default=256, help="tenet serve --audit-batch")
+    args = p.parse_args()
+    if not 0 < args.duration <= 60 or not 1 <= args.rounds <= 10:
+        p.error("--duration must be in (0, 60] and --rounds 1 to 10")
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    with tempfile.TemporaryDirectory(prefix="tenet-bench-audit-") as tmp:
+        root, bodies, expected = access_bundle(Path(tmp))
+        bodies_file = Path(tmp) / "bodies.json"
+        bodies_file.write_text(json.dumps(bodies), "utf-8")
+        db = Path(tmp) / "audit.db"
+        url = f"sqlite:///{db}"
+        serve = [PY, "-m", "tenet.cli", "serve", "--bundle", str(root), "--addr", "127.0.0.1:0",
+                 "--log-level", "warning"]  # fmt: skip
+        children: list[Child] = []
+        try:
+            off = Child(OFF, serve)
+            children.append(off)
+            on = Child(ON, [*serve, "--decision-log", url, "--audit-batch", str(args.audit_batch)])
+            children.append(on)
+            for child in children:
+                wait_answering(child.port, PATH)
+                for body, allowed in zip(bodies, expected, strict=True):
+                    status, doc = post(child.port, PATH, body)
+                    assert status == 200 and doc["allowed"] is allowed, (body, doc)
+            print(
+                f"{len(bodies)} access requests in turn, {args.rounds} rounds of "
+                f"{args.duration:g} s per target and concurrency, best round shown:",
+                flush=True,
+            )
+            targets = [(OFF, off.port, PATH), (ON, on.port, PATH)]
+            best = measure(targets, bodies_file, concurrencies, args.rounds, args.duration)
+            print(table(best, OFF, concurrencies).replace("of floor", "of off"))
+            for c in concurrencies:
+                cost = 1 - best[(ON, c)]["throughput"] / best[(OFF, c)]["throughput"]
+                verdict = "under" if cost < 0.25 else "OVER"
+                print(f"c={c}: logging costs {cost:.0%} of throughput ({verdict} the 25% goal)")
+        finally:
+            for child in children:
+                child.stop()  # SIGTERM: the queue is flushed before the server exits
+        with sqlite3.connect(db) as conn:
+            (n,) = conn.execute("SELECT COUNT(*) FROM records WHERE kind = 'decision'").fetchone()
+        verified = subprocess.run(
+            [PY, "-m", "tenet.cli", "audit", "verify", "--log", url],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        print(f"decision log: {n} decisions recorded; {verified.stdout.strip()}")
+        if verified.returncode != 0:
+            print(verified.stdout + verified.stderr, file=sys.stderr)
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

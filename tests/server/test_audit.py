@@ -1,0 +1,330 @@
+"""The sidecar's decision log, end to end with the real server: decisions recorded with their
+callers, activation and reload records, failing open and closed, back pressure, and a SIGKILL
+that loses no decision reported as logged."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tenet.audit import AuditLog, StoreError, open_store, verify
+from tenet.server.audit import SidecarAudit
+from tenet.server.http import HTTPError
+from tests.server.helpers import ADMIN, REPO, Server, make_bundle, poll
+
+ALICE = "alice-token-for-tests-0001"
+BOB = "bob-token-for-tests-00002"
+LOGGED = "tenet-decision-logged"
+
+
+def records(url: str) -> list[dict[str, Any]]:
+    return list(open_store(url).records())
+
+
+def decisions(url: str) -> list[dict[str, Any]]:
+    return [r for r in records(url) if r["kind"] == "decision"]
+
+
+def audit_verify(url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tenet.cli", "audit", "verify", "--log", url],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+
+
+def test_decisions_are_recorded_with_the_token_names_as_actors(tmp_path: Path) -> None:
+    root = make_bundle(tmp_path / "gates")
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"{ALICE} alice-service\n{BOB} bob-service\n")
+    url = f"sqlite:///{tmp_path}/audit.db"
+    s = Server(
+        ["--bundle", str(root), "--token-file", str(tokens), "--decision-log", url,
+         "--actor", "release-bot"],
+        tmp_path / "log",
+        headers={"authorization": f"Bearer {ALICE}"},
+    )  # fmt: skip
+    expected: dict[str, str] = {}  # decision id -> actor
+    try:
+        for token, actor in ((ALICE, "alice-service"), (BOB, "bob-service")):
+            auth = {"authorization": f"Bearer {token}"}
+            status, headers, doc = s.post(
+                "/v1/decisions/access.allow", {"input": ADMIN}, headers=auth
+            )
+            assert status == 200 and headers[LOGGED] == "true" and doc["allowed"] is True
+            expected[doc["decision_id"]] = actor
+            status, headers, doc = s.post("/v1/data/access/allow", {"input": ADMIN}, headers=auth)
+            assert status == 200 and headers[LOGGED] == "true" and doc["result"] is True
+            expected[doc["decision_id"]] = actor
+            low = {"query": "deploy.staging", "input": {"accuracy": 0.5}}
+            batch = {"requests": [{"query": "access.allow"}, {"query": "nope"}, low]}
+            status, headers, body = s.post("/v1/batch", batch, headers=auth)
+            assert status == 200 and headers[LOGGED] == "true"
+            for d in body["decisions"]:
+                if "error" not in d:
+                    expected[d["decision_id"]] = actor
+        # not a decision: no header
+        status, headers, _ = s.get("/v1/bundle", headers={"authorization": f"Bearer {ALICE}"})
+        assert status == 200 and LOGGED not in headers
+        assert s.metric('tenet_audit_records_total{result="written"}', s.headers) == 1 + 8
+        assert s.metric("tenet_audit_queue_depth", s.headers) == 0
+        assert s.metric("tenet_audit_failing", s.headers) == 0
+    finally:
+        assert s.stop() == 0
+    got = records(url)
+    first = got[0]
+    assert first["kind"] == "configuration_change" and first["actor"] == "release-bot"
+    assert first["event"]["old"] is None and first["event"]["new"]["name"] == "gates"
+    found = {r["id"]: r for r in got if r["kind"] == "decision"}
+    assert {i: r["actor"] for i, r in found.items()} == expected
+    data_read = next(r for r in found.values() if r["decision"].get("result") is True
+                     and "query" not in r["decision"])  # fmt: skip
+    assert data_read["query"] == "access.allow" and data_read["outcome"] == "allow"
+    assert data_read["input_digest"].startswith("sha256:")
+    assert "user" not in json.dumps(data_read["input"])  # the raw input is never stored
+    deny = next(r for r in found.values() if r["query"] == "deploy.staging")
+    assert deny["outcome"] == "deny" and deny["decision"]["checks"][0]["status"] == "violated"
+    result = audit_verify(url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verified: 9 records" in result.stdout
+
+
+def test_activations_and_failed_reloads_are_recorded(tmp_path: Path) -> None:
+    root = make_bundle(tmp_path / "gates")
+    url = f"sqlite:///{tmp_path}/audit.db"
+    s = Server(
+        ["--bundle", str(root), "--decision-log", url, "--watch-interval", "0"], tmp_path / "log"
+    )
+    try:
+        assert s.post("/v1/decisions/access.allow", {"input": ADMIN})[1][LOGGED] == "true"
+        assert decisions(url)[0]["actor"] == "anonymous"
+        old_digest = s.get("/v1/bundle")[2]["digest"]
+        manifest = (root / "tenet.yaml").read_text().replace("1.0.0", "1.1.0")
+        (root / "tenet.yaml").write_text(manifest)
+        s.proc.send_signal(signal.SIGHUP)
+
+        def changes() -> list[dict[str, Any]]:
+            return [r for r in records(url) if r["kind"] == "configuration_change"]
+
+        second = poll(lambda: changes()[1:], what="the reload's record")[0]
+        assert second["event"]["old"]["version"] == "1.0.0"
+        assert second["event"]["old"]["digest"] == old_digest
+        assert second["event"]["new"]["version"] == "1.1.0"
+        assert second["actor"] == changes()[0]["actor"]  # the user running the server
+        (root / "access" / "main.tenet").write_text("package access\nallow if {\n")
+        s.proc.send_signal(signal.SIGHUP)
+        error = poll(
+            lambda: [r for r in records(url) if r["kind"] == "error"], what="the error record"
+        )[0]
+        assert error["event"]["action"] == "bundle reload failed"
+        assert "access/main.tenet" in error["event"]["error"]
+        assert error["event"]["current"]["version"] == "1.1.0"
+    finally:
+        assert s.stop() == 0
+    result = audit_verify(url)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _break_store(path: Path) -> None:
+    """A JSONL store opens its file for each batch: a directory in its place fails every write,
+    even for root (a read-only folder does not stop root, and an SQLite connection keeps its
+    unlinked file)."""
+    path.unlink()
+    path.mkdir()
+
+
+def test_failing_open_answers_with_the_header_false_and_reports_it(tmp_path: Path) -> None:
+    root = make_bundle(tmp_path / "gates")
+    store = tmp_path / "audit.jsonl"
+    s = Server(["--bundle", str(root), "--decision-log", f"jsonl://{store}"], tmp_path / "log")
+    try:
+        assert s.post("/v1/decisions/access.allow", {"input": ADMIN})[1][LOGGED] == "true"
+        assert s.get("/health")[2]["status"] == "ok"
+        _break_store(store)
+        status, headers, doc = s.post("/v1/decisions/access.allow", {"input": ADMIN})
+        assert status == 200 and headers[LOGGED] == "false" and doc["allowed"] is True
+        status, headers, body = s.post("/v1/data/access/allow", {"input": ADMIN})
+        assert status == 200 and headers[LOGGED] == "false" and body["result"] is True
+        health = s.get("/health")[2]
+        assert health["status"] == "degraded" and health["audit"]["status"] == "failing"
+        assert "audit.jsonl" in health["audit"]["last_error"]
+        assert s.metric("tenet_audit_failures_total") == 2
+        assert s.metric('tenet_audit_records_total{result="failed"}') == 2
+        assert s.metric('tenet_audit_batches_total{result="failed"}') == 2
+        assert s.metric("tenet_audit_failing") == 1
+        # once the store can be written again, the log recovers
+        store.rmdir()
+        assert s.post("/v1/decisions/access.allow", {"input": ADMIN})[1][LOGGED] == "true"
+        assert s.get("/health")[2]["status"] == "ok"
+    finally:
+        assert s.stop() == 0
+
+
+def test_failing_closed_answers_503_and_no_decision(tmp_path: Path) -> None:
+    root = make_bundle(tmp_path / "gates")
+    store = tmp_path / "audit.jsonl"
+    s = Server(
+        ["--bundle", str(root), "--decision-log", f"jsonl://{store}", "--audit-fail-closed"],
+        tmp_path / "log",
+    )
+    try:
+        status, headers, _ = s.post("/v1/decisions/access.allow", {"input": ADMIN})
+        assert status == 200 and headers[LOGGED] == "true"
+        _break_store(store)
+        for path, body in [
+            ("/v1/decisions/access.allow", {"input": ADMIN}),
+            ("/v1/data/access/allow", {"input": ADMIN}),
+            ("/v1/batch", {"requests": [{"query": "access.allow", "input": ADMIN}]}),
+        ]:
+            status, headers, answer = s.post(path, body)
+            assert status == 503 and headers[LOGGED] == "false", answer
+            assert answer["error"]["code"] == "audit_unavailable"
+            assert "decision_id" not in json.dumps(answer) and "result" not in answer
+        assert s.get("/health")[2]["audit"]["fail_closed"] is True
+        assert s.metric('tenet_http_requests_total{route="decisions",status="503"}') == 1
+    finally:
+        assert s.stop() == 0
+
+
+def test_an_unusable_decision_log_stops_startup(tmp_path: Path) -> None:
+    root = make_bundle(tmp_path / "gates")
+
+    def serve(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tenet.cli", "serve", "--bundle", str(root), *args],
+            capture_output=True, text=True, cwd=REPO, timeout=60,
+        )  # fmt: skip
+
+    result = serve("--decision-log", f"sqlite:///{tmp_path}/missing/audit.db")
+    assert result.returncode == 2 and "cannot open the decision log" in result.stderr
+    result = serve("--audit-fail-closed")
+    assert result.returncode == 2 and "--audit-fail-closed needs --decision-log" in result.stderr
+
+
+def test_sigkill_loses_no_decision_reported_as_logged(tmp_path: Path) -> None:
+    root = make_bundle(tmp_path / "gates")
+    url = f"sqlite:///{tmp_path}/audit.db"
+    s = Server(["--bundle", str(root), "--decision-log", url], tmp_path / "log")
+    logged: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(n: int) -> None:
+        conn = s.connection(timeout=10)
+        try:
+            while not stop.is_set():
+                body = {"input": {"user": {"role": "admin" if n % 2 else "user"}}}
+                status, headers, doc = s.post("/v1/decisions/access.allow", body, conn=conn)
+                if status == 200 and headers.get(LOGGED) == "true":
+                    with lock:
+                        logged.append(doc["decision_id"])
+        except Exception:  # the server was killed under this client
+            return
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(8)]
+    try:
+        for t in threads:
+            t.start()
+        poll(lambda: len(logged) >= 400, deadline=60, what="400 logged decisions")
+        s.proc.send_signal(signal.SIGKILL)  # while the clients keep sending
+        s.proc.wait(10)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(15)
+        s.kill()
+    stored = {r["id"] for r in decisions(url)}
+    assert set(logged) <= stored
+    assert verify(open_store(url)) == []
+    result = audit_verify(url)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---- back pressure, in process ---------------------------------------------------------------
+
+
+class _SlowLog(AuditLog):
+    """A log whose store takes a while per batch (and can be told to fail)."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.written: list[dict[str, Any]] = []
+        self.fail = False
+
+    def write(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        time.sleep(self.delay)
+        if self.fail:
+            raise StoreError("the store is gone")
+        self.written.extend(entries)
+        return entries
+
+    def close(self) -> None:
+        return None
+
+
+def test_a_full_queue_slows_requests_down_without_freezing_the_loop() -> None:
+    slow = _SlowLog(0.02)
+    audit = SidecarAudit(slow, "ops", max_queue=2, max_batch=2)
+
+    async def main() -> tuple[list[list[tuple[bytes, bytes]]], int]:
+        ticks = 0
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not done.is_set():
+                ticks += 1
+                await asyncio.sleep(0.005)
+
+        tick = asyncio.create_task(ticker())
+        answers = await asyncio.gather(*(audit.record([{"n": i}]) for i in range(40)))
+        done.set()
+        await tick
+        return answers, ticks
+
+    try:
+        answers, ticks = asyncio.run(main())
+    finally:
+        audit.close()
+    assert all(a == [(b"tenet-decision-logged", b"true")] for a in answers)
+    assert sorted(e["n"] for e in slow.written) == list(range(40))  # none dropped
+    assert ticks >= 10  # 40 records at 2 per 20 ms: the loop kept running meanwhile
+
+
+def test_a_failing_store_fails_every_waiter_and_fails_closed() -> None:
+    slow = _SlowLog(0.0)
+    slow.fail = True
+    audit = SidecarAudit(slow, "ops", fail_closed=True)
+    try:
+        with pytest.raises(HTTPError) as caught:
+            asyncio.run(audit.record([{"n": 1}, {"n": 2}]))
+        assert caught.value.status == 503 and caught.value.code == "audit_unavailable"
+        assert audit.failures == 1 and audit.last_error == "the store is gone"
+        audit.fail_closed = False
+        assert asyncio.run(audit.record([{"n": 3}])) == [(b"tenet-decision-logged", b"false")]
+        slow.fail = False
+        assert asyncio.run(audit.record([{"n": 4}])) == [(b"tenet-decision-logged", b"true")]
+        assert audit.status()["status"] == "ok"
+    finally:
+        audit.close()
+
+
+def test_shutdown_flushes_the_queue(tmp_path: Path) -> None:
+    slow = _SlowLog(0.01)
+    audit = SidecarAudit(slow, "ops", max_batch=1)
+    futures = [audit.writer.submit({"n": i}) for i in range(20)]
+    audit.close()
+    assert all(f.done() for f in futures) and len(slow.written) == 20
