@@ -9,6 +9,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 __all__ = [
     "GENESIS",
     "KINDS",
@@ -23,8 +25,16 @@ KINDS = ("decision", "configuration_change", "error", "checkpoint")
 
 
 def canonical(value: Any) -> bytes:
-    """Sorted keys, no whitespace, UTF-8: the bytes a record's hash is taken over."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """Sorted keys, no whitespace, UTF-8: the bytes a record's hash is taken over.
+
+    orjson writes them about ten times faster than `json`, which matters for a sidecar that
+    logs every decision. A value orjson refuses (an integer beyond 64 bits) goes through
+    `json`; either way the same record always encodes to the same bytes, which is all that
+    verifying a chain needs."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def record_hash(record: dict[str, Any]) -> str:
