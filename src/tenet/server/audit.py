@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -52,6 +51,14 @@ class SidecarAudit:
         self.fail_closed = fail_closed
         self.writer = BatchWriter(audit_log, max_batch=max_batch, max_queue=max_queue)
         self._overflow = ThreadPoolExecutor(1, thread_name_prefix="tenet-audit-submit")
+        self.max_batch = max_batch
+        self._pending: list[tuple[Entry, asyncio.Future[Entry]]] = []
+        self._flush_scheduled = False
+        # decisions are written on the event loop (see `record`); events by the writer
+        self.loop_batches = 0
+        self.loop_records = 0
+        self.loop_failed_batches = 0
+        self.loop_failed_records = 0
         self.failures = 0  # requests whose records could not be committed
         self.last_error: str | None = None  # the last write's error; None once one succeeds
         self.last_error_at: float | None = None
@@ -74,19 +81,25 @@ class SidecarAudit:
     # ---- decisions, on the event loop ----------------------------------------------------
 
     async def record(self, entries: list[Entry]) -> list[tuple[bytes, bytes]]:
-        """Submit the entries and wait until they are committed; returns the response header
-        saying whether they were. With `fail_closed`, a failure raises a 503 instead."""
+        """Queue the entries and wait until they are committed; returns the response header
+        saying whether they were. With `fail_closed`, a failure raises a 503 instead.
+
+        The entries of every request handled in one turn of the event loop are written
+        together, on the loop, right after that turn: one transaction, no thread to hand
+        them to (a writer thread waited for the interpreter lock on every batch, and every
+        response waited with it). A turn's batch is bounded by the requests in flight."""
         if not entries:
             return []
         loop = asyncio.get_running_loop()
         waiting: list[asyncio.Future[Entry]] = []
-        error: BaseException | None = None
         for entry in entries:
-            try:
-                future = self.writer.submit(entry, timeout=0)
-            except queue.Full:  # back pressure: wait for room off the loop
-                future = await loop.run_in_executor(self._overflow, self.writer.submit, entry)
-            waiting.append(asyncio.wrap_future(future))
+            future: asyncio.Future[Entry] = loop.create_future()
+            self._pending.append((entry, future))
+            waiting.append(future)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        error: BaseException | None = None
         for result in await asyncio.gather(*waiting, return_exceptions=True):
             if isinstance(result, BaseException):
                 error = result
@@ -102,6 +115,29 @@ class SidecarAudit:
                 list(NOT_LOGGED),
             )
         return NOT_LOGGED
+
+    def _flush(self) -> None:
+        """Write one batch; what is left waits for the next turn, so that the loop serves
+        other requests (health checks, metrics) between batches even when the store is slow."""
+        batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+        if self._pending:
+            asyncio.get_running_loop().call_soon(self._flush)
+        else:
+            self._flush_scheduled = False
+        try:
+            written = self.log.write([entry for entry, _ in batch])
+        except Exception as err:  # every waiter of the batch learns it failed
+            self.loop_failed_batches += 1
+            self.loop_failed_records += len(batch)
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(err)
+            return
+        self.loop_batches += 1
+        self.loop_records += len(batch)
+        for (_, future), record in zip(batch, written, strict=True):
+            if not future.done():
+                future.set_result(record)
 
     def _failed(self, error: BaseException) -> None:
         self.failures += 1
@@ -146,8 +182,8 @@ class SidecarAudit:
         return {
             "status": "ok" if self.last_error is None else "failing",
             "fail_closed": self.fail_closed,
-            "records_written": w.records,
-            "records_failed": w.failed_records,
+            "records_written": w.records + self.loop_records,
+            "records_failed": w.failed_records + self.loop_failed_records,
             "queue_depth": w.depth(),
             "last_error": self.last_error,
         }

@@ -131,12 +131,18 @@ def _audit_lines(audit: SidecarAudit) -> Iterable[str]:
     w = audit.writer
     yield "# HELP tenet_audit_records_total Audit records handed to the store, by result."
     yield "# TYPE tenet_audit_records_total counter"
-    yield f'tenet_audit_records_total{{result="written"}} {w.records}'
-    yield f'tenet_audit_records_total{{result="failed"}} {w.failed_records}'
+    yield f'tenet_audit_records_total{{result="written"}} {w.records + audit.loop_records}'
+    yield (
+        f'tenet_audit_records_total{{result="failed"}} '
+        f"{w.failed_records + audit.loop_failed_records}"
+    )
     yield "# HELP tenet_audit_batches_total Batches of audit records, each one transaction."
     yield "# TYPE tenet_audit_batches_total counter"
-    yield f'tenet_audit_batches_total{{result="committed"}} {w.batches}'
-    yield f'tenet_audit_batches_total{{result="failed"}} {w.failed_batches}'
+    yield f'tenet_audit_batches_total{{result="committed"}} {w.batches + audit.loop_batches}'
+    yield (
+        f'tenet_audit_batches_total{{result="failed"}} '
+        f"{w.failed_batches + audit.loop_failed_batches}"
+    )
     yield (
         "# HELP tenet_audit_failures_total Requests whose decisions could not be recorded "
         "(answered with Tenet-Decision-Logged: false, or 503 when failing closed)."
