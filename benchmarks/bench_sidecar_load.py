@@ -137,9 +137,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         done = loop.create_future()
         dones.append(done)
         await loop.create_connection(
-            lambda i=i, done=done: Client(
-                args.host, args.port, requests, i, stats, stop_at, done
-            ),
+            lambda i=i, done=done: Client(args.host, args.port, requests, i, stats, stop_at, done),
             args.host,
             args.port,
         )

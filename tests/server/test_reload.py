@@ -19,9 +19,9 @@ from tenet.server.reload import BundleWatcher, fingerprint
 from tests.conftest import write_bundle
 from tests.server.helpers import Server, poll
 
-V1 = 'package main\nallow if { input.level < 3 }\n'
-BAD = 'package main\nallow if { input.level < \n'
-V2 = 'package main\nallow if { input.level < 2 }\n'
+V1 = "package main\nallow if { input.level < 3 }\n"
+BAD = "package main\nallow if { input.level < \n"
+V2 = "package main\nallow if { input.level < 2 }\n"
 
 
 def _bundle(root: Path, policy: str) -> Path:

@@ -51,9 +51,10 @@ def link_encoded(entry: dict[str, Any], tail: Tail | None) -> tuple[dict[str, An
         return record, canonical(record).decode()
     head = canonical({k: v for k, v in record.items() if k < "hash"}).decode()[1:-1]
     rest = canonical({k: v for k, v in record.items() if k > "hash"}).decode()[1:-1]
-    digest = "sha256:" + hashlib.sha256(
-        ("{" + ",".join(x for x in (head, rest) if x) + "}").encode()
-    ).hexdigest()
+    digest = (
+        "sha256:"
+        + hashlib.sha256(("{" + ",".join(x for x in (head, rest) if x) + "}").encode()).hexdigest()
+    )
     record["hash"] = digest
     return record, "{" + ",".join(x for x in (head, f'"hash":"{digest}"', rest) if x) + "}"
 

@@ -166,4 +166,3 @@ def _error(err: EvalError) -> dict[str, Any]:
 
 def _undefined(bundle: Bundle, path: str, errors: list[dict[str, Any]]) -> Document:
     return Document(path, False, None, errors, bundle.info)
-

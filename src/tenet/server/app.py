@@ -312,7 +312,7 @@ def _decide(bundle: Bundle, query: str, input: Any, now: Any, explain: Any) -> A
     if explain is None:
         explain = "summary"
     elif explain not in EXPLAIN_MODES:
-        raise HTTPError(400, "bad_request", "`explain` must be \"summary\" or \"full\"")
+        raise HTTPError(400, "bad_request", '`explain` must be "summary" or "full"')
     now = _now(now)
     try:
         decision = bundle.decide(query, input, now, explain)

@@ -202,6 +202,7 @@ def openapi(auth: bool, max_body: int, max_batch: int) -> dict[str, Any]:
     common = {"400": e400, "413": e413}
     if auth:
         common["401"] = e401
+
     def post(summary: str, request: str, ok: dict[str, Any], **errors: Any) -> dict[str, Any]:
         return {
             "post": {
