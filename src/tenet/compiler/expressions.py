@@ -399,30 +399,32 @@ class ExprCompiler:
 
         return Code(fn)
 
+    def _fold2(self, impl: Callable[[Any, Any], Any], a: Code, b: Code) -> Code | None:
+        """The constant value of `a op b` when both are constants; None when it must wait for
+        evaluation (an error is raised then, where it fails the decision, not the load)."""
+        if not self._foldable(a, b):
+            return None
+        if a.const is UNDEF or b.const is UNDEF:
+            return _const(UNDEF)
+        try:
+            return _const(impl(a.const, b.const))
+        except EvalError:
+            return None
+
     def _binary(self, e: ast.Binary, op: str, a: Code, b: Code) -> Code:
         impl = ARITHMETIC[op]
         span = e.span
-        if self._foldable(a, b):
-            if a.const is UNDEF or b.const is UNDEF:
-                return _const(UNDEF)
-            try:
-                return _const(impl(a.const, b.const))
-            except EvalError:
-                pass
-        af, bf = a.fn, b.fn
-
-        return Code(_strict2(impl, af, bf, span))
+        folded = self._fold2(impl, a, b)
+        if folded is not None:
+            return folded
+        return Code(_strict2(impl, a.fn, b.fn, span))
 
     def _compare(self, e: ast.Compare, op: str, a: Code, b: Code) -> Code:
         impl = COMPARISONS[op]
         span = e.span
-        if self._foldable(a, b):
-            if a.const is UNDEF or b.const is UNDEF:
-                return _const(UNDEF)
-            try:
-                return _const(impl(a.const, b.const))
-            except EvalError:
-                pass
+        folded = self._fold2(impl, a, b)
+        if folded is not None:
+            return folded
         af, bf = a.fn, b.fn
         if self.fast_paths and op == "==" and type(b.const) is str:
             c = b.const
