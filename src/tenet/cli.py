@@ -13,7 +13,7 @@ import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 import yaml
@@ -45,18 +45,16 @@ from tenet.ci import (
     render_text_all,
 )
 from tenet.cli_authoring import check_command, fmt_command, test_command
+from tenet.cli_common import bundle_failed as _bundle_failed
+from tenet.cli_common import fail as _fail
+from tenet.cli_common import load
 from tenet.cli_fairness import fairness
 from tenet.cli_serve import serve
 from tenet.diagnostics import PolicyError, QueryError, render_all
 from tenet.report import render_text
 from tenet.yamlutil import load_json, load_yaml
 
-EXIT_ALLOW, EXIT_DENY, EXIT_USAGE = 0, 1, 2
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(EXIT_USAGE)
+EXIT_ALLOW, EXIT_DENY = 0, 1
 
 
 class _InputError(Exception):
@@ -90,26 +88,6 @@ def read_document(path: str) -> Any:
         return _read_input(path)[1]
     except _InputError as err:
         _fail(str(err))
-
-
-def _bundle_failed(path: str, err: PolicyError) -> NoReturn:
-    click.echo(str(err), err=True)
-    n = len(err.diagnostics)
-    click.echo(f"\nerror: bundle `{path}` did not load ({n} problem{'s' * (n != 1)})", err=True)
-    sys.exit(EXIT_USAGE)
-
-
-def load(path: str, public_key: str | None = None) -> tenet.Bundle:
-    """Load a bundle folder or archive (verifying its signature with `public_key`, a PEM file);
-    exits 2 with every problem when it does not load."""
-    try:
-        return tenet.load_bundle(path, public_key=public_key)
-    except PolicyError as err:
-        _bundle_failed(path, err)
-    except KeyFileError as err:
-        _fail(str(err))
-    except RecursionError:
-        _fail(f"bundle `{path}` nests too deeply to load")
 
 
 def _write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:

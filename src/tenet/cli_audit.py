@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from tenet.audit import AuditStore, StoreError, default_actor, open_store, prune, verify
 from tenet.audit.query import Filter, parse_since, parse_where, select
+from tenet.cli_common import fail as _fail
+from tenet.cli_common import load
 
 __all__ = ["audit"]
 
@@ -20,11 +22,6 @@ LOG = click.option(
     required=True,
     help="The log: sqlite:///path or jsonl:///path, as given to --decision-log.",
 )
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
 
 
 def _store(url: str) -> AuditStore:
@@ -164,7 +161,6 @@ def _table(records: list[dict[str, Any]]) -> str:
 def access_review_cmd(log_url: str, bundle_path: str, since: str, fmt: str) -> None:
     """List the role table's grants that no allowed decision used in the window."""
     from tenet.audit.review import grants_of, review
-    from tenet.cli import load
 
     bundle = load(bundle_path)
     grants = grants_of(bundle.program.data)

@@ -12,11 +12,12 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
 import tenet
+from tenet.cli_common import EXIT_USAGE
+from tenet.cli_common import fail as _fail
 from tenet.diagnostics import Diagnostic, PolicyError, render_all
 from tenet.source import Source, Span
 from tenet.testing.report import Threshold, render_junit, render_run, run_to_dict
@@ -24,13 +25,8 @@ from tenet.testing.runner import run_tests
 
 __all__ = ["check_command", "fmt_command", "test_command"]
 
-EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS = 0, 1
 _TEST_SUFFIXES = (".yaml", ".yml")
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(EXIT_USAGE)
 
 
 def _load(path: Path) -> tenet.Bundle:

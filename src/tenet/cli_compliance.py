@@ -6,22 +6,18 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
 
 import click
 
 from tenet.audit import StoreError, open_store, verify
 from tenet.audit.query import parse_since
+from tenet.cli_common import fail as _fail
+from tenet.cli_common import load
 from tenet.compliance.matrix import build_matrix, render_csv, render_text
 from tenet.compliance.pack import build_pack, render_pack_html
 from tenet.diagnostics import did_you_mean
 
 __all__ = ["compliance"]
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
 
 
 def _framework(bundle_path: str, names: list[str], framework: str | None) -> None:
@@ -45,8 +41,6 @@ def compliance() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "csv"]), default="text")
 def matrix_cmd(bundle_path: str, framework: str | None, fmt: str) -> None:
     """Controls × checks, with the controls no check evidences listed as gaps."""
-    from tenet.cli import load
-
     bundle = load(bundle_path)
     if not bundle.frameworks:
         _fail(f"bundle `{bundle_path}` has no framework catalogues (`frameworks/NAME.yaml`)")
@@ -72,8 +66,6 @@ def report_cmd(
 ) -> None:
     """The evidence pack: per control, its checks, what happened under them, the waivers in
     force, recent decisions with their chain hashes, and whether the chain verifies."""
-    from tenet.cli import load
-
     bundle = load(bundle_path)
     _framework(bundle_path, sorted(bundle.frameworks), framework)
     if log_url.startswith("stdout:"):

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 import yaml
 
+from tenet.cli_common import fail as _fail
 from tenet.fairness import FairnessError, Metrics, compute_file, metrics
 
 __all__ = ["fairness"]
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
 
 
 def _warnings(found: Metrics, label: str, prediction: str, pos_label: str) -> list[str]:

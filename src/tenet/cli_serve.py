@@ -3,19 +3,11 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 from tenet.bundle.signing import KeyFileError
+from tenet.cli_common import fail as _fail
 from tenet.diagnostics import PolicyError
-
-EXIT_USAGE = 2
-
-
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(EXIT_USAGE)
 
 
 @click.command()

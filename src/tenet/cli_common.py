@@ -1,0 +1,42 @@
+"""What every `tenet` command shares: the usage exit code, the error line, loading a bundle."""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+import click
+
+import tenet
+from tenet.bundle.signing import KeyFileError
+from tenet.diagnostics import PolicyError
+
+__all__ = ["EXIT_USAGE", "bundle_failed", "fail", "load"]
+
+EXIT_USAGE = 2  # Tenet could not do what was asked
+
+
+def fail(message: str) -> NoReturn:
+    """Print `error: message` on stderr and exit 2, with no traceback."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def bundle_failed(path: str, err: PolicyError) -> NoReturn:
+    click.echo(str(err), err=True)
+    n = len(err.diagnostics)
+    click.echo(f"\nerror: bundle `{path}` did not load ({n} problem{'s' * (n != 1)})", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def load(path: str, public_key: str | None = None) -> tenet.Bundle:
+    """Load a bundle folder or archive (verifying its signature with `public_key`, a PEM file);
+    exits 2 with every problem when it does not load."""
+    try:
+        return tenet.load_bundle(path, public_key=public_key)
+    except PolicyError as err:
+        bundle_failed(path, err)
+    except KeyFileError as err:
+        fail(str(err))
+    except RecursionError:
+        fail(f"bundle `{path}` nests too deeply to load")
