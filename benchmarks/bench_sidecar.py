@@ -11,6 +11,11 @@ bench_access.py); each request carries its `now`. Targets, in turn within each r
   decisions  POST /v1/decisions/access.allow: the full decision document
   data       POST /v1/data/access/allow: OPA's shape, {"result": ..., "decision_id": ...}
 
+each of the last two twice: from `tenet serve` as it starts by default, whose decision cache
+answers the 11 requests (repeated byte for byte) after their first time, and from a second
+`tenet serve --decision-cache 0`, which evaluates every request: the figure for inputs that
+never repeat.
+
 Each figure is the best of the rounds (noise on a shared machine only ever slows a run down);
 the ratio is to the floor's best at the same concurrency. Every server and the load process are
 this script's children, bound to 127.0.0.1, and stopped at the end.
@@ -218,15 +223,23 @@ def main() -> None:
                  "--log-level", "warning"],
             )  # fmt: skip
             children.append(tenet)
+            uncached = Child(
+                "tenet serve --decision-cache 0",
+                [PY, "-m", "tenet.cli", "serve", "--bundle", str(root), "--addr", "127.0.0.1:0",
+                 "--log-level", "warning", "--decision-cache", "0"],
+            )  # fmt: skip
+            children.append(uncached)
             floor = Child("floor", [PY, str(Path(__file__).with_name("bench_sidecar_floor.py"))])
             children.append(floor)
             wait_answering(floor.port, "/")
-            wait_answering(tenet.port, "/v1/data/access/allow")
-            for body, allowed in zip(bodies, expected, strict=True):
-                status, doc = post(tenet.port, "/v1/decisions/access.allow", body)
-                assert status == 200 and doc["allowed"] is allowed, (body, doc)
-                status, doc = post(tenet.port, "/v1/data/access/allow", body)
-                assert status == 200 and doc["result"] is allowed, (body, doc)
+            for server in (tenet, uncached):
+                wait_answering(server.port, "/v1/data/access/allow")
+                for _ in range(2):  # the second time from the cache
+                    for body, allowed in zip(bodies, expected, strict=True):
+                        status, doc = post(server.port, "/v1/decisions/access.allow", body)
+                        assert status == 200 and doc["allowed"] is allowed, (body, doc)
+                        status, doc = post(server.port, "/v1/data/access/allow", body)
+                        assert status == 200 and doc["result"] is allowed, (body, doc)
             print(
                 f"{len(bodies)} access requests in turn, {args.rounds} rounds of "
                 f"{args.duration:g} s per target and concurrency, best round shown:",
@@ -236,6 +249,8 @@ def main() -> None:
                 ("floor (constant)", floor.port, "/"),
                 ("decisions (document)", tenet.port, "/v1/decisions/access.allow"),
                 ("data (OPA shape)", tenet.port, "/v1/data/access/allow"),
+                ("decisions, uncached", uncached.port, "/v1/decisions/access.allow"),
+                ("data, uncached", uncached.port, "/v1/data/access/allow"),
             ]
             best = measure(targets, bodies_file, concurrencies, args.rounds, args.duration)
             print(table(best, "floor (constant)", concurrencies))

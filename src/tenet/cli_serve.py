@@ -72,6 +72,14 @@ from tenet.diagnostics import PolicyError
 )
 @click.option("--access-log", is_flag=True, help="Log one line per request, with its caller.")
 @click.option(
+    "--decision-cache",
+    "decision_cache",
+    type=click.IntRange(min=0),
+    default=4096,
+    show_default=True,
+    help="Answers kept for requests repeated byte for byte on the same bundle (0: none).",
+)
+@click.option(
     "--decision-log",
     "decision_log",
     default=None,
@@ -112,6 +120,7 @@ def serve(
     shutdown_timeout: float,
     log_level: str,
     access_log: bool,
+    decision_cache: int,
     decision_log: str | None,
     audit_fail_closed: bool,
     audit_queue: int,
@@ -140,6 +149,7 @@ def serve(
         shutdown_timeout=shutdown_timeout,
         log_level=log_level,
         access_log=access_log,
+        decision_cache=decision_cache,
         decision_log=decision_log,
         audit_fail_closed=audit_fail_closed,
         audit_queue=audit_queue,

@@ -43,17 +43,24 @@ class BundleInfo:
         }
 
 
+_millisecond: tuple[int, str] = (-1, "")  # the last millisecond's id prefix: 48 bits, version
+
+
 def uuid7() -> str:
-    """A time-ordered UUID (version 7): decision ids sort by when they were made."""
+    """A time-ordered UUID (version 7, RFC 9562): decision ids sort by the millisecond they
+    were made in; 74 random bits tell apart those of one millisecond."""
+    global _millisecond
     ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76
-    value |= (rand >> 68) << 64  # 12 random bits
-    value |= 0b10 << 62
-    value |= rand & ((1 << 62) - 1)
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    last = _millisecond
+    if last[0] != ms:  # a busy sidecar makes tens of ids a millisecond: format its time once
+        h = f"{ms & 0xFFFFFFFFFFFF:012x}"
+        last = _millisecond = (ms, f"{h[:8]}-{h[8:]}-7")
+    r = os.urandom(10).hex()
+    # r[0] is unused; the variant's two bits (10) take the place of two of r[4]'s four
+    return f"{last[1]}{r[1:4]}-{_VARIANT[r[4]]}{r[5:8]}-{r[8:]}"
+
+
+_VARIANT = {f"{i:x}": "89ab"[i & 3] for i in range(16)}
 
 
 def canonical_json(value: Any) -> bytes:

@@ -34,3 +34,25 @@ def test_integers_beyond_64_bits_are_written_exactly() -> None:
             json.dumps(big, sort_keys=True, separators=(",", ":")).encode()
         ).hexdigest()
     )
+
+
+def test_decision_ids_are_uuid7_ordered_by_their_millisecond() -> None:
+    import time
+    import uuid
+
+    from tenet.decision import uuid7
+
+    before = time.time_ns() // 1_000_000
+    ids = [uuid7() for _ in range(20_000)]
+    after = time.time_ns() // 1_000_000
+    assert len(set(ids)) == len(ids)
+    for text in ids:
+        u = uuid.UUID(text)
+        assert str(u) == text and u.version == 7 and u.variant == uuid.RFC_4122
+        assert before <= u.int >> 80 <= after
+    stamps = [uuid.UUID(t).int >> 80 for t in ids]
+    assert stamps == sorted(stamps)
+    # the random bits are spread: every hex digit shows up in every random position
+    for at in (15, 16, 17, 20, 21, 22, *range(24, 36)):
+        assert len({t[at] for t in ids}) == 16, at
+    assert {t[19] for t in ids} == set("89ab")

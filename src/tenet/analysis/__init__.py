@@ -34,6 +34,7 @@ class Analysis:
     scopes: dict[int, ModuleScope] = field(default_factory=dict)  # id(module) -> scope
     depends: dict[str, set[str]] = field(default_factory=dict)  # rule -> rules it reads
     dependency_spans: dict[tuple[str, str], Any] = field(default_factory=dict)
+    builtins: set[str] = field(default_factory=set)  # the built-ins called anywhere
 
 
 Pass = Callable[[Analysis], list[Diagnostic]]

@@ -370,6 +370,7 @@ class _Resolver:
         n = len(e.args)
         if isinstance(target, BuiltinTarget):
             b = target.builtin
+            self.an.builtins.add(b.name)
             if not b.accepts(n):
                 self._error(
                     "arity",

@@ -220,4 +220,5 @@ def compile_program(
             for p in analysis.symbols.packages.values()
             for info in p.rules.values()
         },
+        reads_clock="now" in analysis.builtins or bool(b.waivers),
     )

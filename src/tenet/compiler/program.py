@@ -31,6 +31,9 @@ class Program:
     data: Any
     functions: set[str]
     rule_infos: dict[str, RuleInfo]
+    # whether a decision can depend on its `now` beyond `evaluated_at`: the policy calls
+    # `now()`, or a waiver expires (callers that reuse decisions must then key them on `now`)
+    reads_clock: bool = True
 
     def query(self, text: str) -> Query:
         """Resolve a query, or raise QueryError (it names neither a package nor a rule)."""

@@ -11,8 +11,9 @@ from typing import Any
 from tenet.bundle import Bundle
 from tenet.diagnostics import QueryError
 from tenet.runtime.clock import format_rfc3339
-from tenet.server.audit import SidecarAudit
+from tenet.server.audit import ANONYMOUS, SidecarAudit
 from tenet.server.auth import Tokens
+from tenet.server.cache import Cached, DecisionCache
 from tenet.server.http import (
     HTTPError,
     Receive,
@@ -28,18 +29,20 @@ from tenet.server.metrics import Metrics
 from tenet.server.openapi import openapi
 from tenet.server.reload import BundleWatcher
 
-__all__ = ["MAX_BATCH", "MAX_BODY", "Sidecar"]
+__all__ = ["CACHE_SIZE", "MAX_BATCH", "MAX_BODY", "Sidecar"]
 
 log = logging.getLogger("tenet.server")
 access_log = logging.getLogger("tenet.access")
 
 MAX_BODY = 8 * 1024 * 1024
 MAX_BATCH = 1000
+CACHE_SIZE = 4096  # answers kept for requests repeated byte for byte (0: no cache)
 
 # status, body, content type, extra headers
 Response = tuple[int, bytes, bytes, list[tuple[bytes, bytes]]]
 Handler = Callable[[Scope, Receive, str | None], Awaitable[Response]]
-# (caller, endpoint, decision or document), called as each is made (the decision log is `audit`)
+# (caller, endpoint, the answer's JSON document), called as each is made (the decision log is
+# `audit`)
 DecisionHook = Callable[[str | None, str, Any], None]
 
 JSON = b"application/json"
@@ -66,6 +69,7 @@ class Sidecar:
         on_decision: DecisionHook | None = None,
         log_requests: bool = False,
         audit: SidecarAudit | None = None,
+        cache_size: int = CACHE_SIZE,
     ) -> None:
         self.watcher = watcher
         self.tokens = tokens
@@ -74,6 +78,7 @@ class Sidecar:
         self.on_decision = on_decision
         self.log_requests = log_requests
         self.audit = audit
+        self.cache = DecisionCache(cache_size) if cache_size > 0 else None
         self.metrics = Metrics()
         self.draining = False  # set when shutdown starts: /ready answers 503
         self._openapi = dumps(openapi(tokens is not None, max_body, max_batch))
@@ -169,32 +174,50 @@ class Sidecar:
     # ---- decisions -----------------------------------------------------------------------
 
     async def _decide(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
-        query = scope["path"][len(DECISIONS) :]
-        body = _object(parse_json(await read_body(scope, receive, self.max_body)), "the body")
-        _only(body, ("input", "now", "explain"), "the body")
+        start = time.perf_counter_ns()
+        path = scope["path"]
+        query = path[len(DECISIONS) :]
+        raw = await read_body(scope, receive, self.max_body)
         bundle = self.watcher.bundle
-        input = body.get("input")
-        decision = _decide(bundle, query, input, body.get("now"), body.get("explain"))
+        cache = self.cache
+        if cache is not None:
+            hit = cache.get(bundle, path, raw)
+            if hit is not None:
+                out, entry = self._reuse(hit, "decisions", query, caller, start)
+                return _ok(out) if entry is None else await self._logged(out, entry)
+        body = _object(parse_json(raw), "the body")
+        _only(body, ("input", "now", "explain"), "the body")
+        input, now = body.get("input"), body.get("now")
+        decision = _decide(bundle, query, input, now, body.get("explain"))
         doc = decision.to_dict()
         out = dumps(doc)
         self.metrics.decided("decisions", query, decision.outcome)
         if self.on_decision is not None:
-            self.on_decision(caller, "decisions", decision)
-        if self.audit is None:
-            return _ok(out)
-        entry = self.audit.decision(bundle, decision, input, caller, doc)
-        headers = await self.audit.record([entry])
-        return 200, out, JSON, headers
+            self.on_decision(caller, "decisions", doc)
+        entry = None
+        if self.audit is not None:
+            entry = self.audit.decision(bundle, decision, input, caller, doc)
+        if cache is not None and cache.cacheable(bundle, raw, now, decision.errors):
+            cache.put(bundle, path, raw, Cached(decision.outcome, doc, now is None, entry))
+        return _ok(out) if entry is None else await self._logged(out, entry)
 
     async def _data(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
+        start = time.perf_counter_ns()
         path = scope["path"][len(DATA) :].strip("/")
         parts = path.split("/") if path else []
         if "" in parts:
             raise HTTPError(404, "unknown_query", f"`{scope['path']}` has an empty segment")
         query = ".".join(parts)
-        body = _object(parse_json(await read_body(scope, receive, self.max_body)), "the body")
-        now = _now(body.get("now"))
+        raw = await read_body(scope, receive, self.max_body)
         bundle = self.watcher.bundle
+        cache = self.cache
+        if cache is not None:
+            hit = cache.get(bundle, scope["path"], raw)
+            if hit is not None:
+                out, entry = self._reuse(hit, "data", query, caller, start)
+                return _ok(out) if entry is None else await self._logged(out, entry)
+        body = _object(parse_json(raw), "the body")
+        now = _now(body.get("now"))
         input = body.get("input")
         try:
             doc = bundle.evaluate_document(query, input, now)
@@ -204,13 +227,32 @@ class Sidecar:
             raise _bad_now(err) from None
         _refuse_invalid_input(doc.errors)
         self.metrics.decided("data", query, doc.outcome)
+        answer = doc.to_dict()
         if self.on_decision is not None:
-            self.on_decision(caller, "data", doc)
-        out = dumps(doc.to_dict())
-        if self.audit is None:
-            return _ok(out)
-        headers = await self.audit.record([self.audit.document(bundle, doc, input, caller)])
-        return 200, out, JSON, headers
+            self.on_decision(caller, "data", answer)
+        out = dumps(answer)
+        entry = None
+        if self.audit is not None:
+            entry = self.audit.document(bundle, doc, input, caller)
+        if cache is not None and cache.cacheable(bundle, raw, now, doc.errors):
+            cache.put(bundle, scope["path"], raw, Cached(doc.outcome, answer, now is None, entry))
+        return _ok(out) if entry is None else await self._logged(out, entry)
+
+    def _reuse(
+        self, hit: Cached, endpoint: str, query: str, caller: str | None, start: int
+    ) -> tuple[bytes, dict[str, Any] | None]:
+        """Answer from the cache: the same document with its own id, time and duration, counted
+        like any decision; and its log entry."""
+        doc, entry = hit.reissue(caller or ANONYMOUS, start)
+        self.metrics.decided(endpoint, query, hit.outcome)
+        if self.on_decision is not None:
+            self.on_decision(caller, endpoint, doc)
+        return dumps(doc), entry
+
+    async def _logged(self, out: bytes, entry: dict[str, Any]) -> Response:
+        """The response, sent once its decision's record is committed."""
+        assert self.audit is not None
+        return 200, out, JSON, await self.audit.record([entry])
 
     async def _batch(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
         body = _object(parse_json(await read_body(scope, receive, self.max_body)), "the body")
@@ -245,7 +287,7 @@ class Sidecar:
             out.append(doc)
             self.metrics.decided("batch", query, decision.outcome)
             if self.on_decision is not None:
-                self.on_decision(caller, "batch", decision)
+                self.on_decision(caller, "batch", doc)
             if self.audit is not None:
                 entries.append(self.audit.decision(bundle, decision, input, caller, doc))
         answer = dumps({"decisions": out})
@@ -298,7 +340,7 @@ class Sidecar:
         return _ok(b'{"ready":true}')
 
     async def _metrics(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
-        return 200, self.metrics.render(self.watcher.status(), self.audit), TEXT, []
+        return 200, self.metrics.render(self.watcher.status(), self.audit, self.cache), TEXT, []
 
     async def _openapi_json(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
         return _ok(self._openapi)

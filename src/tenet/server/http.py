@@ -86,6 +86,14 @@ def parse_json(body: bytes) -> Any:
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The whole request body, refused with 413 as soon as it is known to exceed `limit`."""
+    message = await receive()
+    if not message.get("more_body", False) and message["type"] == "http.request":
+        # the usual case, a body that came in one piece: its length is known
+        body: bytes = message.get("body", b"")
+        if len(body) > limit:
+            raise _too_large(limit)
+        return body
+    # a body in pieces: refuse it at once when its declared length is over the limit
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
@@ -98,7 +106,6 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
         if message["type"] == "http.disconnect":
             raise HTTPError(400, "bad_request", "the client went away")  # nobody reads this
         chunk = message.get("body", b"")
@@ -109,6 +116,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             chunks.append(chunk)
         if not message.get("more_body", False):
             break
+        message = await receive()
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tenet.server.audit import SidecarAudit
+    from tenet.server.cache import DecisionCache
     from tenet.server.reload import WatchStatus
 
 __all__ = ["BUCKETS", "Metrics"]
@@ -67,7 +68,12 @@ class Metrics:
         key = (route, status)
         self.requests[key] = self.requests.get(key, 0) + 1
 
-    def render(self, bundle: WatchStatus, audit: SidecarAudit | None = None) -> bytes:
+    def render(
+        self,
+        bundle: WatchStatus,
+        audit: SidecarAudit | None = None,
+        cache: DecisionCache | None = None,
+    ) -> bytes:
         lines: list[str] = []
         add = lines.append
         add("# HELP tenet_decisions_total Decisions made, by endpoint, query and outcome.")
@@ -98,10 +104,25 @@ class Metrics:
         add("# TYPE tenet_http_requests_in_flight gauge")
         add(f"tenet_http_requests_in_flight {self.in_flight}")
         lines.extend(_bundle_lines(bundle))
+        if cache is not None:
+            lines.extend(_cache_lines(cache))
         if audit is not None:
             lines.extend(_audit_lines(audit))
         lines.append("")
         return "\n".join(lines).encode("utf-8")
+
+
+def _cache_lines(cache: DecisionCache) -> Iterable[str]:
+    yield (
+        "# HELP tenet_decision_cache_requests_total Decision and data requests looked up in the "
+        "decision cache, by result."
+    )
+    yield "# TYPE tenet_decision_cache_requests_total counter"
+    yield f'tenet_decision_cache_requests_total{{result="hit"}} {cache.hits}'
+    yield f'tenet_decision_cache_requests_total{{result="miss"}} {cache.misses}'
+    yield "# HELP tenet_decision_cache_entries Answers held by the decision cache."
+    yield "# TYPE tenet_decision_cache_entries gauge"
+    yield f"tenet_decision_cache_entries {len(cache)}"
 
 
 def _bundle_lines(s: WatchStatus) -> Iterable[str]:

@@ -21,7 +21,7 @@ from typing import Any
 import uvicorn
 
 from tenet.audit import AuditLog, StoreError, default_actor
-from tenet.server.app import MAX_BATCH, MAX_BODY, Sidecar
+from tenet.server.app import CACHE_SIZE, MAX_BATCH, MAX_BODY, Sidecar
 from tenet.server.audit import SidecarAudit
 from tenet.server.auth import TokenFileError, Tokens
 from tenet.server.reload import BundleWatcher
@@ -45,6 +45,7 @@ class ServeOptions:
     shutdown_timeout: float = 30.0
     log_level: str = "info"
     access_log: bool = False
+    decision_cache: int = CACHE_SIZE  # answers kept for repeated requests (0: none)
     decision_log: str | None = None  # a store URL: record every decision
     audit_fail_closed: bool = False
     audit_queue: int = 10_000
@@ -170,6 +171,7 @@ def serve(options: ServeOptions, announce: Callable[[str], None] | None = None) 
             max_batch=options.max_batch,
             log_requests=options.access_log,
             audit=audit,
+            cache_size=options.decision_cache,
         )
         _run(options, watcher, app, host, port, announce)
     finally:
