@@ -9,7 +9,15 @@ from typing import Any
 
 import click
 
-from tenet.audit import AuditStore, StoreError, default_actor, open_store, prune, verify
+from tenet.audit import (
+    AuditStore,
+    StoreError,
+    check_chains,
+    default_actor,
+    open_store,
+    prune,
+    verify,
+)
 from tenet.audit.query import Filter, parse_since, parse_where, select
 from tenet.cli_common import fail as _fail
 from tenet.cli_common import load
@@ -44,17 +52,16 @@ def verify_cmd(log_url: str) -> None:
     """Walk every retention class's hash chain; exit 1 at the first tampered record."""
     store = _store(log_url)
     try:
-        records = list(store.records())
-        problems = verify(store)
+        found = check_chains(store)
     except StoreError as err:
         _fail(str(err))
-    classes = sorted({str(r.get("class")) for r in records})
-    if problems:
-        for p in problems:
+    if found.problems:
+        for p in found.problems:
             click.echo(f"TAMPERED {p.describe()}")
         sys.exit(1)
+    classes = list(found.counts)
     chains = f"{len(classes)} chain{'s' * (len(classes) != 1)}"
-    click.echo(f"verified: {len(records)} records in {chains} ({', '.join(classes)})")
+    click.echo(f"verified: {found.records} records in {chains} ({', '.join(classes)})")
 
 
 @audit.command(name="prune")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import tenet
-from tenet.audit import AuditLog, BatchWriter, prune, verify
+from tenet.audit import AuditLog, BatchWriter, check_chains, prune, verify
 from tenet.audit.records import GENESIS
 from tests.conftest import write_bundle
 
@@ -89,6 +89,18 @@ def test_records_chain_per_retention_class(log: AuditLog, bundle: tenet.Bundle) 
     assert [r["seq"] for r in deploys] == [1, 2, 3, 4, 5]
     assert all(b["prev"] == a["hash"] for a, b in itertools.pairwise(deploys))
     assert verify(log.store) == []
+    assert check_chains(log.store).counts == {"access": 5, "deployments": 5}
+
+
+def test_reading_a_log_streams_it_while_it_is_written(log: AuditLog, bundle: tenet.Bundle) -> None:
+    fill(log, bundle, 3)
+    reading = log.store.records()
+    first = next(reading)
+    fill(log, bundle, 1)  # a writer goes on while a reader is part-way through
+    rest = list(reading)
+    # SQLite reads one snapshot; a JSONL file is read as it grows
+    assert first["seq"] == 1 and len(rest) == (5 if log.store.url.startswith("sqlite") else 7)
+    assert check_chains(log.store).records == 8 and verify(log.store) == []
 
 
 def test_personal_values_are_replaced_everywhere(log: AuditLog, bundle: tenet.Bundle) -> None:

@@ -1,7 +1,16 @@
 """The audit trail: decisions and governance events recorded as hash-chained records per
 retention class, with verification, pruning, queries, access review and reports."""
 
-from tenet.audit.log import AuditLog, BatchWriter, default_actor, open_log, prune, verify
+from tenet.audit.log import (
+    AuditLog,
+    BatchWriter,
+    Verification,
+    check_chains,
+    default_actor,
+    open_log,
+    prune,
+    verify,
+)
 from tenet.audit.records import ChainProblem, verify_chain
 from tenet.audit.stores import AuditStore, StoreError, open_store
 
@@ -11,6 +20,8 @@ __all__ = [
     "BatchWriter",
     "ChainProblem",
     "StoreError",
+    "Verification",
+    "check_chains",
     "default_actor",
     "open_log",
     "open_store",

@@ -11,11 +11,12 @@ import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from tenet.audit.records import ChainProblem, group_by_class, verify_chain
+from tenet.audit.records import ChainProblem, Link, group_by_class, verify_links
 from tenet.audit.redact import Redactor, load_key
 from tenet.audit.retention import Retention, read_retention
 from tenet.audit.stores import AuditStore, StoreError, open_store
@@ -27,7 +28,16 @@ if TYPE_CHECKING:
     from tenet.bundle.documents import Document
     from tenet.decision import Decision
 
-__all__ = ["AuditLog", "BatchWriter", "default_actor", "open_log", "prune", "verify"]
+__all__ = [
+    "AuditLog",
+    "BatchWriter",
+    "Verification",
+    "check_chains",
+    "default_actor",
+    "open_log",
+    "prune",
+    "verify",
+]
 
 
 def default_actor() -> str:
@@ -243,14 +253,37 @@ class BatchWriter:
 # ---- reading -------------------------------------------------------------------------------
 
 
-def verify(store: AuditStore) -> list[ChainProblem]:
-    """The first problem of each class's chain; empty when every chain is intact."""
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """What `check_chains` found: the first problem of each broken chain, and how many
+    records each class holds."""
+
+    problems: list[ChainProblem]
+    counts: dict[str, int]
+
+    @property
+    def records(self) -> int:
+        return sum(self.counts.values())
+
+
+def check_chains(store: AuditStore) -> Verification:
+    """Walk every class's chain in one pass over the store. Each record is hashed as it is
+    read and only its links are kept, so a log of millions of records fits in memory."""
+    links: dict[str, list[Link]] = {}
+    for r in store.records():
+        chain = links.setdefault(str(r.get("class", "")), [])
+        chain.append(Link.of(r, len(chain)))
     problems = []
-    for cls, records in group_by_class(store.records()):
-        problem = verify_chain(cls, records)
+    for cls, chain in sorted(links.items()):
+        problem = verify_links(cls, chain)
         if problem is not None:
             problems.append(problem)
-    return problems
+    return Verification(problems, {cls: len(chain) for cls, chain in sorted(links.items())})
+
+
+def verify(store: AuditStore) -> list[ChainProblem]:
+    """The first problem of each class's chain; empty when every chain is intact."""
+    return check_chains(store).problems
 
 
 def prune(store: AuditStore, now: float, actor: str) -> dict[str, int]:

@@ -160,12 +160,20 @@ class SqliteStore(AuditStore):
         return written
 
     def records(self) -> Iterator[dict[str, Any]]:
+        # row by row from a cursor of its own: a large log is never in memory at once, and
+        # the read sees one snapshot of the WAL however long it takes
         try:
-            rows = self._conn().execute("SELECT body FROM records ORDER BY position").fetchall()
+            conn = sqlite3.connect(self.path, timeout=30)
         except sqlite3.Error as err:
             raise StoreError(f"cannot read `{self.url}`: {err}") from err
-        for (body,) in rows:
-            yield json.loads(body)
+        try:
+            rows = conn.execute("SELECT body FROM records ORDER BY position")
+            for (body,) in rows:
+                yield json.loads(body)
+        except sqlite3.Error as err:
+            raise StoreError(f"cannot read `{self.url}`: {err}") from err
+        finally:
+            conn.close()
 
     def prune(self, retention_class: str, upto_seq: int, checkpoint: dict[str, Any]) -> int:
         conn = self._conn()
@@ -259,18 +267,21 @@ class JsonlStore(AuditStore):
 
     def records(self) -> Iterator[dict[str, Any]]:
         try:
-            with self.path.open(encoding="utf-8") as f:
-                lines = f.readlines()
+            f = self.path.open(encoding="utf-8")
         except OSError as err:
             raise StoreError(f"cannot read `{self.url}`: {err.strerror}") from err
-        if lines and not lines[-1].endswith("\n"):
-            lines.pop()  # torn by a killed writer: it was never committed
-        for n, line in enumerate(lines, 1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except ValueError:
-                    yield {"id": f"line {n}", "class": "?", "hash": "unreadable"}
+        with f:  # line by line: a large log is never in memory at once
+            try:
+                for n, line in enumerate(f, 1):
+                    if not line.endswith("\n"):
+                        return  # the last line, torn by a killed writer: never committed
+                    if line.strip():
+                        try:
+                            yield json.loads(line)
+                        except ValueError:
+                            yield {"id": f"line {n}", "class": "?", "hash": "unreadable"}
+            except OSError as err:
+                raise StoreError(f"cannot read `{self.url}`: {err.strerror}") from err
 
     def prune(self, retention_class: str, upto_seq: int, checkpoint: dict[str, Any]) -> int:
         with self._lock, self.path.open("r+", encoding="utf-8") as f:
