@@ -227,11 +227,10 @@ def report_cmd(log_url: str, since: str, incident: str | None, output: str, fmt:
     except ValueError as err:
         _fail(str(err))
     try:
-        records = list(store.records())
         problems = [p.describe() for p in verify(store)]
+        summary = summarize(store.records(), start, now, at, problems)  # streamed
     except StoreError as err:
         _fail(str(err))
-    summary = summarize(records, start, now, at, problems)
     text = (
         render_html(summary, log_url)
         if fmt == "html"

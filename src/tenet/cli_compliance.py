@@ -77,11 +77,11 @@ def report_cmd(
         _fail(str(err))
     try:
         store = open_store(log_url)
-        records = list(store.records())
         problems = [p.describe() for p in verify(store)]
+        # streamed: only the window's decisions are kept
+        pack = build_pack(bundle, framework, store.records(), start, now, problems)
     except StoreError as err:
         _fail(str(err))
-    pack = build_pack(bundle, framework, records, start, now, problems)
     text = (
         render_pack_html(pack, log_url)
         if fmt == "html"
