@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import unquote, urlparse
 
+import orjson
+
 from tenet.audit.records import GENESIS, canonical, record_hash
 
 __all__ = ["AuditStore", "JsonlStore", "SqliteStore", "StdoutStore", "StoreError", "open_store"]
@@ -41,22 +43,27 @@ def link(entry: dict[str, Any], tail: Tail | None) -> dict[str, Any]:
 
 def link_encoded(entry: dict[str, Any], tail: Tail | None) -> tuple[dict[str, Any], str]:
     """`link`, and the record's canonical JSON, encoding the record once: the keys before
-    `hash` and those after it are encoded apart, and joined without `hash` (the text that is
-    hashed) and with it (the text stored). Byte for byte `canonical(record)`."""
+    `hash` and those after it are encoded apart, and joined without `hash` (the bytes that
+    are hashed) and with it (the text stored). Byte for byte `canonical(record)`."""
     seq, prev, prev_id = tail if tail is not None else (0, GENESIS, None)
     record = {**entry, "seq": seq + 1, "prev": prev, "prev_id": prev_id}
     record.pop("hash", None)
-    if not all(type(k) is str for k in record):
+    try:
+        head = orjson.dumps({k: v for k, v in record.items() if k < "hash"}, option=_SORTED)
+        rest = orjson.dumps({k: v for k, v in record.items() if k > "hash"}, option=_SORTED)
+    except TypeError:  # a key that is not text, or an integer beyond 64 bits: the long way
         record["hash"] = record_hash(record)
         return record, canonical(record).decode()
-    head = canonical({k: v for k, v in record.items() if k < "hash"}).decode()[1:-1]
-    rest = canonical({k: v for k, v in record.items() if k > "hash"}).decode()[1:-1]
-    digest = (
-        "sha256:"
-        + hashlib.sha256(("{" + ",".join(x for x in (head, rest) if x) + "}").encode()).hexdigest()
-    )
+    head, rest = head[1:-1], rest[1:-1]
+    hashed = b"{" + head + (b"," if head and rest else b"") + rest + b"}"
+    digest = "sha256:" + hashlib.sha256(hashed).hexdigest()
     record["hash"] = digest
-    return record, "{" + ",".join(x for x in (head, f'"hash":"{digest}"', rest) if x) + "}"
+    field = b'"hash":"' + digest.encode() + b'"'
+    stored = b"{" + (head + b"," if head else b"") + field + (b"," + rest if rest else b"") + b"}"
+    return record, stored.decode()
+
+
+_SORTED = orjson.OPT_SORT_KEYS
 
 
 class AuditStore:
