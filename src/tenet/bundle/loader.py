@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from tenet.bundle.archive import archive_stem, read_archive
 from tenet.bundle.files import ReadLimits, Tree, read_folder_files
 from tenet.bundle.manifest import MANIFEST, Manifest
+from tenet.bundle.schemas import SchemaFiles
 from tenet.compliance.catalogue import Catalogue, read_catalogue
 from tenet.diagnostics import Diagnostic, did_you_mean
 from tenet.source import Source
@@ -78,7 +78,7 @@ def read_parts(tree: Tree, root: Path, manifest: Manifest, digest: str) -> Bundl
     """Parse every file that takes part; problems become diagnostics, never exceptions."""
     out = BundleFiles(root, manifest, digest, tree.files, tree.signature)
     owners: dict[tuple[str, ...], str] = {}
-    validators: dict[str, Any] = {}  # schema path -> validator
+    named: list[str] = []  # schemas/NAME.schema.json
     for rel in sorted(tree.files, key=lambda r: r.encode("utf-8")):
         content = tree.files[rel]
         parts = rel.split("/")
@@ -96,18 +96,28 @@ def read_parts(tree: Tree, root: Path, manifest: Manifest, digest: str) -> Bundl
             if doc is not None:
                 _merge_file(out, doc, tuple(parts[:-1]), rel, owners)
         elif parts[0] == "schemas" and rel.endswith(".schema.json") and len(parts) == 2:
-            validator = _read_schema(content, rel, out.diagnostics)
-            validators[rel] = validator
-            if validator is not None:
-                out.schemas[parts[1][: -len(".schema.json")]] = validator
+            named.append(rel)
         elif parts[0] == "frameworks" and len(parts) == 2 and rel.endswith((".yaml", ".yml")):
             key = parts[1].rsplit(".", 1)[0]
             catalogue, problems = read_catalogue(key, content, rel)
             out.diagnostics.extend(problems)
             if catalogue is not None:
                 out.frameworks[key] = catalogue
-    _input_schemas(out, validators)
+    _input_schemas(out, _read_schemas(out, named))
     return out
+
+
+def _read_schemas(out: BundleFiles, named: list[str]) -> dict[str, Any]:
+    """Validators, by path, of the named schemas and the manifest's input schemas. Every one
+    is read before any validator is made, so that each can refer to any other."""
+    schemas = SchemaFiles(out.files)
+    inputs = [p for p in out.manifest.inputs.values() if p in out.files]
+    read = [p for p in dict.fromkeys([*named, *inputs]) if schemas.add(p, out.diagnostics)]
+    validators = {p: schemas.validator(p, out.diagnostics) for p in read}
+    for p in named:
+        if validators.get(p) is not None:
+            out.schemas[p.split("/")[1][: -len(".schema.json")]] = validators[p]
+    return validators
 
 
 def _merge_file(
@@ -147,9 +157,7 @@ def _input_schemas(out: BundleFiles, validators: dict[str, Any]) -> None:
                 )
             )
             continue
-        if path not in validators:
-            validators[path] = _read_schema(out.files[path], path, out.diagnostics)
-        if validators[path] is not None:
+        if validators.get(path) is not None:
             out.input_schemas[query] = (path, validators[path])
 
 
@@ -222,25 +230,6 @@ def _read_data(content: bytes, rel: str, diags: list[Diagnostic]) -> Any:
         )
         return None
     return doc
-
-
-def _read_schema(content: bytes, rel: str, diags: list[Diagnostic]) -> Any:
-    try:
-        schema = load_json(content.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as err:
-        diags.append(
-            Diagnostic("schema", f"schema `{rel}` is not JSON: {err}", None, None, file=rel)
-        )
-        return None
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    try:
-        cls.check_schema(schema)
-    except jsonschema.SchemaError as err:
-        diags.append(
-            Diagnostic("schema", f"schema `{rel}` is invalid: {err.message}", None, None, file=rel)
-        )
-        return None
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
 
 def _nest(prefix: tuple[str, ...], doc: Any) -> Any:

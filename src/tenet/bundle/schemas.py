@@ -1,0 +1,145 @@
+"""A bundle's JSON Schemas: validators whose `$ref`s resolve to the bundle's own files and
+never to the network, and the load-time check that every `$ref` resolves.
+
+Each schema file is known by a URI under `BASE` and its relative path in the bundle, so that
+`{"$ref": "model.schema.json#/$defs/id"}` in `schemas/deploy.schema.json` names
+`schemas/model.schema.json`. A schema with an `$id` of its own is known by that too. Any
+other URI is unresolvable: jsonschema's default would fetch it over HTTP while deciding."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+from urllib.parse import urljoin
+
+import jsonschema
+from referencing import Registry, Resource
+from referencing.exceptions import (
+    InvalidAnchor,
+    NoSuchAnchor,
+    NoSuchResource,
+    PointerToNowhere,
+    Unresolvable,
+)
+from referencing.jsonschema import DRAFT202012
+
+from tenet.diagnostics import Diagnostic
+from tenet.yamlutil import load_json
+
+__all__ = ["BASE", "SchemaFiles"]
+
+# a reserved domain (RFC 2606): it names the bundle's files and can never be fetched
+BASE = "https://bundle.tenet.invalid/"
+
+# keywords whose values are data, not schemas: a `$ref` key inside them is not a reference
+_DATA = frozenset({"const", "enum", "examples", "default"})
+
+
+class SchemaFiles:
+    """The bundle's JSON files as schemas. `add` every schema file first, then ask for the
+    `validator`s: references between schema files can go either way."""
+
+    def __init__(self, files: Mapping[str, bytes]) -> None:
+        self._files = files
+        self._parsed: dict[str, Any] = {}  # other JSON files, read when referred to
+        self._schemas: dict[str, tuple[Any, Any]] = {}  # path -> schema, validator class
+        self._registry: Registry[Any] = Registry(retrieve=self._retrieve)  # type: ignore[call-arg]
+
+    def _retrieve(self, uri: str) -> Resource[Any]:
+        rel = uri[len(BASE) :] if uri.startswith(BASE) else None
+        if rel is None or not rel.endswith(".json") or rel not in self._files:
+            raise NoSuchResource(uri)
+        if rel not in self._parsed:
+            try:
+                self._parsed[rel] = load_json(self._files[rel].decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                raise NoSuchResource(uri) from None
+        return Resource.from_contents(self._parsed[rel], default_specification=DRAFT202012)
+
+    def add(self, rel: str, diags: list[Diagnostic]) -> bool:
+        """Read the schema file `rel` and make it known to references; False (with the
+        problems in `diags`) when it is not a valid JSON Schema."""
+        if rel in self._schemas:
+            return True
+        try:
+            schema = load_json(self._files[rel].decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as err:
+            diags.append(
+                Diagnostic("schema", f"schema `{rel}` is not JSON: {err}", None, None, file=rel)
+            )
+            return False
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        try:
+            cls.check_schema(schema)
+        except jsonschema.SchemaError as err:
+            diags.append(
+                Diagnostic(
+                    "schema", f"schema `{rel}` is invalid: {err.message}", None, None, file=rel
+                )
+            )
+            return False
+        if isinstance(schema, dict):
+            resource = Resource.from_contents(schema, default_specification=DRAFT202012)
+            self._registry = self._registry.with_resource(BASE + rel, resource)
+            if isinstance(schema.get("$id"), str):
+                self._registry = self._registry.with_resource(schema["$id"], resource)
+            else:
+                schema = {"$id": BASE + rel, **schema}  # relative references resolve from it
+        self._schemas[rel] = (schema, cls)
+        return True
+
+    def validator(self, rel: str, diags: list[Diagnostic]) -> Any:
+        """The validator of a schema file `add`ed before, once every schema is added (so that
+        each can refer to any other); None, with the problems in `diags`, when one of its
+        references does not resolve."""
+        schema, cls = self._schemas[rel]
+        problems = [
+            _unresolved(rel, ref, why) for ref, why in _dangling(schema, BASE + rel, self._lookup)
+        ]
+        if problems:
+            diags.extend(problems)
+            return None
+        return cls(schema, registry=self._registry, format_checker=cls.FORMAT_CHECKER)
+
+    def _lookup(self, base: str, ref: str) -> str | None:
+        """Why `ref` (in a schema whose base URI is `base`) does not resolve; None if it does."""
+        try:
+            self._registry.resolver(base_uri=base).lookup(ref)
+        except (PointerToNowhere, NoSuchAnchor, InvalidAnchor):
+            return "which points at nothing in it"  # the file is there; what follows `#` is not
+        except Unresolvable:
+            return "which is not a JSON file of the bundle"
+        except Exception as err:  # a malformed pointer and the like
+            return f"which cannot be followed: {err}"
+        return None
+
+
+def _dangling(
+    node: Any, base: str, lookup: Callable[[str, str], str | None]
+) -> Iterator[tuple[str, str]]:
+    """Each `$ref` under `node` that does not resolve, with why."""
+    if isinstance(node, dict):
+        if isinstance(node.get("$id"), str):
+            base = urljoin(base, node["$id"])
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            why = lookup(base, ref)
+            if why is not None:
+                yield ref, why
+        for key, value in node.items():
+            if key not in _DATA:
+                yield from _dangling(value, base, lookup)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _dangling(item, base, lookup)
+
+
+def _unresolved(rel: str, ref: str, why: str) -> Diagnostic:
+    return Diagnostic(
+        "schema",
+        f"schema `{rel}` refers to `{ref}`, {why}",
+        None,
+        "a schema may refer to its own `$defs` and, by relative path, to the bundle's JSON "
+        "files, such as `common.schema.json#/$defs/id`; nothing is fetched over the network",
+        file=rel,
+    )
