@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, assert_never
 
 from tenet.analysis.annotations import parse_annotations
-from tenet.analysis.names import chain_of, parse_message, resolve_chain
+from tenet.analysis.names import parse_message, resolve_chain
 from tenet.analysis.symbols import (
     BuiltinTarget,
     InputTarget,
@@ -19,6 +19,7 @@ from tenet.analysis.symbols import (
     RuleInfo,
     RuleTarget,
 )
+from tenet.analysis.walk import Walker, chain_of
 from tenet.diagnostics import Diagnostic
 from tenet.runtime.builtins import BUILTINS
 from tenet.runtime.values import UNDEF
@@ -250,7 +251,7 @@ class _Scope:
         return None
 
 
-class _Module:
+class _Module(Walker[_Scope]):
     def __init__(
         self,
         module: ast.Module,
@@ -266,7 +267,7 @@ class _Module:
         self.reported: set[tuple[int, int]] = set()
         self._constant_rules: dict[str, bool] = {}
 
-    # ---- the walk ---------------------------------------------------------------------------
+    # ---- definitions ------------------------------------------------------------------------
 
     def run(self) -> list[Diagnostic]:
         package = ".".join(self.module.package)
@@ -303,7 +304,7 @@ class _Module:
             self._shadowing(p, r.span, "parameter")
             local.names[p] = _Local(p, r.span, used=True)  # parameters are an interface
         if r.body is not None:
-            self.body(r.body, local, close=False)
+            self.body(r.body, local)
         if r.value is not None:
             self.expr(r.value, local)
         self._unused(local)
@@ -324,7 +325,7 @@ class _Module:
             self.expr(c.when, _Scope())
             self._constant(c.when, "the `when` condition")
         local = _Scope()
-        self.body(c.body, local, close=False)
+        self.body(c.body, local)
         template, _ = parse_message(c)
         if template is not None:
             for part in template.parts:
@@ -332,114 +333,30 @@ class _Module:
                     self.expr(part.expr, local)
         self._unused(local)
 
-    def body(self, body: ast.Body, local: _Scope, close: bool = True) -> None:
-        for stmt in body.statements:
-            self.statement(stmt, local)
-        if close:
-            self._unused(local)
-
-    def statement(self, stmt: ast.Statement, local: _Scope) -> None:
-        match stmt:
-            case ast.Condition(expr=e):
-                self.expr(e, local)
-                self._constant(e, "condition")
-            case ast.Assign(name=name, expr=e):
-                self.expr(e, local)
-                self._bind(name, stmt.span, local, self._schema_of(e, local))
-            case ast.SomeIn(names=names, collection=coll):
-                self.expr(coll, local)
-                for name, schema in zip(
-                    names, self._element_schemas(coll, names, local), strict=True
-                ):
-                    self._bind(name, stmt.span, local, schema)
-            case ast.EveryIn(names=names, collection=coll, body=inner):
-                self.expr(coll, local)
-                child = _Scope(local)
-                for name, schema in zip(
-                    names, self._element_schemas(coll, names, local), strict=True
-                ):
-                    self._bind(name, stmt.span, child, schema)
-                self.body(inner, child)
-            case _:
-                assert_never(stmt)
-
-    def expr(self, e: ast.Expr, local: _Scope) -> None:
-        match e:
-            case ast.Literal():
-                pass
-            case ast.Var() | ast.Field() | ast.Index():
-                found = chain_of(e)
-                if found is None:
-                    self.expr(e.obj, local)  # type: ignore[union-attr]
-                    if isinstance(e, ast.Index):
-                        self.expr(e.index, local)
-                    return
-                root, steps = found
-                for s in steps:
-                    if isinstance(s, ast.Index):
-                        self.expr(s.index, local)
-                self._reference(root, steps, local, e)
-            case ast.Call(func=func, args=args):
-                for a in args:
-                    self.expr(a, local)
-                found = chain_of(func)
-                if found is not None and found[0].name in self.scope.imports:
-                    if local.find(found[0].name) is None:
-                        self.imports_used.add(found[0].name)
-            case ast.Negate(operand=x) | ast.Not(operand=x):
-                self.expr(x, local)
-            case (
-                ast.Binary(left=a, right=b)
-                | ast.Compare(left=a, right=b)
-                | ast.BoolOp(left=a, right=b)
-            ):
-                self.expr(a, local)
-                self.expr(b, local)
-            case ast.ArrayLit(items=items):
-                for item in items:
-                    self.expr(item, local)
-            case ast.ObjectLit(pairs=pairs):
-                for k, v in pairs:
-                    self.expr(k, local)
-                    self.expr(v, local)
-            case (
-                ast.ArrayComp(element=el, clauses=clauses)
-                | ast.SetComp(element=el, clauses=clauses)
-            ):
-                child = self._clauses(clauses, local)
-                self.expr(el, child)
-                self._unused(child)
-            case ast.ObjectComp(key=k, value=v, clauses=clauses):
-                child = self._clauses(clauses, local)
-                self.expr(k, child)
-                self.expr(v, child)
-                self._unused(child)
-            case _:
-                assert_never(e)
-
-    def _clauses(self, clauses: tuple[ast.CompFor | ast.CompIf, ...], local: _Scope) -> _Scope:
-        child = _Scope(local)
-        for clause in clauses:
-            match clause:
-                case ast.CompFor(names=names, collection=coll):
-                    self.expr(coll, child)
-                    for name, schema in zip(
-                        names, self._element_schemas(coll, names, child), strict=True
-                    ):
-                        self._bind(name, clause.span, child, schema)
-                case ast.CompIf(condition=cond):
-                    self.expr(cond, child)
-                    self._constant(cond, "condition")
-                case _:
-                    assert_never(clause)
-        return child
-
     # ---- locals -----------------------------------------------------------------------------
 
-    def _bind(self, name: str, span: Span | None, local: _Scope, schema: _Schema | None) -> None:
-        if name not in local.names:
-            self._shadowing(name, span, "local")
-            local.names[name] = _Local(name, span, schema)
+    def open_scope(self, parent: _Scope) -> _Scope:
+        return _Scope(parent)
+
+    def close_scope(self, scope: _Scope) -> None:
+        self._unused(scope)
+
+    def bind(
+        self,
+        names: tuple[str, ...],
+        span: Span | None,
+        scope: _Scope,
+        source: ast.Expr,
+        each: bool,
+    ) -> None:
+        if each:
+            schemas = self._element_schemas(source, names, scope)
+        else:
+            schemas = [self._schema_of(source, scope)]
+        for name, schema in zip(names, schemas, strict=True):
+            if name not in scope.names:
+                self._shadowing(name, span, "local")
+                scope.names[name] = _Local(name, span, schema)
 
     def _unused(self, local: _Scope) -> None:
         for v in local.names.values():
@@ -473,8 +390,8 @@ class _Module:
             )
         )
 
-    def _reference(
-        self, root: ast.Var, steps: list[ast.Field | ast.Index], local: _Scope, whole: ast.Expr
+    def reference(
+        self, root: ast.Var, steps: list[ast.Field | ast.Index], whole: ast.Expr, local: _Scope
     ) -> None:
         v = local.find(root.name)
         if v is not None:
@@ -489,6 +406,12 @@ class _Module:
             start = self._walk_path(self.schema, target.path)
             if start is not None:
                 self._walk(start, steps, whole)
+
+    def call(self, e: ast.Call, scope: _Scope) -> None:
+        found = chain_of(e.func)
+        if found is not None and found[0].name in self.scope.imports:
+            if scope.find(found[0].name) is None:
+                self.imports_used.add(found[0].name)
 
     # ---- input fields -----------------------------------------------------------------------
 
@@ -611,6 +534,9 @@ class _Module:
         return [None, values] if len(names) == 2 else [None]
 
     # ---- constant conditions ----------------------------------------------------------------
+
+    def condition(self, e: ast.Expr, scope: _Scope) -> None:
+        self._constant(e, "condition")
 
     def _constant(self, e: ast.Expr, what: str) -> None:
         if not self._is_constant(e):

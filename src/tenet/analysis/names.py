@@ -16,6 +16,7 @@ from tenet.analysis.symbols import (
     RuleTarget,
     Target,
 )
+from tenet.analysis.walk import Walker, chain_of
 from tenet.diagnostics import Diagnostic, did_you_mean
 from tenet.runtime.builtins import BUILTINS
 from tenet.source import Span
@@ -32,7 +33,8 @@ from tenet.syntax.template import (
 if TYPE_CHECKING:
     from tenet.analysis import Analysis
 
-__all__ = ["Locals", "check_names", "parse_message", "resolve_chain"]
+# chain_of moved to walk.py; the compiler still imports it from here
+__all__ = ["Locals", "chain_of", "check_names", "parse_message", "resolve_chain"]
 
 
 @dataclass(eq=False)
@@ -66,19 +68,6 @@ class Locals:
             out.extend(scope.names)
             scope = scope.parent
         return out
-
-
-def chain_of(expr: ast.Expr) -> tuple[ast.Var, list[ast.Field | ast.Index]] | None:
-    """A reference `root.a[b].c` as its root variable and its steps; None for other shapes."""
-    steps: list[ast.Field | ast.Index] = []
-    node: ast.Expr = expr
-    while isinstance(node, ast.Field | ast.Index):
-        steps.append(node)
-        node = node.obj
-    if isinstance(node, ast.Var):
-        steps.reverse()
-        return node, steps
-    return None
 
 
 def resolve_chain(
@@ -149,7 +138,7 @@ def parse_message(check: ast.Check) -> tuple[Template | None, list[Diagnostic]]:
     return Template(tuple(parts)), diags
 
 
-class _Resolver:
+class _Resolver(Walker[Locals]):
     def __init__(self, an: Analysis, scope: ModuleScope, owner: str | None) -> None:
         self.an = an
         self.scope = scope
@@ -166,16 +155,25 @@ class _Resolver:
     def _error(self, code: str, message: str, span: Span | None, help_: str | None = None) -> None:
         self.diags.append(Diagnostic(code, message, span, help_))
 
-    # -- bodies
-    def body(self, body: ast.Body, scope: Locals) -> None:
-        stmts = body.statements
-        for i, stmt in enumerate(stmts):
-            scope.later = _bound_names(stmts[i:])
-            self.statement(stmt, scope)
-        scope.later = set()
+    # -- locals
+    def open_scope(self, parent: Locals) -> Locals:
+        return Locals(parent)
 
-    def _bind(self, name: str, span: Span | None, scope: Locals) -> None:
-        if name in scope.names:
+    def ahead(self, rest: tuple[ast.Statement, ...], scope: Locals) -> None:
+        scope.later = _bound_names(rest)
+
+    def bind(
+        self,
+        names: tuple[str, ...],
+        span: Span | None,
+        scope: Locals,
+        source: ast.Expr,
+        each: bool,
+    ) -> None:
+        for name in names:
+            if name not in scope.names:
+                scope.names[name] = span
+                continue
             first = scope.names[name]
             self._error(
                 "rebind",
@@ -185,99 +183,20 @@ class _Resolver:
                 if first is not None
                 else "use a new name",
             )
-            return
-        scope.names[name] = span
-
-    def statement(self, stmt: ast.Statement, scope: Locals) -> None:
-        match stmt:
-            case ast.Condition(expr=expr):
-                self.expr(expr, scope)
-            case ast.Assign(name=name, expr=expr):
-                self.expr(expr, scope)
-                self._bind(name, stmt.span, scope)
-            case ast.SomeIn(names=names, collection=coll):
-                self.expr(coll, scope)
-                for n in names:
-                    self._bind(n, stmt.span, scope)
-            case ast.EveryIn(names=names, collection=coll, body=inner):
-                self.expr(coll, scope)
-                child = Locals(scope)
-                for n in names:
-                    self._bind(n, stmt.span, child)
-                self.body(inner, child)
-            case _:
-                assert_never(stmt)
 
     # -- expressions
-    def expr(self, e: ast.Expr, scope: Locals) -> None:
-        match e:
-            case ast.Literal(value=value):
-                if type(value) is float and not math.isfinite(value):
-                    self._error(
-                        "number",
-                        f"the number `{e.raw}` is beyond the double range",
-                        e.span,
-                        "write a smaller number",
-                    )
-            case ast.Var():
-                self.reference(e, [], scope)
-            case ast.Field() | ast.Index():
-                found = chain_of(e)
-                if found is not None:
-                    self.reference(found[0], found[1], scope)
-                else:
-                    self.expr(e.obj, scope)
-                    if isinstance(e, ast.Index):
-                        self.expr(e.index, scope)
-            case ast.Call():
-                self.call(e, scope)
-            case ast.Negate(operand=x) | ast.Not(operand=x):
-                self.expr(x, scope)
-            case (
-                ast.Binary(left=a, right=b)
-                | ast.Compare(left=a, right=b)
-                | ast.BoolOp(left=a, right=b)
-            ):
-                self.expr(a, scope)
-                self.expr(b, scope)
-            case ast.ArrayLit(items=items):
-                for item in items:
-                    self.expr(item, scope)
-            case ast.ObjectLit(pairs=pairs):
-                for k, v in pairs:
-                    self.expr(k, scope)
-                    self.expr(v, scope)
-            case (
-                ast.ArrayComp(element=el, clauses=clauses)
-                | ast.SetComp(element=el, clauses=clauses)
-            ):
-                child = self.clauses(clauses, scope)
-                self.expr(el, child)
-            case ast.ObjectComp(key=k, value=v, clauses=clauses):
-                child = self.clauses(clauses, scope)
-                self.expr(k, child)
-                self.expr(v, child)
-            case _:
-                assert_never(e)
+    def literal(self, e: ast.Literal, scope: Locals) -> None:
+        if type(e.value) is float and not math.isfinite(e.value):
+            self._error(
+                "number",
+                f"the number `{e.raw}` is beyond the double range",
+                e.span,
+                "write a smaller number",
+            )
 
-    def clauses(self, clauses: tuple[ast.CompFor | ast.CompIf, ...], scope: Locals) -> Locals:
-        child = Locals(scope)
-        for clause in clauses:
-            match clause:
-                case ast.CompFor(names=names, collection=coll):
-                    self.expr(coll, child)
-                    for n in names:
-                        self._bind(n, clause.span, child)
-                case ast.CompIf(condition=cond):
-                    self.expr(cond, child)
-                case _:
-                    assert_never(clause)
-        return child
-
-    def reference(self, root: ast.Var, steps: list[ast.Field | ast.Index], scope: Locals) -> None:
-        for step in steps:
-            if isinstance(step, ast.Index):
-                self.expr(step.index, scope)
+    def reference(
+        self, root: ast.Var, steps: list[ast.Field | ast.Index], whole: ast.Expr, scope: Locals
+    ) -> None:
         name = root.name
         if scope.has(name):
             return
@@ -329,8 +248,6 @@ class _Resolver:
             self._depend(target.rule, span)
 
     def call(self, e: ast.Call, scope: Locals) -> None:
-        for a in e.args:
-            self.expr(a, scope)
         found = chain_of(e.func)
         if found is None:
             self._error("call", "only functions can be called", e.span, None)
