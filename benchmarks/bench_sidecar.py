@@ -16,9 +16,11 @@ answers the 11 requests (repeated byte for byte) after their first time, and fro
 `tenet serve --decision-cache 0`, which evaluates every request: the figure for inputs that
 never repeat.
 
-Each figure is the best of the rounds (noise on a shared machine only ever slows a run down);
-the ratio is to the floor's best at the same concurrency. Every server and the load process are
-this script's children, bound to 127.0.0.1, and stopped at the end.
+Throughput and latency are the best of the rounds (noise on a shared machine only ever slows
+a run down). The share of the floor is the median over the rounds of the target's throughput
+over the floor's in the same round, seconds apart, so that a drift of the machine's speed
+between rounds does not skew it; the lowest and highest follow. Every server and the load
+process are this script's children, bound to 127.0.0.1, and stopped at the end.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import re
 import select
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -148,8 +151,10 @@ def measure(
     rounds: int,
     duration: float,
 ) -> dict[tuple[str, int], dict[str, Any]]:
-    """Best of `rounds` per (target, concurrency); targets take turns within each round."""
+    """Best of `rounds` per (target, concurrency), with every round's throughput under
+    `"rounds"`, in order; targets take turns within each round."""
     best: dict[tuple[str, int], dict[str, Any]] = {}
+    runs: dict[tuple[str, int], list[float]] = {}
     for r in range(rounds):
         for c in concurrencies:
             for name, port, path in targets:
@@ -164,23 +169,31 @@ def measure(
                 if result["errors"]:
                     raise RuntimeError(f"{name} answered with errors: {result}")
                 key = (name, c)
+                runs.setdefault(key, []).append(result["throughput"])
                 if key not in best or result["throughput"] > best[key]["throughput"]:
                     best[key] = result
+    for key, result in best.items():
+        result["rounds"] = runs[key]
     return best
 
 
 def table(best: dict[tuple[str, int], dict[str, Any]], floor: str, concurrencies: list[int]) -> str:
+    """The best round of each target, and its throughput as a share of the floor's: the
+    median, over the rounds, of the two measured in the same round (seconds apart), with the
+    lowest and highest. The machine's speed drifts between rounds; a round's pair shares it."""
     names = list(dict.fromkeys(n for n, _ in best))
     lines = [
-        f"{'conc':>4}  {'target':<24} {'req/s':>9} {'p50 us':>9} {'p99 us':>9}  {'of floor':>8}"
+        f"{'conc':>4}  {'target':<24} {'req/s':>9} {'p50 us':>9} {'p99 us':>9}"
+        f"  {'of floor':>8}  {'rounds':>9}"
     ]
     for c in concurrencies:
-        base = best[(floor, c)]["throughput"]
+        base = best[(floor, c)]["rounds"]
         for n in names:
             r = best[(n, c)]
+            shares = sorted(x / b for x, b in zip(r["rounds"], base, strict=True))
             lines.append(
                 f"{c:>4}  {n:<24} {r['throughput']:>9.0f} {r['p50_us']:>9.1f} {r['p99_us']:>9.1f}"
-                f"  {r['throughput'] / base:>7.0%}"
+                f"  {statistics.median(shares):>7.0%}  {shares[0]:>3.0%}-{shares[-1]:<4.0%}"
             )
     return "\n".join(lines)
 

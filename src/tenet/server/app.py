@@ -243,11 +243,11 @@ class Sidecar:
     ) -> tuple[bytes, dict[str, Any] | None]:
         """Answer from the cache: the same document with its own id, time and duration, counted
         like any decision; and its log entry."""
-        doc, entry = hit.reissue(caller or ANONYMOUS, start)
+        out, fresh, entry = hit.reissue(caller or ANONYMOUS, start)
         self.metrics.decided(endpoint, query, hit.outcome)
         if self.on_decision is not None:
-            self.on_decision(caller, endpoint, doc)
-        return dumps(doc), entry
+            self.on_decision(caller, endpoint, {**hit.document, **fresh})
+        return out, entry
 
     async def _logged(self, out: bytes, entry: dict[str, Any]) -> Response:
         """The response, sent once its decision's record is committed."""

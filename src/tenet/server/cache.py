@@ -12,45 +12,87 @@ cached, so a failure is always evaluated again.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from tenet.bundle import Bundle
 from tenet.decision import uuid7
 from tenet.runtime.clock import format_rfc3339
+from tenet.server.http import dumps
 
 __all__ = ["MAX_KEY", "Cached", "DecisionCache"]
 
 MAX_KEY = 16 * 1024  # bodies above this are not cached: keys are kept whole in memory
 
 
-@dataclass(slots=True)
+# the fields each answer has of its own, as JSON: their values (an id, an RFC 3339 time, an
+# integer) never need escaping
+_OWN = {
+    "decision_id": b'"decision_id":"%s"',
+    "evaluated_at": b'"evaluated_at":"%s"',
+    "duration_us": b'"duration_us":%d',
+}
+
+
 class Cached:
     """One answer to reuse: its document and the decision log's entry for it (both copied,
-    never changed), and its outcome for the metrics."""
+    never changed), its outcome for the metrics, and its JSON in pieces, so that an answer
+    writes only its own fields."""
 
-    outcome: str
-    document: dict[str, Any]
-    own_clock: bool  # the request gave no `now`: each answer has its own `evaluated_at`
-    entry: dict[str, Any] | None = None
+    __slots__ = ("document", "entry", "outcome", "own_clock", "pieces")
 
-    def reissue(self, actor: str, start_ns: int) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """This answer made anew: the document with its own `decision_id`, `duration_us` (the
-        time since `start_ns`) and, without a `now` in the request, `evaluated_at`; and the
-        log entry (`AuditLog.decision_entry`'s shape) naming that document, `actor` and time."""
+    def __init__(
+        self,
+        outcome: str,
+        document: dict[str, Any],
+        own_clock: bool,
+        entry: dict[str, Any] | None = None,
+    ) -> None:
+        self.outcome = outcome
+        self.document = document
+        self.own_clock = own_clock  # the request gave no `now`: each answer has its own time
+        self.entry = entry
+        own = {"decision_id", "duration_us", *(("evaluated_at",) if own_clock else ())}
+        pieces: list[bytes | str] = []  # encoded runs of fields, and the names of own fields
+        run: dict[str, Any] = {}
+        for key, value in document.items():
+            if key in own:
+                if run:
+                    pieces.append(dumps(run)[1:-1])
+                    run = {}
+                pieces.append(key)
+            else:
+                run[key] = value
+        if run:
+            pieces.append(dumps(run)[1:-1])
+        self.pieces = tuple(pieces)
+
+    def reissue(
+        self, actor: str, start_ns: int
+    ) -> tuple[bytes, dict[str, Any], dict[str, Any] | None]:
+        """This answer made anew: its own `decision_id`, `duration_us` (the time since
+        `start_ns`) and, without a `now` in the request, `evaluated_at`; the document's JSON
+        with them; and the log entry (`AuditLog.decision_entry`'s shape) naming that document,
+        `actor` and the time."""
         fresh: dict[str, Any] = {"decision_id": uuid7()}
         wall = time.time() if self.own_clock or self.entry is not None else 0.0
         if self.own_clock and "evaluated_at" in self.document:
             fresh["evaluated_at"] = format_rfc3339(wall)
         if "duration_us" in self.document:
             fresh["duration_us"] = (time.perf_counter_ns() - start_ns) // 1000
-        document = {**self.document, **fresh}  # the fields keep their places
+        body = b"{%s}" % b",".join(
+            [p if isinstance(p, bytes) else _own(p, fresh) for p in self.pieces]
+        )
         if self.entry is None:
-            return document, None
+            return body, fresh, None
         entry = {**self.entry, "id": fresh["decision_id"], "time": format_rfc3339(wall)}
         entry["actor"] = actor
         entry["decision"] = {**self.entry["decision"], **fresh}
-        return document, entry
+        return body, fresh, entry
+
+
+def _own(name: str, fresh: dict[str, Any]) -> bytes:
+    value = fresh[name]
+    return _OWN[name] % (value.encode() if type(value) is str else value)
 
 
 class DecisionCache:
