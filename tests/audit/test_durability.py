@@ -1,8 +1,10 @@
 """Durability: a writer process killed with SIGKILL loses no committed record, and what it
-left still verifies."""
+left still verifies; the sidecar's writer process (`tenet.audit.writer`) killed with batches in
+flight fails them, and the one started after it continues the chains."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -12,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tenet.audit import open_store, verify
+from tenet.audit import StoreError, open_store, verify
+from tenet.audit.writer import WriterProcess
 from tests.audit.test_audit_core import DATA, DEPLOY, MANIFEST, POLICY
+from tests.audit.test_writer import entry
 from tests.conftest import REPO, write_bundle
 
 WRITER = """
@@ -92,3 +96,50 @@ def test_a_torn_last_jsonl_line_is_ignored_and_repaired(tmp_path: Path) -> None:
     log.record(bundle, bundle.decide("deploy", inp), inp, "ci")
     assert [r["seq"] for r in log.store.records()] == [1, 2]
     assert verify(log.store) == []
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "jsonl"])
+def test_a_killed_writer_process_loses_no_acknowledged_record(tmp_path: Path, scheme: str) -> None:
+    url = f"{scheme}:///{tmp_path}/audit.{scheme}"
+    w = WriterProcess(url, max_batch=8, restart_interval=0.05)
+    w.start()
+    acked: list[int] = []
+    failed: list[int] = []
+
+    async def one(n: int) -> None:
+        try:
+            await w.write([entry(n)])
+        except StoreError:
+            failed.append(n)
+        else:
+            acked.append(n)
+
+    async def main() -> None:
+        await asyncio.gather(*(one(n) for n in range(50)))
+        pid = w.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)  # its batches wait in the pipe, unacknowledged
+        in_flight = asyncio.gather(*(one(n) for n in range(50, 70)))
+        deadline = time.monotonic() + 20
+        while w.depth() < 20:
+            assert time.monotonic() < deadline, "the writes were not sent"
+            await asyncio.sleep(0.01)
+        os.kill(pid, signal.SIGKILL)
+        await in_flight
+        n = 70
+        while not acked or acked[-1] < 70:  # the next batches start a new child
+            assert time.monotonic() < deadline + 20, "no new writer process"
+            await one(n)
+            n += 1
+            await asyncio.sleep(0.01)
+        await asyncio.gather(*(one(m) for m in range(n, n + 30)))
+
+    try:
+        asyncio.run(main())
+    finally:
+        w.close()
+    assert set(range(50, 70)) <= set(failed) and w.restarts >= 1
+    store = open_store(url)
+    ns = [r["input"]["n"] for r in store.records()]
+    assert set(acked) <= set(ns) and not set(range(50, 70)) & set(ns)
+    assert verify(store) == []

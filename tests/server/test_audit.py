@@ -1,11 +1,13 @@
 """The sidecar's decision log, end to end with the real server: decisions recorded with their
-callers, activation and reload records, failing open and closed, back pressure, and a SIGKILL
-that loses no decision reported as logged."""
+callers, activation and reload records, failing open and closed, a SIGKILL of the server or of
+its writer process that loses no decision reported as logged, back pressure, a graceful
+shutdown; and the stores written on the event loop (`stdout:`), in process."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -17,7 +19,7 @@ from typing import Any
 import pytest
 
 from tenet.audit import AuditLog, StoreError, open_store, verify
-from tenet.server.audit import SidecarAudit
+from tenet.server.audit import InlineWriter, SidecarAudit
 from tenet.server.http import HTTPError
 from tests.server.helpers import ADMIN, REPO, Server, make_bundle, poll
 
@@ -253,7 +255,205 @@ def test_sigkill_loses_no_decision_reported_as_logged(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-# ---- back pressure, in process ---------------------------------------------------------------
+# ---- the writer process, end to end -----------------------------------------------------------
+
+
+def writer_pid(server_pid: int) -> int | None:
+    """The pid of the server's audit writer process, found in /proc."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if (
+                ppid == server_pid
+                and b"tenet.audit.writer" in (stat.parent / "cmdline").read_bytes()
+            ):
+                return int(stat.parent.name)
+        except (OSError, ValueError, IndexError):  # a process that ended meanwhile
+            continue
+    return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.parametrize("fail_closed", [False, True], ids=["open", "closed"])
+def test_a_killed_writer_fails_requests_in_flight_and_recovers(
+    tmp_path: Path, fail_closed: bool
+) -> None:
+    root = make_bundle(tmp_path / "gates")
+    url = f"sqlite:///{tmp_path}/audit.db"
+    closed = ["--audit-fail-closed"] if fail_closed else []
+    s = Server(["--bundle", str(root), "--decision-log", url, *closed], tmp_path / "log")
+    path, body = "/v1/decisions/access.allow", {"input": ADMIN}
+    logged: list[str] = []
+    in_flight: list[tuple[int, dict[str, str], Any]] = []
+    try:
+        for _ in range(3):
+            status, headers, doc = s.post(path, body)
+            assert status == 200 and headers[LOGGED] == "true"
+            logged.append(doc["decision_id"])
+        pid = poll(lambda: writer_pid(s.proc.pid), what="the writer process")
+        os.kill(pid, signal.SIGSTOP)  # its batches wait in the pipe: requests stay in flight
+
+        def client() -> None:
+            in_flight.append(s.post(path, body))
+
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for t in threads:
+            t.start()
+        poll(lambda: s.get("/health")[2]["audit"]["queue_depth"] == 4, what="4 records queued")
+        os.kill(pid, signal.SIGKILL)
+        for t in threads:
+            t.join(30)
+        assert len(in_flight) == 4
+        for status, headers, answer in in_flight:
+            assert headers[LOGGED] == "false"
+            if fail_closed:
+                assert status == 503 and answer["error"]["code"] == "audit_unavailable"
+                assert "killed by signal 9" in answer["error"]["message"]
+            else:
+                assert status == 200 and answer["allowed"] is True
+        health = s.get("/health")[2]
+        assert (
+            health["status"] == "degraded" and "killed by signal 9" in health["audit"]["last_error"]
+        )
+
+        def logged_once() -> str | None:
+            _, headers, doc = s.post(path, body)
+            return doc["decision_id"] if headers[LOGGED] == "true" else None
+
+        logged.append(poll(logged_once, what="a decision logged by a new writer"))
+        for _ in range(3):
+            status, headers, doc = s.post(path, body)
+            assert status == 200 and headers[LOGGED] == "true"
+            logged.append(doc["decision_id"])
+        assert s.get("/health")[2]["audit"]["status"] == "ok"
+        new = writer_pid(s.proc.pid)
+        assert new is not None and new != pid
+    finally:
+        assert s.stop() == 0
+    assert set(logged) <= {r["id"] for r in decisions(url)}
+    result = audit_verify(url)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_tiny_queue_slows_requests_down_and_loses_nothing(tmp_path: Path) -> None:
+    root = make_bundle(tmp_path / "gates")
+    url = f"sqlite:///{tmp_path}/audit.db"
+    s = Server(
+        ["--bundle", str(root), "--decision-log", url, "--audit-queue", "2", "--audit-batch", "2"],
+        tmp_path / "log",
+    )
+    answers: list[str] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        conn = s.connection(timeout=30)
+        try:
+            for _ in range(20):
+                status, headers, doc = s.post("/v1/decisions/access.allow", {"input": ADMIN},
+                                              conn=conn)  # fmt: skip
+                with lock:
+                    answers.append(headers[LOGGED] if status == 200 else str(status))
+                    if headers[LOGGED] == "true":
+                        answers.append(doc["decision_id"])
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client) for _ in range(8)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert s.get("/health")[2]["audit"]["queue_depth"] == 0
+    finally:
+        assert s.stop() == 0
+    assert answers.count("true") == 160  # every request waited for room, none was dropped
+    ids = {a for a in answers if a != "true"}
+    assert {r["id"] for r in decisions(url)} == ids and len(decisions(url)) == 160
+
+
+def test_a_reload_is_recorded_in_order_with_decisions(tmp_path: Path) -> None:
+    root = make_bundle(tmp_path / "gates")
+    url = f"sqlite:///{tmp_path}/audit.db"
+    s = Server(
+        ["--bundle", str(root), "--decision-log", url, "--watch-interval", "0"], tmp_path / "log"
+    )
+
+    def decide() -> str:
+        status, headers, doc = s.post("/v1/decisions/access.allow", {"input": ADMIN})
+        assert status == 200 and headers[LOGGED] == "true"
+        return str(doc["decision_id"])
+
+    def changes() -> list[dict[str, Any]]:
+        return [r for r in records(url) if r["kind"] == "configuration_change"]
+
+    try:
+        before = [decide() for _ in range(5)]
+        (root / "tenet.yaml").write_text(
+            (root / "tenet.yaml").read_text().replace("1.0.0", "1.1.0")
+        )
+        s.proc.send_signal(signal.SIGHUP)  # the watcher's thread records the activation
+        event = poll(lambda: changes()[1:], what="the reload's record")[0]
+        after = [decide() for _ in range(5)]
+    finally:
+        assert s.stop() == 0
+    order = [r["id"] for r in records(url)]
+    at = order.index(event["id"])
+    assert {order.index(i) for i in before} == set(range(1, at))
+    assert {order.index(i) for i in after} == set(range(at + 1, at + 6))
+    assert [r["seq"] for r in records(url)] == list(range(1, len(order) + 1))  # one chain
+    result = audit_verify(url)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_graceful_shutdown_keeps_every_decision_answered_as_logged(tmp_path: Path) -> None:
+    root = make_bundle(tmp_path / "gates")
+    url = f"jsonl:///{tmp_path}/audit.jsonl"
+    s = Server(["--bundle", str(root), "--decision-log", url], tmp_path / "log")
+    logged: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client() -> None:
+        conn = s.connection(timeout=10)
+        try:
+            while not stop.is_set():
+                status, headers, doc = s.post("/v1/decisions/access.allow", {"input": ADMIN},
+                                              conn=conn)  # fmt: skip
+                if status == 200 and headers.get(LOGGED) == "true":
+                    with lock:
+                        logged.append(doc["decision_id"])
+        except Exception:  # the server closed the connection as it stopped
+            return
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(8)]
+    try:
+        pid = poll(lambda: writer_pid(s.proc.pid), what="the writer process")
+        for t in threads:
+            t.start()
+        poll(lambda: len(logged) >= 200, deadline=60, what="200 logged decisions")
+        assert s.stop() == 0  # SIGTERM while the clients keep sending
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(15)
+        s.kill()
+    assert not _alive(pid)  # the writer stopped with the server
+    assert set(logged) <= {r["id"] for r in decisions(url)}
+    result = audit_verify(url)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---- writing on the loop (stores without a writer process), in process --------------------------
 
 
 class _SlowLog(AuditLog):
@@ -275,8 +475,20 @@ class _SlowLog(AuditLog):
         return None
 
 
+def test_the_stdout_store_is_written_on_the_loop(capsys: pytest.CaptureFixture[str]) -> None:
+    audit = SidecarAudit(AuditLog.open("stdout:"), "ops")
+    assert isinstance(audit.writer, InlineWriter)  # its chains' tails live in this process
+    entry = {"id": "1", "kind": "decision", "class": "default", "time": "t", "n": 1}
+    try:
+        assert asyncio.run(audit.record([entry])) == [(b"tenet-decision-logged", b"true")]
+    finally:
+        audit.close()
+    line = json.loads(capsys.readouterr().out)
+    assert line["n"] == 1 and line["seq"] == 1
+
+
 def test_a_slow_store_slows_requests_down_without_freezing_the_loop() -> None:
-    # decisions are written on the loop one batch a turn: between batches the loop turns
+    # written on the loop one batch a turn: between batches the loop turns
     slow = _SlowLog(0.02)
     audit = SidecarAudit(slow, "ops", max_queue=2, max_batch=2)
 
@@ -303,7 +515,7 @@ def test_a_slow_store_slows_requests_down_without_freezing_the_loop() -> None:
     assert all(a == [(b"tenet-decision-logged", b"true")] for a in answers)
     assert sorted(e["n"] for e in slow.written) == list(range(40))  # none dropped
     assert ticks >= 4  # 400 ms of writes in 20 batches: the loop kept turning between them
-    assert audit.loop_batches == 20
+    assert audit.writer.batches == 20
 
 
 def test_a_failing_store_fails_every_waiter_and_fails_closed() -> None:
@@ -320,13 +532,25 @@ def test_a_failing_store_fails_every_waiter_and_fails_closed() -> None:
         slow.fail = False
         assert asyncio.run(audit.record([{"n": 4}])) == [(b"tenet-decision-logged", b"true")]
         assert audit.status()["status"] == "ok"
+        assert audit.status()["records_failed"] == 3
     finally:
         audit.close()
 
 
-def test_shutdown_flushes_the_queue(tmp_path: Path) -> None:
-    slow = _SlowLog(0.01)
+def test_shutdown_writes_what_the_stopped_loop_left_queued() -> None:
+    slow = _SlowLog(0.0)
     audit = SidecarAudit(slow, "ops", max_batch=1)
-    futures = [audit.writer.submit({"n": i}) for i in range(20)]
+    loop = asyncio.new_event_loop()
+
+    tasks = []
+
+    async def queue_and_leave() -> None:
+        tasks.extend(loop.create_task(audit.record([{"n": i}])) for i in range(20))
+
+    loop.run_until_complete(queue_and_leave())  # the writes are queued; the loop stops first
+    loop.close()
+    for task in tasks:  # they never finish: their loop is gone, as a stopped server's is
+        task._log_destroy_pending = False  # type: ignore[attr-defined]
+    assert audit.status()["queue_depth"] == 20 and not any(t.done() for t in tasks)
     audit.close()
-    assert all(f.done() for f in futures) and len(slow.written) == 20
+    assert sorted(e["n"] for e in slow.written) == list(range(20))

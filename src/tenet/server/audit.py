@@ -1,15 +1,17 @@
-"""The sidecar's decision log: each decision becomes an audit entry written off the event loop by
-a `BatchWriter`, and its response is sent only once the entry's batch is committed."""
+"""The sidecar's decision log: each decision becomes an audit entry, committed by the audit
+writer process (SQLite and JSONL) or on the event loop (`stdout:`), and its response is sent
+only once the entry is committed."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from tenet.audit import AuditLog, BatchWriter
+from tenet.audit import AuditLog
+from tenet.audit.stores import JsonlStore, SqliteStore
+from tenet.audit.writer import WriterProcess
 from tenet.server.http import HTTPError
 
 if TYPE_CHECKING:
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
     from tenet.bundle.reload import ReloadResult
     from tenet.decision import Decision
 
-__all__ = ["ANONYMOUS", "LOGGED", "NOT_LOGGED", "SidecarAudit"]
+__all__ = ["ANONYMOUS", "LOGGED", "NOT_LOGGED", "InlineWriter", "SidecarAudit"]
 
 log = logging.getLogger("tenet.server")
 
@@ -32,11 +34,14 @@ Entry = dict[str, Any]
 class SidecarAudit:
     """Records the sidecar's decisions and bundle activations in one decision log.
 
-    `record` runs on the event loop: it hands entries to the writer without blocking (a
-    non-blocking put), and only when the queue is full does it wait for room on a single
-    helper thread, so back pressure slows the requests that need the room and never freezes
-    the loop. It then awaits the entries' futures (resolved by the writer's thread once their
-    batch is committed) with `asyncio.wrap_future`."""
+    SQLite and JSONL stores are written by a child process (`tenet.audit.writer`), so that
+    linking, hashing and inserting records run on another core than the event loop; the
+    server only builds the entries and sends them. Other stores are written on the loop
+    (`InlineWriter`): `stdout:` keeps its chains' tails in memory, which a child restarted
+    after a crash would lose, and a store given from Python may not be reachable by URL.
+
+    `start` starts the writer (the server calls it once the first activation is recorded);
+    `close` writes what is queued and stops it, after the loop has stopped."""
 
     def __init__(
         self,
@@ -49,19 +54,23 @@ class SidecarAudit:
         self.log = audit_log
         self.actor = actor  # who activates bundles: the user running the server, or --actor
         self.fail_closed = fail_closed
-        self.writer = BatchWriter(audit_log, max_batch=max_batch, max_queue=max_queue)
-        self._overflow = ThreadPoolExecutor(1, thread_name_prefix="tenet-audit-submit")
-        self.max_batch = max_batch
-        self._pending: list[tuple[Entry, asyncio.Future[Entry]]] = []
-        self._flush_scheduled = False
-        # decisions are written on the event loop (see `record`); events by the writer
-        self.loop_batches = 0
-        self.loop_records = 0
-        self.loop_failed_batches = 0
-        self.loop_failed_records = 0
+        self.writer: WriterProcess | InlineWriter
+        store = getattr(audit_log, "store", None)
+        if isinstance(store, SqliteStore | JsonlStore):
+            self.writer = WriterProcess(store.url, max_batch, max_queue, direct=audit_log.write)
+        else:
+            self.writer = InlineWriter(audit_log, max_batch)
         self.failures = 0  # requests whose records could not be committed
         self.last_error: str | None = None  # the last write's error; None once one succeeds
         self.last_error_at: float | None = None
+
+    # Read by metrics.py, which adds them to the writer's counters: every record now goes
+    # through `writer`, so they stay 0 (drop them with their use in metrics.py).
+    loop_batches = loop_records = loop_failed_batches = loop_failed_records = 0
+
+    def start(self) -> None:
+        """Start the writer process, if the store has one (raises StoreError)."""
+        self.writer.start()
 
     # ---- entries -------------------------------------------------------------------------
 
@@ -84,60 +93,24 @@ class SidecarAudit:
         """Queue the entries and wait until they are committed; returns the response header
         saying whether they were. With `fail_closed`, a failure raises a 503 instead.
 
-        The entries of every request handled in one turn of the event loop are written
-        together, on the loop, right after that turn: one transaction, no thread to hand
-        them to (a writer thread waited for the interpreter lock on every batch, and every
-        response waited with it). A turn's batch is bounded by the requests in flight."""
+        The entries of every request handled in one turn of the loop are committed together;
+        when more records wait than `max_queue`, this waits for room first."""
         if not entries:
             return []
-        loop = asyncio.get_running_loop()
-        waiting: list[asyncio.Future[Entry]] = []
-        for entry in entries:
-            future: asyncio.Future[Entry] = loop.create_future()
-            self._pending.append((entry, future))
-            waiting.append(future)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            loop.call_soon(self._flush)
-        error: BaseException | None = None
-        for result in await asyncio.gather(*waiting, return_exceptions=True):
-            if isinstance(result, BaseException):
-                error = result
-        if error is None:
-            self.last_error = None
-            return LOGGED
-        self._failed(error)
-        if self.fail_closed:
-            raise HTTPError(
-                503,
-                "audit_unavailable",
-                f"the decision was not returned because it could not be recorded: {error}",
-                list(NOT_LOGGED),
-            )
-        return NOT_LOGGED
-
-    def _flush(self) -> None:
-        """Write one batch; what is left waits for the next turn, so that the loop serves
-        other requests (health checks, metrics) between batches even when the store is slow."""
-        batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
-        if self._pending:
-            asyncio.get_running_loop().call_soon(self._flush)
-        else:
-            self._flush_scheduled = False
         try:
-            written = self.log.write([entry for entry, _ in batch])
-        except Exception as err:  # every waiter of the batch learns it failed
-            self.loop_failed_batches += 1
-            self.loop_failed_records += len(batch)
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(err)
-            return
-        self.loop_batches += 1
-        self.loop_records += len(batch)
-        for (_, future), record in zip(batch, written, strict=True):
-            if not future.done():
-                future.set_result(record)
+            await self.writer.write(entries)
+        except Exception as error:  # a StoreError, or the writer process gone
+            self._failed(error)
+            if self.fail_closed:
+                raise HTTPError(
+                    503,
+                    "audit_unavailable",
+                    f"the decision was not returned because it could not be recorded: {error}",
+                    list(NOT_LOGGED),
+                ) from None
+            return NOT_LOGGED
+        self.last_error = None
+        return LOGGED
 
     def _failed(self, error: BaseException) -> None:
         self.failures += 1
@@ -165,9 +138,8 @@ class SidecarAudit:
             self._event(self.log.event_entry("error", details, self.actor, old))
 
     def _event(self, entry: Entry, timeout: float = 30.0) -> bool:
-        future: Future[Entry] = self.writer.submit(entry)
         try:
-            future.result(timeout)
+            self.writer.write_event(entry, timeout)
         except Exception as err:
             log.error("could not record the %s event: %s", entry["kind"], err)
             self.last_error = str(err) or type(err).__name__
@@ -182,14 +154,97 @@ class SidecarAudit:
         return {
             "status": "ok" if self.last_error is None else "failing",
             "fail_closed": self.fail_closed,
-            "records_written": w.records + self.loop_records,
-            "records_failed": w.failed_records + self.loop_failed_records,
+            "records_written": w.records,
+            "records_failed": w.failed_records,
             "queue_depth": w.depth(),
             "last_error": self.last_error,
         }
 
     def close(self) -> None:
-        """Write what is queued, then stop (a graceful shutdown calls this last)."""
-        self._overflow.shutdown(wait=True)
-        self.writer.close()
-        self.log.close()
+        """Write what is queued, then stop (a graceful shutdown calls this last, once the
+        event loop has stopped)."""
+        try:
+            self.writer.close()
+        finally:
+            self.log.close()
+
+
+class InlineWriter:
+    """Writes entries on the event loop, one batch (up to `max_batch` records) a turn: the
+    records of every request handled in a turn are committed together right after it, and
+    what is left waits for the next turn, so that the loop serves other requests (health
+    checks, metrics) between batches even when the store is slow."""
+
+    def __init__(self, audit_log: AuditLog, max_batch: int = 256) -> None:
+        self.log = audit_log
+        self.max_batch = max_batch
+        self.batches = 0
+        self.records = 0
+        self.failed_batches = 0
+        self.failed_records = 0
+        self._queued: list[tuple[list[Entry], asyncio.Future[None]]] = []
+        self._flush_scheduled = False
+
+    def start(self) -> None:
+        return None
+
+    async def write(self, entries: list[Entry]) -> None:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._queued.append((entries, done))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        await done
+
+    def _flush(self) -> None:
+        taken = size = 0
+        for entries, _ in self._queued:  # whole writes: a /v1/batch commits whole
+            if taken and size + len(entries) > self.max_batch:
+                break
+            taken += 1
+            size += len(entries)
+        batch, self._queued = self._queued[:taken], self._queued[taken:]
+        if self._queued:
+            asyncio.get_running_loop().call_soon(self._flush)
+        else:
+            self._flush_scheduled = False
+        error = self._write([entry for entries, _ in batch for entry in entries])
+        for _, done in batch:
+            if not done.done():
+                if error is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(error)
+
+    @staticmethod
+    def _size(queued: list[tuple[list[Entry], Any]]) -> int:
+        return sum(len(entries) for entries, _ in queued)
+
+    def _write(self, entries: list[Entry]) -> Exception | None:
+        try:
+            self.log.write(entries)
+        except Exception as err:  # every waiter of the batch learns it failed
+            self.failed_batches += 1
+            self.failed_records += len(entries)
+            return err
+        self.batches += 1
+        self.records += len(entries)
+        return None
+
+    def write_event(self, entry: Entry, timeout: float = 30.0) -> None:
+        """Write one entry now, from any thread (the stores are safe to share)."""
+        error = self._write([entry])
+        if error is not None:
+            raise error
+
+    def depth(self) -> int:
+        return self._size(self._queued)
+
+    def close(self) -> None:
+        """Write what the stopped loop left queued."""
+        queued, self._queued = self._queued, []
+        if queued:
+            error = self._write([entry for entries, _ in queued for entry in entries])
+            if error is not None:
+                log.error("could not record %d queued records: %s", self._size(queued), error)

@@ -180,7 +180,10 @@ def serve(options: ServeOptions, announce: Callable[[str], None] | None = None) 
 
 
 def _open_audit(options: ServeOptions, watcher: BundleWatcher) -> SidecarAudit:
-    """The decision log, with the first bundle's activation recorded in it."""
+    """The decision log, with the first bundle's activation recorded in it and its writer
+    process started. The activation is written by this process before the writer starts
+    (nothing else writes yet); the writer binds to uvicorn's event loop on the first
+    decision, and from then on writes every record, events included."""
     assert options.decision_log is not None
     audit = SidecarAudit(
         AuditLog.open(options.decision_log),
@@ -189,9 +192,13 @@ def _open_audit(options: ServeOptions, watcher: BundleWatcher) -> SidecarAudit:
         max_queue=options.audit_queue,
         max_batch=options.audit_batch,
     )
-    if not audit.activated(None, watcher.bundle) and options.audit_fail_closed:
+    try:
+        if not audit.activated(None, watcher.bundle) and options.audit_fail_closed:
+            raise StoreError(f"cannot record the bundle's activation: {audit.last_error}")
+        audit.start()  # a writer that cannot start stops the server, failing open or closed
+    except StoreError:
         audit.close()
-        raise StoreError(f"cannot record the bundle's activation: {audit.last_error}")
+        raise
     watcher.on_reload = audit.reloaded
     return audit
 
