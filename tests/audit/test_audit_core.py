@@ -15,6 +15,7 @@ import pytest
 import tenet
 from tenet.audit import AuditLog, BatchWriter, check_chains, prune, verify
 from tenet.audit.records import GENESIS
+from tenet.audit.stores import SqliteStore
 from tests.conftest import write_bundle
 
 MANIFEST = """name: audited
@@ -269,3 +270,29 @@ def test_a_failing_store_fails_every_waiter(tmp_path: Path, bundle: tenet.Bundle
     with pytest.raises(tenet.audit.StoreError):
         future.result(timeout=30)
     writer.close()
+
+
+def test_a_background_checkpointer_copies_the_wal_back(
+    tmp_path: Path, bundle: tenet.Bundle
+) -> None:
+    import os
+    import time
+
+    log = AuditLog.open(f"sqlite:///{tmp_path}/audit.db")
+    store = log.store
+    assert isinstance(store, SqliteStore)
+    store.checkpoint_in_background(every=0.01)
+    d = bundle.decide("deploy", INPUT(0))
+    entry = log.decision_entry(bundle, d, INPUT(0), "ci")
+    db = tmp_path / "audit.db"
+    before = os.path.getsize(db)
+    for _ in range(8):
+        log.write([entry] * 250)  # thousands of pages: past SQLite's own checkpoint size
+    deadline = time.monotonic() + 20
+    while os.path.getsize(db) < before + 2_000_000:  # the pages reached the database file
+        assert time.monotonic() < deadline, "the WAL was never checkpointed"
+        time.sleep(0.01)
+    thread = store._checkpointer[0] if store._checkpointer else None
+    log.close()
+    assert thread is not None and not thread.is_alive()
+    assert check_chains(AuditLog.open(f"sqlite:///{db}").store).records == 2000

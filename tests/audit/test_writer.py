@@ -123,7 +123,7 @@ def test_batches_of_one_turn_share_a_transaction_and_are_acknowledged(tmp_path: 
     finally:
         w.close()
     assert [r["input"]["n"] for r in stored(url)] == list(range(40))
-    assert (w.batches, w.records, w.failed_records, w.depth()) == (4, 40, 0, 0)
+    assert (w.counts.batches, w.counts.records, w.counts.failed_records, w.depth()) == (4, 40, 0, 0)
     assert verify(open_store(url)) == []
 
 
@@ -144,7 +144,7 @@ def test_a_busy_turn_sends_its_records_before_it_ends(tmp_path: Path) -> None:
     finally:
         w.close()
     assert left == [8]
-    assert w.batches == 3 and [r["input"]["n"] for r in stored(url)] == list(range(40))
+    assert w.counts.batches == 3 and [r["input"]["n"] for r in stored(url)] == list(range(40))
 
 
 def test_back_pressure_with_a_tiny_queue_loses_nothing(tmp_path: Path) -> None:
@@ -167,7 +167,7 @@ def test_back_pressure_with_a_tiny_queue_loses_nothing(tmp_path: Path) -> None:
         w.close()
     assert 1 <= deepest <= 2
     assert [r["input"]["n"] for r in stored(url)] == list(range(100))  # in order, none dropped
-    assert w.records == 100 and w.failed_records == 0
+    assert w.counts.records == 100 and w.counts.failed_records == 0
 
 
 def test_an_event_from_another_thread_is_ordered_with_decisions(tmp_path: Path) -> None:
@@ -238,7 +238,7 @@ def test_a_killed_child_fails_its_batches_and_restarts_at_most_once_per_interval
     assert all(isinstance(r, StoreError) for r in results), results
     assert "killed by signal 9" in str(results[-1])
     assert [r["input"]["n"] for r in stored(url)] == [0]
-    assert (w.records, w.failed_records) == (1, 3)
+    assert (w.counts.records, w.counts.failed_records) == (1, 3)
 
 
 @pytest.mark.parametrize("sent", [False, True], ids=["queued", "sent"])
@@ -270,5 +270,5 @@ def test_shutdown_sends_what_is_queued_and_stops_the_child(tmp_path: Path, sent:
         task._log_destroy_pending = False  # type: ignore[attr-defined]
     w.close()
     assert sorted(r["input"]["n"] for r in stored(url)) == list(range(21))
-    assert w.depth() == 0 and w.pid is None and w.records == 21
+    assert w.depth() == 0 and w.pid is None and w.counts.records == 21
     assert not Path(f"/proc/{pid}").exists()  # exited and reaped

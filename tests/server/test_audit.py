@@ -515,7 +515,7 @@ def test_a_slow_store_slows_requests_down_without_freezing_the_loop() -> None:
     assert all(a == [(b"tenet-decision-logged", b"true")] for a in answers)
     assert sorted(e["n"] for e in slow.written) == list(range(40))  # none dropped
     assert ticks >= 4  # 400 ms of writes in 20 batches: the loop kept turning between them
-    assert audit.writer.batches == 20
+    assert audit.writer.counts.batches == 20
 
 
 def test_a_failing_store_fails_every_waiter_and_fails_closed() -> None:

@@ -222,3 +222,27 @@ def test_bundles_swap_under_concurrent_requests(form: str, tmp_path: Path) -> No
         _swap_under_load(server, write, d1, d2)
     finally:
         assert server.stop() == 0
+
+
+def test_the_server_freezes_its_heap_and_a_reload_lets_the_old_bundle_go(tmp_path: Path) -> None:
+    import gc
+    import weakref
+
+    from tenet.server.runner import _freeze_heap
+
+    root = _bundle(tmp_path / "b", V1)
+    w = BundleWatcher.open(root, interval=0)
+    seen: list[bool] = []
+    w.on_reload = lambda old, result: seen.append(result.ok)
+    try:
+        _freeze_heap(w)
+        assert gc.get_freeze_count() > 0
+        old = weakref.ref(w.bundle.program)
+        _replace(root / "main.tenet", V2.encode())
+        w.tick()
+        w.tick()
+        assert seen == [True]  # the hook it replaced still runs
+        assert old() is None  # nothing keeps the replaced bundle alive
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

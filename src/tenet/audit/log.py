@@ -32,6 +32,7 @@ __all__ = [
     "AuditLog",
     "BatchWriter",
     "Verification",
+    "WriteCounts",
     "check_chains",
     "default_actor",
     "open_log",
@@ -185,13 +186,32 @@ def open_log(url: str, key_file: Path | None = None) -> AuditLog:
     return AuditLog.open(url, key_file)
 
 
+@dataclass(slots=True)
+class WriteCounts:
+    """What a writer has committed and lost, for the metrics: each batch is a transaction
+    asked for, each record an entry of one."""
+
+    batches: int = 0
+    records: int = 0
+    failed_batches: int = 0
+    failed_records: int = 0
+
+    def committed(self, records: int) -> None:
+        self.batches += 1
+        self.records += records
+
+    def failed(self, records: int) -> None:
+        self.failed_batches += 1
+        self.failed_records += records
+
+
 class BatchWriter:
     """Writes entries from a bounded queue in batches on a thread of its own.
 
     `submit` returns a future that completes once the entry's batch is committed, so that a
     caller reports a decision as logged only when it is; a full queue makes `submit` wait
-    (back pressure) rather than drop. The counters (`batches`, `records`, `failed_batches`,
-    `failed_records`) are written by the writer's thread only; read them for metrics.
+    (back pressure) rather than drop. `counts` is written by the writer's thread only; read it
+    for metrics.
     """
 
     def __init__(self, log: AuditLog, max_batch: int = 256, max_queue: int = 10_000) -> None:
@@ -200,10 +220,7 @@ class BatchWriter:
         self._queue: queue.Queue[tuple[dict[str, Any], Future[dict[str, Any]]] | None] = (
             queue.Queue(max_queue)
         )
-        self.batches = 0
-        self.records = 0
-        self.failed_batches = 0
-        self.failed_records = 0
+        self.counts = WriteCounts()
         self._thread = threading.Thread(target=self._run, name="tenet-audit", daemon=True)
         self._thread.start()
 
@@ -234,13 +251,11 @@ class BatchWriter:
             try:
                 written = self.log.write([entry for entry, _ in batch])
             except Exception as err:  # every waiter learns the batch failed
-                self.failed_batches += 1
-                self.failed_records += len(batch)
+                self.counts.failed(len(batch))
                 for _, future in batch:
                     future.set_exception(err)
                 continue
-            self.batches += 1
-            self.records += len(batch)
+            self.counts.committed(len(batch))
             for (_, future), record in zip(batch, written, strict=True):
                 future.set_result(record)
 

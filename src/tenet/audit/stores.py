@@ -93,6 +93,7 @@ class SqliteStore(AuditStore):
         self.url = url
         self.path = path
         self._local = threading.local()
+        self._checkpointer: tuple[threading.Thread, threading.Event] | None = None
         self._conn().execute(
             """CREATE TABLE IF NOT EXISTS records (
                    position INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -166,6 +167,40 @@ class SqliteStore(AuditStore):
             raise StoreError(f"cannot write to `{self.url}`: {err}") from err
         return written
 
+    def checkpoint_in_background(self, every: float = 0.2, backstop: int = 16_000) -> None:
+        """Leave WAL checkpoints to a thread of their own, for a process that does nothing but
+        write (the sidecar's writer process).
+
+        SQLite checkpoints inside the commit that takes the WAL past 1000 pages, and waits for
+        `fsync` there: commits of 5 ms and more, and stalls of over a second on a slow disk,
+        each one a wait for every response whose record is in the batch. A thread now copies
+        the WAL back every `every` seconds without blocking the writer (`PASSIVE`); a commit
+        checkpoints only if the WAL reaches `backstop` pages (64 MB), should the thread fall
+        behind."""
+        if self._checkpointer is not None:
+            return
+        self._conn().execute(f"PRAGMA wal_autocheckpoint={int(backstop)}")
+        stop = threading.Event()
+
+        def run() -> None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            except sqlite3.Error:
+                return  # the writer's own commits checkpoint at the backstop
+            try:
+                while not stop.wait(every):
+                    try:
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    except sqlite3.Error:
+                        pass  # busy or failing now; the next round or the backstop will do
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            finally:
+                conn.close()
+
+        thread = threading.Thread(target=run, name="tenet-audit-checkpoint", daemon=True)
+        thread.start()
+        self._checkpointer = (thread, stop)
+
     def records(self) -> Iterator[dict[str, Any]]:
         # row by row from a cursor of its own: a large log is never in memory at once, and
         # the read sees one snapshot of the WAL however long it takes
@@ -218,6 +253,11 @@ class SqliteStore(AuditStore):
         return int(removed)
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            thread, stop = self._checkpointer
+            stop.set()
+            thread.join()
+            self._checkpointer = None
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()

@@ -23,7 +23,8 @@ from typing import Any
 
 import orjson
 
-from tenet.audit.stores import AuditStore, StoreError, open_store
+from tenet.audit.log import WriteCounts
+from tenet.audit.stores import AuditStore, SqliteStore, StoreError, open_store
 
 __all__ = ["FrameReader", "WriterProcess", "decode_batch", "encode_batch", "main", "run"]
 
@@ -126,6 +127,8 @@ def run(url: str, in_fd: int, out_fd: int, max_batch: int = 256) -> int:
     committed, and return when `in_fd` ends (everything received is then committed)."""
     try:
         store = open_store(url)
+        if isinstance(store, SqliteStore):
+            store.checkpoint_in_background()  # commits never wait for a checkpoint's fsync
     except Exception as err:  # StoreError, or SQLite refusing its first statements
         _send(out_fd, frame(FATAL, (str(err) or type(err).__name__).encode()))
         return 1
@@ -273,11 +276,7 @@ class WriterProcess:
         self.max_queue = max_queue
         self.direct = direct
         self.restart_interval = restart_interval
-        # counters for metrics: batches are transactions asked for, records their entries
-        self.batches = 0
-        self.records = 0
-        self.failed_batches = 0
-        self.failed_records = 0
+        self.counts = WriteCounts()
         self.restarts = 0
         self._child: _Child | None = None
         self._old: list[subprocess.Popen[bytes]] = []  # dead children not yet reaped
@@ -535,11 +534,9 @@ class WriterProcess:
 
     def _settle(self, sent: _Batch, error: StoreError | None) -> None:
         if error is None:
-            self.batches += 1
-            self.records += sent.size
+            self.counts.committed(sent.size)
         else:
-            self.failed_batches += 1
-            self.failed_records += sent.size
+            self.counts.failed(sent.size)
         self._depth -= sent.size
         for waiter in sent.waiters:
             _resolve(waiter, error)
@@ -595,11 +592,9 @@ class WriterProcess:
             try:
                 self.direct([entry])
             except Exception:
-                self.failed_batches += 1
-                self.failed_records += 1
+                self.counts.failed(1)
                 raise
-            self.batches += 1
-            self.records += 1
+            self.counts.committed(1)
             return
         done: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._events.append(([entry], done))

@@ -10,6 +10,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from tenet.audit import AuditLog
+from tenet.audit.log import WriteCounts
 from tenet.audit.stores import JsonlStore, SqliteStore
 from tenet.audit.writer import WriterProcess
 from tenet.server.http import HTTPError
@@ -63,10 +64,6 @@ class SidecarAudit:
         self.failures = 0  # requests whose records could not be committed
         self.last_error: str | None = None  # the last write's error; None once one succeeds
         self.last_error_at: float | None = None
-
-    # Read by metrics.py, which adds them to the writer's counters: every record now goes
-    # through `writer`, so they stay 0 (drop them with their use in metrics.py).
-    loop_batches = loop_records = loop_failed_batches = loop_failed_records = 0
 
     def start(self) -> None:
         """Start the writer process, if the store has one (raises StoreError)."""
@@ -154,8 +151,8 @@ class SidecarAudit:
         return {
             "status": "ok" if self.last_error is None else "failing",
             "fail_closed": self.fail_closed,
-            "records_written": w.records,
-            "records_failed": w.failed_records,
+            "records_written": w.counts.records,
+            "records_failed": w.counts.failed_records,
             "queue_depth": w.depth(),
             "last_error": self.last_error,
         }
@@ -178,10 +175,7 @@ class InlineWriter:
     def __init__(self, audit_log: AuditLog, max_batch: int = 256) -> None:
         self.log = audit_log
         self.max_batch = max_batch
-        self.batches = 0
-        self.records = 0
-        self.failed_batches = 0
-        self.failed_records = 0
+        self.counts = WriteCounts()
         self._queued: list[tuple[list[Entry], asyncio.Future[None]]] = []
         self._flush_scheduled = False
 
@@ -225,11 +219,9 @@ class InlineWriter:
         try:
             self.log.write(entries)
         except Exception as err:  # every waiter of the batch learns it failed
-            self.failed_batches += 1
-            self.failed_records += len(entries)
+            self.counts.failed(len(entries))
             return err
-        self.batches += 1
-        self.records += len(entries)
+        self.counts.committed(len(entries))
         return None
 
     def write_event(self, entry: Entry, timeout: float = 30.0) -> None:

@@ -149,21 +149,19 @@ def _bundle_lines(s: WatchStatus) -> Iterable[str]:
 
 
 def _audit_lines(audit: SidecarAudit) -> Iterable[str]:
-    w = audit.writer
+    w = audit.writer.counts
     yield "# HELP tenet_audit_records_total Audit records handed to the store, by result."
     yield "# TYPE tenet_audit_records_total counter"
-    yield f'tenet_audit_records_total{{result="written"}} {w.records + audit.loop_records}'
+    yield f'tenet_audit_records_total{{result="written"}} {w.records}'
+    yield f'tenet_audit_records_total{{result="failed"}} {w.failed_records}'
     yield (
-        f'tenet_audit_records_total{{result="failed"}} '
-        f"{w.failed_records + audit.loop_failed_records}"
+        "# HELP tenet_audit_batches_total Batches of audit records sent to the store "
+        "(the writer may commit several in one transaction)."
     )
-    yield "# HELP tenet_audit_batches_total Batches of audit records, each one transaction."
     yield "# TYPE tenet_audit_batches_total counter"
-    yield f'tenet_audit_batches_total{{result="committed"}} {w.batches + audit.loop_batches}'
-    yield (
-        f'tenet_audit_batches_total{{result="failed"}} '
-        f"{w.failed_batches + audit.loop_failed_batches}"
-    )
+    yield f'tenet_audit_batches_total{{result="committed"}} {w.batches}'
+    yield f'tenet_audit_batches_total{{result="failed"}} {w.failed_batches}'
+
     yield (
         "# HELP tenet_audit_failures_total Requests whose decisions could not be recorded "
         "(answered with Tenet-Decision-Logged: false, or 503 when failing closed)."
@@ -172,7 +170,7 @@ def _audit_lines(audit: SidecarAudit) -> Iterable[str]:
     yield f"tenet_audit_failures_total {audit.failures}"
     yield "# HELP tenet_audit_queue_depth Audit records waiting to be written."
     yield "# TYPE tenet_audit_queue_depth gauge"
-    yield f"tenet_audit_queue_depth {w.depth()}"
+    yield f"tenet_audit_queue_depth {audit.writer.depth()}"
     yield "# HELP tenet_audit_failing 1 while the last write to the decision log failed."
     yield "# TYPE tenet_audit_failing gauge"
     yield f"tenet_audit_failing {int(audit.last_error is not None)}"

@@ -5,6 +5,7 @@ requests in flight and then flushes the log."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib.util
 import ipaddress
 import logging
@@ -16,7 +17,7 @@ import sys
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
@@ -25,6 +26,10 @@ from tenet.server.app import CACHE_SIZE, MAX_BATCH, MAX_BODY, Sidecar
 from tenet.server.audit import SidecarAudit
 from tenet.server.auth import TokenFileError, Tokens
 from tenet.server.reload import BundleWatcher
+
+if TYPE_CHECKING:
+    from tenet.bundle import Bundle
+    from tenet.bundle.reload import ReloadResult
 
 __all__ = ["ServeOptions", "bind", "is_loopback", "parse_addr", "serve", "uvicorn_config"]
 
@@ -163,6 +168,7 @@ def serve(options: ServeOptions, announce: Callable[[str], None] | None = None) 
         options.bundle, public_key=options.public_key, interval=options.watch_interval
     )
     audit = _open_audit(options, watcher) if options.decision_log else None
+    _freeze_heap(watcher)
     try:
         app = Sidecar(
             watcher,
@@ -177,6 +183,31 @@ def serve(options: ServeOptions, announce: Callable[[str], None] | None = None) 
     finally:
         if audit is not None:
             audit.close()  # after requests in flight: flush what is queued
+
+
+def _freeze_heap(watcher: BundleWatcher) -> None:
+    """Take what is alive now, the loaded bundle above all, out of the garbage collector's
+    sight (`gc.freeze`), and do so again after each reload.
+
+    A bundle is tens of thousands of long-lived objects (compiled closures, data), and every
+    full collection walked them all: about 28 ms each on the access benchmark, most often
+    with the decision log on, since requests then hold their decisions until the commit.
+    Frozen objects are still freed when nothing refers to them; only a cycle among them
+    would outlive its use, which is why a reload unfreezes, collects the replaced bundle,
+    and freezes the new one (a pause of the event loop for that one collection)."""
+    gc.collect()
+    gc.freeze()
+    then = watcher.on_reload
+
+    def refreeze(old: Bundle, result: ReloadResult) -> None:
+        if then is not None:
+            then(old, result)
+        if result.ok:
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
+
+    watcher.on_reload = refreeze
 
 
 def _open_audit(options: ServeOptions, watcher: BundleWatcher) -> SidecarAudit:
