@@ -44,6 +44,10 @@ class BundleInfo:
 
 
 _millisecond: tuple[int, str] = (-1, "")  # the last millisecond's id prefix: 48 bits, version
+# random bits, 80 at a time as hex, read from the OS 256 ids at a time: one system call for
+# many ids. `list.pop` is atomic, so threads never share a draw; a forked child starts anew.
+_random: list[str] = []
+os.register_at_fork(after_in_child=_random.clear)
 
 
 def uuid7() -> str:
@@ -55,7 +59,12 @@ def uuid7() -> str:
     if last[0] != ms:  # a busy sidecar makes tens of ids a millisecond: format its time once
         h = f"{ms & 0xFFFFFFFFFFFF:012x}"
         last = _millisecond = (ms, f"{h[:8]}-{h[8:]}-7")
-    r = os.urandom(10).hex()
+    try:
+        r = _random.pop()
+    except IndexError:
+        raw = os.urandom(10 * 256).hex()
+        _random.extend(raw[i : i + 20] for i in range(0, len(raw), 20))
+        r = _random.pop()
     # r[0] is unused; the variant's two bits (10) take the place of two of r[4]'s four
     return f"{last[1]}{r[1:4]}-{_VARIANT[r[4]]}{r[5:8]}-{r[8:]}"
 

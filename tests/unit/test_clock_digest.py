@@ -56,3 +56,23 @@ def test_decision_ids_are_uuid7_ordered_by_their_millisecond() -> None:
     for at in (15, 16, 17, 20, 21, 22, *range(24, 36)):
         assert len({t[at] for t in ids}) == 16, at
     assert {t[19] for t in ids} == set("89ab")
+
+
+def test_a_forked_child_draws_other_ids_than_its_parent() -> None:
+    import os
+
+    from tenet.decision import uuid7
+
+    uuid7()  # the parent has random bits in hand
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, to the parent
+        os.close(read)
+        os.write(write, ",".join(uuid7() for _ in range(50)).encode())
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        theirs = {t[24:] for t in f.read().split(",")}  # the last 48 random bits
+    os.waitpid(pid, 0)
+    ours = {uuid7()[24:] for _ in range(50)}
+    assert len(theirs) == 50 and not (ours & theirs)
