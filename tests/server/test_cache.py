@@ -196,3 +196,16 @@ def test_cached_answers_are_recorded_each_with_its_own_id_and_caller(tmp_path: P
     assert {r["id"]: r["actor"] for r in recorded} == ids
     assert all(r["decision"]["decision_id"] == r["id"] for r in recorded)
     assert verify(store) == []
+
+
+def test_a_cached_document_with_percent_signs_and_big_numbers_is_written_as_it_was(
+    root: Path,
+) -> None:
+    app = Sidecar(BundleWatcher.open(root))
+    body = {"input": {"user": {"role": "50% %s %d %%", "level": 2**70}}, "now": 0}
+    for path in ("/v1/decisions/access.allow", "/v1/decisions/access.level"):
+        first = call(app, "POST", path, body, {"content-type": "application/json"})[2]
+        again = call(app, "POST", path, body)[2]
+        same_but_fresh(first, again)
+    assert cache_counts(app) == (2, 2)
+    assert again["result"] == 2**70

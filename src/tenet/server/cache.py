@@ -38,7 +38,7 @@ class Cached:
     never changed), its outcome for the metrics, and its JSON in pieces, so that an answer
     writes only its own fields."""
 
-    __slots__ = ("document", "entry", "outcome", "own_clock", "pieces")
+    __slots__ = ("_format", "_own", "document", "entry", "outcome", "own_clock")
 
     def __init__(
         self,
@@ -51,20 +51,24 @@ class Cached:
         self.document = document
         self.own_clock = own_clock  # the request gave no `now`: each answer has its own time
         self.entry = entry
+        # the document's JSON as one %-format: its own fields are the placeholders, in order
         own = {"decision_id", "duration_us", *(("evaluated_at",) if own_clock else ())}
-        pieces: list[bytes | str] = []  # encoded runs of fields, and the names of own fields
+        parts: list[bytes] = []
+        names: list[str] = []
         run: dict[str, Any] = {}
         for key, value in document.items():
             if key in own:
                 if run:
-                    pieces.append(dumps(run)[1:-1])
+                    parts.append(dumps(run)[1:-1].replace(b"%", b"%%"))
                     run = {}
-                pieces.append(key)
+                parts.append(_OWN[key])
+                names.append(key)
             else:
                 run[key] = value
         if run:
-            pieces.append(dumps(run)[1:-1])
-        self.pieces = tuple(pieces)
+            parts.append(dumps(run)[1:-1].replace(b"%", b"%%"))
+        self._format = b"{" + b",".join(parts) + b"}"
+        self._own = tuple(names)
 
     def reissue(
         self, actor: str, start_ns: int
@@ -79,8 +83,8 @@ class Cached:
             fresh["evaluated_at"] = format_rfc3339(wall)
         if "duration_us" in self.document:
             fresh["duration_us"] = (time.perf_counter_ns() - start_ns) // 1000
-        body = b"{%s}" % b",".join(
-            [p if isinstance(p, bytes) else _own(p, fresh) for p in self.pieces]
+        body = self._format % tuple(
+            [v.encode() if type(v) is str else v for v in map(fresh.__getitem__, self._own)]
         )
         if self.entry is None:
             return body, fresh, None
@@ -88,11 +92,6 @@ class Cached:
         entry["actor"] = actor
         entry["decision"] = {**self.entry["decision"], **fresh}
         return body, fresh, entry
-
-
-def _own(name: str, fresh: dict[str, Any]) -> bytes:
-    value = fresh[name]
-    return _OWN[name] % (value.encode() if type(value) is str else value)
 
 
 class DecisionCache:
