@@ -6,6 +6,7 @@ shutdown; and the stores written on the event loop (`stdout:`), in process."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -214,39 +216,51 @@ def test_an_unusable_decision_log_stops_startup(tmp_path: Path) -> None:
     assert result.returncode == 2 and "--audit-fail-closed needs --decision-log" in result.stderr
 
 
-def test_sigkill_loses_no_decision_reported_as_logged(tmp_path: Path) -> None:
-    root = make_bundle(tmp_path / "gates")
-    url = f"sqlite:///{tmp_path}/audit.db"
-    s = Server(["--bundle", str(root), "--decision-log", url], tmp_path / "log")
+@contextlib.contextmanager
+def logging_clients(s: Server, body: Callable[[int], Any], n: int = 8) -> Iterator[list[str]]:
+    """`n` clients sending decisions on keep-alive connections until the block ends (client
+    `i` sends `body(i)`); yields the ids of the decisions answered as logged, as they come. A
+    client stops when the server goes away under it."""
     logged: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()
 
-    def client(n: int) -> None:
+    def client(i: int) -> None:
         conn = s.connection(timeout=10)
         try:
             while not stop.is_set():
-                body = {"input": {"user": {"role": "admin" if n % 2 else "user"}}}
-                status, headers, doc = s.post("/v1/decisions/access.allow", body, conn=conn)
+                status, headers, doc = s.post("/v1/decisions/access.allow", body(i), conn=conn)
                 if status == 200 and headers.get(LOGGED) == "true":
                     with lock:
                         logged.append(doc["decision_id"])
-        except Exception:  # the server was killed under this client
+        except Exception:  # the server was stopped or killed under this client
             return
         finally:
             conn.close()
 
-    threads = [threading.Thread(target=client, args=(n,), daemon=True) for n in range(8)]
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(n)]
+    for t in threads:
+        t.start()
     try:
-        for t in threads:
-            t.start()
-        poll(lambda: len(logged) >= 400, deadline=60, what="400 logged decisions")
-        s.proc.send_signal(signal.SIGKILL)  # while the clients keep sending
-        s.proc.wait(10)
+        yield logged
     finally:
         stop.set()
         for t in threads:
             t.join(15)
+
+
+def test_sigkill_loses_no_decision_reported_as_logged(tmp_path: Path) -> None:
+    root = make_bundle(tmp_path / "gates")
+    url = f"sqlite:///{tmp_path}/audit.db"
+    s = Server(["--bundle", str(root), "--decision-log", url], tmp_path / "log")
+    try:
+        with logging_clients(
+            s, lambda n: {"input": {"user": {"role": "admin" if n % 2 else "user"}}}
+        ) as logged:
+            poll(lambda: len(logged) >= 400, deadline=60, what="400 logged decisions")
+            s.proc.send_signal(signal.SIGKILL)  # while the clients keep sending
+            s.proc.wait(10)
+    finally:
         s.kill()
     stored = {r["id"] for r in decisions(url)}
     assert set(logged) <= stored
@@ -417,35 +431,12 @@ def test_a_graceful_shutdown_keeps_every_decision_answered_as_logged(tmp_path: P
     root = make_bundle(tmp_path / "gates")
     url = f"jsonl:///{tmp_path}/audit.jsonl"
     s = Server(["--bundle", str(root), "--decision-log", url], tmp_path / "log")
-    logged: list[str] = []
-    lock = threading.Lock()
-    stop = threading.Event()
-
-    def client() -> None:
-        conn = s.connection(timeout=10)
-        try:
-            while not stop.is_set():
-                status, headers, doc = s.post("/v1/decisions/access.allow", {"input": ADMIN},
-                                              conn=conn)  # fmt: skip
-                if status == 200 and headers.get(LOGGED) == "true":
-                    with lock:
-                        logged.append(doc["decision_id"])
-        except Exception:  # the server closed the connection as it stopped
-            return
-        finally:
-            conn.close()
-
-    threads = [threading.Thread(target=client, daemon=True) for _ in range(8)]
     try:
         pid = poll(lambda: writer_pid(s.proc.pid), what="the writer process")
-        for t in threads:
-            t.start()
-        poll(lambda: len(logged) >= 200, deadline=60, what="200 logged decisions")
-        assert s.stop() == 0  # SIGTERM while the clients keep sending
+        with logging_clients(s, lambda _: {"input": ADMIN}) as logged:
+            poll(lambda: len(logged) >= 200, deadline=60, what="200 logged decisions")
+            assert s.stop() == 0  # SIGTERM while the clients keep sending
     finally:
-        stop.set()
-        for t in threads:
-            t.join(15)
         s.kill()
     assert not _alive(pid)  # the writer stopped with the server
     assert set(logged) <= {r["id"] for r in decisions(url)}
