@@ -35,8 +35,8 @@ _OWN = {
 
 class Cached:
     """One answer to reuse: its document and the decision log's entry for it (both copied,
-    never changed), its outcome for the metrics, and its JSON in pieces, so that an answer
-    writes only its own fields."""
+    never changed), its outcome for the metrics, and its JSON as one `%`-format, so that an
+    answer writes only its own fields."""
 
     __slots__ = ("_format", "_own", "document", "entry", "outcome", "own_clock")
 
@@ -114,6 +114,9 @@ class DecisionCache:
         if bundle is not self._bundle:
             self._bundle = bundle
             self._answers.clear()
+        if len(body) > MAX_KEY:  # never cached: not worth hashing
+            self.misses += 1
+            return None
         key = (path, body)
         found = self._answers.pop(key, None)
         if found is None:
