@@ -11,7 +11,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +46,7 @@ from tenet.ci import (
 from tenet.cli_authoring import check_command, fmt_command, test_command
 from tenet.cli_common import bundle_failed as _bundle_failed
 from tenet.cli_common import fail as _fail
-from tenet.cli_common import load
+from tenet.cli_common import load, write_atomically
 from tenet.cli_fairness import fairness
 from tenet.cli_serve import serve
 from tenet.diagnostics import PolicyError, QueryError, render_all
@@ -88,20 +87,6 @@ def read_document(path: str) -> Any:
         return _read_input(path)[1]
     except _InputError as err:
         _fail(str(err))
-
-
-def _write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write a file whole or not at all: a reader never sees half an archive or key."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -316,7 +301,7 @@ def build(path: str, output: str | None) -> None:
     out = Path(output or f"{b.name}-{b.version}.tar.gz")
     if Path(path).is_dir() and out.resolve().is_relative_to(Path(path).resolve()):
         _fail(f"`{out}` is inside the bundle; write the archive outside `{path}`")
-    _write_atomically(out, build_archive(b.files, b.signature))
+    write_atomically(out, build_archive(b.files, b.signature), 0o644)
     click.echo(f"built {out}: {b.name} {b.version}, {len(b.files)} files, {b.digest}")
     sig = parse_signature(b.signature) if b.signature is not None else None
     if sig is not None and (isinstance(sig, str) or sig.digest != b.digest):
@@ -359,11 +344,11 @@ def sign(path: str, key_path: str, output: str | None) -> None:
     if Path(path).is_dir():
         if output is not None:
             _fail("`--output` is for archives; a folder is signed in place")
-        _write_atomically(Path(path) / ".signature", signature)
+        write_atomically(Path(path) / ".signature", signature, 0o644)
         where = str(Path(path) / ".signature")
     else:
         target = Path(output or path)
-        _write_atomically(target, build_archive(b.files, signature))
+        write_atomically(target, build_archive(b.files, signature), 0o644)
         where = str(target)
     click.echo(f"signed {b.name} {b.version} ({b.digest}) with key {key_id(key.public_key())}")
     click.echo(f"wrote {where}")
@@ -411,8 +396,8 @@ def keygen(out_dir: str, name: str, force: bool) -> None:
         if p.exists() and not force:
             _fail(f"`{p}` exists; pass --force to replace it")
     private_pem, public_pem = generate_keypair()
-    _write_atomically(private_path, private_pem, 0o600)
-    _write_atomically(public_path, public_pem)
+    write_atomically(private_path, private_pem, 0o600)
+    write_atomically(public_path, public_pem, 0o644)
     click.echo(f"wrote {private_path} (private: keep it secret) and {public_path}")
     click.echo(f"key id {key_id(load_public_key(public_pem))}")
 

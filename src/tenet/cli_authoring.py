@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 import tenet
-from tenet.cli_common import EXIT_USAGE
+from tenet.cli_common import EXIT_USAGE, write_atomically
 from tenet.cli_common import fail as _fail
 from tenet.diagnostics import Diagnostic, PolicyError, render_all
 from tenet.source import Source, Span
@@ -234,7 +234,7 @@ def fmt_command(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> No
         if check_only:
             click.echo(f"would reformat {path.as_posix()}")
         elif not show_diff:
-            _write_atomically(path, out.encode("utf-8"))
+            write_atomically(path, out.encode("utf-8"))
             click.echo(f"reformatted {path.as_posix()}")
     n = len(files)
     verb = "would be reformatted" if check_only or show_diff else "reformatted"
@@ -258,23 +258,6 @@ def _diff(name: str, before: str, after: str) -> str:
             f"{name} (formatted)",
         )
     )
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Replace a file whole (keeping its permissions): an editor never sees half of it."""
-    import os
-    import tempfile
-
-    mode = path.stat().st_mode & 0o7777
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ---- tenet check -----------------------------------------------------------------------------

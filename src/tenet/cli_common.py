@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import NoReturn
 
 import click
@@ -40,3 +43,23 @@ def load(path: str, public_key: str | None = None) -> tenet.Bundle:
         fail(str(err))
     except RecursionError:
         fail(f"bundle `{path}` nests too deeply to load")
+
+
+def write_atomically(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write a file whole or not at all: a reader never sees half an archive, key or policy.
+    Without `mode`, a file that exists keeps its permissions and a new one gets 0644."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if mode is None:
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = 0o644
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
