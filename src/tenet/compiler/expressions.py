@@ -294,22 +294,7 @@ class ExprCompiler:
             return self._builtin(e, target.builtin, args)
         assert isinstance(target, RuleTarget)
         rule = self.rules[target.rule.full_name]
-        fns = [a.fn for a in args]
-        span = e.span
-
-        def call(ctx: Any, fr: list[Any]) -> Any:
-            values = []
-            for f in fns:
-                v = f(ctx, fr)
-                if v is UNDEF:
-                    return UNDEF
-                values.append(v)
-            try:
-                return rule.call(ctx, values)
-            except EvalError as err:
-                raise _at(span, err) from None
-
-        return Code(call)
+        return Code(_strict_n(rule.call, [a.fn for a in args], e.span))
 
     def _builtin(self, e: ast.Call, b: Builtin, args: list[Code]) -> Code:
         impl = b.impl
@@ -325,20 +310,7 @@ class ExprCompiler:
                 return _const(UNDEF)
         fns = [a.fn for a in args]
         if b.needs_ctx:
-
-            def call_ctx(ctx: Any, fr: list[Any]) -> Any:
-                values = []
-                for f in fns:
-                    v = f(ctx, fr)
-                    if v is UNDEF:
-                        return UNDEF
-                    values.append(v)
-                try:
-                    return impl(ctx, *values)
-                except EvalError as err:
-                    raise _at(span, err) from None
-
-            return Code(call_ctx)
+            return Code(_strict_n(lambda ctx, values: impl(ctx, *values), fns, span))
         if self.fast_paths and len(fns) == 1:
             (f0,) = fns
 
@@ -354,20 +326,7 @@ class ExprCompiler:
             return Code(call1)
         if self.fast_paths and len(fns) == 2:
             return Code(_strict2(impl, fns[0], fns[1], span))
-
-        def calln(ctx: Any, fr: list[Any]) -> Any:
-            values = []
-            for f in fns:
-                v = f(ctx, fr)
-                if v is UNDEF:
-                    return UNDEF
-                values.append(v)
-            try:
-                return impl(*values)
-            except EvalError as err:
-                raise _at(span, err) from None
-
-        return Code(calln)
+        return Code(_strict_n(lambda ctx, values: impl(*values), fns, span))
 
     # ---- operators -----------------------------------------------------------------------
 
@@ -650,6 +609,25 @@ def _strict2(impl: Callable[[Any, Any], Any], af: Fn, bf: Fn, span: Span | None)
             return UNDEF
         try:
             return impl(x, y)
+        except EvalError as err:
+            raise _at(span, err) from None
+
+    return fn
+
+
+def _strict_n(apply: Callable[[Any, list[Any]], Any], fns: list[Fn], span: Span | None) -> Fn:
+    """A call of any number of arguments, undefined if any is, errors located at ``span``:
+    rule functions (`apply` is the rule's `call`) and built-ins past the fast paths."""
+
+    def fn(ctx: Any, fr: list[Any]) -> Any:
+        values = []
+        for f in fns:
+            v = f(ctx, fr)
+            if v is UNDEF:
+                return UNDEF
+            values.append(v)
+        try:
+            return apply(ctx, values)
         except EvalError as err:
             raise _at(span, err) from None
 

@@ -87,18 +87,17 @@ class CompiledRule:
         cache = ctx.cache
         v = cache.get(self, _MISS)
         if v is _MISS:
-            ctx.steps += 1
-            if ctx.steps > ctx.max_steps:
-                raise EvalError(
-                    "step_limit",
-                    f"evaluation took more than {ctx.max_steps} steps and was stopped",
-                    self.defs[0].span if self.defs else None,
-                )
+            self._step(ctx)
             v = self._evaluate(ctx, None)
             cache[self] = v
         return v
 
     def call(self, ctx: Any, args: list[Any]) -> Any:
+        self._step(ctx)
+        return self._evaluate(ctx, args)
+
+    def _step(self, ctx: Any) -> None:
+        """Count one evaluation of this rule against the decision's step limit."""
         ctx.steps += 1
         if ctx.steps > ctx.max_steps:
             raise EvalError(
@@ -106,7 +105,6 @@ class CompiledRule:
                 f"evaluation took more than {ctx.max_steps} steps and was stopped",
                 self.defs[0].span if self.defs else None,
             )
-        return self._evaluate(ctx, args)
 
     def _frame(self, d: CompiledDef, args: list[Any] | None) -> list[Any]:
         fr = [UNDEF] * d.nslots
