@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -215,15 +215,28 @@ def access_bundle(into: Path) -> tuple[Path, list[dict[str, Any]], list[bool]]:
     return root, bodies, expected
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--duration", type=float, default=4.0, help="seconds per run (at most 60)")
+def options(
+    doc: str | None,
+    duration: float = 4.0,
+    concurrency: str = "1,16,64",
+    more: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> tuple[argparse.Namespace, list[int]]:
+    """The sidecar benchmarks' command line (`more` adds a script's own options), checked;
+    and the concurrencies asked for."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--duration", type=float, default=duration, help="seconds per run (at most 60)")
     p.add_argument("--rounds", type=int, default=3, help="rounds (at most 10)")
-    p.add_argument("--concurrency", default="1,16,64")
+    p.add_argument("--concurrency", default=concurrency)
+    if more is not None:
+        more(p)
     args = p.parse_args()
     if not 0 < args.duration <= 60 or not 1 <= args.rounds <= 10:
         p.error("--duration must be in (0, 60] and --rounds 1 to 10")
-    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    return args, [int(c) for c in args.concurrency.split(",")]
+
+
+def main() -> None:
+    args, concurrencies = options(__doc__)
     with tempfile.TemporaryDirectory(prefix="tenet-bench-sidecar-") as tmp:
         root, bodies, expected = access_bundle(Path(tmp))
         bodies_file = Path(tmp) / "bodies.json"

@@ -32,7 +32,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_sidecar import PY, Child, access_bundle, measure, post, table, wait_answering
+from bench_sidecar import (
+    PY,
+    Child,
+    access_bundle,
+    measure,
+    options,
+    post,
+    table,
+    wait_answering,
+)
 
 PATH = "/v1/decisions/access.allow"
 OFF = "log off"
@@ -40,18 +49,13 @@ ON = "log on (sqlite)"
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--duration", type=float, default=4.0, help="seconds per run (at most 60)")
-    p.add_argument("--rounds", type=int, default=3, help="rounds (at most 10)")
-    p.add_argument("--concurrency", default="16,64")
-    p.add_argument("--audit-batch", type=int, default=256, help="tenet serve --audit-batch")
-    p.add_argument(
-        "--decision-cache", type=int, default=None, help="tenet serve --decision-cache (both)"
-    )
-    args = p.parse_args()
-    if not 0 < args.duration <= 60 or not 1 <= args.rounds <= 10:
-        p.error("--duration must be in (0, 60] and --rounds 1 to 10")
-    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    def more(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--audit-batch", type=int, default=256, help="tenet serve --audit-batch")
+        p.add_argument(
+            "--decision-cache", type=int, default=None, help="tenet serve --decision-cache (both)"
+        )
+
+    args, concurrencies = options(__doc__, concurrency="16,64", more=more)
     with tempfile.TemporaryDirectory(prefix="tenet-bench-audit-") as tmp:
         root, bodies, expected = access_bundle(Path(tmp))
         bodies_file = Path(tmp) / "bodies.json"

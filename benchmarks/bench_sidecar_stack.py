@@ -17,7 +17,6 @@ faster stack is the one with the larger geometric mean of its best throughputs.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import math
@@ -25,7 +24,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_sidecar import PY, Child, access_bundle, free_port, measure, table, wait_answering
+from bench_sidecar import (
+    PY,
+    Child,
+    access_bundle,
+    free_port,
+    measure,
+    options,
+    table,
+    wait_answering,
+)
 
 FLOOR = Path(__file__).with_name("bench_sidecar_floor.py")
 APP = "benchmarks.bench_sidecar_floor:app"
@@ -51,14 +59,7 @@ def candidates() -> list[tuple[str, list[str] | None, bool]]:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--duration", type=float, default=3.0, help="seconds per run (at most 60)")
-    p.add_argument("--rounds", type=int, default=3, help="rounds (at most 10)")
-    p.add_argument("--concurrency", default="1,16,64")
-    args = p.parse_args()
-    if not 0 < args.duration <= 60 or not 1 <= args.rounds <= 10:
-        p.error("--duration must be in (0, 60] and --rounds 1 to 10")
-    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    args, concurrencies = options(__doc__, duration=3.0)
     children: list[Child] = []
     with tempfile.TemporaryDirectory(prefix="tenet-bench-stack-") as tmp:
         _, bodies, _ = access_bundle(Path(tmp))
