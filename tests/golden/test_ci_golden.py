@@ -19,7 +19,6 @@ then read every changed file before committing it.
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,29 +28,14 @@ from click.testing import CliRunner
 
 from tenet.cli import main
 from tests.conftest import REPO
+from tests.golden.compare import compare
 from tests.unit.test_ci_formats import assert_valid_sarif
 
 HERE = Path(__file__).resolve().parent
 EXPECTED = HERE / "ci" / "expected"
 NOW = "2026-06-01T00:00:00Z"
-UPDATE = os.environ.get("TENET_UPDATE_GOLDEN") == "1"
 BLANK = "<varies>"
 SUFFIX = {"text": "txt", "junit": "junit.xml", "sarif": "sarif.json", "github": "github.txt"}
-
-
-def _compare(expected_file: Path, actual: str) -> None:
-    if UPDATE:
-        expected_file.parent.mkdir(parents=True, exist_ok=True)
-        expected_file.write_text(actual, encoding="utf-8")
-        return
-    assert expected_file.is_file(), (
-        f"{expected_file} is missing; run with TENET_UPDATE_GOLDEN=1 to create it"
-    )
-    expected = expected_file.read_text(encoding="utf-8")
-    assert actual == expected, (
-        f"output differs from {expected_file.relative_to(HERE)}\n"
-        f"--- expected\n{expected}\n--- actual\n{actual}"
-    )
 
 
 @dataclass(frozen=True)
@@ -134,7 +118,7 @@ def test_ci_format(case: Case, fmt: str) -> None:
     result = CliRunner().invoke(main, args, catch_exceptions=False)
     assert result.exit_code == case.exit_code, result.output
     assert result.stderr == ""
-    _compare(EXPECTED / f"{case.name}.{SUFFIX[fmt]}", _blank(fmt, result.stdout))
+    compare(EXPECTED / f"{case.name}.{SUFFIX[fmt]}", _blank(fmt, result.stdout))
 
 
 FAIRNESS = [
@@ -148,7 +132,7 @@ def test_fairness_compute(fmt: str) -> None:
     result = CliRunner().invoke(main, [*FAIRNESS, "--format", fmt], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
-    _compare(EXPECTED / f"fairness.{fmt}", result.stdout)
+    compare(EXPECTED / f"fairness.{fmt}", result.stdout)
 
 
 def test_expected_files_have_a_case() -> None:

@@ -19,7 +19,6 @@ is only as right as the last person who checked it.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from click.testing import CliRunner
 import tenet
 from tenet.cli import main
 from tests.conftest import assert_valid_decision
+from tests.golden.compare import UPDATE, compare
 
 HERE = Path(__file__).resolve().parent
 ERRORS = HERE / "errors"
@@ -39,24 +39,8 @@ BUNDLE = EVAL / "bundle"
 INPUTS = EVAL / "inputs"
 EXPECTED = EVAL / "expected"
 NOW = "2026-06-01T00:00:00Z"
-UPDATE = os.environ.get("TENET_UPDATE_GOLDEN") == "1"
 VARYING = ("decision_id", "evaluated_at", "duration_us")
 BLANK = "<varies>"
-
-
-def _compare(expected_file: Path, actual: str) -> None:
-    if UPDATE:
-        expected_file.parent.mkdir(parents=True, exist_ok=True)
-        expected_file.write_text(actual, encoding="utf-8")
-        return
-    assert expected_file.is_file(), (
-        f"{expected_file} is missing; run with TENET_UPDATE_GOLDEN=1 to create it"
-    )
-    expected = expected_file.read_text(encoding="utf-8")
-    assert actual == expected, (
-        f"output differs from {expected_file.relative_to(HERE)}\n"
-        f"--- expected\n{expected}\n--- actual\n{actual}"
-    )
 
 
 # ---- compile errors ---------------------------------------------------------------------------
@@ -95,7 +79,7 @@ def test_compile_error(case: Path, tmp_path: Path) -> None:
     err = info.value
     assert err.diagnostics, "a PolicyError must carry its diagnostics"
     assert all(d.severity == "error" for d in err.diagnostics)
-    _compare(ERRORS / f"{name}.expected", str(err) + "\n")
+    compare(ERRORS / f"{name}.expected", str(err) + "\n")
 
 
 # ---- tenet eval -------------------------------------------------------------------------------
@@ -162,9 +146,9 @@ def test_eval_output(case: EvalCase, fmt: str) -> None:
         assert doc["evaluated_at"] == NOW
         assert isinstance(doc["duration_us"], int) and doc["duration_us"] >= 0
         actual = json.dumps(_blank(doc), indent=2, ensure_ascii=False) + "\n"
-        _compare(EXPECTED / f"{case.name}.json", actual)
+        compare(EXPECTED / f"{case.name}.json", actual)
     else:
-        _compare(EXPECTED / f"{case.name}.txt", result.stdout)
+        compare(EXPECTED / f"{case.name}.txt", result.stdout)
 
 
 def test_expected_files_have_a_case() -> None:
