@@ -432,18 +432,7 @@ class ExprCompiler:
             if any(v is UNDEF for v in values):
                 return _const(UNDEF)
             return Code(lambda ctx, fr: list(values), values)
-        fns = [i.fn for i in items]
-
-        def fn(ctx: Any, fr: list[Any]) -> Any:
-            out = []
-            for f in fns:
-                v = f(ctx, fr)
-                if v is UNDEF:
-                    return UNDEF
-                out.append(v)
-            return out
-
-        return Code(fn)
+        return Code(_every_value([i.fn for i in items]))
 
     def _object(self, e: ast.ObjectLit, pairs: list[tuple[Code, Code]]) -> Code:
         span = e.span
@@ -619,17 +608,31 @@ def _strict_n(apply: Callable[[Any, list[Any]], Any], fns: list[Fn], span: Span 
     """A call of any number of arguments, undefined if any is, errors located at ``span``:
     rule functions (`apply` is the rule's `call`) and built-ins past the fast paths."""
 
+    arguments = _every_value(fns)
+
     def fn(ctx: Any, fr: list[Any]) -> Any:
-        values = []
-        for f in fns:
-            v = f(ctx, fr)
-            if v is UNDEF:
-                return UNDEF
-            values.append(v)
+        values = arguments(ctx, fr)
+        if values is UNDEF:
+            return UNDEF
         try:
             return apply(ctx, values)
         except EvalError as err:
             raise _at(span, err) from None
+
+    return fn
+
+
+def _every_value(fns: list[Fn]) -> Fn:
+    """The list of the values of `fns`, in order; undefined if any of them is."""
+
+    def fn(ctx: Any, fr: list[Any]) -> Any:
+        out = []
+        for f in fns:
+            v = f(ctx, fr)
+            if v is UNDEF:
+                return UNDEF
+            out.append(v)
+        return out
 
     return fn
 
