@@ -17,9 +17,9 @@ import pytest
 
 import tenet
 from tenet.audit import AuditLog, StoreError, open_store, verify
+from tenet.audit.linking import Prepared, prepare
 from tenet.audit.writer import (
     BATCH,
-    BATCH_JSON,
     FrameReader,
     WriterProcess,
     decode_batch,
@@ -58,22 +58,26 @@ def wait_until(check: Any, deadline: float = 20.0) -> Any:
 
 
 def test_frames_round_trip_and_a_big_integer_stays_exact() -> None:
-    plain = [entry(1), entry(2.5), entry("é")]
-    data = encode_batch(plain)
-    assert data[0] == BATCH
-    big = [entry(1), entry(BIG), entry(-BIG)]
-    data_big = encode_batch(big)
-    assert data_big[0] == BATCH_JSON  # written by json, so read by json
+    events = {**entry(0, "error"), "query": None, "outcome": None, "actor": "é"}
+    plain = [prepare(e) for e in (entry(1), entry(2.5), entry("é"), events)]
+    big = [prepare(e) for e in (entry(1), entry(BIG), entry(-BIG))]
     reader = FrameReader()
-    stream = data + data_big
+    stream = encode_batch(plain) + encode_batch(big)
     frames = []
     for i in range(0, len(stream), 7):  # frames cut anywhere across reads
         frames += reader.feed(stream[i : i + 7])
-    assert len(reader) == 0 and [k for k, _ in frames] == [BATCH, BATCH_JSON]
+    assert len(reader) == 0 and [k for k, _ in frames] == [BATCH, BATCH]
     assert decode_batch(*frames[0]) == plain
-    decoded = decode_batch(*frames[1])
-    assert decoded == big
-    assert type(decoded[1]["input"]["n"]) is int and decoded[1]["input"]["n"] == BIG
+    assert decode_batch(*frames[1]) == big
+    assert b'"input":{"n":123456789012345678901234567890}' in big[1].members[1]
+
+
+def test_a_torn_or_foreign_frame_is_refused() -> None:
+    ((kind, payload),) = FrameReader().feed(encode_batch([prepare(entry(1))]))
+    with pytest.raises(ValueError, match=r"torn|ends inside"):
+        decode_batch(kind, payload[:-3])
+    with pytest.raises(ValueError, match="not a batch"):
+        decode_batch(ord("J"), payload)
 
 
 @pytest.mark.parametrize("scheme", ["sqlite", "jsonl"])
@@ -172,12 +176,12 @@ def test_back_pressure_with_a_tiny_queue_loses_nothing(tmp_path: Path) -> None:
 
 def test_an_event_from_another_thread_is_ordered_with_decisions(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/audit.db"
-    direct: list[dict[str, Any]] = []
+    direct: list[Prepared] = []
     store = open_store(url)
 
-    def write_directly(entries: list[dict[str, Any]]) -> None:
+    def write_directly(entries: list[Prepared]) -> None:
         direct.extend(entries)
-        store.append(entries)
+        store.append_prepared(entries)
 
     w = WriterProcess(url, direct=write_directly)
     w.write_event(entry("at start", "configuration_change"))  # no loop yet: written directly

@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 
 from tenet.audit import AuditLog, StoreError, open_store, verify
+from tenet.audit.linking import Chained, Prepared, link_prepared
+from tenet.audit.stores import AuditStore
 from tenet.server.audit import InlineWriter, SidecarAudit
 from tenet.server.http import HTTPError
 from tests.server.helpers import ADMIN, REPO, Server, make_bundle, poll
@@ -447,23 +449,36 @@ def test_a_graceful_shutdown_keeps_every_decision_answered_as_logged(tmp_path: P
 # ---- writing on the loop (stores without a writer process), in process --------------------------
 
 
-class _SlowLog(AuditLog):
-    """A log whose store takes a while per batch (and can be told to fail)."""
+class _SlowStore(AuditStore):
+    """A store that takes a while per batch (and can be told to fail): the interface a
+    networked store implements."""
+
+    url = "slow:"
 
     def __init__(self, delay: float) -> None:
         self.delay = delay
         self.written: list[dict[str, Any]] = []
         self.fail = False
 
-    def write(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def append_prepared(self, entries: list[Prepared]) -> list[Chained]:
         time.sleep(self.delay)
         if self.fail:
             raise StoreError("the store is gone")
-        self.written.extend(entries)
-        return entries
+        links = []
+        for p in entries:
+            chained, text = link_prepared(p, None)
+            self.written.append(json.loads(text))
+            links.append(chained)
+        return links
 
-    def close(self) -> None:
-        return None
+
+def _slow(delay: float) -> tuple[AuditLog, _SlowStore]:
+    store = _SlowStore(delay)
+    return AuditLog(store, b"key"), store
+
+
+def _n(n: int) -> dict[str, Any]:
+    return {"id": str(n), "kind": "decision", "class": "default", "time": "t", "n": n}
 
 
 def test_the_stdout_store_is_written_on_the_loop(capsys: pytest.CaptureFixture[str]) -> None:
@@ -480,8 +495,8 @@ def test_the_stdout_store_is_written_on_the_loop(capsys: pytest.CaptureFixture[s
 
 def test_a_slow_store_slows_requests_down_without_freezing_the_loop() -> None:
     # written on the loop one batch a turn: between batches the loop turns
-    slow = _SlowLog(0.02)
-    audit = SidecarAudit(slow, "ops", max_queue=2, max_batch=2)
+    log, slow = _slow(0.02)
+    audit = SidecarAudit(log, "ops", max_queue=2, max_batch=2)
 
     async def main() -> tuple[list[list[tuple[bytes, bytes]]], int]:
         ticks = 0
@@ -494,7 +509,7 @@ def test_a_slow_store_slows_requests_down_without_freezing_the_loop() -> None:
                 await asyncio.sleep(0.005)
 
         tick = asyncio.create_task(ticker())
-        answers = await asyncio.gather(*(audit.record([{"n": i}]) for i in range(40)))
+        answers = await asyncio.gather(*(audit.record([_n(i)]) for i in range(40)))
         done.set()
         await tick
         return answers, ticks
@@ -510,18 +525,18 @@ def test_a_slow_store_slows_requests_down_without_freezing_the_loop() -> None:
 
 
 def test_a_failing_store_fails_every_waiter_and_fails_closed() -> None:
-    slow = _SlowLog(0.0)
+    log, slow = _slow(0.0)
     slow.fail = True
-    audit = SidecarAudit(slow, "ops", fail_closed=True)
+    audit = SidecarAudit(log, "ops", fail_closed=True)
     try:
         with pytest.raises(HTTPError) as caught:
-            asyncio.run(audit.record([{"n": 1}, {"n": 2}]))
+            asyncio.run(audit.record([_n(1), _n(2)]))
         assert caught.value.status == 503 and caught.value.code == "audit_unavailable"
         assert audit.failures == 1 and audit.last_error == "the store is gone"
         audit.fail_closed = False
-        assert asyncio.run(audit.record([{"n": 3}])) == [(b"tenet-decision-logged", b"false")]
+        assert asyncio.run(audit.record([_n(3)])) == [(b"tenet-decision-logged", b"false")]
         slow.fail = False
-        assert asyncio.run(audit.record([{"n": 4}])) == [(b"tenet-decision-logged", b"true")]
+        assert asyncio.run(audit.record([_n(4)])) == [(b"tenet-decision-logged", b"true")]
         assert audit.status()["status"] == "ok"
         assert audit.status()["records_failed"] == 3
     finally:
@@ -529,14 +544,14 @@ def test_a_failing_store_fails_every_waiter_and_fails_closed() -> None:
 
 
 def test_shutdown_writes_what_the_stopped_loop_left_queued() -> None:
-    slow = _SlowLog(0.0)
-    audit = SidecarAudit(slow, "ops", max_batch=1)
+    log, slow = _slow(0.0)
+    audit = SidecarAudit(log, "ops", max_batch=1)
     loop = asyncio.new_event_loop()
 
     tasks = []
 
     async def queue_and_leave() -> None:
-        tasks.extend(loop.create_task(audit.record([{"n": i}])) for i in range(20))
+        tasks.extend(loop.create_task(audit.record([_n(i)])) for i in range(20))
 
     loop.run_until_complete(queue_and_leave())  # the writes are queued; the loop stops first
     loop.close()

@@ -8,7 +8,6 @@ that writes it, so that several writers never fork a chain.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import sqlite3
@@ -19,51 +18,14 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import unquote, urlparse
 
-import orjson
-
-from tenet.audit.records import GENESIS, canonical, record_hash
+from tenet.audit.linking import Chained, Prepared, Tail, link_all, prepare
+from tenet.audit.records import canonical
 
 __all__ = ["AuditStore", "JsonlStore", "SqliteStore", "StdoutStore", "StoreError", "open_store"]
 
 
 class StoreError(Exception):
     """The audit store cannot be opened, read or written."""
-
-
-Tail = tuple[int, str, str | None]  # seq, hash, id of a class's last record
-
-
-def link(entry: dict[str, Any], tail: Tail | None) -> dict[str, Any]:
-    """An entry made a record of its class's chain: numbered, linked, hashed."""
-    seq, prev, prev_id = tail if tail is not None else (0, GENESIS, None)
-    record = {**entry, "seq": seq + 1, "prev": prev, "prev_id": prev_id}
-    record["hash"] = record_hash(record)
-    return record
-
-
-def link_encoded(entry: dict[str, Any], tail: Tail | None) -> tuple[dict[str, Any], str]:
-    """`link`, and the record's canonical JSON, encoding the record once: the keys before
-    `hash` and those after it are encoded apart, and joined without `hash` (the bytes that
-    are hashed) and with it (the text stored). Byte for byte `canonical(record)`."""
-    seq, prev, prev_id = tail if tail is not None else (0, GENESIS, None)
-    record = {**entry, "seq": seq + 1, "prev": prev, "prev_id": prev_id}
-    record.pop("hash", None)
-    try:
-        head = orjson.dumps({k: v for k, v in record.items() if k < "hash"}, option=_SORTED)
-        rest = orjson.dumps({k: v for k, v in record.items() if k > "hash"}, option=_SORTED)
-    except TypeError:  # a key that is not text, or an integer beyond 64 bits: the long way
-        record["hash"] = record_hash(record)
-        return record, canonical(record).decode()
-    head, rest = head[1:-1], rest[1:-1]
-    hashed = b"{" + head + (b"," if head and rest else b"") + rest + b"}"
-    digest = "sha256:" + hashlib.sha256(hashed).hexdigest()
-    record["hash"] = digest
-    field = b'"hash":"' + digest.encode() + b'"'
-    stored = b"{" + (head + b"," if head else b"") + field + (b"," + rest if rest else b"") + b"}"
-    return record, stored.decode()
-
-
-_SORTED = orjson.OPT_SORT_KEYS
 
 
 class AuditStore:
@@ -73,6 +35,16 @@ class AuditStore:
 
     def append(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Link and write entries in one transaction; returns the records as written."""
+        links = self.append_prepared([prepare(entry) for entry in entries])
+        return [
+            {**entry, "seq": seq, "prev": prev, "prev_id": prev_id, "hash": digest}
+            for entry, (seq, prev, prev_id, digest) in zip(entries, links, strict=True)
+        ]
+
+    def append_prepared(self, entries: list[Prepared]) -> list[Chained]:
+        """`append` for entries already encoded (`linking.prepare`): link and write them in
+        one transaction; returns each one's links. A store links an entry to its class's
+        last record inside the transaction that writes it (`linking.link_prepared`)."""
         raise NotImplementedError
 
     def records(self) -> Iterator[dict[str, Any]]:
@@ -124,48 +96,37 @@ class SqliteStore(AuditStore):
             self._local.conn = conn
         return conn
 
-    def append(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def append_prepared(self, entries: list[Prepared]) -> list[Chained]:
         conn = self._conn()
-        written: list[dict[str, Any]] = []
+
+        def find(cls: str) -> Tail | None:
+            # the class's last record has its highest seq (a checkpoint keeps the seq of the
+            # last record it replaced): found through the by_class index
+            row = conn.execute(
+                "SELECT seq, hash, id FROM records WHERE class = ? "
+                "ORDER BY seq DESC, position DESC LIMIT 1",
+                (cls,),
+            ).fetchone()
+            return (row[0], row[1], row[2]) if row else None
+
         try:
             conn.execute("BEGIN IMMEDIATE")
-            tails: dict[str, Tail | None] = {}
-            for entry in entries:
-                cls = entry["class"]
-                if cls not in tails:
-                    # the class's last record has its highest seq (a checkpoint keeps the
-                    # seq of the last record it replaced): found through the by_class index
-                    row = conn.execute(
-                        "SELECT seq, hash, id FROM records WHERE class = ? "
-                        "ORDER BY seq DESC, position DESC LIMIT 1",
-                        (cls,),
-                    ).fetchone()
-                    tails[cls] = (row[0], row[1], row[2]) if row else None
-                record, body = link_encoded(entry, tails[cls])
-                tails[cls] = (record["seq"], record["hash"], record["id"])
-                conn.execute(
-                    "INSERT INTO records (id, class, seq, kind, time, query, outcome, actor, "
-                    "hash, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        record["id"],
-                        cls,
-                        record["seq"],
-                        record["kind"],
-                        record["time"],
-                        record.get("query"),
-                        record.get("outcome"),
-                        record.get("actor"),
-                        record["hash"],
-                        body,
-                    ),
-                )
-                written.append(record)
+            linked = link_all(entries, {}, find)
+            conn.executemany(
+                "INSERT INTO records (id, class, seq, kind, time, query, outcome, actor, "
+                "hash, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (p.id, p.cls, seq, p.kind, p.time, p.query, p.outcome, p.actor, digest,
+                     text.decode())
+                    for p, ((seq, _, _, digest), text) in zip(entries, linked, strict=True)
+                ],
+            )  # fmt: skip
             conn.execute("COMMIT")
         except sqlite3.Error as err:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise StoreError(f"cannot write to `{self.url}`: {err}") from err
-        return written
+        return [chained for chained, _ in linked]
 
     def checkpoint_in_background(self, every: float = 0.2, backstop: int = 16_000) -> None:
         """Leave WAL checkpoints to a thread of their own, for a process that does nothing but
@@ -291,24 +252,17 @@ class JsonlStore(AuditStore):
                 tails[r["class"]] = (r["seq"], r["hash"], r["id"])
         return tails
 
-    def append(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def append_prepared(self, entries: list[Prepared]) -> list[Chained]:
         with self._lock:
             try:
                 with self.path.open("a+", encoding="utf-8") as f:
                     fcntl.flock(f, fcntl.LOCK_EX)
-                    tails = self._tails(f)
-                    written = []
-                    lines = []
-                    for entry in entries:
-                        record, line = link_encoded(entry, tails.get(entry["class"]))
-                        tails[entry["class"]] = (record["seq"], record["hash"], record["id"])
-                        written.append(record)
-                        lines.append(line + "\n")
+                    linked = link_all(entries, self._tails(f))
                     f.seek(0, os.SEEK_END)
-                    f.write("".join(lines))
+                    f.write(_lines(linked))
                     f.flush()
                     os.fsync(f.fileno())
-                    return written
+                    return [chained for chained, _ in linked]
             except (OSError, ValueError) as err:
                 raise StoreError(f"cannot write to `{self.url}`: {err}") from err
 
@@ -364,17 +318,19 @@ class StdoutStore(AuditStore):
         self._tails: dict[str, Tail] = {}
         self._lock = threading.Lock()
 
-    def append(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def append_prepared(self, entries: list[Prepared]) -> list[Chained]:
         out = self.stream or sys.stdout
         with self._lock:
-            written = []
-            for entry in entries:
-                record = link(entry, self._tails.get(entry["class"]))
-                self._tails[entry["class"]] = (record["seq"], record["hash"], record["id"])
-                written.append(record)
-            out.write("".join(canonical(r).decode() + "\n" for r in written))
+            tails = dict(self._tails)  # kept only once the lines are written
+            linked = link_all(entries, tails)
+            out.write(_lines(linked))
             out.flush()
-            return written
+            self._tails = tails
+            return [chained for chained, _ in linked]
+
+
+def _lines(linked: list[tuple[Chained, bytes]]) -> str:
+    return "".join([text.decode() + "\n" for _, text in linked])
 
 
 def open_store(url: str) -> AuditStore:

@@ -8,7 +8,6 @@ import asyncio
 import collections
 import concurrent.futures
 import fcntl
-import json
 import logging
 import os
 import selectors
@@ -17,12 +16,11 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from tenet.audit.linking import Entry, Prepared, prepared
 from tenet.audit.log import WriteCounts
 from tenet.audit.stores import AuditStore, SqliteStore, StoreError, open_store
 
@@ -30,34 +28,32 @@ __all__ = ["FrameReader", "WriterProcess", "decode_batch", "encode_batch", "main
 
 log = logging.getLogger("tenet.server")
 
-Entry = dict[str, Any]
 
-# Why a process: appending a record (linking, hashing, encoding, inserting it) costs several
-# times what building it does, and a thread of the server would run it under the event loop's
-# interpreter lock. The parent builds entries (redacted, classed) and sends them in batches; the
-# child links them into their chains and commits each batch in one transaction, with the same
-# `AuditStore.append` as every other writer, then acknowledges it. The parent reports a record
-# as logged only on that acknowledgement.
+# Why a process: appending a record (linking, hashing, inserting it) costs several times what
+# building it does, and a thread of the server would run it under the event loop's interpreter
+# lock. The parent builds entries (redacted, classed) and encodes each once, as the canonical
+# text of its members (`linking.prepare`; a cached decision's from a template); the child links
+# them into their chains without decoding them and commits each batch in one transaction, with
+# the same `AuditStore.append_prepared` as every other writer, then acknowledges it. The parent
+# reports a record as logged only on that acknowledgement.
 #
 # Frames, both ways: a 5-byte header (kind, then the payload's length as a big-endian uint32),
 # then the payload.
 #
-#     parent -> child   BATCH       a JSON array of entries written by orjson
-#                       BATCH_JSON  the same written by `json` (an integer orjson refuses)
+#     parent -> child   BATCH       prepared entries, each its fields' lengths (12 uint32,
+#                                   NONE for a null column) then the fields' bytes
 #     child -> parent   READY       the store is open (once, first)
 #                       FATAL       the store cannot be opened: the text, then the child exits
 #                       OK          a batch committed (one per batch, in order)
 #                       ERROR       a batch not committed: the store's error text
-#
-# A batch is decoded by the library that encoded it: orjson.loads reads an integer beyond 64
-# bits as a float, so a record goes through orjson.loads only when orjson.dumps wrote it.
 HEADER = struct.Struct(">BI")  # kind, payload length
-BATCH = ord("B")
-BATCH_JSON = ord("J")
+BATCH = ord("P")
 READY = ord("R")
 FATAL = ord("F")
 OK = ord("K")
 ERROR = ord("E")
+FIELDS = struct.Struct(">12I")  # an entry's 7 columns and 5 runs of members
+NONE = 0xFFFFFFFF
 
 PIPE_SIZE = 1 << 20  # asked of the kernel for the batch pipe: fewer wakeups under load
 # A turn of the loop that handles many requests sends their records as soon as this many are
@@ -72,24 +68,49 @@ def frame(kind: int, payload: bytes = b"") -> bytes:
     return HEADER.pack(kind, len(payload)) + payload
 
 
-def encode_batch(entries: list[Entry]) -> bytes:
-    """One BATCH frame holding the entries (BATCH_JSON when orjson refuses one of them)."""
-    try:
-        return frame(BATCH, orjson.dumps(entries))
-    except TypeError:  # an integer beyond 64 bits: `json` keeps it exact
-        text = json.dumps(entries, ensure_ascii=False, separators=(",", ":"))
-        return frame(BATCH_JSON, text.encode())
+def encode_batch(entries: list[Prepared]) -> bytes:
+    """One BATCH frame holding the prepared entries."""
+    parts: list[bytes] = []
+    for p in entries:
+        columns = [
+            None if c is None else c.encode()
+            for c in (p.id, p.cls, p.kind, p.time, p.query, p.outcome, p.actor)
+        ]
+        fields = [*columns, *p.members]
+        parts.append(FIELDS.pack(*[NONE if f is None else len(f) for f in fields]))
+        parts.extend([f for f in fields if f])
+    return frame(BATCH, b"".join(parts))
 
 
-def decode_batch(kind: int, payload: bytes) -> list[Entry]:
-    if kind == BATCH:
-        entries = orjson.loads(payload)
-    elif kind == BATCH_JSON:
-        entries = json.loads(payload)
-    else:
+def decode_batch(kind: int, payload: bytes) -> list[Prepared]:
+    """The entries of a BATCH frame (ValueError for any other frame, or a torn one)."""
+    if kind != BATCH:
         raise ValueError(f"not a batch frame: kind {kind}")
-    if not isinstance(entries, list):
-        raise ValueError("a batch frame holds a list of entries")
+    entries = []
+    pos, end = 0, len(payload)
+    try:
+        while pos < end:
+            sizes = FIELDS.unpack_from(payload, pos)
+            pos += FIELDS.size
+            fields: list[bytes | None] = []
+            for size in sizes:
+                if size == NONE:
+                    fields.append(None)
+                else:
+                    fields.append(payload[pos : pos + size])
+                    pos += size
+            if pos > end:
+                raise ValueError("a batch frame ends inside an entry")
+            id, cls, kind_, time_, query, outcome, actor = (
+                None if f is None else f.decode() for f in fields[:7]
+            )
+            m0, m1, m2, m3, m4 = (f or b"" for f in fields[7:])
+            if id is None or cls is None or kind_ is None or time_ is None:
+                raise ValueError("a batch frame holds an entry without its id, class, kind or time")
+            members = (m0, m1, m2, m3, m4)
+            entries.append(Prepared(id, cls, kind_, time_, query, outcome, actor, members))
+    except (struct.error, UnicodeDecodeError) as err:
+        raise ValueError(f"a batch frame is torn: {err}") from None
     return entries
 
 
@@ -148,14 +169,17 @@ def run(url: str, in_fd: int, out_fd: int, max_batch: int = 256) -> int:
         store.close()
 
 
-def _groups(frames: list[tuple[int, bytes]], max_batch: int) -> list[list[list[Entry] | Exception]]:
+Group = list[list[Prepared] | Exception]  # batches committed in one transaction
+
+
+def _groups(frames: list[tuple[int, bytes]], max_batch: int) -> list[Group]:
     """The batches decoded (a batch that does not decode is its error), in groups of at most
     max_batch records; a larger batch is a group of its own."""
-    groups: list[list[list[Entry] | Exception]] = []
+    groups: list[Group] = []
     size = 0
     for kind, payload in frames:
         try:
-            batch: list[Entry] | Exception = decode_batch(kind, payload)
+            batch: list[Prepared] | Exception = decode_batch(kind, payload)
         except ValueError as err:
             batch = err
         count = len(batch) if isinstance(batch, list) else 1
@@ -167,7 +191,7 @@ def _groups(frames: list[tuple[int, bytes]], max_batch: int) -> list[list[list[E
     return groups
 
 
-def _append(store: AuditStore, group: list[list[Entry] | Exception]) -> list[bytes]:
+def _append(store: AuditStore, group: Group) -> list[bytes]:
     """Commit a group of batches in one transaction; their acknowledgements, in order.
 
     A failed group is not retried batch by batch: a store can fail after its write reached
@@ -176,7 +200,7 @@ def _append(store: AuditStore, group: list[list[Entry] | Exception]) -> list[byt
     failed: Exception | None = None
     if entries:
         try:
-            store.append(entries)
+            store.append_prepared(entries)
         except Exception as err:  # the parent learns it for every batch of the group
             failed = err
     return [
@@ -266,7 +290,7 @@ class WriterProcess:
         url: str,
         max_batch: int = 256,
         max_queue: int = 10_000,
-        direct: Callable[[list[Entry]], Any] | None = None,
+        direct: Callable[[list[Prepared]], Any] | None = None,
         restart_interval: float = 1.0,
         send_at: int = SEND_AT,
     ) -> None:
@@ -283,9 +307,9 @@ class WriterProcess:
         self._next_start = 0.0  # monotonic time before which no child is started
         self._down: StoreError | None = None  # why the last child stopped
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queued: list[tuple[list[Entry], Waiter]] = []  # written this turn, not sent
+        self._queued: list[tuple[list[Prepared], Waiter]] = []  # written this turn, not sent
         self._queued_records = 0
-        self._events: collections.deque[tuple[list[Entry], Waiter]] = collections.deque()
+        self._events: collections.deque[tuple[list[Prepared], Waiter]] = collections.deque()
         self._flush_scheduled = False
         self._depth = 0  # records queued or sent and not acknowledged (room reserved)
         self._room: collections.deque[tuple[int, asyncio.Future[None]]] = collections.deque()
@@ -375,8 +399,9 @@ class WriterProcess:
 
     # ---- writing, on the loop ------------------------------------------------------------
 
-    async def write(self, entries: list[Entry]) -> None:
+    async def write(self, entries: Sequence[Entry | Prepared]) -> None:
         """Return once the entries are committed (together); raise StoreError if they are not."""
+        items = prepared(entries)
         if self._closed:
             raise StoreError("the decision log is closed")
         loop = asyncio.get_running_loop()
@@ -388,7 +413,7 @@ class WriterProcess:
         else:
             self._depth += n
         done: asyncio.Future[None] = loop.create_future()
-        self._queued.append((entries, done))
+        self._queued.append((items, done))
         self._queued_records += n
         if self._queued_records >= self.send_at:
             self._send_queued()  # now: the child commits while this turn goes on
@@ -434,7 +459,7 @@ class WriterProcess:
         """Send what is queued: consecutive writes share a batch up to max_batch records (a
         write is never split, so a /v1/batch commits whole)."""
         queued = self._take_queued()
-        batch: list[Entry] = []
+        batch: list[Prepared] = []
         waiters: list[Waiter] = []
         for entries, waiter in queued:
             if batch and len(batch) + len(entries) > self.max_batch:
@@ -445,7 +470,7 @@ class WriterProcess:
         if waiters:
             self._send(batch, waiters)
 
-    def _take_queued(self) -> list[tuple[list[Entry], Waiter]]:
+    def _take_queued(self) -> list[tuple[list[Prepared], Waiter]]:
         queued, self._queued = self._queued, []
         self._queued_records = 0
         while self._events:
@@ -454,7 +479,7 @@ class WriterProcess:
             queued.append((entries, waiter))
         return queued
 
-    def _send(self, entries: list[Entry], waiters: list[Waiter]) -> None:
+    def _send(self, entries: list[Prepared], waiters: list[Waiter]) -> None:
         sent = _Batch(len(entries), waiters)
         child = self._running_child()
         if child is None:
@@ -580,7 +605,7 @@ class WriterProcess:
 
     # ---- events, from other threads ------------------------------------------------------
 
-    def write_event(self, entry: Entry, timeout: float = 30.0) -> None:
+    def write_event(self, entry: Entry | Prepared, timeout: float = 30.0) -> None:
         """Write one entry from a thread other than the loop's and wait for its commit
         (raises StoreError, or TimeoutError)."""
         loop = self._loop
@@ -590,14 +615,14 @@ class WriterProcess:
             if self.direct is None:
                 raise StoreError("the decision log has no event loop to write from")
             try:
-                self.direct([entry])
+                self.direct(prepared([entry]))
             except Exception:
                 self.counts.failed(1)
                 raise
             self.counts.committed(1)
             return
         done: concurrent.futures.Future[None] = concurrent.futures.Future()
-        self._events.append(([entry], done))
+        self._events.append((prepared([entry]), done))
         try:
             loop.call_soon_threadsafe(self._schedule_flush)
         except RuntimeError:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from tenet.audit.linking import Prepared
 from tenet.bundle import Bundle
 from tenet.diagnostics import QueryError
 from tenet.runtime.clock import format_rfc3339
@@ -183,8 +184,8 @@ class Sidecar:
         if cache is not None:
             hit = cache.get(bundle, path, raw)
             if hit is not None:
-                out, entry = self._reuse(hit, "decisions", query, caller, start)
-                return _ok(out) if entry is None else await self._logged(out, entry)
+                out, again = self._reuse(hit, "decisions", query, caller, start)
+                return _ok(out) if again is None else await self._logged(out, again)
         body = _object(parse_json(raw), "the body")
         _only(body, ("input", "now", "explain"), "the body")
         input, now = body.get("input"), body.get("now")
@@ -214,8 +215,8 @@ class Sidecar:
         if cache is not None:
             hit = cache.get(bundle, scope["path"], raw)
             if hit is not None:
-                out, entry = self._reuse(hit, "data", query, caller, start)
-                return _ok(out) if entry is None else await self._logged(out, entry)
+                out, again = self._reuse(hit, "data", query, caller, start)
+                return _ok(out) if again is None else await self._logged(out, again)
         body = _object(parse_json(raw), "the body")
         now = _now(body.get("now"))
         input = body.get("input")
@@ -240,7 +241,7 @@ class Sidecar:
 
     def _reuse(
         self, hit: Cached, endpoint: str, query: str, caller: str | None, start: int
-    ) -> tuple[bytes, dict[str, Any] | None]:
+    ) -> tuple[bytes, Prepared | None]:
         """Answer from the cache: the same document with its own id, time and duration, counted
         like any decision; and its log entry."""
         out, fresh, entry = hit.reissue(caller or ANONYMOUS, start)
@@ -249,7 +250,7 @@ class Sidecar:
             self.on_decision(caller, endpoint, {**hit.document, **fresh})
         return out, entry
 
-    async def _logged(self, out: bytes, entry: dict[str, Any]) -> Response:
+    async def _logged(self, out: bytes, entry: dict[str, Any] | Prepared) -> Response:
         """The response, sent once its decision's record is committed."""
         assert self.audit is not None
         return 200, out, JSON, await self.audit.record([entry])

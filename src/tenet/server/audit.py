@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tenet.audit import AuditLog
+from tenet.audit.linking import Entry, Prepared, prepared
 from tenet.audit.log import WriteCounts
 from tenet.audit.stores import JsonlStore, SqliteStore
 from tenet.audit.writer import WriterProcess
@@ -29,7 +31,6 @@ ANONYMOUS = "anonymous"  # the actor of a decision when the server takes no toke
 HEADER = b"tenet-decision-logged"
 LOGGED = [(HEADER, b"true")]
 NOT_LOGGED = [(HEADER, b"false")]
-Entry = dict[str, Any]
 
 
 class SidecarAudit:
@@ -58,7 +59,9 @@ class SidecarAudit:
         self.writer: WriterProcess | InlineWriter
         store = getattr(audit_log, "store", None)
         if isinstance(store, SqliteStore | JsonlStore):
-            self.writer = WriterProcess(store.url, max_batch, max_queue, direct=audit_log.write)
+            self.writer = WriterProcess(
+                store.url, max_batch, max_queue, direct=store.append_prepared
+            )
         else:
             self.writer = InlineWriter(audit_log, max_batch)
         self.failures = 0  # requests whose records could not be committed
@@ -86,7 +89,7 @@ class SidecarAudit:
 
     # ---- decisions, on the event loop ----------------------------------------------------
 
-    async def record(self, entries: list[Entry]) -> list[tuple[bytes, bytes]]:
+    async def record(self, entries: Sequence[Entry | Prepared]) -> list[tuple[bytes, bytes]]:
         """Queue the entries and wait until they are committed; returns the response header
         saying whether they were. With `fail_closed`, a failure raises a 503 instead.
 
@@ -176,16 +179,16 @@ class InlineWriter:
         self.log = audit_log
         self.max_batch = max_batch
         self.counts = WriteCounts()
-        self._queued: list[tuple[list[Entry], asyncio.Future[None]]] = []
+        self._queued: list[tuple[list[Prepared], asyncio.Future[None]]] = []
         self._flush_scheduled = False
 
     def start(self) -> None:
         return None
 
-    async def write(self, entries: list[Entry]) -> None:
+    async def write(self, entries: Sequence[Entry | Prepared]) -> None:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        self._queued.append((entries, done))
+        self._queued.append((prepared(entries), done))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
@@ -212,21 +215,21 @@ class InlineWriter:
                     done.set_exception(error)
 
     @staticmethod
-    def _size(queued: list[tuple[list[Entry], Any]]) -> int:
+    def _size(queued: list[tuple[list[Prepared], Any]]) -> int:
         return sum(len(entries) for entries, _ in queued)
 
-    def _write(self, entries: list[Entry]) -> Exception | None:
+    def _write(self, entries: list[Prepared]) -> Exception | None:
         try:
-            self.log.write(entries)
+            self.log.store.append_prepared(entries)
         except Exception as err:  # every waiter of the batch learns it failed
             self.counts.failed(len(entries))
             return err
         self.counts.committed(len(entries))
         return None
 
-    def write_event(self, entry: Entry, timeout: float = 30.0) -> None:
+    def write_event(self, entry: Entry | Prepared, timeout: float = 30.0) -> None:
         """Write one entry now, from any thread (the stores are safe to share)."""
-        error = self._write([entry])
+        error = self._write(prepared([entry]))
         if error is not None:
             raise error
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from tenet.audit.linking import EntryTemplate, Prepared
 from tenet.bundle import Bundle
 from tenet.decision import uuid7
+from tenet.holes import json_scalar, with_holes
 from tenet.runtime.clock import format_rfc3339
 from tenet.server.http import dumps
 
@@ -24,21 +26,15 @@ __all__ = ["MAX_KEY", "Cached", "DecisionCache"]
 MAX_KEY = 16 * 1024  # bodies above this are not cached: keys are kept whole in memory
 
 
-# the fields each answer has of its own, as JSON: their values (an id, an RFC 3339 time, an
-# integer) never need escaping
-_OWN = {
-    "decision_id": b'"decision_id":"%s"',
-    "evaluated_at": b'"evaluated_at":"%s"',
-    "duration_us": b'"duration_us":%d',
-}
+_OWN = ("decision_id", "duration_us", "evaluated_at")  # in the order `reissue` fills them
 
 
 class Cached:
-    """One answer to reuse: its document and the decision log's entry for it (both copied,
-    never changed), its outcome for the metrics, and its JSON as one `%`-format, so that an
-    answer writes only its own fields."""
+    """One answer to reuse: its document (never changed), its outcome for the metrics, and,
+    with holes for the fields each answer has of its own, its JSON (`Holes`) and the decision
+    log's entry for it (`EntryTemplate`), so that an answer encodes only those fields."""
 
-    __slots__ = ("_format", "_own", "document", "entry", "outcome", "own_clock")
+    __slots__ = ("_body", "_entry", "_entry_own", "_own", "document", "outcome", "own_clock")
 
     def __init__(
         self,
@@ -50,47 +46,32 @@ class Cached:
         self.outcome = outcome
         self.document = document
         self.own_clock = own_clock  # the request gave no `now`: each answer has its own time
-        self.entry = entry
-        # the document's JSON as one %-format: its own fields are the placeholders, in order
-        own = {"decision_id", "duration_us", *(("evaluated_at",) if own_clock else ())}
-        parts: list[bytes] = []
-        names: list[str] = []
-        run: dict[str, Any] = {}
-        for key, value in document.items():
-            if key in own:
-                if run:
-                    parts.append(dumps(run)[1:-1].replace(b"%", b"%%"))
-                    run = {}
-                parts.append(_OWN[key])
-                names.append(key)
-            else:
-                run[key] = value
-        if run:
-            parts.append(dumps(run)[1:-1].replace(b"%", b"%%"))
-        self._format = b"{" + b",".join(parts) + b"}"
-        self._own = tuple(names)
+        self._own = tuple(k for k in _OWN if k in document and (k != "evaluated_at" or own_clock))
+        self._body = with_holes(document, [(k,) for k in self._own], dumps)
+        self._entry: EntryTemplate | None = None
+        self._entry_own = tuple(k for k in self._own if entry and k in entry["decision"])
+        if entry is not None:
+            paths = [("id",), ("time",), ("actor",), *(("decision", k) for k in self._entry_own)]
+            self._entry = EntryTemplate(entry, paths)
 
-    def reissue(
-        self, actor: str, start_ns: int
-    ) -> tuple[bytes, dict[str, Any], dict[str, Any] | None]:
+    def reissue(self, actor: str, start_ns: int) -> tuple[bytes, dict[str, Any], Prepared | None]:
         """This answer made anew: its own `decision_id`, `duration_us` (the time since
         `start_ns`) and, without a `now` in the request, `evaluated_at`; the document's JSON
-        with them; and the log entry (`AuditLog.decision_entry`'s shape) naming that document,
-        `actor` and the time."""
+        with them; and the log entry for it (`AuditLog.decision_entry`'s, prepared), naming
+        that document, `actor` and the time."""
         fresh: dict[str, Any] = {"decision_id": uuid7()}
-        wall = time.time() if self.own_clock or self.entry is not None else 0.0
-        if self.own_clock and "evaluated_at" in self.document:
+        wall = time.time() if self.own_clock or self._entry is not None else 0.0
+        if "evaluated_at" in self._own:
             fresh["evaluated_at"] = format_rfc3339(wall)
-        if "duration_us" in self.document:
+        if "duration_us" in self._own:
             fresh["duration_us"] = (time.perf_counter_ns() - start_ns) // 1000
-        body = self._format % tuple(
-            [v.encode() if type(v) is str else v for v in map(fresh.__getitem__, self._own)]
-        )
-        if self.entry is None:
+        body = self._body.fill([json_scalar(fresh[k]) for k in self._own])
+        if self._entry is None:
             return body, fresh, None
-        entry = {**self.entry, "id": fresh["decision_id"], "time": format_rfc3339(wall)}
-        entry["actor"] = actor
-        entry["decision"] = {**self.entry["decision"], **fresh}
+        at = fresh.get("evaluated_at") or format_rfc3339(wall)
+        entry = self._entry.fill(
+            [fresh["decision_id"], at, actor, *(fresh[k] for k in self._entry_own)]
+        )
         return body, fresh, entry
 
 
