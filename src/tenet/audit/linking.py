@@ -191,14 +191,19 @@ class EntryTemplate:
     def _runs(self, group: dict[str, Any]) -> bytes:
         return self._encode(group)[1:-1]
 
-    def fill(self, values: Sequence[str | int | None]) -> Prepared:
-        if self._encode is _fast and any(_beyond_orjson(v) for v in values):
+    def fill(
+        self, values: Sequence[str | int | None], texts: Sequence[bytes] | None = None
+    ) -> Prepared:
+        """The entry with `values` at the paths; `texts`, when given, are their JSON texts
+        (`holes.json_scalar`), for a caller that has them already."""
+        if self._encode is _fast and any([_beyond_orjson(v) for v in values if type(v) is int]):
             changed = self._entry
             for path, value in zip(self._paths, values, strict=True):
                 changed = put(changed, path, value)
             return prepare(changed)  # a value orjson refuses: the whole entry by `json`
         members = self._members.copy()
-        texts = [json_scalar(v) for v in values]
+        if texts is None:
+            texts = [json_scalar(v) for v in values]
         for g, holes, indexes in self._holes:
             members[g] = holes.fill([texts[i] for i in indexes])
         c: list[Any] = list(self._columns)
