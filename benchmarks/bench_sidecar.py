@@ -30,6 +30,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import select
 import signal
 import socket
@@ -133,15 +134,53 @@ def wait_answering(port: int, path: str, deadline: float = 30) -> None:
         time.sleep(0.05)
 
 
-def load(port: int, path: str, bodies: Path, concurrency: int, duration: float) -> dict[str, Any]:
-    """One run of the load generator, in its own process."""
+WARMUP = 0.5  # seconds of load before measuring
+
+
+def load(
+    port: int, path: str, bodies: Path, concurrency: int, duration: float, pid: int | None = None
+) -> dict[str, Any]:
+    """One run of the load generator, in its own process. With the server's `pid`, also the
+    CPU used meanwhile, as shares of one core over the load's time (`"cpu"`): by the server,
+    by its child processes (the audit writer), and by the load generator."""
+    server = cpu_seconds(pid) if pid is not None else None
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(
         [PY, str(LOAD), "--port", str(port), "--path", path, "--bodies", str(bodies),
-         "--concurrency", str(concurrency), "--duration", str(duration), "--warmup", "0.5"],
+         "--concurrency", str(concurrency), "--duration", str(duration),
+         "--warmup", str(WARMUP)],
         capture_output=True, text=True, timeout=duration + 60, check=True,
     )  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     result: dict[str, Any] = json.loads(out.stdout)
+    if server is not None and pid is not None:
+        (own0, kids0), (own1, kids1) = server, cpu_seconds(pid)
+        spent = duration + WARMUP  # the server is idle while the load process starts
+        load_cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        result["cpu"] = {
+            "server": (own1 - own0) / spent,
+            "children": (kids1 - kids0) / spent,
+            "load": load_cpu / spent,
+        }
     return result
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """CPU seconds used so far by a process and by its running children (Linux's /proc;
+    zeros elsewhere)."""
+
+    def used(p: int) -> float:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        kids = []
+    return used(pid), sum(used(int(k)) for k in kids)
 
 
 def measure(
@@ -150,19 +189,28 @@ def measure(
     concurrencies: list[int],
     rounds: int,
     duration: float,
+    pids: dict[str, int] | None = None,
 ) -> dict[tuple[str, int], dict[str, Any]]:
     """Best of `rounds` per (target, concurrency), with every round's throughput under
-    `"rounds"`, in order; targets take turns within each round."""
+    `"rounds"`, in order; targets take turns within each round. With the servers' `pids` (by
+    target name), each round also reports the CPU each process used."""
     best: dict[tuple[str, int], dict[str, Any]] = {}
     runs: dict[tuple[str, int], list[float]] = {}
     for r in range(rounds):
         for c in concurrencies:
             for name, port, path in targets:
-                result = load(port, path, bodies, c, duration)
+                result = load(port, path, bodies, c, duration, (pids or {}).get(name))
+                cpu = result.get("cpu")
                 print(
                     f"  round {r + 1}  c={c:<3} {name:<24} {result['throughput']:>9.0f} req/s"
                     f"  p50 {result['p50_us']:>8.1f} us  p99 {result['p99_us']:>8.1f} us"
-                    f"  errors {result['errors']}",
+                    f"  errors {result['errors']}"
+                    + (
+                        f"  cpu: server {cpu['server']:.0%}, its children {cpu['children']:.0%},"
+                        f" load {cpu['load']:.0%}"
+                        if cpu
+                        else ""
+                    ),
                     file=sys.stderr,
                     flush=True,
                 )

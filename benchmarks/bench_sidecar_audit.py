@@ -14,7 +14,9 @@ The 11 requests repeat byte for byte, so by default both servers answer them fro
 decision cache; `--decision-cache 0` (passed to both) makes them evaluate every request, the
 figure for inputs that never repeat.
 
-Throughput and latency are the best of the rounds. The cost is 1 - on/off at each
+Throughput and latency are the best of the rounds; for each best round the script also shows
+the CPU the server, its audit writer process and the load generator used (shares of one
+core, and CPU time per request), since the three share the machine. The cost is 1 - on/off at each
 concurrency, with on/off the median over the rounds of the two servers' throughputs measured in
 the same round, seconds apart (the machine's speed drifts between rounds; a round's pair shares
 it); the goal is under 25%. Afterwards the log is verified and must hold one record per logged
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from bench_sidecar import (
     PY,
@@ -85,8 +88,10 @@ def main() -> None:
                 flush=True,
             )
             targets = [(OFF, off.port, PATH), (ON, on.port, PATH)]
-            best = measure(targets, bodies_file, concurrencies, args.rounds, args.duration)
+            pids = {OFF: off.proc.pid, ON: on.proc.pid}
+            best = measure(targets, bodies_file, concurrencies, args.rounds, args.duration, pids)
             print(table(best, OFF, concurrencies).replace("of floor", "of off"))
+            print(cpu_table(best, concurrencies))
             for c in concurrencies:
                 pairs = zip(best[(ON, c)]["rounds"], best[(OFF, c)]["rounds"], strict=True)
                 shares = sorted(on / off for on, off in pairs)
@@ -109,6 +114,24 @@ def main() -> None:
         if verified.returncode != 0:
             print(verified.stdout + verified.stderr, file=sys.stderr)
             sys.exit(1)
+
+
+def cpu_table(best: dict[tuple[str, int], dict[str, Any]], concurrencies: list[int]) -> str:
+    """Where the machine's CPU went in each best round: each process's share of one core, and
+    its CPU time per request."""
+    lines = [
+        f"{'conc':>4}  {'target':<24} {'server':>14} {'writer':>14} {'load':>14}  (cores, us/req)"
+    ]
+    for c in concurrencies:
+        for name in (OFF, ON):
+            r = best[(name, c)]
+            cpu = r["cpu"]
+            cells = [
+                f"{cpu[k]:>6.0%} {cpu[k] / r['throughput'] * 1e6:>5.1f}us"
+                for k in ("server", "children", "load")
+            ]
+            lines.append(f"{c:>4}  {name:<24} " + " ".join(f"{x:>14}" for x in cells))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
