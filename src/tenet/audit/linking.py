@@ -67,10 +67,19 @@ def prepare(entry: dict[str, Any]) -> Prepared:
 def _groups(entry: Entry) -> list[dict[str, Any]]:
     """The entry's members in the five runs `LINK_KEYS` cut them into."""
     groups: list[dict[str, Any]] = [{}, {}, {}, {}, {}]
+    known = _RUN_OF
     for key, value in entry.items():
-        if key not in LINK_KEYS:
-            groups[_group(key)][key] = value
+        run = known.get(key)
+        if run is None:
+            run = -1 if key in LINK_KEYS else _group(key)
+            if len(known) < 1024:  # entries have a dozen keys, always the same
+                known[key] = run
+        if run >= 0:
+            groups[run][key] = value
     return groups
+
+
+_RUN_OF: dict[str, int] = {}  # key -> its run (-1 for `LINK_KEYS`), as met
 
 
 def _encoder(groups: list[dict[str, Any]]) -> tuple[list[bytes], Callable[[Any], bytes]]:
@@ -78,9 +87,9 @@ def _encoder(groups: list[dict[str, Any]]) -> tuple[list[bytes], Callable[[Any],
     (an integer beyond 64 bits); then `json` for every run, as `canonical` does for the whole
     record, since the two write some floats differently."""
     try:
-        return [_fast(g)[1:-1] for g in groups], _fast
+        return [_fast(g)[1:-1] if g else b"" for g in groups], _fast
     except TypeError:
-        return [_exact(g)[1:-1] for g in groups], _exact
+        return [_exact(g)[1:-1] if g else b"" for g in groups], _exact
 
 
 def _fast(value: Any) -> bytes:
