@@ -173,6 +173,13 @@ def eval_(
 
     Files after the options are more inputs, which is what an unquoted shell glob after
     --input turns into. The exit code is the worst of the inputs'."""
+    if log_url is not None and log_url.startswith("stdout:") and fmt != "text":
+        # machines read the report from standard output: record lines there would break it
+        _fail(
+            f"`--decision-log stdout:` would mix its records with the {fmt} report on standard "
+            "output\n  = help: record to a file (`--decision-log jsonl:///path/audit.jsonl`), "
+            "or show the report with `--format text`"
+        )
     bundle = load(bundle_path, public_key)
     paths = _expand_inputs([*input_paths, *more_inputs])
     inputs: list[tuple[str, str, Any]] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,28 @@ def test_every_input_is_recorded_with_its_actor(tmp_path: Path) -> None:
         ("deny", "release-bot", "deploy.staging"),
     ]
     assert verify(open_store(url)) == []
+
+
+@pytest.mark.parametrize("fmt", ["json", "junit", "sarif", "github"])
+def test_stdout_records_never_mix_with_a_machine_readable_report(fmt: str) -> None:
+    code, out = run(
+        "eval", "deploy.staging", "--bundle", str(STARTER),
+        "--input", str(EXAMPLES / "staging-pass.yaml"),
+        "--decision-log", "stdout:", "--format", fmt,
+    )  # fmt: skip
+    assert code == 2
+    assert f"would mix its records with the {fmt} report" in out and "= help:" in out
+
+
+def test_stdout_records_come_before_a_text_report() -> None:
+    code, out = run(
+        "eval", "deploy.staging", "--bundle", str(STARTER),
+        "--input", str(EXAMPLES / "staging-pass.yaml"),
+        "--decision-log", "stdout:", "--actor", "ci",
+    )  # fmt: skip
+    assert code == 0
+    first, rest = out.split("\n", 1)
+    assert json.loads(first)["actor"] == "ci" and "deploy.staging" in rest
 
 
 def test_an_unopenable_log_stops_before_deciding(tmp_path: Path) -> None:
