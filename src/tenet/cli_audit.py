@@ -61,7 +61,8 @@ def verify_cmd(log_url: str) -> None:
         sys.exit(1)
     classes = list(found.counts)
     chains = f"{len(classes)} chain{'s' * (len(classes) != 1)}"
-    click.echo(f"verified: {found.records} records in {chains} ({', '.join(classes)})")
+    records = f"{found.records} record{'s' * (found.records != 1)}"
+    click.echo(f"verified: {records} in {chains} ({', '.join(classes)})")
 
 
 @audit.command(name="prune")
