@@ -10,17 +10,15 @@ from typing import Any
 import click
 
 from tenet.audit import (
-    AuditStore,
     StoreError,
     check_chains,
     default_actor,
-    open_store,
     prune,
     verify,
 )
 from tenet.audit.query import Filter, parse_since, parse_where, select
 from tenet.cli_common import fail as _fail
-from tenet.cli_common import load
+from tenet.cli_common import load, read_log
 
 __all__ = ["audit"]
 
@@ -32,15 +30,6 @@ LOG = click.option(
 )
 
 
-def _store(url: str) -> AuditStore:
-    if url.startswith("stdout:"):
-        _fail("`stdout:` cannot be read back: give the sqlite:// or jsonl:// log")
-    try:
-        return open_store(url)
-    except StoreError as err:
-        _fail(str(err))
-
-
 @click.group()
 def audit() -> None:
     """Verify, prune, query and report on a decision log."""
@@ -50,7 +39,7 @@ def audit() -> None:
 @LOG
 def verify_cmd(log_url: str) -> None:
     """Walk every retention class's hash chain; exit 1 at the first tampered record."""
-    store = _store(log_url)
+    store = read_log(log_url)
     try:
         found = check_chains(store)
     except StoreError as err:
@@ -60,6 +49,9 @@ def verify_cmd(log_url: str) -> None:
             click.echo(f"TAMPERED {p.describe()}")
         sys.exit(1)
     classes = list(found.counts)
+    if not classes:
+        click.echo("verified: the log holds no records yet")
+        return
     chains = f"{len(classes)} chain{'s' * (len(classes) != 1)}"
     records = f"{found.records} record{'s' * (found.records != 1)}"
     click.echo(f"verified: {records} in {chains} ({', '.join(classes)})")
@@ -71,7 +63,7 @@ def verify_cmd(log_url: str) -> None:
 @click.option("--now", "now_text", default=None, help="Prune as of this RFC 3339 time.")
 def prune_cmd(log_url: str, actor: str | None, now_text: str | None) -> None:
     """Remove each class's expired records, leaving a checkpoint so the rest still verifies."""
-    store = _store(log_url)
+    store = read_log(log_url)
     try:
         now = parse_since(now_text, 0) if now_text else time.time()
     except ValueError as err:
@@ -109,7 +101,7 @@ def query_cmd(
     limit: int | None,
 ) -> None:
     """Find recorded decisions."""
-    store = _store(log_url)
+    store = read_log(log_url)
     try:
         f = Filter(
             query=query,
@@ -174,7 +166,7 @@ def access_review_cmd(log_url: str, bundle_path: str, since: str, fmt: str) -> N
     grants = grants_of(bundle.program.data)
     if not grants:
         _fail(f"bundle `{bundle_path}` has no role table (`data.roles`: role → type → grants)")
-    store = _store(log_url)
+    store = read_log(log_url)
     try:
         window = Filter(since=parse_since(since, time.time()), outcome="allow")
         result = review(grants, select(store.records(), window))
@@ -220,7 +212,7 @@ def report_cmd(log_url: str, since: str, incident: str | None, output: str, fmt:
 
     from tenet.audit.report import render_html, summarize
 
-    store = _store(log_url)
+    store = read_log(log_url)
     now = time.time()
     try:
         start = parse_since(since, now)

@@ -11,10 +11,11 @@ from typing import NoReturn
 import click
 
 import tenet
+from tenet.audit.stores import AuditStore, StoreError, open_store
 from tenet.bundle.signing import KeyFileError
 from tenet.diagnostics import PolicyError
 
-__all__ = ["EXIT_USAGE", "bundle_failed", "fail", "load"]
+__all__ = ["EXIT_USAGE", "bundle_failed", "fail", "load", "read_log"]
 
 EXIT_USAGE = 2  # Tenet could not do what was asked
 
@@ -23,6 +24,17 @@ def fail(message: str) -> NoReturn:
     """Print `error: message` on stderr and exit 2, with no traceback."""
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_USAGE)
+
+
+def read_log(url: str) -> AuditStore:
+    """A decision log to read (`tenet audit`, `tenet compliance`): it must exist, and
+    `stdout:` cannot be read back."""
+    if url.startswith("stdout:"):
+        fail("`stdout:` cannot be read back: give the sqlite:// or jsonl:// log")
+    try:
+        return open_store(url, create=False)
+    except StoreError as err:
+        fail(str(err))
 
 
 def bundle_failed(path: str, err: PolicyError) -> NoReturn:

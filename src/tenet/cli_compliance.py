@@ -9,10 +9,10 @@ from pathlib import Path
 
 import click
 
-from tenet.audit import StoreError, open_store, verify
+from tenet.audit import StoreError, verify
 from tenet.audit.query import parse_since
 from tenet.cli_common import fail as _fail
-from tenet.cli_common import load
+from tenet.cli_common import load, read_log
 from tenet.compliance.matrix import build_matrix, render_csv, render_text
 from tenet.compliance.pack import build_pack, render_pack_html
 from tenet.diagnostics import did_you_mean
@@ -68,15 +68,13 @@ def report_cmd(
     force, recent decisions with their chain hashes, and whether the chain verifies."""
     bundle = load(bundle_path)
     _framework(bundle_path, sorted(bundle.frameworks), framework)
-    if log_url.startswith("stdout:"):
-        _fail("`stdout:` cannot be read back: give the sqlite:// or jsonl:// log")
+    store = read_log(log_url)
     now = time.time()
     try:
         start = parse_since(since, now)
     except ValueError as err:
         _fail(str(err))
     try:
-        store = open_store(log_url)
         problems = [p.describe() for p in verify(store)]
         # streamed: only the window's decisions are kept
         pack = build_pack(bundle, framework, store.records(), start, now, problems)

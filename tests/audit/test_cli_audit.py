@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner, Result
 
 import tenet
@@ -51,6 +52,24 @@ def test_verify_passes_then_finds_tampering(tmp_path: Path) -> None:
     result = run("audit", "verify", "--log", url)
     assert result.exit_code == 1
     assert f"record {written[2]['id']} deleted" in result.output
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "jsonl"])
+@pytest.mark.parametrize("command", [["verify"], ["query"], ["prune"], ["report", "-o", "r.html"]])
+def test_a_log_that_does_not_exist_is_an_error_not_an_empty_log(
+    tmp_path: Path, scheme: str, command: list[str]
+) -> None:
+    missing = tmp_path / f"typo.{scheme}"
+    result = run("audit", command[0], "--log", f"{scheme}:///{missing}", *command[1:])
+    assert result.exit_code == 2
+    assert f"no decision log at `{scheme}:///{missing}`" in result.output
+    assert not missing.exists()  # nothing was created
+
+
+def test_an_empty_log_verifies_and_says_so(tmp_path: Path) -> None:
+    (tmp_path / "empty.jsonl").touch()
+    result = run("audit", "verify", "--log", f"jsonl:///{tmp_path}/empty.jsonl")
+    assert result.exit_code == 0 and "the log holds no records yet" in result.output
 
 
 def test_query_filters(tmp_path: Path) -> None:

@@ -333,8 +333,10 @@ def _lines(linked: list[tuple[Chained, bytes]]) -> str:
     return "".join([text.decode() + "\n" for _, text in linked])
 
 
-def open_store(url: str) -> AuditStore:
-    """`sqlite:///path/audit.db`, `jsonl:///path/audit.jsonl` or `stdout:`."""
+def open_store(url: str, create: bool = True) -> AuditStore:
+    """`sqlite:///path/audit.db`, `jsonl:///path/audit.jsonl` or `stdout:`. With `create`
+    false, a file that does not exist is an error rather than a new, empty log: reading a
+    mistyped path must not look like reading a log with nothing in it."""
     parsed = urlparse(url)
     if parsed.scheme == "stdout":
         return StdoutStore(url)
@@ -345,6 +347,8 @@ def open_store(url: str) -> AuditStore:
         path = Path(raw)
         if not path.parent.is_dir():
             raise StoreError(f"cannot open `{url}`: the folder `{path.parent}` does not exist")
+        if not create and not path.is_file():
+            raise StoreError(f"no decision log at `{url}`: the file `{path}` does not exist")
         if parsed.scheme == "sqlite":
             return SqliteStore(path, url)
         return JsonlStore(path, url)
