@@ -19,6 +19,7 @@ from tenet.audit import (
 from tenet.audit.query import Filter, parse_since, parse_where, select
 from tenet.cli_common import fail as _fail
 from tenet.cli_common import load, read_log
+from tenet.wording import count
 
 __all__ = ["audit"]
 
@@ -52,9 +53,8 @@ def verify_cmd(log_url: str) -> None:
     if not classes:
         click.echo("verified: the log holds no records yet")
         return
-    chains = f"{len(classes)} chain{'s' * (len(classes) != 1)}"
-    records = f"{found.records} record{'s' * (found.records != 1)}"
-    click.echo(f"verified: {records} in {chains} ({', '.join(classes)})")
+    chains = count(len(classes), "chain")
+    click.echo(f"verified: {count(found.records, 'record')} in {chains} ({', '.join(classes)})")
 
 
 @audit.command(name="prune")
@@ -78,7 +78,7 @@ def prune_cmd(log_url: str, actor: str | None, now_text: str | None) -> None:
     if not removed:
         click.echo("nothing has expired")
     for cls, n in sorted(removed.items()):
-        click.echo(f"{cls}: removed {n} expired record{'s' * (n != 1)}, left a checkpoint")
+        click.echo(f"{cls}: removed {count(n, 'expired record')}, left a checkpoint")
 
 
 @audit.command(name="query")
@@ -149,7 +149,7 @@ def _table(records: list[dict[str, Any]]) -> str:
     lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip()]
     for row in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    lines.append(f"{len(rows)} record{'s' * (len(rows) != 1)}")
+    lines.append(count(len(rows), "record"))
     return "\n".join(lines)
 
 

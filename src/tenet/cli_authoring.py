@@ -16,12 +16,13 @@ from pathlib import Path
 import click
 
 import tenet
-from tenet.cli_common import EXIT_USAGE, write_atomically
+from tenet.cli_common import EXIT_USAGE, bundle_failed, write_atomically
 from tenet.cli_common import fail as _fail
 from tenet.diagnostics import Diagnostic, PolicyError, render_all
 from tenet.source import Source, Span
 from tenet.testing.report import Threshold, render_junit, render_run, run_to_dict
 from tenet.testing.runner import run_tests
+from tenet.wording import count
 
 __all__ = ["check_command", "fmt_command", "test_command"]
 
@@ -33,9 +34,7 @@ def _load(path: Path) -> tenet.Bundle:
     try:
         return tenet.load_bundle(path)
     except PolicyError as err:
-        click.echo(str(err), err=True)
-        n = len(err.diagnostics)
-        _fail(f"bundle `{path}` did not load ({n} problem{'s' * (n != 1)})")
+        bundle_failed(str(path), err)
     except RecursionError:
         _fail(f"bundle `{path}` nests too deeply to load")
 
@@ -238,7 +237,7 @@ def fmt_command(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> No
             click.echo(f"reformatted {path.as_posix()}")
     n = len(files)
     verb = "would be reformatted" if check_only or show_diff else "reformatted"
-    summary = f"{changed} of {n} file{'s' * (n != 1)} {verb}"
+    summary = f"{changed} of {count(n, 'file')} {verb}"
     if broken:
         summary += f", {broken} could not be formatted"
     click.echo(summary, err=True)
@@ -305,8 +304,8 @@ def check_command(paths: tuple[str, ...], strict: bool, fmt: str) -> None:
         if findings:
             click.echo(render_all(findings) + "\n")
         n = report.files
-        counts = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
-        click.echo(f"checked {n} file{'s' * (n != 1)}: {counts}")
+        counts = f"{count(errors, 'error')}, {count(warnings, 'warning')}"
+        click.echo(f"checked {count(n, 'file')}: {counts}")
     sys.exit(EXIT_FINDINGS if findings else EXIT_OK)
 
 

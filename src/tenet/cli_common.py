@@ -14,6 +14,7 @@ import tenet
 from tenet.audit.stores import AuditStore, StoreError, open_store
 from tenet.bundle.signing import KeyFileError
 from tenet.diagnostics import PolicyError
+from tenet.wording import count
 
 __all__ = ["EXIT_USAGE", "bundle_failed", "fail", "load", "read_log"]
 
@@ -40,7 +41,7 @@ def read_log(url: str) -> AuditStore:
 def bundle_failed(path: str, err: PolicyError) -> NoReturn:
     click.echo(str(err), err=True)
     n = len(err.diagnostics)
-    click.echo(f"\nerror: bundle `{path}` did not load ({n} problem{'s' * (n != 1)})", err=True)
+    click.echo(f"\nerror: bundle `{path}` did not load ({count(n, 'problem')})", err=True)
     sys.exit(EXIT_USAGE)
 
 

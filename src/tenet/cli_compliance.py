@@ -16,6 +16,7 @@ from tenet.cli_common import load, read_log
 from tenet.compliance.matrix import build_matrix, render_csv, render_text
 from tenet.compliance.pack import build_pack, render_pack_html
 from tenet.diagnostics import did_you_mean
+from tenet.wording import count
 
 __all__ = ["compliance"]
 
@@ -92,8 +93,8 @@ def report_cmd(
     gaps = sum(1 for c in pack.controls if not c.checks)
     verdict = "verifies" if pack.chain_ok else "DOES NOT VERIFY"
     click.echo(
-        f"wrote {output}: {len(pack.controls)} controls ({gaps} gaps), "
-        f"{pack.decisions} decisions, the audit chain {verdict}"
+        f"wrote {output}: {count(len(pack.controls), 'control')} ({count(gaps, 'gap')}), "
+        f"{count(pack.decisions, 'decision')}, the audit chain {verdict}"
     )
     if not pack.chain_ok:
         sys.exit(1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from tenet.bundle.signing import KeyFileError
+from tenet.cli_common import bundle_failed
 from tenet.cli_common import fail as _fail
 from tenet.diagnostics import PolicyError
 
@@ -161,10 +162,7 @@ def serve(
     try:
         run(options, announce=lambda line: click.echo(line))
     except PolicyError as err:
-        click.echo(str(err), err=True)
-        n = len(err.diagnostics)
-        s = "s" * (n != 1)
-        _fail(f"bundle `{bundle_path}` did not load ({n} problem{s})")
+        bundle_failed(bundle_path, err)
     except (KeyFileError, TokenFileError) as err:
         _fail(str(err))
     except StoreError as err:

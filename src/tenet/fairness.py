@@ -14,6 +14,8 @@ from fractions import Fraction
 from operator import itemgetter
 from typing import IO, Any
 
+from tenet.wording import count
+
 __all__ = [
     "BINS",
     "FairnessError",
@@ -142,8 +144,7 @@ def compute_rows(
         if len(row) != width:
             where = _where(line_of, n_rows)
             raise FairnessError(
-                f"{source} {where} has {len(row)} field{'s' * (len(row) != 1)}; "
-                f"the header has {width}"
+                f"{source} {where} has {count(len(row), 'field')}; the header has {width}"
             )
         key = (row[single],) if single is not None else key_of(row)
         c = found.get(key)

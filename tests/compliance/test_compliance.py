@@ -130,7 +130,7 @@ def test_the_matrix_maps_controls_to_checks_and_lists_gaps(root: Path) -> None:
     text = run("compliance", "matrix", "--bundle", str(root)).output
     assert "✗ act/art-3  Record keeping" in text
     assert "gap: no check evidences this control" in text
-    assert "2 of 3 controls evidenced by a check, 1 gaps" in text
+    assert "2 of 3 controls evidenced by a check, 1 gap" in text
     assert "other/x-1: gates.reviewed" in text
     doc = json.loads(run("compliance", "matrix", "--bundle", str(root), "--format", "json").output)
     assert doc["gaps"] == ["act/art-3"]
@@ -204,7 +204,7 @@ def test_the_report_command_writes_html_and_json(root: Path, tmp_path: Path) -> 
         str(out),
     )
     assert result.exit_code == 0, result.output
-    assert "3 controls (1 gaps), 4 decisions, the audit chain verifies" in result.output
+    assert "3 controls (1 gap), 4 decisions, the audit chain verifies" in result.output
     page = out.read_text("utf-8")
     assert "<script" not in page and "src=" not in page and 'href="http' not in page
     # from a control to the exact decision record

@@ -14,6 +14,7 @@ from tenet.decision import BundleInfo
 from tenet.diagnostics import QueryError
 from tenet.runtime.evaluate import resolve_now
 from tenet.syntax import ast
+from tenet.wording import count
 
 __all__ = [
     "BundleDiff",
@@ -338,10 +339,6 @@ def _value(v: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _count(n: int, word: str) -> str:
-    return f"{n} {word}{'s' * (n != 1)}"
-
-
 def render_diff(d: BundleDiff, inputs_name: str = "the inputs") -> str:
     """The diff as text a reviewer reads in a pull request or a CI log."""
     lines = [f"bundle {_label(d.old)} → {_label(d.new)}"]
@@ -349,7 +346,7 @@ def render_diff(d: BundleDiff, inputs_name: str = "the inputs") -> str:
         lines.extend(_definition_lines(kind, [c for c in d.definitions if c.kind == kind]))
     lines.extend(_data_lines(d.data))
     if d.inputs is not None:
-        lines.append(f"decisions over {_count(d.inputs, 'input')} from {inputs_name}:")
+        lines.append(f"decisions over {count(d.inputs, 'input')} from {inputs_name}:")
         for change in d.decisions:
             lines.extend(_decision_lines(change))
         if not d.decisions:
@@ -398,7 +395,7 @@ def _summary_text(d: BundleDiff) -> str:
     for key, word in (("checks", "check"), ("rules", "rule"), ("data", "data value")):
         c = s[key]
         parts.append(
-            f"{_count(c['added'], word)} added, {c['removed']} removed, {c['changed']} changed"
+            f"{count(c['added'], word)} added, {c['removed']} removed, {c['changed']} changed"
         )
     text = "; ".join(parts)
     if "decisions" in s:
@@ -407,7 +404,6 @@ def _summary_text(d: BundleDiff) -> str:
         flips.append(f"{dec['with_new_violations']} with new violations")
         flips.append(f"{dec['with_new_errors']} with new errors")
         text += (
-            f"; {dec['changed']} of {_count(dec['inputs'], 'decision')} changed "
-            f"({', '.join(flips)})"
+            f"; {dec['changed']} of {count(dec['inputs'], 'decision')} changed ({', '.join(flips)})"
         )
     return text

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tenet.compliance.catalogue import Catalogue, Control
+from tenet.wording import count
 
 if TYPE_CHECKING:
     from tenet.bundle import Bundle
@@ -86,7 +87,9 @@ def render_text(m: Matrix) -> str:
                 lines.append("      gap: no check evidences this control")
     total = len(m.rows)
     covered = total - len(m.gaps)
-    lines.append(f"{covered} of {total} controls evidenced by a check, {len(m.gaps)} gaps")
+    lines.append(
+        f"{covered} of {count(total, 'control')} evidenced by a check, {count(len(m.gaps), 'gap')}"
+    )
     if m.unknown:
         lines.append("controls claimed by checks but defined by no catalogue:")
         lines.extend(f"  {cid}: {', '.join(checks)}" for cid, checks in m.unknown.items())

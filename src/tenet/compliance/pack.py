@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from tenet.compliance.matrix import build_matrix
 from tenet.runtime.clock import format_rfc3339, parse_rfc3339
+from tenet.wording import count
 
 if TYPE_CHECKING:
     from tenet.bundle import Bundle
@@ -304,7 +305,7 @@ Decision log <code>{escape(log_url)}</code> from {escape(d["since"][:19])}Z to
 {escape(d["until"][:19])}Z: {pack.decisions} decisions.</p>
 {chain}
 <p>{len(pack.controls) - len(gaps)} of {len(pack.controls)} controls are evidenced by a check
-({len(gaps)} gaps).</p>
+({count(len(gaps), "gap")}).</p>
 <ul>{index}</ul>
 {"".join(_control_html(c) for c in pack.controls)}
 <h2 id="records">Decision records</h2>
