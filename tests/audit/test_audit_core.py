@@ -296,3 +296,38 @@ def test_a_background_checkpointer_copies_the_wal_back(
     log.close()
     assert thread is not None and not thread.is_alive()
     assert check_chains(AuditLog.open(f"sqlite:///{db}").store).records == 2000
+
+
+def test_a_star_path_keeps_and_hides_every_item_of_a_list(tmp_path: Path) -> None:
+    manifest = (
+        "name: approvals\nversion: 1.0.0\naudit:\n"
+        "  keep: [input.approvals.*.role, input.approvals.*.user, input.ticket]\n"
+        "  personal: [input.approvals.*.user]\n"
+    )
+    policy = (
+        "package gate\n"
+        "require two_approvals {\n    count(input.approvals) >= 2\n}"
+        ' message "only {input.approvals[0].user} approved"\n'
+    )
+    root = write_bundle(tmp_path / "b", {"tenet.yaml": manifest, "gate.tenet": policy})
+    bundle = tenet.load_bundle(root)
+    log = AuditLog.open(f"sqlite:///{tmp_path}/audit.db")
+    inp = {"approvals": [{"role": "ml_lead", "user": "dana"}], "ticket": "CHG-1"}
+    record = log.record(bundle, bundle.decide("gate", inp), inp, actor="ci")
+    assert "dana" not in json.dumps(record)
+    kept = record["input"]
+    token = kept["input.approvals.*.user"][0]
+    assert kept["input.approvals.*.role"] == ["ml_lead"] and token.startswith("hmac:")
+    assert kept["input.ticket"] == "CHG-1"
+    assert record["decision"]["checks"][0]["message"] == f"only {token} approved"
+    # a path that finds nothing keeps nothing
+    none = log.record(bundle, bundle.decide("gate", {"approvals": []}), {"approvals": []})
+    assert "input.approvals.*.user" not in none["input"]
+
+
+def test_the_manifest_refuses_a_path_that_is_not_an_input_path(tmp_path: Path) -> None:
+    manifest = 'name: bad\nversion: 1.0.0\naudit:\n  personal: ["input.approvals[0].user"]\n'
+    root = write_bundle(tmp_path / "b", {"tenet.yaml": manifest, "p.tenet": POLICY})
+    with pytest.raises(tenet.PolicyError) as caught:
+        tenet.load_bundle(root)
+    assert "`*` for every item of a list" in str(caught.value)

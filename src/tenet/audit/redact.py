@@ -8,7 +8,7 @@ import hmac
 import json
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +38,32 @@ def load_key(store_path: Path | None, key_file: Path | None = None) -> bytes:
     return key
 
 
-def _lookup(doc: Any, path: str) -> Any:
-    v = doc
-    for part in path.split(".")[1:]:  # the paths start with `input.`
-        if not isinstance(v, dict) or part not in v:
-            return None, False
-        v = v[part]
-    return v, True
+def _lookup(doc: Any, path: str) -> tuple[Any, bool]:
+    """The value at `path` and whether it is there. A `*` segment matches every item of a
+    list (or value of a mapping): the value is then the list of what the path finds."""
+    parts = path.split(".")[1:]  # the paths start with `input.`
+    if "*" not in parts:
+        v = doc
+        for part in parts:
+            if not isinstance(v, dict) or part not in v:
+                return None, False
+            v = v[part]
+        return v, True
+    found = list(_every(doc, parts))
+    return found, bool(found)
+
+
+def _every(v: Any, parts: list[str]) -> Iterator[Any]:
+    if not parts:
+        yield v
+        return
+    part, rest = parts[0], parts[1:]
+    if part == "*":
+        items = v if isinstance(v, list) else list(v.values()) if isinstance(v, dict) else []
+        for item in items:
+            yield from _every(item, rest)
+    elif isinstance(v, dict) and part in v:
+        yield from _every(v[part], rest)
 
 
 class Redactor:
@@ -63,8 +82,10 @@ class Redactor:
         out: list[tuple[Any, str]] = []
         for path in self.personal:
             value, found = _lookup(input, path)
-            if found and value is not None and value != "":
-                out.append((value, self.token(value)))
+            values = value if found and "*" in path.split(".") else [value] if found else []
+            for v in values:
+                if v is not None and v != "" and not any(v == s for s, _ in out):
+                    out.append((v, self.token(v)))
         return out
 
     def apply(self, input: Any, document: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

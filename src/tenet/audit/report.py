@@ -14,6 +14,10 @@ from tenet.runtime.clock import format_rfc3339, parse_rfc3339
 
 __all__ = ["Summary", "render_html", "summarize"]
 
+# where a kept input names its model: a request about a model (`model: {model_id: …}`), or a
+# model's own record (registration, fairness report, training data)
+MODEL_PATHS = ("input.model.model_id", "input.model_id")
+
 OUTCOMES = ("allow", "deny", "error")
 COLORS = {"allow": "#2e7d32", "deny": "#c62828", "error": "#ef6c00"}
 
@@ -79,7 +83,8 @@ def summarize(
         for c in (r.get("decision") or {}).get("checks") or []:
             if c.get("status") == "violated":
                 s.violated_checks[str(c.get("id"))] += 1
-        model = (r.get("input") or {}).get("input.model.model_id")
+        kept = r.get("input") or {}
+        model = next((kept[p] for p in MODEL_PATHS if kept.get(p) is not None), None)
         if model is not None:
             s.models[str(model)] += 1
         s.callers[str(r.get("actor"))] += 1

@@ -20,7 +20,7 @@ __all__ = ["FIELDS", "MANIFEST", "Manifest", "check_requires", "parse_manifest"]
 MANIFEST = "tenet.yaml"
 FIELDS = ("name", "version", "revision", "description", "requires", "inputs", "audit")
 AUDIT_FIELDS = ("keep", "personal")
-_INPUT_PATH = re.compile(r"input(?:\.[A-Za-z_][A-Za-z0-9_-]*)+")
+_INPUT_PATH = re.compile(r"input(?:\.(?:[A-Za-z_][A-Za-z0-9_-]*|\*))+")  # `*`: every item
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _QUERY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 
@@ -220,7 +220,8 @@ def _audit(r: _Reader, doc: dict[str, Any]) -> dict[str, tuple[str, ...]]:
         ):
             r.error(
                 "audit",
-                f"manifest field `audit.{key}` must list input paths like `input.subject.id`",
+                f"manifest field `audit.{key}` must list input paths like `input.subject.id` "
+                "(`*` for every item of a list: `input.approvals.*.user`)",
             )
             continue
         out[f"audit_{key}"] = tuple(paths)
