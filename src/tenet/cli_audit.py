@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 from typing import Any
 
 import click
@@ -127,8 +128,9 @@ def query_cmd(
 
 def _violations(r: dict[str, Any]) -> str:
     checks = (r.get("decision") or {}).get("checks") or []
-    ids = [c["id"] for c in checks if c.get("status") in ("violated", "error")]
-    return ", ".join(ids) if ids else "-"
+    ids = Counter(str(c.get("id")) for c in checks if c.get("status") in ("violated", "error"))
+    # a check violated several times (once per feature, per group) is listed once, counted
+    return ", ".join(k if n == 1 else f"{k} ×{n}" for k, n in ids.items()) or "-"
 
 
 def _table(records: list[dict[str, Any]]) -> str:

@@ -114,3 +114,23 @@ def test_prune_reports_what_it_removed(tmp_path: Path) -> None:
     assert "access: removed 3 expired records" in result.output
     assert "deployments: removed 3 expired records" in result.output
     assert run("audit", "verify", "--log", url).exit_code == 0
+
+
+def test_a_window_that_is_neither_a_duration_nor_a_time_says_both(tmp_path: Path) -> None:
+    url, _ = make_log(tmp_path)
+    result = run("audit", "query", "--log", url, "--since", "7x")
+    assert result.exit_code == 2
+    assert "`7x` is neither a window back from now such as `7d`" in result.output
+
+
+def test_a_check_violated_several_times_is_listed_once_with_its_count() -> None:
+    from tenet.cli_audit import _violations
+
+    checks = [
+        {"id": "data.pii_feature", "status": "violated"},
+        {"id": "data.size", "status": "passed"},
+        {"id": "data.pii_feature", "status": "violated"},
+        {"id": "data.owner", "status": "error"},
+    ]
+    assert _violations({"decision": {"checks": checks}}) == "data.pii_feature ×2, data.owner"
+    assert _violations({"decision": {"checks": []}}) == "-"

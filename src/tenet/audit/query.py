@@ -20,7 +20,13 @@ def parse_since(text: str, now: float) -> float:
     seconds = duration_seconds(text)
     if seconds is not None:
         return now - float(seconds)
-    return float(parse_rfc3339(text))
+    try:
+        return float(parse_rfc3339(text))
+    except ValueError:
+        raise ValueError(
+            f"`{text}` is neither a window back from now such as `7d`, `12h` or `1h30m` "
+            "nor an RFC 3339 time such as `2026-01-01T00:00:00Z`"
+        ) from None
 
 
 def parse_where(text: str) -> tuple[str, Any]:
