@@ -116,6 +116,9 @@ def test_activations_and_failed_reloads_are_recorded(tmp_path: Path) -> None:
         assert s.post("/v1/decisions/access.allow", {"input": ADMIN})[1][LOGGED] == "true"
         assert decisions(url)[0]["actor"] == "anonymous"
         old_digest = s.get("/v1/bundle")[2]["digest"]
+        s.proc.send_signal(signal.SIGHUP)  # the same content again: a reload, and no change
+        reloads = 'tenet_bundle_reloads_total{result="success"}'
+        poll(lambda: s.metric(reloads) == 1, what="the reload of the same bundle")
         manifest = (root / "tenet.yaml").read_text().replace("1.0.0", "1.1.0")
         (root / "tenet.yaml").write_text(manifest)
         s.proc.send_signal(signal.SIGHUP)
@@ -128,6 +131,7 @@ def test_activations_and_failed_reloads_are_recorded(tmp_path: Path) -> None:
         assert second["event"]["old"]["digest"] == old_digest
         assert second["event"]["new"]["version"] == "1.1.0"
         assert second["actor"] == changes()[0]["actor"]  # the user running the server
+        assert len(changes()) == 2  # the start and the new version, not the same one again
         (root / "access" / "main.tenet").write_text("package access\nallow if {\n")
         s.proc.send_signal(signal.SIGHUP)
         error = poll(

@@ -126,9 +126,12 @@ class SidecarAudit:
         return self._event(self.log.activation_entry(old, new, self.actor), timeout)
 
     def reloaded(self, old: Bundle, result: ReloadResult) -> None:
-        """The watcher's hook: a successful reload is an activation, a failed one an error."""
+        """The watcher's hook: a successful reload is an activation, a failed one an error. A
+        reload that loads the same content again (a file touched, a SIGHUP) changes nothing,
+        so it records nothing."""
         if result.ok:
-            self.activated(old, result.bundle)
+            if result.bundle.digest != old.digest:
+                self.activated(old, result.bundle)
         else:
             details = {
                 "action": "bundle reload failed",
