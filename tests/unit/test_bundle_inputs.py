@@ -110,6 +110,30 @@ def test_errors_are_ordered_by_input_path_with_indexes_in_numeric_order(tmp_path
     assert [e["path"] for e in d["errors"]] == ["/tags/2", "/tags/10"]
 
 
+def test_a_value_matching_no_form_of_a_one_of_says_why_each_form_failed(tmp_path: Path) -> None:
+    schema = """{"type": "object", "properties": {"target": {"oneOf": [
+        {"properties": {"kind": {"const": "model"}, "id": {"type": "string"}},
+         "required": ["kind", "id"]},
+        {"properties": {"kind": {"const": "dataset"}, "name": {"type": "string"}},
+         "required": ["kind", "name"]},
+        {"type": "string"}, {"type": "integer"}, {"type": "boolean"}]}}}"""
+    manifest = "inputs:\n  access: schemas/target.schema.json\n"
+    b = tenet.load_bundle(
+        make_bundle(
+            tmp_path / "b", **{"tenet.yaml": manifest, "schemas/target.schema.json": schema}
+        )
+    )
+    d = _decide(b, "access.allow", {"target": {"kind": "model", "id": 3}})
+    (error,) = d["errors"]
+    assert error["path"] == "/target"
+    assert error["message"] == (
+        "/target: matches none of the 5 allowed forms ("
+        "form 1: /target/id: 3 is not of type 'string'; "
+        "form 2: /target/kind: 'dataset' was expected; "
+        "form 3: /target: {'kind': 'model', 'id': 3} is not of type 'string'; and 2 more)"
+    )
+
+
 def test_an_input_beyond_the_limits_is_reported_by_evaluation_not_the_schema(
     bundle: tenet.Bundle,
 ) -> None:

@@ -48,9 +48,27 @@ def _order(path: Any) -> list[tuple[int, int, str]]:
 def _entry(schema_path: str, err: Any) -> ErrorEntry:
     at = pointer(list(err.absolute_path))
     within = pointer(list(err.absolute_schema_path))
-    return ErrorEntry(
-        "input_schema",
-        f"{at or '/'}: {err.message}",
-        f"{schema_path}#{within}",
-        path=at,
-    )
+    return ErrorEntry("input_schema", _message(err), f"{schema_path}#{within}", path=at)
+
+
+SHOWN_FORMS = 3  # of an `anyOf` or `oneOf` that nothing matched, the forms explained
+
+
+def _message(err: Any) -> str:
+    """`/path: what is wrong`. When no form of an `anyOf` or `oneOf` matches, jsonschema only
+    says so (quoting the whole value): say instead why each form failed, by its most specific
+    error (the deepest in the input), so that the form the author meant shows what to fix."""
+    at = pointer(list(err.absolute_path)) or "/"
+    forms = err.validator_value if isinstance(err.validator_value, list) else []
+    if err.validator not in ("anyOf", "oneOf") or not err.context or not forms:
+        return f"{at}: {err.message}"
+    by_form: dict[int, list[Any]] = {}
+    for sub in err.context:
+        by_form.setdefault(sub.relative_schema_path[0], []).append(sub)
+    reasons = [
+        f"form {i + 1}: {_message(max(subs, key=lambda e: len(e.absolute_path)))}"
+        for i, subs in sorted(by_form.items())[:SHOWN_FORMS]
+    ]
+    if len(by_form) > SHOWN_FORMS:
+        reasons.append(f"and {len(by_form) - SHOWN_FORMS} more")
+    return f"{at}: matches none of the {len(forms)} allowed forms ({'; '.join(reasons)})"
