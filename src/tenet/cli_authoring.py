@@ -404,7 +404,7 @@ def _check_bundle(root: Path, only: set[Path] | None) -> tuple[list[Diagnostic],
     modules = [m for m in (parse(s)[0] for s in files.sources) if m is not None]
     try:
         analysis, _ = check(modules, files.data)
-        found.extend(lint(analysis, files.input_schemas, files.frameworks))
+        found.extend(lint(analysis, files.input_schemas, files.frameworks, files.schema_files))
     except RecursionError:
         pass  # reported as an error by compiling
     wanted = None

@@ -363,6 +363,39 @@ def test_a_clean_file_and_one_file_of_a_bundle(bundle: Path) -> None:
     assert "checked 1 file: 0 errors, 3 warnings" in result.stdout
 
 
+def test_input_fields_are_followed_into_other_schema_files_of_the_bundle(tmp_path: Path) -> None:
+    deploy = {
+        "type": "object",
+        "properties": {
+            "model": {"$ref": "common/model.json"},
+            "owner": {"$ref": "common/model.json#/$defs/person"},
+        },
+    }
+    model = {  # its own `$ref`s resolve in this file, not in the one that referred to it
+        "type": "object",
+        "properties": {"model_id": {}, "author": {"$ref": "#/$defs/person"}},
+        "$defs": {"person": {"type": "object", "properties": {"login": {}, "team": {}}}},
+    }
+    root = write_bundle(
+        tmp_path / "b",
+        {
+            "tenet.yaml": MANIFEST,
+            "schemas/deploy.schema.json": json.dumps(deploy),
+            "schemas/common/model.json": json.dumps(model),
+            "deploy/gates.tenet": "package deploy\n\nrequire known {\n"
+            "    input.model.modle_id\n    input.model.author.logn\n    input.owner.tema\n"
+            '    input.model.author.team\n} message "m"\n',
+        },
+    )
+    result = run(str(root))
+    found = [line for line in result.stdout.splitlines() if "did you mean" in line]
+    assert found == [
+        "  = help: did you mean `input.model.model_id`?",
+        "  = help: did you mean `input.model.author.login`?",
+        "  = help: did you mean `input.owner.team`?",
+    ]
+
+
 def test_compile_errors_are_all_reported_exit_1(tmp_path: Path) -> None:
     root = write_bundle(
         tmp_path / "b",

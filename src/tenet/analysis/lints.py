@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, assert_never
+from typing import TYPE_CHECKING, Any, Protocol, assert_never
 
 from tenet.analysis.annotations import parse_annotations
 from tenet.analysis.names import parse_message, resolve_chain
@@ -48,10 +48,12 @@ def lint(
     analysis: Analysis,
     input_schemas: Mapping[str, tuple[str, Any]] | None = None,
     frameworks: Mapping[str, Any] | None = None,
+    refs: SchemaRefs | None = None,
 ) -> list[Diagnostic]:
     """Every warning for the analysed modules, in file and position order. `input_schemas`
     maps a query or package to (schema path, schema document or validator), as the manifest's
-    `inputs`; references into `input` are checked against the schema that applies."""
+    `inputs`; references into `input` are checked against the schema that applies, following
+    `$ref`s to other files of the bundle through `refs` (without it, only within a file)."""
     schemas = {
         query: (path, getattr(schema, "schema", schema))
         for query, (path, schema) in (input_schemas or {}).items()
@@ -61,7 +63,7 @@ def lint(
         scope = analysis.scopes.get(id(module))
         if scope is None:
             continue
-        diags.extend(_Module(module, scope, schemas).run())
+        diags.extend(_Module(module, scope, schemas, refs).run())
         diags.extend(_unknown_controls(module, frameworks or {}))
     diags.sort(key=lambda d: (d.path or "", d.span.start if d.span else 0, d.code))
     return diags
@@ -113,48 +115,77 @@ def _nearest(name: str, candidates: list[str]) -> str | None:
 # ---- input schemas ----------------------------------------------------------------------------
 
 
+# (where a node's `$ref`s resolve from, a `$ref`) -> (where the target's resolve from, the
+# target), or None when it does not resolve
+Follow = Callable[[Any, str], tuple[Any, Any] | None]
+
+
+class SchemaRefs(Protocol):
+    """How a bundle's schema files refer to each other (`bundle.schemas.SchemaFiles`)."""
+
+    def where(self, rel: str) -> Any: ...
+
+    def follow(self, where: Any, ref: str) -> tuple[Any, Any] | None: ...
+
+
 @dataclass(frozen=True)
 class _Schema:
-    """Where a reference stands in an input schema: the schema nodes that may describe it."""
+    """Where a reference stands in an input schema: the schema nodes that may describe it,
+    each with where its `$ref`s resolve from."""
 
     path: str  # the schema file
-    root: Any  # the whole schema document, for `$ref`
-    nodes: tuple[Any, ...]
+    nodes: tuple[tuple[Any, Any], ...]
+    follow: Follow
+
+    def pairs(self) -> Iterator[tuple[Any, Any]]:
+        """The nodes, their `$ref`s followed and their `allOf`/`anyOf`/`oneOf` branches."""
+        for where, node in self.nodes:
+            yield from _expand(self.follow, where, node)
+
+    def at(self, found: list[tuple[Any, Any]]) -> _Schema | None:
+        return _Schema(self.path, tuple(found), self.follow) if found else None
 
 
-def _expand(root: Any, node: Any, depth: int = 0) -> Iterator[Any]:
-    """A node with its `$ref` followed and its `allOf`/`anyOf`/`oneOf` branches."""
+def _expand(follow: Follow, where: Any, node: Any, depth: int = 0) -> Iterator[tuple[Any, Any]]:
     if depth > 32 or not isinstance(node, dict):
-        yield node
+        yield where, node
         return
     ref = node.get("$ref")
-    if isinstance(ref, str) and ref.startswith("#"):
-        target: Any = root
-        for part in ref[1:].split("/")[1:] if ref != "#" else []:
-            part = part.replace("~1", "/").replace("~0", "~")
-            if isinstance(target, dict) and part in target:
-                target = target[part]
-            elif isinstance(target, list) and part.isdigit() and int(part) < len(target):
-                target = target[int(part)]
-            else:
-                target = True  # a reference we cannot follow: anything goes
-                break
-        yield from _expand(root, target, depth + 1)
-    elif ref is not None:
-        yield True  # a reference to another file: not followed
-    yield node
+    if isinstance(ref, str):
+        found = follow(where, ref)
+        if found is None:
+            yield where, True  # a reference that cannot be followed: anything goes
+        else:
+            yield from _expand(follow, found[0], found[1], depth + 1)
+    yield where, node
     for key in ("allOf", "anyOf", "oneOf"):
         for branch in node.get(key) or ():
-            yield from _expand(root, branch, depth + 1)
+            yield from _expand(follow, where, branch, depth + 1)
+
+
+def _within_file(root: Any, ref: str) -> tuple[Any, Any] | None:
+    """`Follow` for a schema alone (no bundle): a pointer into its own document."""
+    if not ref.startswith("#"):
+        return None
+    target: Any = root
+    for part in ref[1:].split("/")[1:] if ref != "#" else []:
+        part = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(target, dict) and part in target:
+            target = target[part]
+        elif isinstance(target, list) and part.isdigit() and int(part) < len(target):
+            target = target[int(part)]
+        else:
+            return None
+    return root, target
 
 
 def _field(s: _Schema, key: str) -> tuple[str, _Schema | None, list[str]]:
     """Step into object field `key`: ("declared", the field's schema, []), ("open", None, [])
     when the schema allows any field, or ("undeclared", None, the declared names)."""
-    found: list[Any] = []
+    found: list[tuple[Any, Any]] = []
     names: list[str] = []
     is_open = False
-    for node in (n for top in s.nodes for n in _expand(s.root, top)):
+    for where, node in s.pairs():
         if node is True or node == {}:
             is_open = True
             continue
@@ -166,19 +197,19 @@ def _field(s: _Schema, key: str) -> tuple[str, _Schema | None, list[str]]:
         if isinstance(props, dict):
             names.extend(str(k) for k in props)
             if key in props:
-                found.append(props[key])
+                found.append((where, props[key]))
                 continue
         if isinstance(patterns, dict):
-            matched = [v for p, v in patterns.items() if _search(p, key)]
+            matched = [(where, v) for p, v in patterns.items() if _search(p, key)]
             if matched:
                 found.extend(matched)
                 continue
         if isinstance(extra, dict):
-            found.append(extra)
+            found.append((where, extra))
         elif extra is True or (extra is None and _unconstrained(node)):
             is_open = True
     if found:
-        return "declared", _Schema(s.path, s.root, tuple(found)), []
+        return "declared", s.at(found), []
     if is_open or not names:
         return "open", None, []
     return "undeclared", None, names
@@ -204,26 +235,26 @@ def _search(pattern: str, key: str) -> bool:
 
 def _items(s: _Schema) -> _Schema | None:
     """The schema of an array's elements, when the schema says."""
-    found: list[Any] = []
-    for node in (n for top in s.nodes for n in _expand(s.root, top)):
+    found: list[tuple[Any, Any]] = []
+    for where, node in s.pairs():
         if not isinstance(node, dict):
             continue
         items = node.get("items")
         if isinstance(items, dict | bool):
-            found.append(items)
+            found.append((where, items))
         for prefix in node.get("prefixItems") or ():
-            found.append(prefix)
-    return _Schema(s.path, s.root, tuple(found)) if found else None
+            found.append((where, prefix))
+    return s.at(found)
 
 
 def _values(s: _Schema) -> _Schema | None:
     """The schema of an object's values when they share one (`additionalProperties`)."""
     found = [
-        node["additionalProperties"]
-        for node in (n for top in s.nodes for n in _expand(s.root, top))
+        (where, node["additionalProperties"])
+        for where, node in s.pairs()
         if isinstance(node, dict) and isinstance(node.get("additionalProperties"), dict)
     ]
-    return _Schema(s.path, s.root, tuple(found)) if found else None
+    return s.at(found)
 
 
 # ---- one module ---------------------------------------------------------------------------------
@@ -257,10 +288,12 @@ class _Module(Walker[_Scope]):
         module: ast.Module,
         scope: ModuleScope,
         schemas: Mapping[str, tuple[str, Any]],
+        refs: SchemaRefs | None = None,
     ) -> None:
         self.module = module
         self.scope = scope
         self.schemas = schemas
+        self.refs = refs
         self.diags: list[Diagnostic] = []
         self.imports_used: set[str] = set()
         self.schema: _Schema | None = None  # the input schema of the definition being read
@@ -295,7 +328,9 @@ class _Module(Walker[_Scope]):
             found = self.schemas.get(".".join(parts[:n]))
             if found is not None:
                 path, doc = found
-                return _Schema(path, doc, (doc,))
+                if self.refs is not None:
+                    return _Schema(path, ((self.refs.where(path), doc),), self.refs.follow)
+                return _Schema(path, ((doc, doc),), _within_file)
         return None
 
     def _rule(self, r: ast.Rule) -> None:

@@ -37,6 +37,7 @@ class BundleFiles:
     data: dict[str, Any] = field(default_factory=dict)
     schemas: dict[str, Any] = field(default_factory=dict)  # name -> validator
     input_schemas: dict[str, tuple[str, Any]] = field(default_factory=dict)  # query -> path, v.
+    schema_files: SchemaFiles | None = None  # for following `$ref`s between them
     frameworks: dict[str, Catalogue] = field(default_factory=dict)  # `frameworks/NAME.yaml`
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
@@ -110,7 +111,7 @@ def read_parts(tree: Tree, root: Path, manifest: Manifest, digest: str) -> Bundl
 def _read_schemas(out: BundleFiles, named: list[str]) -> dict[str, Any]:
     """Validators, by path, of the named schemas and the manifest's input schemas. Every one
     is read before any validator is made, so that each can refer to any other."""
-    schemas = SchemaFiles(out.files)
+    schemas = out.schema_files = SchemaFiles(out.files)
     inputs = [p for p in out.manifest.inputs.values() if p in out.files]
     read = [p for p in dict.fromkeys([*named, *inputs]) if schemas.add(p, out.diagnostics)]
     validators = {p: schemas.validator(p, out.diagnostics) for p in read}

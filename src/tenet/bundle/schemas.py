@@ -101,6 +101,23 @@ class SchemaFiles:
             return None
         return cls(schema, registry=self._registry, format_checker=cls.FORMAT_CHECKER)
 
+    # ---- following references, for the lints (`analysis.lints.SchemaRefs`) --------------
+
+    def where(self, rel: str) -> Any:
+        """Where the `$ref`s of schema file `rel` resolve from."""
+        schema = self._schemas.get(rel, (None, None))[0]
+        base = schema.get("$id") if isinstance(schema, dict) else None
+        return self._registry.resolver(base_uri=base if isinstance(base, str) else BASE + rel)
+
+    def follow(self, where: Any, ref: str) -> tuple[Any, Any] | None:
+        """What `ref` names, and where the `$ref`s inside it resolve from; None when it does
+        not resolve."""
+        try:
+            resolved = where.lookup(ref)
+        except Exception:  # unresolvable: the load reported it
+            return None
+        return resolved.resolver, resolved.contents
+
     def _lookup(self, base: str, ref: str) -> str | None:
         """Why `ref` (in a schema whose base URI is `base`) does not resolve; None if it does."""
         try:
