@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import json
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import orjson
 
 from tenet.audit.records import GENESIS
+from tenet.audit.records import canonical_exact as _exact
+from tenet.audit.records import canonical_fast as _fast
 from tenet.holes import Holes, json_scalar, put, with_holes
 
 __all__ = [
@@ -90,14 +91,6 @@ def _encoder(groups: list[dict[str, Any]]) -> tuple[list[bytes], Callable[[Any],
         return [_fast(g)[1:-1] if g else b"" for g in groups], _fast
     except TypeError:
         return [_exact(g)[1:-1] if g else b"" for g in groups], _exact
-
-
-def _fast(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-
-
-def _exact(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def prepared(entries: Sequence[Entry | Prepared]) -> list[Prepared]:

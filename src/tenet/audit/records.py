@@ -17,6 +17,8 @@ __all__ = [
     "ChainProblem",
     "Link",
     "canonical",
+    "canonical_exact",
+    "canonical_fast",
     "record_hash",
     "verify_chain",
     "verify_links",
@@ -34,9 +36,19 @@ def canonical(value: Any) -> bytes:
     `json`; either way the same record always encodes to the same bytes, which is all that
     verifying a chain needs."""
     try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        return canonical_fast(value)
     except TypeError:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+        return canonical_exact(value)
+
+
+def canonical_fast(value: Any) -> bytes:
+    """`canonical` by orjson, which refuses an integer beyond 64 bits (TypeError)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def canonical_exact(value: Any) -> bytes:
+    """`canonical` by `json`, for a value orjson refuses."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def record_hash(record: dict[str, Any]) -> str:
