@@ -138,7 +138,13 @@ WARMUP = 0.5  # seconds of load before measuring
 
 
 def load(
-    port: int, path: str, bodies: Path, concurrency: int, duration: float, pid: int | None = None
+    port: int,
+    path: str,
+    bodies: Path,
+    concurrency: int,
+    duration: float,
+    pid: int | None = None,
+    extra: Sequence[str] = (),
 ) -> dict[str, Any]:
     """One run of the load generator, in its own process. With the server's `pid`, also the
     CPU used meanwhile, as shares of one core over the load's time (`"cpu"`): by the server,
@@ -148,7 +154,7 @@ def load(
     out = subprocess.run(
         [PY, str(LOAD), "--port", str(port), "--path", path, "--bodies", str(bodies),
          "--concurrency", str(concurrency), "--duration", str(duration),
-         "--warmup", str(WARMUP)],
+         "--warmup", str(WARMUP), *extra],
         capture_output=True, text=True, timeout=duration + 60, check=True,
     )  # fmt: skip
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -190,16 +196,18 @@ def measure(
     rounds: int,
     duration: float,
     pids: dict[str, int] | None = None,
+    extra: Sequence[str] = (),
 ) -> dict[tuple[str, int], dict[str, Any]]:
     """Best of `rounds` per (target, concurrency), with every round's throughput under
     `"rounds"`, in order; targets take turns within each round. With the servers' `pids` (by
-    target name), each round also reports the CPU each process used."""
+    target name), each round also reports the CPU each process used. `extra`: more options for
+    the load generator."""
     best: dict[tuple[str, int], dict[str, Any]] = {}
     runs: dict[tuple[str, int], list[float]] = {}
     for r in range(rounds):
         for c in concurrencies:
             for name, port, path in targets:
-                result = load(port, path, bodies, c, duration, (pids or {}).get(name))
+                result = load(port, path, bodies, c, duration, (pids or {}).get(name), extra)
                 cpu = result.get("cpu")
                 print(
                     f"  round {r + 1}  c={c:<3} {name:<24} {result['throughput']:>9.0f} req/s"

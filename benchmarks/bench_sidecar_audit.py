@@ -11,8 +11,9 @@ Two servers on the access bundle of bench_sidecar.py, taking turns within each r
             response is sent only after its record is committed (by the audit writer process)
 
 The 11 requests repeat byte for byte, so by default both servers answer them from their
-decision cache; `--decision-cache 0` (passed to both) makes them evaluate every request, the
-figure for inputs that never repeat.
+decision cache. `--unique` puts a request id no other request has into every input, as real
+traffic does: the servers then evaluate every request, with their cache on as by default.
+`--decision-cache 0` (passed to both) turns the cache off.
 
 Throughput and latency are the best of the rounds; for each best round the script also shows
 the CPU the server, its audit writer process and the load generator used (shares of one
@@ -57,6 +58,9 @@ def main() -> None:
         p.add_argument(
             "--decision-cache", type=int, default=None, help="tenet serve --decision-cache (both)"
         )
+        p.add_argument(
+            "--unique", action="store_true", help="a request id in every input: none repeats"
+        )
 
     args, concurrencies = options(__doc__, concurrency="16,64", more=more)
     with tempfile.TemporaryDirectory(prefix="tenet-bench-audit-") as tmp:
@@ -81,7 +85,9 @@ def main() -> None:
                     status, doc = post(child.port, PATH, body)
                     assert status == 200 and doc["allowed"] is allowed, (body, doc)
             n = args.decision_cache
-            cache = "" if n is None else f", --decision-cache {n}"
+            cache = ("" if n is None else f", --decision-cache {n}") + (
+                ", --unique" if args.unique else ""
+            )
             print(
                 f"{len(bodies)} access requests in turn, {args.rounds} rounds of "
                 f"{args.duration:g} s per target and concurrency{cache}, best round shown:",
@@ -89,7 +95,10 @@ def main() -> None:
             )
             targets = [(OFF, off.port, PATH), (ON, on.port, PATH)]
             pids = {OFF: off.proc.pid, ON: on.proc.pid}
-            best = measure(targets, bodies_file, concurrencies, args.rounds, args.duration, pids)
+            extra = ["--unique"] if args.unique else []
+            best = measure(
+                targets, bodies_file, concurrencies, args.rounds, args.duration, pids, extra
+            )
             print(table(best, OFF, concurrencies).replace("of floor", "of off"))
             print(cpu_table(best, concurrencies))
             for c in concurrencies:

@@ -6,7 +6,9 @@ and count; prints throughput and latency percentiles as one JSON line.
         --bodies bodies.json --concurrency 16 --duration 5
 
 `--bodies` is a JSON array of request bodies (each sent as JSON), used in turn; without it the
-body is `{}`. Every response must be `200` with a Content-Length; anything else counts as an
+body is `{}`. With `--unique`, every request's `input` also gets a `request_id` no other
+request of any run has, as real traffic does (a server's cache of repeated requests then
+never answers). Every response must be `200` with a Content-Length; anything else counts as an
 error. Uses uvloop when it is installed, so that the client stays cheaper than the server.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import sys
 import time
@@ -37,10 +40,11 @@ class Client(asyncio.Protocol):
 
     def __init__(
         self, host: str, port: int, requests: list[bytes], offset: int, stats: Stats,
-        stop_at: float, done: Any,
+        stop_at: float, done: Any, ids: Any = None,
     ) -> None:  # fmt: skip
         self.host, self.port = host, port
         self.requests = requests
+        self.ids = ids  # with --unique: where each request's id comes from
         self.next = offset
         self.stats = stats
         self.stop_at = stop_at
@@ -63,6 +67,8 @@ class Client(asyncio.Protocol):
             return
         request = self.requests[self.next % len(self.requests)]
         self.next += 1
+        if self.ids is not None:
+            request = request.replace(PLACEHOLDER, b"%016x" % next(self.ids), 1)
         self.sent_at = time.perf_counter_ns()
         self.counted = self.stats.counting
         self.waiting = True
@@ -107,12 +113,20 @@ class Client(asyncio.Protocol):
             self.done.set_result(None)
 
 
+PLACEHOLDER = b"REQUEST-ID-16-HX"  # as long as the ids that replace it: the length holds
+
+
 def build_requests(
-    host: str, port: int, path: str, bodies: list[Any], headers: list[str]
+    host: str, port: int, path: str, bodies: list[Any], headers: list[str], unique: bool = False
 ) -> list[bytes]:
     extra = "".join(f"{h}\r\n" for h in headers)
     out = []
     for body in bodies:
+        if unique:
+            body = {
+                **body,
+                "input": {**(body.get("input") or {}), "request_id": PLACEHOLDER.decode()},
+            }
         data = json.dumps(body).encode()
         head = (
             f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
@@ -127,7 +141,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.bodies:
         with open(args.bodies, encoding="utf-8") as f:
             bodies = json.load(f)
-    requests = build_requests(args.host, args.port, args.path, bodies, args.header)
+    requests = build_requests(args.host, args.port, args.path, bodies, args.header, args.unique)
+    # ids from the clock, so that no two runs share any
+    ids = itertools.count(time.time_ns() // 1000) if args.unique else None
     loop = asyncio.get_running_loop()
     stats = Stats()
     start = time.perf_counter()
@@ -137,7 +153,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         done = loop.create_future()
         dones.append(done)
         await loop.create_connection(
-            lambda i=i, done=done: Client(args.host, args.port, requests, i, stats, stop_at, done),
+            lambda i=i, done=done: Client(
+                args.host, args.port, requests, i, stats, stop_at, done, ids
+            ),
             args.host,
             args.port,
         )
@@ -173,6 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--path", default="/")
     p.add_argument("--bodies", help="JSON file: an array of request bodies, used in turn")
     p.add_argument("--header", action="append", default=[], help="an extra `Name: value`")
+    p.add_argument("--unique", action="store_true", help="a request id in every input")
     p.add_argument("--concurrency", type=int, default=1)
     p.add_argument("--duration", type=float, default=5.0, help="seconds measured (at most 120)")
     p.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring")

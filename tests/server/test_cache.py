@@ -209,3 +209,30 @@ def test_a_cached_document_with_percent_signs_and_big_numbers_is_written_as_it_w
         same_but_fresh(first, again)
     assert cache_counts(app) == (2, 2)
     assert again["result"] == 2**70
+
+
+def test_an_answer_is_kept_as_bytes_and_reissued_exactly() -> None:
+    import json
+    import time
+
+    from tenet.audit.linking import prepare, prepared
+    from tenet.server.cache import Cached
+    from tenet.server.http import dumps
+
+    big = 2**70  # beyond 64 bits: read back by `json`, it stays an integer
+    doc = {"decision_id": "a", "result": big, "ratio": 0.1, "é": "%s", "duration_us": 7}
+    entry = {"id": "a", "kind": "decision", "class": "default", "time": "t", "actor": "x",
+             "decision": doc}  # fmt: skip
+    answer = Cached("allow", dumps(doc), False, prepare(entry))
+    # until it is asked for again, no dict of it is kept for the garbage collector to walk
+    kept = [getattr(answer, name) for name in Cached.__slots__ if hasattr(answer, name)]
+    assert not any(isinstance(v, dict) for v in kept)
+    body, fresh, again = answer.reissue("ops", time.perf_counter_ns())
+    assert again is not None
+    got = json.loads(body)
+    assert got == {**doc, **fresh} and type(got["result"]) is int and got["decision_id"] != "a"
+    assert prepared([again]) == [
+        prepare({**entry, "id": fresh["decision_id"], "actor": "ops", "time": again.time,
+                 "decision": {**doc, **fresh}})
+    ]  # fmt: skip
+    assert answer.document == doc

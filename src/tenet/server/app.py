@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from tenet.audit.linking import Prepared
+from tenet.audit.linking import Prepared, prepare
 from tenet.bundle import Bundle
 from tenet.diagnostics import QueryError
 from tenet.runtime.clock import format_rfc3339
@@ -197,9 +197,9 @@ class Sidecar:
             self.on_decision(caller, "decisions", doc)
         entry = None
         if self.audit is not None:
-            entry = self.audit.decision(bundle, decision, input, caller, doc)
+            entry = prepare(self.audit.decision(bundle, decision, input, caller, doc))
         if cache is not None and cache.cacheable(bundle, raw, now, decision.errors):
-            cache.put(bundle, path, raw, Cached(decision.outcome, doc, now is None, entry))
+            cache.put(bundle, path, raw, Cached(decision.outcome, out, now is None, entry))
         return _ok(out) if entry is None else await self._logged(out, entry)
 
     async def _data(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
@@ -234,9 +234,9 @@ class Sidecar:
         out = dumps(answer)
         entry = None
         if self.audit is not None:
-            entry = self.audit.document(bundle, doc, input, caller)
+            entry = prepare(self.audit.document(bundle, doc, input, caller))
         if cache is not None and cache.cacheable(bundle, raw, now, doc.errors):
-            cache.put(bundle, scope["path"], raw, Cached(doc.outcome, answer, now is None, entry))
+            cache.put(bundle, scope["path"], raw, Cached(doc.outcome, out, now is None, entry))
         return _ok(out) if entry is None else await self._logged(out, entry)
 
     def _reuse(

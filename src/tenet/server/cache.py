@@ -12,13 +12,14 @@ cached, so a failure is always evaluated again.
 from __future__ import annotations
 
 import functools
+import json
 import time
 from typing import Any
 
 from tenet.audit.linking import EntryTemplate, Prepared
 from tenet.bundle import Bundle
 from tenet.decision import uuid7
-from tenet.holes import json_scalar, with_holes
+from tenet.holes import Holes, json_scalar, with_holes
 from tenet.runtime.clock import format_rfc3339
 from tenet.server.http import dumps
 
@@ -31,35 +32,68 @@ _OWN = ("decision_id", "duration_us", "evaluated_at")  # in the order `reissue` 
 
 
 class Cached:
-    """One answer to reuse: its document (never changed), its outcome for the metrics, and,
-    with holes for the fields each answer has of its own, its JSON (`Holes`) and the decision
-    log's entry for it (`EntryTemplate`), so that an answer encodes only those fields."""
+    """One answer to reuse: its outcome for the metrics, its JSON as sent, and the decision
+    log's entry for it, prepared. With holes for the fields each answer has of its own, the
+    JSON (`Holes`) and the entry (`EntryTemplate`) are templates, so that an answer encodes
+    only those fields.
 
-    __slots__ = ("_body", "_entry", "_entry_own", "_own", "document", "outcome", "own_clock")
+    Only bytes are kept until the answer is asked for again: a cache of a few thousand
+    documents as dicts is a few hundred thousand objects for the garbage collector to walk
+    over and over, which slowed every request by a fifth when inputs never repeat. The
+    templates are made from those bytes on the first reuse."""
+
+    __slots__ = (
+        "_body",
+        "_entry",
+        "_entry_own",
+        "_json",
+        "_log_entry",
+        "_own",
+        "outcome",
+        "own_clock",
+    )
 
     def __init__(
         self,
         outcome: str,
-        document: dict[str, Any],
+        body: bytes,
         own_clock: bool,
-        entry: dict[str, Any] | None = None,
+        entry: Prepared | None = None,
     ) -> None:
         self.outcome = outcome
-        self.document = document
         self.own_clock = own_clock  # the request gave no `now`: each answer has its own time
-        self._own = tuple(k for k in _OWN if k in document and (k != "evaluated_at" or own_clock))
-        self._body = with_holes(document, [(k,) for k in self._own], dumps)
+        self._json = body  # the document as sent (`http.dumps`)
+        self._log_entry = entry
+        self._body: Holes | None = None
         self._entry: EntryTemplate | None = None
-        self._entry_own = tuple(k for k in self._own if entry and k in entry["decision"])
-        if entry is not None:
+        self._own: tuple[str, ...] = ()
+        self._entry_own: tuple[str, ...] = ()
+
+    @property
+    def document(self) -> dict[str, Any]:
+        """The document (a new copy each time)."""
+        doc: dict[str, Any] = json.loads(self._json)  # `json`: integers beyond 64 bits exact
+        return doc
+
+    def _templates(self) -> Holes:
+        document = self.document
+        own = tuple(k for k in _OWN if k in document and (k != "evaluated_at" or self.own_clock))
+        self._own = own
+        if self._log_entry is not None:
+            runs = [m for m in self._log_entry.members if m]
+            entry = json.loads(b"{" + b",".join(runs) + b"}")
+            self._entry_own = tuple(k for k in own if k in entry["decision"])
             paths = [("id",), ("time",), ("actor",), *(("decision", k) for k in self._entry_own)]
             self._entry = EntryTemplate(entry, paths)
+        self._body = body = with_holes(document, [(k,) for k in own], dumps)
+        return body
 
     def reissue(self, actor: str, start_ns: int) -> tuple[bytes, dict[str, Any], Prepared | None]:
         """This answer made anew: its own `decision_id`, `duration_us` (the time since
         `start_ns`) and, without a `now` in the request, `evaluated_at`; the document's JSON
         with them; and the log entry for it (`AuditLog.decision_entry`'s, prepared), naming
         that document, `actor` and the time."""
+        template = self._body or self._templates()
         # an id, an RFC 3339 time and an integer are JSON as they are, without escaping
         decision_id = uuid7()
         fresh: dict[str, Any] = {"decision_id": decision_id}
@@ -71,7 +105,7 @@ class Cached:
         if "duration_us" in self._own:
             fresh["duration_us"] = duration = (time.perf_counter_ns() - start_ns) // 1000
             texts["duration_us"] = b"%d" % duration
-        body = self._body.fill([texts[k] for k in self._own])
+        body = template.fill([texts[k] for k in self._own])
         if self._entry is None:
             return body, fresh, None
         at = fresh.get("evaluated_at") or format_rfc3339(wall)
