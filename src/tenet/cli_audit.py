@@ -19,7 +19,7 @@ from tenet.audit import (
 )
 from tenet.audit.query import Filter, parse_since, parse_where, select
 from tenet.cli_common import fail as _fail
-from tenet.cli_common import load, read_log
+from tenet.cli_common import load, read_log, write_report
 from tenet.wording import count
 
 __all__ = ["audit"]
@@ -210,7 +210,6 @@ def _grant(g: Any) -> dict[str, str]:
 @click.option("--format", "fmt", type=click.Choice(["html", "json"]), default="html")
 def report_cmd(log_url: str, since: str, incident: str | None, output: str, fmt: str) -> None:
     """Write one self-contained HTML page (inline SVG, no network) about the window."""
-    from pathlib import Path
 
     from tenet.audit.report import render_html, summarize
 
@@ -231,8 +230,5 @@ def report_cmd(log_url: str, since: str, incident: str | None, output: str, fmt:
         if fmt == "html"
         else json.dumps(summary.to_dict(), indent=2, default=str)
     )
-    try:
-        Path(output).write_text(text, "utf-8")
-    except OSError as err:
-        _fail(f"cannot write `{output}`: {err.strerror}")
-    click.echo(f"wrote {output}: {summary.decisions} decisions from {since} back")
+    write_report(output, text)
+    click.echo(f"wrote {output}: {count(summary.decisions, 'decision')} from {since} back")

@@ -16,7 +16,7 @@ from tenet.bundle.signing import KeyFileError
 from tenet.diagnostics import PolicyError
 from tenet.wording import count
 
-__all__ = ["EXIT_USAGE", "bundle_failed", "fail", "load", "read_log"]
+__all__ = ["EXIT_USAGE", "bundle_failed", "fail", "load", "read_log", "write_report"]
 
 EXIT_USAGE = 2  # Tenet could not do what was asked
 
@@ -56,6 +56,14 @@ def load(path: str, public_key: str | None = None) -> tenet.Bundle:
         fail(str(err))
     except RecursionError:
         fail(f"bundle `{path}` nests too deeply to load")
+
+
+def write_report(output: str, text: str) -> None:
+    """Write a report file whole (`write_atomically`), or fail naming it."""
+    try:
+        write_atomically(Path(output), text.encode("utf-8"))
+    except OSError as err:
+        fail(f"cannot write `{output}`: {err.strerror or err}")
 
 
 def write_atomically(path: Path, data: bytes, mode: int | None = None) -> None:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
 import click
 
 from tenet.audit import StoreError, verify
 from tenet.audit.query import parse_since
 from tenet.cli_common import fail as _fail
-from tenet.cli_common import load, read_log
+from tenet.cli_common import load, read_log, write_report
 from tenet.compliance.matrix import build_matrix, render_csv, render_text
 from tenet.compliance.pack import build_pack, render_pack_html
 from tenet.diagnostics import did_you_mean
@@ -86,10 +85,7 @@ def report_cmd(
         if fmt == "html"
         else json.dumps(pack.to_dict(), indent=2, ensure_ascii=False)
     )
-    try:
-        Path(output).write_text(text, "utf-8")
-    except OSError as err:
-        _fail(f"cannot write `{output}`: {err.strerror}")
+    write_report(output, text)
     gaps = sum(1 for c in pack.controls if not c.checks)
     verdict = "verifies" if pack.chain_ok else "DOES NOT VERIFY"
     click.echo(

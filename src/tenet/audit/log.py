@@ -96,46 +96,49 @@ class AuditLog:
     ) -> dict[str, Any]:
         """The record of one decision, before it is chained. `document` is the decision's
         `to_dict()` when the caller has already built it (it is not changed)."""
-        redactor, retention = self._config(bundle)
-        kept, document = redactor.apply(input, decision.to_dict() if document is None else document)
-        cls = retention.for_decision(decision.query, decision.outcome)
-        return {
-            "id": decision.decision_id,
-            "kind": "decision",
-            "class": cls.name,
-            "keep_seconds": cls.keep_seconds,
-            "time": format_rfc3339(time.time()),
-            "actor": actor,
-            "query": decision.query,
-            "outcome": decision.outcome,
-            "input_digest": decision.input_digest,
-            "input": kept,
-            "bundle": document["bundle"],
-            "decision": document,
-        }
+        doc = decision.to_dict() if document is None else document
+        return self._decision(
+            bundle, input, doc, decision, decision.query, decision.input_digest, actor
+        )
 
     def document_entry(
         self, bundle: Bundle, doc: Document, input: Any, actor: str
     ) -> dict[str, Any]:
         """The record of a data API read (`Bundle.evaluate_document`), as a decision whose
         query is the path read and whose document is the data API's answer."""
-        redactor, retention = self._config(bundle)
         try:
             body = canonical_json({} if input is None else input)
         except (TypeError, ValueError):
             body = repr(input).encode("utf-8", "backslashreplace")
-        kept, document = redactor.apply(input, doc.to_dict())
-        cls = retention.for_decision(doc.path, doc.outcome)
+        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        return self._decision(bundle, input, doc.to_dict(), doc, doc.path, digest, actor)
+
+    def _decision(
+        self,
+        bundle: Bundle,
+        input: Any,
+        document: dict[str, Any],
+        source: Decision | Document,
+        query: str,
+        input_digest: str,
+        actor: str,
+    ) -> dict[str, Any]:
+        """The record of `source`, a decision or a data API read, and its `document`:
+        personal values hidden, the input paths kept, classed by the bundle's retention."""
+        redactor, retention = self._config(bundle)
+        kept, document = redactor.apply(input, document)
+        outcome = source.outcome
+        cls = retention.for_decision(query, outcome)
         return {
-            "id": doc.decision_id,
+            "id": source.decision_id,
             "kind": "decision",
             "class": cls.name,
             "keep_seconds": cls.keep_seconds,
             "time": format_rfc3339(time.time()),
             "actor": actor,
-            "query": doc.path,
-            "outcome": doc.outcome,
-            "input_digest": "sha256:" + hashlib.sha256(body).hexdigest(),
+            "query": query,
+            "outcome": outcome,
+            "input_digest": input_digest,
             "input": kept,
             "bundle": bundle.info.to_dict(),
             "decision": document,
