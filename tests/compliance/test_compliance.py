@@ -186,23 +186,18 @@ def test_the_pack_counts_what_happened_under_each_control(root: Path, tmp_path: 
     assert pack.chain_ok and pack.decisions == 4
 
 
+def report(root: Path, url: str, out: Path, *more: str) -> Result:
+    """`tenet compliance report` of framework `act` over ten years of the log, into `out`."""
+    return run(
+        "compliance", "report", "--bundle", str(root), "--log", url, "--framework", "act",
+        "--since", "3650d", "-o", str(out), *more,
+    )  # fmt: skip
+
+
 def test_the_report_command_writes_html_and_json(root: Path, tmp_path: Path) -> None:
     url, _, written = make_log(root, tmp_path)
     out = tmp_path / "pack.html"
-    result = run(
-        "compliance",
-        "report",
-        "--bundle",
-        str(root),
-        "--log",
-        url,
-        "--framework",
-        "act",
-        "--since",
-        "3650d",
-        "-o",
-        str(out),
-    )
+    result = report(root, url, out)
     assert result.exit_code == 0, result.output
     assert "3 controls (1 gap), 4 decisions, the audit chain verifies" in result.output
     page = out.read_text("utf-8")
@@ -212,22 +207,7 @@ def test_the_report_command_writes_html_and_json(root: Path, tmp_path: Path) -> 
     assert f'href="#rec-{first}"' in page and f'id="rec-{first}"' in page
     assert written[-1]["hash"] in page
     doc_path = tmp_path / "pack.json"
-    run(
-        "compliance",
-        "report",
-        "--bundle",
-        str(root),
-        "--log",
-        url,
-        "--framework",
-        "act",
-        "--since",
-        "3650d",
-        "-o",
-        str(doc_path),
-        "--format",
-        "json",
-    )
+    report(root, url, doc_path, "--format", "json")
     doc = json.loads(doc_path.read_text())
     assert doc["gaps"] == ["act/art-3"]
     assert doc["controls"][0]["totals"] == {"passed": 2, "violated": 1, "waived": 1}
@@ -241,20 +221,7 @@ def test_a_tampered_log_is_reported_in_the_pack(root: Path, tmp_path: Path) -> N
         "DELETE FROM records WHERE id = ?", (written[1]["id"],)
     )
     out = tmp_path / "pack.html"
-    result = run(
-        "compliance",
-        "report",
-        "--bundle",
-        str(root),
-        "--log",
-        url,
-        "--framework",
-        "act",
-        "--since",
-        "3650d",
-        "-o",
-        str(out),
-    )
+    result = report(root, url, out)
     assert result.exit_code == 1
     assert "does NOT verify" in out.read_text("utf-8")
 
