@@ -176,16 +176,36 @@ class Sidecar:
 
     async def _decide(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
         start = time.perf_counter_ns()
-        path = scope["path"]
-        query = path[len(DECISIONS) :]
         raw = await read_body(scope, receive, self.max_body)
+        out, entry = self._decision(scope["path"], raw, caller, start)
+        return _ok(out) if entry is None else await self._logged(out, entry)
+
+    async def _data(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
+        start = time.perf_counter_ns()
+        path = scope["path"][len(DATA) :].strip("/")
+        parts = path.split("/") if path else []
+        if "" in parts:
+            raise HTTPError(404, "unknown_query", f"`{scope['path']}` has an empty segment")
+        raw = await read_body(scope, receive, self.max_body)
+        out, entry = self._document(scope["path"], ".".join(parts), raw, caller, start)
+        return _ok(out) if entry is None else await self._logged(out, entry)
+
+    # Deciding is not async: what a decision builds (its document, the input, the log entry
+    # as a dict) is let go when these return, before the response waits for its record's
+    # commit. Kept alive across that wait, it filled the collector's young generations with
+    # the objects of every request in flight.
+
+    def _decision(
+        self, path: str, raw: bytes, caller: str | None, start: int
+    ) -> tuple[bytes, Prepared | None]:
+        """A decision's JSON and log entry (POST /v1/decisions/...)."""
+        query = path[len(DECISIONS) :]
         bundle = self.watcher.bundle
         cache = self.cache
         if cache is not None:
             hit = cache.get(bundle, path, raw)
             if hit is not None:
-                out, again = self._reuse(hit, "decisions", query, caller, start)
-                return _ok(out) if again is None else await self._logged(out, again)
+                return self._reuse(hit, "decisions", query, caller, start)
         body = _object(parse_json(raw), "the body")
         _only(body, ("input", "now", "explain"), "the body")
         input, now = body.get("input"), body.get("now")
@@ -200,23 +220,18 @@ class Sidecar:
             entry = prepare(self.audit.decision(bundle, decision, input, caller, doc))
         if cache is not None and cache.cacheable(bundle, raw, now, decision.errors):
             cache.put(bundle, path, raw, Cached(decision.outcome, out, now is None, entry))
-        return _ok(out) if entry is None else await self._logged(out, entry)
+        return out, entry
 
-    async def _data(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
-        start = time.perf_counter_ns()
-        path = scope["path"][len(DATA) :].strip("/")
-        parts = path.split("/") if path else []
-        if "" in parts:
-            raise HTTPError(404, "unknown_query", f"`{scope['path']}` has an empty segment")
-        query = ".".join(parts)
-        raw = await read_body(scope, receive, self.max_body)
+    def _document(
+        self, path: str, query: str, raw: bytes, caller: str | None, start: int
+    ) -> tuple[bytes, Prepared | None]:
+        """A data read's JSON and log entry (POST /v1/data/...)."""
         bundle = self.watcher.bundle
         cache = self.cache
         if cache is not None:
-            hit = cache.get(bundle, scope["path"], raw)
+            hit = cache.get(bundle, path, raw)
             if hit is not None:
-                out, again = self._reuse(hit, "data", query, caller, start)
-                return _ok(out) if again is None else await self._logged(out, again)
+                return self._reuse(hit, "data", query, caller, start)
         body = _object(parse_json(raw), "the body")
         now = _now(body.get("now"))
         input = body.get("input")
@@ -236,8 +251,8 @@ class Sidecar:
         if self.audit is not None:
             entry = prepare(self.audit.document(bundle, doc, input, caller))
         if cache is not None and cache.cacheable(bundle, raw, now, doc.errors):
-            cache.put(bundle, scope["path"], raw, Cached(doc.outcome, out, now is None, entry))
-        return _ok(out) if entry is None else await self._logged(out, entry)
+            cache.put(bundle, path, raw, Cached(doc.outcome, out, now is None, entry))
+        return out, entry
 
     def _reuse(
         self, hit: Cached, endpoint: str, query: str, caller: str | None, start: int
