@@ -271,7 +271,16 @@ class Sidecar:
         return 200, out, JSON, await self.audit.record([entry])
 
     async def _batch(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
-        body = _object(parse_json(await read_body(scope, receive, self.max_body)), "the body")
+        raw = await read_body(scope, receive, self.max_body)
+        answer, entries = self._decisions(raw, caller)
+        if self.audit is None:
+            return _ok(answer)
+        # every decision of the batch is committed (or the batch is refused) before it is sent
+        return 200, answer, JSON, await self.audit.record(entries)
+
+    def _decisions(self, raw: bytes, caller: str | None) -> tuple[bytes, list[Prepared]]:
+        """A batch's JSON and its decisions' log entries (POST /v1/batch)."""
+        body = _object(parse_json(raw), "the body")
         _only(body, ("requests",), "the body")
         requests = body.get("requests")
         if not isinstance(requests, list):
@@ -284,7 +293,7 @@ class Sidecar:
             )
         bundle = self.watcher.bundle  # one version for the whole batch
         out: list[Any] = []
-        entries: list[dict[str, Any]] = []
+        entries: list[Prepared] = []
         for i, item in enumerate(requests):
             try:
                 where = f"requests[{i}]"
@@ -305,12 +314,8 @@ class Sidecar:
             if self.on_decision is not None:
                 self.on_decision(caller, "batch", doc)
             if self.audit is not None:
-                entries.append(self.audit.decision(bundle, decision, input, caller, doc))
-        answer = dumps({"decisions": out})
-        if self.audit is None:
-            return _ok(answer)
-        # every decision of the batch is committed (or the batch is refused) before it is sent
-        return 200, answer, JSON, await self.audit.record(entries)
+                entries.append(prepare(self.audit.decision(bundle, decision, input, caller, doc)))
+        return dumps({"decisions": out}), entries
 
     # ---- status --------------------------------------------------------------------------
 
