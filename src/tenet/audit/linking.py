@@ -29,11 +29,11 @@ __all__ = [
     "EntryTemplate",
     "Prepared",
     "Tail",
-    "link",
     "link_all",
     "link_prepared",
     "prepare",
     "prepared",
+    "record_of",
 ]
 
 Entry = dict[str, Any]  # what `AuditLog` makes of a decision or event, before it is linked
@@ -144,9 +144,9 @@ def link_all(
     return linked
 
 
-def link(entry: dict[str, Any], tail: Tail | None) -> dict[str, Any]:
-    """An entry made a record of its class's chain, as a dict: numbered, linked, hashed."""
-    (seq, prev, prev_id, digest), _ = link_prepared(prepare(entry), tail)
+def record_of(entry: Entry, chained: Chained) -> dict[str, Any]:
+    """The record an entry became, as a dict, from the links its store gave it."""
+    seq, prev, prev_id, digest = chained
     return {**entry, "seq": seq, "prev": prev, "prev_id": prev_id, "hash": digest}
 
 

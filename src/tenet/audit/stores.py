@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import unquote, urlparse
 
-from tenet.audit.linking import Chained, Prepared, Tail, link_all, prepare
+from tenet.audit.linking import Chained, Prepared, Tail, link_all, prepare, record_of
 from tenet.audit.records import canonical
 
 __all__ = ["AuditStore", "JsonlStore", "SqliteStore", "StdoutStore", "StoreError", "open_store"]
@@ -36,10 +36,7 @@ class AuditStore:
     def append(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Link and write entries in one transaction; returns the records as written."""
         links = self.append_prepared([prepare(entry) for entry in entries])
-        return [
-            {**entry, "seq": seq, "prev": prev, "prev_id": prev_id, "hash": digest}
-            for entry, (seq, prev, prev_id, digest) in zip(entries, links, strict=True)
-        ]
+        return [record_of(e, chained) for e, chained in zip(entries, links, strict=True)]
 
     def append_prepared(self, entries: list[Prepared]) -> list[Chained]:
         """`append` for entries already encoded (`linking.prepare`): link and write them in
