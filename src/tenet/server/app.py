@@ -201,11 +201,9 @@ class Sidecar:
         """A decision's JSON and log entry (POST /v1/decisions/...)."""
         query = path[len(DECISIONS) :]
         bundle = self.watcher.bundle
-        cache = self.cache
-        if cache is not None:
-            hit = cache.get(bundle, path, raw)
-            if hit is not None:
-                return self._reuse(hit, "decisions", query, caller, start)
+        reused = self._reuse(bundle, path, raw, "decisions", query, caller, start)
+        if reused is not None:
+            return reused
         body = _object(parse_json(raw), "the body")
         _only(body, ("input", "now", "explain"), "the body")
         input, now = body.get("input"), body.get("now")
@@ -218,8 +216,7 @@ class Sidecar:
         entry = None
         if self.audit is not None:
             entry = prepare(self.audit.decision(bundle, decision, input, caller, doc))
-        if cache is not None and cache.cacheable(bundle, raw, now, decision.errors):
-            cache.put(bundle, path, raw, Cached(decision.outcome, out, now is None, entry))
+        self._keep(bundle, path, raw, now, decision.errors, decision.outcome, out, entry)
         return out, entry
 
     def _document(
@@ -227,11 +224,9 @@ class Sidecar:
     ) -> tuple[bytes, Prepared | None]:
         """A data read's JSON and log entry (POST /v1/data/...)."""
         bundle = self.watcher.bundle
-        cache = self.cache
-        if cache is not None:
-            hit = cache.get(bundle, path, raw)
-            if hit is not None:
-                return self._reuse(hit, "data", query, caller, start)
+        reused = self._reuse(bundle, path, raw, "data", query, caller, start)
+        if reused is not None:
+            return reused
         body = _object(parse_json(raw), "the body")
         now = _now(body.get("now"))
         input = body.get("input")
@@ -250,20 +245,45 @@ class Sidecar:
         entry = None
         if self.audit is not None:
             entry = prepare(self.audit.document(bundle, doc, input, caller))
-        if cache is not None and cache.cacheable(bundle, raw, now, doc.errors):
-            cache.put(bundle, path, raw, Cached(doc.outcome, out, now is None, entry))
+        self._keep(bundle, path, raw, now, doc.errors, doc.outcome, out, entry)
         return out, entry
 
     def _reuse(
-        self, hit: Cached, endpoint: str, query: str, caller: str | None, start: int
-    ) -> tuple[bytes, Prepared | None]:
-        """Answer from the cache: the same document with its own id, time and duration, counted
-        like any decision; and its log entry."""
+        self,
+        bundle: Bundle,
+        path: str,
+        raw: bytes,
+        endpoint: str,
+        query: str,
+        caller: str | None,
+        start: int,
+    ) -> tuple[bytes, Prepared | None] | None:
+        """The answer from the cache, if it holds one for this request: the same document with
+        its own id, time and duration, counted like any decision; and its log entry."""
+        hit = self.cache.get(bundle, path, raw) if self.cache is not None else None
+        if hit is None:
+            return None
         out, fresh, entry = hit.reissue(caller or ANONYMOUS, start)
         self.metrics.decided(endpoint, query, hit.outcome)
         if self.on_decision is not None:
             self.on_decision(caller, endpoint, {**hit.document, **fresh})
         return out, entry
+
+    def _keep(
+        self,
+        bundle: Bundle,
+        path: str,
+        raw: bytes,
+        now: Any,
+        errors: list[Any],
+        outcome: str,
+        out: bytes,
+        entry: Prepared | None,
+    ) -> None:
+        """Keep an answer for the same request again, when the cache may."""
+        cache = self.cache
+        if cache is not None and cache.cacheable(bundle, raw, now, errors):
+            cache.put(bundle, path, raw, Cached(outcome, out, now is None, entry))
 
     async def _logged(self, out: bytes, entry: dict[str, Any] | Prepared) -> Response:
         """The response, sent once its decision's record is committed."""
