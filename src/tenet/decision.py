@@ -22,7 +22,7 @@ from tenet.runtime.trace import Record
 from tenet.runtime.values import UNDEF, to_json
 from tenet.yamlutil import pointer
 
-__all__ = ["BundleInfo", "Decision", "canonical_json", "decision_schema", "uuid7"]
+__all__ = ["BundleInfo", "Decision", "canonical_json", "decision_schema", "input_digest", "uuid7"]
 
 SEVERITIES = ("blocking", "warning", "info")
 
@@ -70,6 +70,16 @@ def uuid7() -> str:
 
 
 _VARIANT = {f"{i:x}": "89ab"[i & 3] for i in range(16)}
+
+
+def input_digest(value: Any) -> str:
+    """`sha256:` and the hex SHA-256 of an input's canonical JSON."""
+    try:
+        body = canonical_json(value)
+    except (TypeError, ValueError):
+        # an input that is not JSON was refused; its digest still names what was sent
+        body = repr(value).encode("utf-8", "backslashreplace")
+    return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 def canonical_json(value: Any) -> bytes:
@@ -145,12 +155,7 @@ class Decision:
 
     @cached_property
     def input_digest(self) -> str:
-        try:
-            body = canonical_json(self._input)
-        except (TypeError, ValueError):
-            # an input that is not JSON was refused; its digest still names what was sent
-            body = repr(self._input).encode("utf-8", "backslashreplace")
-        return "sha256:" + hashlib.sha256(body).hexdigest()
+        return input_digest(self._input)
 
     def to_dict(self) -> dict[str, Any]:
         """The decision document, built anew on each call: the caller's to change."""

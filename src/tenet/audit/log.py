@@ -4,7 +4,6 @@ classed, chained) and writes them, directly or in batches off a server's request
 from __future__ import annotations
 
 import getpass
-import hashlib
 import os
 import queue
 import threading
@@ -20,7 +19,7 @@ from tenet.audit.records import ChainProblem, Link, group_by_class, verify_links
 from tenet.audit.redact import Redactor, load_key
 from tenet.audit.retention import Retention, read_retention
 from tenet.audit.stores import AuditStore, StoreError, open_store
-from tenet.decision import canonical_json, uuid7
+from tenet.decision import input_digest, uuid7
 from tenet.runtime.clock import format_rfc3339, parse_rfc3339
 
 if TYPE_CHECKING:
@@ -106,11 +105,7 @@ class AuditLog:
     ) -> dict[str, Any]:
         """The record of a data API read (`Bundle.evaluate_document`), as a decision whose
         query is the path read and whose document is the data API's answer."""
-        try:
-            body = canonical_json({} if input is None else input)
-        except (TypeError, ValueError):
-            body = repr(input).encode("utf-8", "backslashreplace")
-        digest = "sha256:" + hashlib.sha256(body).hexdigest()
+        digest = input_digest({} if input is None else input)
         return self._decision(bundle, input, doc.to_dict(), doc, doc.path, digest, actor)
 
     def _decision(
@@ -120,7 +115,7 @@ class AuditLog:
         document: dict[str, Any],
         source: Decision | Document,
         query: str,
-        input_digest: str,
+        digest: str,
         actor: str,
     ) -> dict[str, Any]:
         """The record of `source`, a decision or a data API read, and its `document`:
@@ -138,7 +133,7 @@ class AuditLog:
             "actor": actor,
             "query": query,
             "outcome": outcome,
-            "input_digest": input_digest,
+            "input_digest": digest,
             "input": kept,
             "bundle": bundle.info.to_dict(),
             "decision": document,
