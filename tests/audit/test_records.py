@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tenet.audit.linking import EntryTemplate, link_prepared, prepare, record_of
+from tenet.audit.linking import EntryTemplate, entry_of, link_prepared, prepare, record_of
 from tenet.audit.records import GENESIS, canonical, record_hash
 
 json_values = st.recursive(
@@ -38,6 +38,8 @@ def test_linking_a_prepared_entry_is_canonical(generated: dict[str, Any], tail: 
     entry = {**generated, "id": "x", "class": "c", "kind": "k", "time": "t"}  # never missing
     chained, stored = link_prepared(prepare(entry), tail)
     record = record_of(entry, chained)
+    own = {k: v for k, v in entry.items() if k not in ("seq", "prev", "prev_id", "hash")}
+    assert entry_of(prepare(entry)) == own  # read back exactly
     assert stored == canonical(record)
     assert record["hash"] == record_hash(record)
     seq, prev, prev_id = tail if tail is not None else (0, GENESIS, None)

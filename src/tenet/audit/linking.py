@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import json
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -29,6 +30,7 @@ __all__ = [
     "EntryTemplate",
     "Prepared",
     "Tail",
+    "entry_of",
     "link_all",
     "link_prepared",
     "prepare",
@@ -63,6 +65,13 @@ def prepare(entry: dict[str, Any]) -> Prepared:
     linking)."""
     m0, m1, m2, m3, m4 = _encoder(_groups(entry))[0]
     return Prepared(*_columns(entry), (m0, m1, m2, m3, m4))
+
+
+def entry_of(p: Prepared) -> Entry:
+    """The entry a prepared one was made from, read back exactly (by `json`: an integer
+    beyond 64 bits stays one)."""
+    entry: Entry = json.loads(b"{" + b",".join([m for m in p.members if m]) + b"}")
+    return entry
 
 
 def _groups(entry: Entry) -> list[dict[str, Any]]:

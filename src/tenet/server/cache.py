@@ -16,7 +16,7 @@ import json
 import time
 from typing import Any
 
-from tenet.audit.linking import EntryTemplate, Prepared
+from tenet.audit.linking import EntryTemplate, Prepared, entry_of
 from tenet.bundle import Bundle
 from tenet.decision import uuid7
 from tenet.holes import Holes, json_scalar, with_holes
@@ -80,8 +80,7 @@ class Cached:
         own = tuple(k for k in _OWN if k in document and (k != "evaluated_at" or self.own_clock))
         self._own = own
         if self._log_entry is not None:
-            runs = [m for m in self._log_entry.members if m]
-            entry = json.loads(b"{" + b",".join(runs) + b"}")
+            entry = entry_of(self._log_entry)
             self._entry_own = tuple(k for k in own if k in entry["decision"])
             paths = [("id",), ("time",), ("actor",), *(("decision", k) for k in self._entry_own)]
             self._entry = EntryTemplate(entry, paths)
