@@ -18,13 +18,21 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tenet.audit.linking import Entry, Prepared, prepared
 from tenet.audit.log import WriteCounts
 from tenet.audit.stores import AuditStore, SqliteStore, StoreError, open_store
 
-__all__ = ["FrameReader", "WriterProcess", "decode_batch", "encode_batch", "main", "run"]
+__all__ = [
+    "FrameReader",
+    "WriterProcess",
+    "chunks",
+    "decode_batch",
+    "encode_batch",
+    "main",
+    "run",
+]
 
 log = logging.getLogger("tenet.server")
 
@@ -175,19 +183,31 @@ Group = list[list[Prepared] | Exception]  # batches committed in one transaction
 def _groups(frames: list[tuple[int, bytes]], max_batch: int) -> list[Group]:
     """The batches decoded (a batch that does not decode is its error), in groups of at most
     max_batch records; a larger batch is a group of its own."""
-    groups: list[Group] = []
-    size = 0
+    decoded: list[list[Prepared] | Exception] = []
     for kind, payload in frames:
         try:
-            batch: list[Prepared] | Exception = decode_batch(kind, payload)
+            decoded.append(decode_batch(kind, payload))
         except ValueError as err:
-            batch = err
-        count = len(batch) if isinstance(batch, list) else 1
-        if not groups or size + count > max_batch:
+            decoded.append(err)
+    return chunks(decoded, lambda b: len(b) if isinstance(b, list) else 1, max_batch)
+
+
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], size: Callable[[T], int], limit: int) -> list[list[T]]:
+    """Consecutive items in groups of at most `limit` (each item counting `size(item)`), none
+    split: an item larger than the limit is a group of its own. How writes (a /v1/batch's
+    records among them) share transactions without a write ever being cut in two."""
+    groups: list[list[T]] = []
+    total = 0
+    for item in items:
+        n = size(item)
+        if not groups or total + n > limit:
             groups.append([])
-            size = 0
-        groups[-1].append(batch)
-        size += count
+            total = 0
+        groups[-1].append(item)
+        total += n
     return groups
 
 
@@ -458,17 +478,8 @@ class WriterProcess:
     def _send_queued(self) -> None:
         """Send what is queued: consecutive writes share a batch up to max_batch records (a
         write is never split, so a /v1/batch commits whole)."""
-        queued = self._take_queued()
-        batch: list[Prepared] = []
-        waiters: list[Waiter] = []
-        for entries, waiter in queued:
-            if batch and len(batch) + len(entries) > self.max_batch:
-                self._send(batch, waiters)
-                batch, waiters = [], []
-            batch.extend(entries)
-            waiters.append(waiter)
-        if waiters:
-            self._send(batch, waiters)
+        for group in chunks(self._take_queued(), _records, self.max_batch):
+            self._send([e for entries, _ in group for e in entries], [w for _, w in group])
 
     def _take_queued(self) -> list[tuple[list[Prepared], Waiter]]:
         queued, self._queued = self._queued, []
@@ -698,6 +709,10 @@ class WriterProcess:
                     elif writing:
                         self._writable(child)
         _stop(child.proc, max(deadline - time.monotonic(), 1.0))
+
+
+def _records(queued: tuple[list[Prepared], Any]) -> int:
+    return len(queued[0])
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -14,7 +14,7 @@ from tenet.audit import AuditLog
 from tenet.audit.linking import Entry, Prepared, prepared
 from tenet.audit.log import WriteCounts
 from tenet.audit.stores import JsonlStore, SqliteStore
-from tenet.audit.writer import WriterProcess
+from tenet.audit.writer import WriterProcess, chunks
 from tenet.server.http import HTTPError
 
 if TYPE_CHECKING:
@@ -198,13 +198,11 @@ class InlineWriter:
         await done
 
     def _flush(self) -> None:
-        taken = size = 0
-        for entries, _ in self._queued:  # whole writes: a /v1/batch commits whole
-            if taken and size + len(entries) > self.max_batch:
-                break
-            taken += 1
-            size += len(entries)
-        batch, self._queued = self._queued[:taken], self._queued[taken:]
+        if not self._queued:  # `close` took them
+            self._flush_scheduled = False
+            return
+        batch = chunks(self._queued, lambda q: len(q[0]), self.max_batch)[0]
+        self._queued = self._queued[len(batch) :]
         if self._queued:
             asyncio.get_running_loop().call_soon(self._flush)
         else:
