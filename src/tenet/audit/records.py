@@ -4,12 +4,11 @@ chain of records is checked for modification, deletion, insertion and reordering
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
+from tenet.decision import canonical, canonical_exact, canonical_fast
 
 __all__ = [
     "GENESIS",
@@ -26,29 +25,6 @@ __all__ = [
 
 GENESIS = "sha256:" + "0" * 64  # the `prev` of the first record of a class
 KINDS = ("decision", "configuration_change", "error", "checkpoint")
-
-
-def canonical(value: Any) -> bytes:
-    """Sorted keys, no whitespace, UTF-8: the bytes a record's hash is taken over.
-
-    orjson writes them about ten times faster than `json`, which matters for a sidecar that
-    logs every decision. A value orjson refuses (an integer beyond 64 bits) goes through
-    `json`; either way the same record always encodes to the same bytes, which is all that
-    verifying a chain needs."""
-    try:
-        return canonical_fast(value)
-    except TypeError:
-        return canonical_exact(value)
-
-
-def canonical_fast(value: Any) -> bytes:
-    """`canonical` by orjson, which refuses an integer beyond 64 bits (TypeError)."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-
-
-def canonical_exact(value: Any) -> bytes:
-    """`canonical` by `json`, for a value orjson refuses."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def record_hash(record: dict[str, Any]) -> str:
