@@ -29,9 +29,7 @@ import argparse
 import http.client
 import json
 import os
-import re
 import resource
-import select
 import signal
 import socket
 import statistics
@@ -44,6 +42,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tenet.server.runner import announced_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ROOT.parent / "shared" / "conformance" / "10-access.yaml"
@@ -70,20 +70,10 @@ class Child:
             raise
 
     def _announced_port(self, deadline: float) -> int:
-        assert self.proc.stdout is not None
-        end = time.monotonic() + deadline
-        line = b""
-        while not line.endswith(b"\n"):
-            left = end - time.monotonic()
-            if left <= 0 or self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} did not start: {self.output()}")
-            ready, _, _ = select.select([self.proc.stdout], [], [], left)
-            if ready:
-                line += os.read(self.proc.stdout.fileno(), 1)
-        found = re.search(rb"http://127\.0\.0\.1:(\d+)", line)
-        if not found:
-            raise RuntimeError(f"{self.name}: no address in {line!r}")
-        return int(found.group(1))
+        try:
+            return announced_port(self.proc, deadline)
+        except RuntimeError as err:
+            raise RuntimeError(f"{self.name}: {err}: {self.output()}") from None
 
     def output(self) -> str:
         self.log.seek(0)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import re
-import select
 import signal
 import subprocess
 import sys
@@ -15,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tenet.server.runner import announced_port
 from tests.conftest import write_bundle
 
 MANIFEST = """\
@@ -104,22 +103,10 @@ class Server:
             raise
 
     def _read_port(self, deadline: float) -> int:
-        assert self.proc.stdout is not None
-        end = time.monotonic() + deadline
-        line = b""
-        while not line.endswith(b"\n"):
-            left = end - time.monotonic()
-            if left <= 0 or self.proc.poll() is not None:
-                raise RuntimeError(f"the server did not start:\n{self.log.read_text()}")
-            ready, _, _ = select.select([self.proc.stdout], [], [], left)
-            if ready:
-                chunk = os.read(self.proc.stdout.fileno(), 1)
-                if not chunk:
-                    continue
-                line += chunk
-        found = re.search(rb"http://127\.0\.0\.1:(\d+)", line)
-        assert found, line
-        return int(found.group(1))
+        try:
+            return announced_port(self.proc, deadline)
+        except RuntimeError as err:
+            raise RuntimeError(f"{err}:\n{self.log.read_text()}") from None
 
     def wait_ready(self, deadline: float) -> None:
         end = time.monotonic() + deadline

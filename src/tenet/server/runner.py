@@ -11,9 +11,13 @@ import ipaddress
 import logging
 import math
 import os
+import re
+import select
 import signal
 import socket
+import subprocess
 import sys
+import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from types import FrameType
@@ -31,11 +35,42 @@ if TYPE_CHECKING:
     from tenet.bundle import Bundle
     from tenet.bundle.reload import ReloadResult
 
-__all__ = ["ServeOptions", "bind", "is_loopback", "parse_addr", "serve", "uvicorn_config"]
+__all__ = [
+    "ServeOptions",
+    "announced_port",
+    "bind",
+    "is_loopback",
+    "parse_addr",
+    "serve",
+    "uvicorn_config",
+]
 
 log = logging.getLogger("tenet.server")
 
 DEFAULT_ADDR = "127.0.0.1:8181"
+# the first line `tenet serve` prints on stdout once it is bound (see `serve`'s announce)
+ANNOUNCED = re.compile(rb"listening on http://(?:\[[^\]]*\]|[^:/\s]+):(\d+)")
+
+
+def announced_port(proc: subprocess.Popen[bytes], timeout: float) -> int:
+    """The port a `tenet serve` started with `--addr HOST:0` bound, read from the line it
+    announces on stdout (a pipe) once listening: for the supervisors, tests and benchmarks
+    that start it. RuntimeError if it exits, or says nothing of the kind within `timeout`
+    seconds."""
+    assert proc.stdout is not None
+    end = time.monotonic() + timeout
+    line = b""
+    while not line.endswith(b"\n"):
+        left = end - time.monotonic()
+        if left <= 0 or proc.poll() is not None:
+            raise RuntimeError("the server did not start")
+        ready, _, _ = select.select([proc.stdout], [], [], left)
+        if ready:
+            line += os.read(proc.stdout.fileno(), 1)
+    found = ANNOUNCED.search(line)
+    if not found:
+        raise RuntimeError(f"the server announced no address: {line!r}")
+    return int(found.group(1))
 
 
 @dataclass(frozen=True)
