@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Redactor", "load_key"]
+__all__ = ["Redactor", "Secrets", "load_key"]
 
 KEY_ENV = "TENET_AUDIT_KEY"
 
@@ -77,16 +77,16 @@ class Redactor:
         digest = hmac.new(self.key, text.encode(), hashlib.sha256).hexdigest()[:32]
         return f"hmac:{digest}"
 
-    def secrets_of(self, input: Any) -> list[tuple[Any, str]]:
-        """The personal values of this input, each with its token."""
-        out: list[tuple[Any, str]] = []
+    def secrets_of(self, input: Any) -> Secrets:
+        """The personal values of this input, each with its token: the value at each personal
+        path, and when it is an object or a list, every key and scalar within it too (a policy
+        may read or quote `input.person.name.first` as well as `input.person.name`)."""
+        values: list[Any] = []
         for path in self.personal:
             value, found = _lookup(input, path)
-            values = value if found and "*" in path.split(".") else [value] if found else []
-            for v in values:
-                if v is not None and v != "" and not any(v == s for s, _ in out):
-                    out.append((v, self.token(v)))
-        return out
+            for v in value if found and "*" in path.split(".") else [value] if found else []:
+                _collect(v, values)
+        return Secrets([(v, self.token(v)) for v in values])
 
     def apply(self, input: Any, document: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """The kept input paths and the decision document, personal values replaced."""
@@ -95,25 +95,153 @@ class Redactor:
         for path in self.keep:
             value, present = _lookup(input, path)
             if present:
-                kept[path] = _scrub(value, found)
-        return kept, _scrub(document, found)
+                kept[path] = found.value(value) if found else value
+        return kept, found.document(document) if found else document
 
 
-def _scrub(value: Any, found: list[tuple[Any, str]]) -> Any:
-    if not found:
-        return value
-    for secret, token in found:
-        if type(value) is type(secret) and value == secret:
-            return token
+def _collect(value: Any, into: list[Any]) -> None:
+    """`value`, and for a container each key and value within it, into `into` once each;
+    nulls, booleans and empty strings are no one's personal data."""
+    if value is None or value == "" or isinstance(value, bool):
+        return
+    if not any(type(v) is type(value) and v == value for v in into):
+        into.append(value)
     if isinstance(value, dict):
-        return {k: _scrub(v, found) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub(v, found) for v in value]
+        for k, v in value.items():
+            _collect(k, into)
+            _collect(v, into)
+    elif isinstance(value, list):
+        for v in value:
+            _collect(v, into)
+
+
+class Secrets:
+    """The personal values of one input and their tokens, and how each part of a decision
+    document is cleaned of them.
+
+    Values the engine copied from the input (evidence values, bindings, results, kept input,
+    object keys among them) are replaced where they are equal to a personal value. Text the
+    engine wrote around them (rendered messages, error messages, JSON pointers) has each
+    personal value replaced where it stands as a word of its own, so that a short value (a
+    `9`, an `o`) does not eat into other words and numbers. Everything else is the engine's
+    or the policy's own (ids, statuses, the policy's source text, digests, times) and is kept
+    as it is: a personal value that also occurs there is not the input's to hide."""
+
+    def __init__(self, found: list[tuple[Any, str]]) -> None:
+        self._exact = found
+        texts = {_text_of(v): t for v, t in found if _text_of(v)}
+        self._texts = sorted(texts.items(), key=lambda item: -len(item[0]))
+
+    def __bool__(self) -> bool:
+        return bool(self._exact)
+
+    def value(self, value: Any) -> Any:
+        """A value copied from the input, cleaned."""
+        for secret, token in self._exact:
+            if type(value) is type(secret) and value == secret:
+                return token
+        if isinstance(value, dict):
+            return {self._key(k): self.value(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.value(v) for v in value]
+        if isinstance(value, str):
+            return self.text(value)
+        return value
+
+    def _key(self, key: str) -> str:
+        for secret, token in self._exact:
+            if type(secret) is str and key == secret:
+                return token
+        return self.text(key)
+
+    def text(self, text: str) -> str:
+        """Text the engine wrote, each personal value in it that stands as a word replaced."""
+        spans: list[tuple[int, int, str]] = []
+        for secret, token in self._texts:
+            start = text.find(secret)
+            while start >= 0:
+                end = start + len(secret)
+                if _stands_alone(text, start, end) and not any(
+                    s < end and start < e for s, e, _ in spans
+                ):
+                    spans.append((start, end, token))
+                start = text.find(secret, start + 1)
+        if not spans:
+            return text
+        spans.sort()
+        parts, pos = [], 0
+        for start, end, token in spans:
+            parts += [text[pos:start], token]
+            pos = end
+        parts.append(text[pos:])
+        return "".join(parts)
+
+    def document(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """A decision document (or a data API answer), cleaned."""
+        out = dict(doc)
+        if "result" in out:
+            out["result"] = self.value(out["result"])
+        if isinstance(out.get("checks"), list):
+            out["checks"] = [self._check(c) for c in out["checks"]]
+        if isinstance(out.get("errors"), list):
+            out["errors"] = [self._error(e) for e in out["errors"]]
+        explanation = out.get("explanation")
+        if isinstance(explanation, dict) and isinstance(explanation.get("definitions"), list):
+            out["explanation"] = {
+                **explanation,
+                "definitions": [self._with_evidence(d) for d in explanation["definitions"]],
+            }
+        return out
+
+    def _check(self, check: dict[str, Any]) -> dict[str, Any]:
+        out = self._with_evidence(check)
+        if isinstance(out.get("message"), str):
+            out["message"] = self.text(out["message"])
+        if "bindings" in out:
+            out["bindings"] = self.value(out["bindings"])
+        return out
+
+    def _with_evidence(self, part: dict[str, Any]) -> dict[str, Any]:
+        out = dict(part)
+        if isinstance(out.get("evidence"), list):
+            out["evidence"] = [self._evidence(e) for e in out["evidence"]]
+        return out
+
+    def _evidence(self, evidence: dict[str, Any]) -> dict[str, Any]:
+        out = dict(evidence)
+        for key in ("values", "bindings"):  # reference text -> a value read
+            if isinstance(out.get(key), dict):
+                out[key] = {k: self.value(v) for k, v in out[key].items()}
+        if isinstance(out.get("input_paths"), list):
+            out["input_paths"] = [self.text(p) for p in out["input_paths"]]
+        return out
+
+    def _error(self, error: Any) -> Any:
+        if not isinstance(error, dict):
+            return error
+        out = dict(error)
+        for key in ("message", "path"):
+            if isinstance(out.get(key), str):
+                out[key] = self.text(out[key])
+        return out
+
+
+def _text_of(value: Any) -> str:
+    """How a scalar personal value reads inside text ("" for containers)."""
     if isinstance(value, str):
-        # a rendered message may quote the value inside other text
-        for secret, token in found:
-            if isinstance(secret, str | int | float) and not isinstance(secret, bool):
-                text = str(secret)
-                if text and text in value:
-                    value = value.replace(text, token)
-    return value
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return json.dumps(value)
+    return ""
+
+
+def _stands_alone(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] is not the inside of a longer word or number: a value that
+    begins (ends) with a letter or digit must not follow (precede) one."""
+    if _word(text[start]) and start > 0 and _word(text[start - 1]):
+        return False
+    return not (_word(text[end - 1]) and end < len(text) and _word(text[end]))
+
+
+def _word(char: str) -> bool:
+    return char.isalnum() or char == "_"

@@ -1,0 +1,110 @@
+"""Personal values in audit records: replaced where the input's values were copied or quoted,
+and nowhere else, however short they are or whatever shape they have."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tenet
+from tenet.audit import AuditLog
+from tenet.audit.redact import Redactor
+from tests.conftest import write_bundle
+
+MANIFEST = """name: hr
+version: 1.0.0
+audit:
+  keep: [input.emp.fullname, input.note, input.amount]
+  personal: [input.emp.ssn, input.emp.email, input.emp.fullname]
+"""
+
+POLICY = """package hr
+
+require limit blocking {
+    input.amount <= 50000
+} message "app {input.emp.ssn} ({input.emp.email}) named {input.emp.fullname} asks {input.amount}"
+
+require not_bob warning {
+    input.emp.fullname.first != "bob"
+} message "hello {input.emp.fullname.first}"
+
+forbid low_review warning {
+    some who, n in input.reviews
+    n < 5
+} message "{who} scored {n}"
+"""
+
+INPUT: dict[str, Any] = {
+    "amount": 990000,
+    "emp": {"ssn": 9, "email": "o", "fullname": {"first": "bob", "last": "Zyxwer"}},
+    "reviews": {"o": 3, "other@example.com": 9},
+    "note": "call bob (o) today",
+}
+
+
+@pytest.fixture
+def record(tmp_path: Path) -> tuple[dict[str, Any], tenet.Decision]:
+    root = write_bundle(tmp_path / "b", {"tenet.yaml": MANIFEST, "hr.tenet": POLICY}, {})
+    bundle = tenet.load_bundle(root)
+    decision = bundle.decide("hr", INPUT)
+    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    return log.record(bundle, decision, INPUT, actor="ci"), decision
+
+
+def test_short_values_do_not_eat_into_other_text(record: tuple[dict[str, Any], Any]) -> None:
+    rec, decision = record
+    doc = rec["decision"]
+    # the engine's own fields are as the engine wrote them, though they hold 9s and os
+    assert doc["decision_id"] == decision.decision_id == rec["id"]
+    assert doc["bundle"] == decision.to_dict()["bundle"]
+    assert doc["input_digest"] == decision.input_digest
+    assert doc["evaluated_at"] == decision.to_dict()["evaluated_at"]
+    checks = {c["id"]: c for c in doc["checks"]}
+    assert set(checks) == {"hr.limit", "hr.not_bob", "hr.low_review"}
+    limit = checks["hr.limit"]
+    assert (limit["status"], limit["severity"]) == ("violated", "blocking")
+    # 990000 is not the personal 9, nor is its text
+    assert limit["evidence"][0]["values"] == {"input.amount": 990000}
+    assert rec["input"]["input.amount"] == 990000
+    assert limit["message"].endswith(" asks 990000")
+
+
+def test_every_copy_and_quote_of_a_personal_value_is_a_token(
+    record: tuple[dict[str, Any], Any],
+) -> None:
+    rec, _ = record
+    text = json.dumps(rec)
+    assert "Zyxwer" not in text
+    checks = {c["id"]: c for c in rec["decision"]["checks"]}
+    message = checks["hr.limit"]["message"]
+    assert message.startswith("app hmac:") and "(hmac:" in message
+    # an object at a personal path is one token where copied whole, and its parts are
+    # tokens where quoted
+    assert rec["input"]["input.emp.fullname"].startswith("hmac:")
+    assert checks["hr.not_bob"]["message"].startswith("hello hmac:")
+    assert "bob" not in checks["hr.not_bob"]["message"]
+    # the policy's own text is the policy's: a value that also occurs there stays
+    condition = checks["hr.not_bob"]["evidence"][0]["condition"]
+    assert condition == 'input.emp.fullname.first != "bob"'
+    # a personal value as a binding, and as a key of an object the policy read
+    low = checks["hr.low_review"]
+    assert low["bindings"]["who"].startswith("hmac:") and low["bindings"]["n"] == 3
+    assert low["message"] == f"{low['bindings']['who']} scored 3"
+    (read,) = [
+        v for e in low["evidence"] for k, v in e.get("values", {}).items() if k == "input.reviews"
+    ]
+    assert set(read) == {low["bindings"]["who"], "other@example.com"}
+    # kept input holding a personal value inside other text
+    note = rec["input"]["input.note"]
+    assert note.startswith("call hmac:") and note.endswith(" today") and "bob" not in note
+
+
+def test_a_value_inside_a_word_is_not_replaced() -> None:
+    secrets = Redactor([], ["input.id"], b"k").secrets_of({"id": "ann"})
+    assert secrets.text("anna and ann; ann.") == "anna and {t}; {t}.".format(
+        t=Redactor([], [], b"k").token("ann")
+    )
+    assert secrets.text("planning") == "planning"
