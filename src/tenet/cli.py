@@ -46,7 +46,7 @@ from tenet.ci import (
 from tenet.cli_authoring import check_command, fmt_command, test_command
 from tenet.cli_common import bundle_failed as _bundle_failed
 from tenet.cli_common import fail as _fail
-from tenet.cli_common import load, write_atomically
+from tenet.cli_common import load, log_failed, write_atomically
 from tenet.cli_fairness import fairness
 from tenet.cli_serve import serve
 from tenet.diagnostics import PolicyError, QueryError, render_all
@@ -237,7 +237,7 @@ def _open_log(url: str | None) -> AuditLog | None:
     try:
         return AuditLog.open(url)
     except StoreError as err:
-        _fail(f"cannot open the decision log: {err}")
+        log_failed(err)
 
 
 def _record(

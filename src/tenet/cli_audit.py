@@ -20,6 +20,7 @@ from tenet.audit import (
 from tenet.audit.query import Filter, parse_since, parse_where, select
 from tenet.cli_common import fail as _fail
 from tenet.cli_common import load, read_log, write_report
+from tenet.runtime.builtins.time import duration_seconds
 from tenet.wording import count
 
 __all__ = ["audit"]
@@ -205,8 +206,13 @@ def _grant(g: Any) -> dict[str, str]:
 @audit.command(name="report")
 @LOG
 @click.option("--since", default="30d", show_default=True, help="The window (30d) or RFC 3339.")
-@click.option("--incident", default=None, help="RFC 3339: list the changes made before it.")
-@click.option("-o", "--output", "output", required=True, help="The HTML file to write.")
+@click.option(
+    "--incident",
+    default=None,
+    help="When an incident happened (RFC 3339, or a time back from now such as 2d): the "
+    "report lists the changes made before it.",
+)
+@click.option("-o", "--output", "output", required=True, help="The file to write (- for stdout).")
 @click.option("--format", "fmt", type=click.Choice(["html", "json"]), default="html")
 def report_cmd(log_url: str, since: str, incident: str | None, output: str, fmt: str) -> None:
     """Write one self-contained HTML page (inline SVG, no network) about the window."""
@@ -230,5 +236,5 @@ def report_cmd(log_url: str, since: str, incident: str | None, output: str, fmt:
         if fmt == "html"
         else json.dumps(summary.to_dict(), indent=2, default=str)
     )
-    write_report(output, text)
-    click.echo(f"wrote {output}: {count(summary.decisions, 'decision')} from {since} back")
+    window = f"in the last {since}" if duration_seconds(since) is not None else f"since {since}"
+    write_report(output, text, f"wrote {output}: {count(summary.decisions, 'decision')} {window}")

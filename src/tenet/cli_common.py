@@ -38,6 +38,14 @@ def read_log(url: str) -> AuditStore:
         fail(str(err))
 
 
+def log_failed(err: StoreError) -> NoReturn:
+    """The decision log given to `--decision-log` cannot be opened: exit 2 saying why."""
+    text = str(err)
+    if text.startswith("cannot open "):  # "cannot open `URL`: why"
+        fail("cannot open the decision log " + text.removeprefix("cannot open "))
+    fail(f"cannot open the decision log: {text}")
+
+
 def bundle_failed(path: str, err: PolicyError) -> NoReturn:
     click.echo(str(err), err=True)
     n = len(err.diagnostics)
@@ -58,12 +66,21 @@ def load(path: str, public_key: str | None = None) -> tenet.Bundle:
         fail(f"bundle `{path}` nests too deeply to load")
 
 
-def write_report(output: str, text: str) -> None:
-    """Write a report file whole (`write_atomically`), or fail naming it."""
+def write_report(output: str, text: str, said: str) -> None:
+    """Write a report file whole (`write_atomically`), or to stdout when `output` is `-`, then
+    print `said` (on stderr when the report went to stdout); or fail naming the file."""
+    if output == "-":
+        click.echo(text)
+        click.echo(said, err=True)
+        return
+    path = Path(output)
+    if not path.parent.is_dir():
+        fail(f"cannot write `{output}`: the folder `{path.parent}` does not exist")
     try:
-        write_atomically(Path(output), text.encode("utf-8"))
+        write_atomically(path, text.encode("utf-8"))
     except OSError as err:
         fail(f"cannot write `{output}`: {err.strerror or err}")
+    click.echo(said)
 
 
 def write_atomically(path: Path, data: bytes, mode: int | None = None) -> None:

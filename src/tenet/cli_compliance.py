@@ -59,7 +59,7 @@ def matrix_cmd(bundle_path: str, framework: str | None, fmt: str) -> None:
 @click.option("--log", "log_url", required=True, help="The decision log (sqlite:// or jsonl://).")
 @click.option("--framework", required=True, help="The catalogue to report on.")
 @click.option("--since", default="90d", show_default=True, help="The window (90d) or RFC 3339.")
-@click.option("-o", "--output", required=True, help="The file to write.")
+@click.option("-o", "--output", required=True, help="The file to write (- for stdout).")
 @click.option("--format", "fmt", type=click.Choice(["html", "json"]), default="html")
 def report_cmd(
     bundle_path: str, log_url: str, framework: str, since: str, output: str, fmt: str
@@ -85,12 +85,13 @@ def report_cmd(
         if fmt == "html"
         else json.dumps(pack.to_dict(), indent=2, ensure_ascii=False)
     )
-    write_report(output, text)
     gaps = sum(1 for c in pack.controls if not c.checks)
     verdict = "verifies" if pack.chain_ok else "DOES NOT VERIFY"
-    click.echo(
+    write_report(
+        output,
+        text,
         f"wrote {output}: {count(len(pack.controls), 'control')} ({count(gaps, 'gap')}), "
-        f"{count(pack.decisions, 'decision')}, the audit chain {verdict}"
+        f"{count(pack.decisions, 'decision')}, the audit chain {verdict}",
     )
     if not pack.chain_ok:
         sys.exit(1)

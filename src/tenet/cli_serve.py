@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from tenet.bundle.signing import KeyFileError
-from tenet.cli_common import bundle_failed
+from tenet.cli_common import bundle_failed, log_failed
 from tenet.cli_common import fail as _fail
 from tenet.diagnostics import PolicyError
 
@@ -166,7 +166,7 @@ def serve(
     except (KeyFileError, TokenFileError) as err:
         _fail(str(err))
     except StoreError as err:
-        _fail(f"cannot open the decision log: {err}")
+        log_failed(err)
     except RecursionError:
         _fail(f"bundle `{bundle_path}` nests too deeply to load")
     except OSError as err:

@@ -28,6 +28,12 @@ class StoreError(Exception):
     """The audit store cannot be opened, read or written."""
 
 
+# the columns of the SQLite store's table
+COLUMNS = frozenset(
+    ("position", "id", "class", "seq", "kind", "time", "query", "outcome", "actor", "hash", "body")
+)
+
+
 class AuditStore:
     """The interface every store implements."""
 
@@ -58,12 +64,50 @@ class AuditStore:
 
 
 class SqliteStore(AuditStore):
-    def __init__(self, path: Path, url: str) -> None:
+    def __init__(self, path: Path, url: str, create: bool = True) -> None:
         self.url = url
         self.path = path
         self._local = threading.local()
         self._checkpointer: tuple[threading.Thread, threading.Event] | None = None
-        self._conn().execute(
+        try:
+            self._open(create)
+        except sqlite3.Error as err:  # a file that is not a database, a locked one
+            self.close()
+            raise StoreError(f"cannot open `{url}`: {err}") from err
+        except StoreError:
+            self.close()
+            raise
+
+    def _open(self, create: bool) -> None:
+        """Check that the database is a decision log, or make it one when it holds nothing
+        else: pointed at another program's database by mistake, a store must neither pass an
+        audit as an empty log nor add its table there."""
+        conn = self._conn()
+        tables = [
+            name
+            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if not name.startswith("sqlite_")
+        ]
+        if "records" in tables:
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(records)")}
+            if not COLUMNS <= columns:
+                raise StoreError(
+                    f"`{self.url}` is not a decision log: its `records` table is another "
+                    "program's (it lacks "
+                    + ", ".join(f"`{c}`" for c in sorted(COLUMNS - columns))
+                    + ")"
+                )
+        elif tables:
+            raise StoreError(
+                f"`{self.url}` is not a decision log: it is a database of other tables ("
+                + ", ".join(f"`{t}`" for t in sorted(tables)[:5])
+                + "); give the decision log a file of its own"
+            )
+        elif not create:
+            raise StoreError(
+                f"`{self.url}` is not a decision log: the database holds no records table"
+            )
+        conn.execute(
             """CREATE TABLE IF NOT EXISTS records (
                    position INTEGER PRIMARY KEY AUTOINCREMENT,
                    id TEXT NOT NULL,
@@ -77,8 +121,8 @@ class SqliteStore(AuditStore):
                    hash TEXT NOT NULL,
                    body TEXT NOT NULL)"""
         )
-        self._conn().execute("CREATE INDEX IF NOT EXISTS by_class ON records(class, seq)")
-        self._conn().execute("CREATE INDEX IF NOT EXISTS by_time ON records(time)")
+        conn.execute("CREATE INDEX IF NOT EXISTS by_class ON records(class, seq)")
+        conn.execute("CREATE INDEX IF NOT EXISTS by_time ON records(time)")
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -230,23 +274,42 @@ class JsonlStore(AuditStore):
         self.path = path
         self._lock = threading.Lock()
         try:
-            path.touch(exist_ok=True)
+            with path.open("a+b") as f:
+                f.seek(0)
+                first = f.readline(1 << 20)
         except OSError as err:
             raise StoreError(f"cannot open `{url}`: {err.strerror}") from err
+        # pointed at another file by mistake, a store must not append to it, let alone cut
+        # what it takes for a torn record: the first line must be a record, or its start
+        if first and not (
+            _record_line(first) if first.endswith(b"\n") else first.startswith(b'{"')
+        ):
+            raise self._not_a_log(1)
+
+    def _not_a_log(self, line: int) -> StoreError:
+        return StoreError(
+            f"`{self.url}` is not a decision log: line {line} is not an audit record; "
+            "give the decision log a file of its own"
+        )
 
     def _tails(self, f: TextIO) -> dict[str, Tail]:
         tails: dict[str, Tail] = {}
         f.seek(0)
         text = f.read()
-        if text and not text.endswith("\n"):
-            # a writer killed mid-line left a torn, never-committed record: drop it
-            text = text[: text.rfind("\n") + 1]
-            f.seek(0)
-            f.truncate(len(text.encode()))
-        for line in text.splitlines():
+        complete = text[: text.rfind("\n") + 1]
+        for n, line in enumerate(complete.splitlines(), 1):
             if line.strip():
-                r = json.loads(line)
+                r = _record(line)
+                if r is None:
+                    raise self._not_a_log(n)
                 tails[r["class"]] = (r["seq"], r["hash"], r["id"])
+        if len(complete) < len(text):
+            torn = text[len(complete) :]
+            if not torn.startswith('{"'):
+                raise self._not_a_log(complete.count("\n") + 1)
+            # a writer killed mid-line left a torn, never-committed record: drop it
+            f.seek(0)
+            f.truncate(len(complete.encode()))
         return tails
 
     def append_prepared(self, entries: list[Prepared]) -> list[Chained]:
@@ -275,9 +338,10 @@ class JsonlStore(AuditStore):
                         return  # the last line, torn by a killed writer: never committed
                     if line.strip():
                         try:
-                            yield json.loads(line)
+                            r = json.loads(line)
                         except ValueError:
-                            yield {"id": f"line {n}", "class": "?", "hash": "unreadable"}
+                            r = None
+                        yield r if isinstance(r, dict) else _unreadable(n)
             except OSError as err:
                 raise StoreError(f"cannot read `{self.url}`: {err.strerror}") from err
 
@@ -326,6 +390,26 @@ class StdoutStore(AuditStore):
             return [chained for chained, _ in linked]
 
 
+def _record(line: str | bytes) -> dict[str, Any] | None:
+    """A JSONL line as a record, or None if it is not one."""
+    try:
+        r = json.loads(line)
+    except ValueError:
+        return None
+    if isinstance(r, dict) and all(k in r for k in ("id", "class", "seq", "hash")):
+        return r
+    return None
+
+
+def _record_line(line: bytes) -> bool:
+    return _record(line) is not None
+
+
+def _unreadable(n: int) -> dict[str, Any]:
+    """What verification sees of a line that is not a record: a record whose hash is wrong."""
+    return {"id": f"line {n}", "class": "?", "hash": "unreadable"}
+
+
 def _lines(linked: list[tuple[Chained, bytes]]) -> str:
     return "".join([text.decode() + "\n" for _, text in linked])
 
@@ -336,18 +420,22 @@ def open_store(url: str, create: bool = True) -> AuditStore:
     mistyped path must not look like reading a log with nothing in it."""
     parsed = urlparse(url)
     if parsed.scheme == "stdout":
+        if parsed.netloc or parsed.path or parsed.query:
+            raise StoreError(f"`{url}`: `stdout:` takes no path; write just `stdout:`")
         return StdoutStore(url)
     if parsed.scheme in ("sqlite", "jsonl"):
         raw = unquote(parsed.netloc + parsed.path)
         if not raw:
             raise StoreError(f"`{url}` names no file: write `{parsed.scheme}:///path/to/file`")
         path = Path(raw)
+        if path.is_dir():
+            raise StoreError(f"cannot open `{url}`: `{path}` is a folder, not a file")
         if not path.parent.is_dir():
             raise StoreError(f"cannot open `{url}`: the folder `{path.parent}` does not exist")
         if not create and not path.is_file():
             raise StoreError(f"no decision log at `{url}`: the file `{path}` does not exist")
         if parsed.scheme == "sqlite":
-            return SqliteStore(path, url)
+            return SqliteStore(path, url, create)
         return JsonlStore(path, url)
     raise StoreError(
         f"unknown audit store `{url}`: use `sqlite:///path/audit.db`, "

@@ -1,0 +1,137 @@
+"""A decision log pointed at the wrong file: refused before anything is written, read or cut,
+by recording and by every `tenet audit` command alike."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from tenet.audit import verify
+from tenet.audit.stores import StoreError, open_store
+from tenet.cli import main
+from tests.audit.test_cli_audit import make_log
+
+
+def run(*args: str) -> Result:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert "Traceback" not in result.output
+    return result
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"precious notes line 1\nprecious line 2 without a newline",
+        b"precious, one line without a newline",
+        b'{"a": 1}\n{"torn',  # JSON, but not records
+        b"[1, 2]\n",
+    ],
+)
+@pytest.mark.parametrize("create", [True, False])
+def test_a_jsonl_file_that_is_not_a_log_is_refused_and_kept(
+    tmp_path: Path, content: bytes, create: bool
+) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_bytes(content)
+    with pytest.raises(StoreError, match="is not a decision log: line 1 is not an audit record"):
+        open_store(f"jsonl:///{path}", create=create)
+    assert path.read_bytes() == content
+
+
+def test_a_jsonl_log_with_a_foreign_line_later_is_refused_on_append(tmp_path: Path) -> None:
+    url, _ = make_log(tmp_path)
+    lines = [json.dumps(r) for r in open_store(url, create=False).records()]
+    path = tmp_path / "log.jsonl"
+    path.write_text(lines[0] + "\nnot a record\n" + lines[1][:20], "utf-8")
+    before = _digest(path)
+    store = open_store(f"jsonl:///{path}")
+    with pytest.raises(StoreError, match="line 2 is not an audit record"):
+        store.append([{"id": "x", "class": "c", "kind": "decision", "time": "t"}])
+    assert _digest(path) == before  # the torn last line was not cut either
+
+
+def test_a_jsonl_line_that_is_not_an_object_is_a_finding_of_verify(tmp_path: Path) -> None:
+    url, _ = make_log(tmp_path)
+    lines = [json.dumps(r) for r in open_store(url, create=False).records()]
+    path = tmp_path / "log.jsonl"
+    path.write_text("\n".join([*lines[:2], "[1, 2]", *lines[2:]]) + "\n", "utf-8")
+    problems = verify(open_store(f"jsonl:///{path}", create=False))
+    assert problems and problems[0].record_id == "line 3"
+
+
+def test_a_sqlite_database_of_another_program_is_refused_and_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    sqlite3.connect(path).execute("CREATE TABLE notes (x TEXT)")
+    for create in (True, False):
+        with pytest.raises(StoreError, match=r"it is a database of other tables \(`notes`\)"):
+            open_store(f"sqlite:///{path}", create=create)
+    tables = sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == [("notes",)]
+    result = run("audit", "verify", "--log", f"sqlite:///{path}")
+    assert result.exit_code == 2 and "is not a decision log" in result.output
+
+
+def test_a_records_table_of_another_shape_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    sqlite3.connect(path).execute("CREATE TABLE records (id TEXT, name TEXT)")
+    with pytest.raises(StoreError, match="its `records` table is another program's"):
+        open_store(f"sqlite:///{path}")
+
+
+def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("precious notes " * 100, "utf-8")
+    with pytest.raises(StoreError, match="file is not a database"):
+        open_store(f"sqlite:///{path}")
+    assert path.read_text("utf-8") == "precious notes " * 100
+
+
+@pytest.mark.parametrize("url", ["stdout:/foo", "stdout://host"])
+def test_stdout_takes_no_path(url: str) -> None:
+    with pytest.raises(StoreError, match="`stdout:` takes no path"):
+        open_store(url)
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "jsonl"])
+def test_a_folder_is_not_a_log(tmp_path: Path, scheme: str) -> None:
+    for create in (True, False):
+        with pytest.raises(StoreError, match="is a folder, not a file"):
+            open_store(f"{scheme}:///{tmp_path}", create=create)
+
+
+def test_recording_into_a_file_that_is_not_a_log_exits_2(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("precious\n", "utf-8")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "tenet.yaml").write_text("name: b\nversion: 1.0.0\n", "utf-8")
+    (tmp_path / "b" / "p.tenet").write_text("package p\nallow = true\n", "utf-8")
+    result = run(
+        "eval", "p", "--bundle", str(tmp_path / "b"), "--input", "-",
+        "--decision-log", f"jsonl:///{notes}",
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert f"error: cannot open the decision log: `jsonl:///{notes}` is not a decision log" in (
+        result.output
+    )
+    assert notes.read_text("utf-8") == "precious\n"
+
+
+def test_a_report_goes_to_stdout_with_a_dash_and_never_makes_folders(tmp_path: Path) -> None:
+    url, _ = make_log(tmp_path)
+    result = CliRunner().invoke(main, ["audit", "report", "--log", url, "-o", "-"])
+    assert result.exit_code == 0 and result.stdout.startswith("<!DOCTYPE html>")
+    assert "wrote -: 6 decisions in the last 30d" in result.stderr
+    missing = tmp_path / "no" / "such"
+    result = run("audit", "report", "--log", url, "-o", str(missing / "r.html"))
+    assert result.exit_code == 2
+    assert f"the folder `{missing}` does not exist" in result.output
+    assert not (tmp_path / "no").exists()
