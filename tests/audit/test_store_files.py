@@ -6,12 +6,13 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
-from tenet.audit import verify
+from tenet.audit import prune, verify
 from tenet.audit.stores import StoreError, open_store
 from tenet.cli import main
 from tests.audit.test_cli_audit import make_log
@@ -135,3 +136,30 @@ def test_a_report_goes_to_stdout_with_a_dash_and_never_makes_folders(tmp_path: P
     assert result.exit_code == 2
     assert f"the folder `{missing}` does not exist" in result.output
     assert not (tmp_path / "no").exists()
+
+
+def test_a_jsonl_log_cut_or_replaced_under_its_writer_is_not_started_anew(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    store = open_store(f"jsonl:///{path}")
+    entry = {"id": "a", "class": "c", "kind": "decision", "time": "2026-01-01T00:00:00Z"}
+    store.append([entry, {**entry, "id": "b"}])
+    lines = path.read_text("utf-8").splitlines(keepends=True)
+    path.write_text(lines[0], "utf-8")  # the last record cut off
+    with pytest.raises(StoreError, match=r"the chain `c` ends at record 1, .* up to record 2"):
+        store.append([{**entry, "id": "c"}])
+    assert path.read_text("utf-8") == lines[0]
+
+
+def test_a_jsonl_log_pruned_under_its_writer_is_written_on(tmp_path: Path) -> None:
+    url, _ = make_log(tmp_path)  # sqlite: copied into a JSONL log
+    path = tmp_path / "log.jsonl"
+    path.write_text(
+        "".join(json.dumps(r) + "\n" for r in open_store(url, create=False).records()), "utf-8"
+    )
+    writer = open_store(f"jsonl:///{path}")
+    entry = {"id": "n1", "class": "access", "kind": "decision", "time": "2026-01-01T00:00:00Z"}
+    writer.append([entry])
+    removed = prune(open_store(f"jsonl:///{path}"), time.time() + 1e10, "ops")  # another process
+    assert removed == {"access": 3, "deployments": 3}
+    writer.append([{**entry, "id": "n2"}])
+    assert verify(open_store(f"jsonl:///{path}", create=False)) == []

@@ -206,11 +206,49 @@ def test_an_event_from_another_thread_is_ordered_with_decisions(tmp_path: Path) 
     assert verify(open_store(url)) == []
 
 
-def test_a_store_the_child_cannot_open_fails_the_start(tmp_path: Path) -> None:
+def test_a_store_that_cannot_be_opened_fails_the_start(tmp_path: Path) -> None:
     w = WriterProcess(f"sqlite:///{tmp_path}/missing/audit.db")
-    with pytest.raises(StoreError, match=r"exited with status 1: .*does not exist"):
+    with pytest.raises(StoreError, match=r"the folder `.*missing` does not exist"):
         w.start()
     w.close()
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "jsonl"])
+def test_a_log_removed_while_written_fails_and_is_not_started_anew(
+    tmp_path: Path, scheme: str
+) -> None:
+    path = tmp_path / f"audit.{scheme}"
+    w = WriterProcess(f"{scheme}:///{path}", restart_interval=0)
+    w.start()
+    errors: list[str] = []
+
+    async def main() -> None:
+        await w.write([entry("kept")])
+        for p in tmp_path.glob("audit.*"):
+            p.unlink()
+        with pytest.raises(StoreError) as err:
+            await w.write([entry("lost")])  # the child has the removed file open
+        errors.append(str(err.value))
+        pid = w.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while True:  # the next child refuses to make a new, empty log
+            try:
+                await w.write([entry("after")])
+            except StoreError as e:
+                if "does not exist" in str(e):
+                    errors.append(str(e))
+                    return
+            assert time.monotonic() < deadline, "no new writer process"
+            await asyncio.sleep(0.01)
+
+    try:
+        asyncio.run(main())
+    finally:
+        w.close()
+    assert "removed" in errors[0]
+    assert "no decision log at" in errors[1] and not path.exists()
 
 
 def test_a_killed_child_fails_its_batches_and_restarts_at_most_once_per_interval(

@@ -148,10 +148,15 @@ def test_activations_and_failed_reloads_are_recorded(tmp_path: Path) -> None:
 
 def _break_store(path: Path) -> None:
     """A JSONL store opens its file for each batch: a directory in its place fails every write,
-    even for root (a read-only folder does not stop root, and an SQLite connection keeps its
-    unlinked file)."""
-    path.unlink()
+    even for root (a read-only folder does not stop root). The log is moved aside, not removed:
+    a removed log stays an error until the server restarts."""
+    path.rename(path.with_name(path.name + ".aside"))
     path.mkdir()
+
+
+def _mend_store(path: Path) -> None:
+    path.rmdir()
+    path.with_name(path.name + ".aside").rename(path)
 
 
 def test_failing_open_answers_with_the_header_false_and_reports_it(tmp_path: Path) -> None:
@@ -174,7 +179,7 @@ def test_failing_open_answers_with_the_header_false_and_reports_it(tmp_path: Pat
         assert s.metric('tenet_audit_batches_total{result="failed"}') == 2
         assert s.metric("tenet_audit_failing") == 1
         # once the store can be written again, the log recovers
-        store.rmdir()
+        _mend_store(store)
         assert s.post("/v1/decisions/access.allow", {"input": ADMIN})[1][LOGGED] == "true"
         assert s.get("/health")[2]["status"] == "ok"
     finally:
@@ -205,6 +210,32 @@ def test_failing_closed_answers_503_and_no_decision(tmp_path: Path) -> None:
         assert s.metric('tenet_http_requests_total{route="decisions",status="503"}') == 1
     finally:
         assert s.stop() == 0
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "jsonl"])
+def test_a_log_removed_under_the_server_is_never_reported_logged(
+    tmp_path: Path, scheme: str
+) -> None:
+    root = make_bundle(tmp_path / "gates")
+    store = tmp_path / f"audit.{scheme}"
+    s = Server(
+        ["--bundle", str(root), "--decision-log", f"{scheme}://{store}", "--audit-fail-closed"],
+        tmp_path / "log",
+    )
+    try:
+        assert s.post("/v1/decisions/access.allow", {"input": ADMIN})[1][LOGGED] == "true"
+        for p in tmp_path.glob(f"audit.{scheme}*"):
+            p.unlink()  # the writer still has the SQLite file open
+        for _ in range(3):
+            status, headers, answer = s.post("/v1/decisions/access.allow", {"input": ADMIN})
+            assert status == 503 and headers[LOGGED] == "false", answer
+            assert "removed" in answer["error"]["message"] or "does not exist" in (
+                answer["error"]["message"]
+            )
+        assert s.get("/health")[2]["audit"]["status"] == "failing"
+        assert not store.exists()  # not started anew
+    finally:
+        s.stop()
 
 
 def test_an_unusable_decision_log_stops_startup(tmp_path: Path) -> None:

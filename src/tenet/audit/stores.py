@@ -7,6 +7,7 @@ that writes it, so that several writers never fork a chain.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -123,6 +124,17 @@ class SqliteStore(AuditStore):
         )
         conn.execute("CREATE INDEX IF NOT EXISTS by_class ON records(class, seq)")
         conn.execute("CREATE INDEX IF NOT EXISTS by_time ON records(time)")
+        self._identity = _identity(self.path)
+
+    def _still_there(self) -> None:
+        """Raise StoreError when the file is no longer the one opened: an open connection
+        would go on writing into a removed file, and every record would be lost while
+        reported committed."""
+        if _identity(self.path) != self._identity:
+            raise StoreError(
+                f"cannot write to `{self.url}`: the file was removed or replaced since it was "
+                "opened; restart with the log in place (or a new log) to go on recording"
+            )
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -150,6 +162,7 @@ class SqliteStore(AuditStore):
             ).fetchone()
             return (row[0], row[1], row[2]) if row else None
 
+        self._still_there()
         try:
             conn.execute("BEGIN IMMEDIATE")
             linked = link_all(entries, {}, find)
@@ -164,10 +177,21 @@ class SqliteStore(AuditStore):
             )  # fmt: skip
             conn.execute("COMMIT")
         except sqlite3.Error as err:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
+            self._drop(conn)  # the next write opens it again: the cause may be gone by then
             raise StoreError(f"cannot write to `{self.url}`: {err}") from err
         return [chained for chained, _ in linked]
+
+    def _drop(self, conn: sqlite3.Connection) -> None:
+        """Forget a connection a write failed on. SQLite opens a file it may not write (its
+        folder made read-only, say) read-only, and stays so: reopened, it can write again
+        once the cause is mended."""
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            conn.close()
+        except sqlite3.Error:
+            pass
+        self._local.conn = None
 
     def checkpoint_in_background(self, every: float = 0.2, backstop: int = 16_000) -> None:
         """Leave WAL checkpoints to a thread of their own, for a process that does nothing but
@@ -195,7 +219,8 @@ class SqliteStore(AuditStore):
                         conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                     except sqlite3.Error:
                         pass  # busy or failing now; the next round or the backstop will do
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
             finally:
                 conn.close()
 
@@ -273,6 +298,7 @@ class JsonlStore(AuditStore):
         self.url = url
         self.path = path
         self._lock = threading.Lock()
+        self._reached: dict[str, int] = {}  # class -> the last record number written or seen
         try:
             with path.open("a+b") as f:
                 f.seek(0)
@@ -315,16 +341,38 @@ class JsonlStore(AuditStore):
     def append_prepared(self, entries: list[Prepared]) -> list[Chained]:
         with self._lock:
             try:
-                with self.path.open("a+", encoding="utf-8") as f:
+                # r+, not a+: a log removed while open is an error, not a new, empty log
+                with self.path.open("r+", encoding="utf-8") as f:
                     fcntl.flock(f, fcntl.LOCK_EX)
-                    linked = link_all(entries, self._tails(f))
+                    tails = self._tails(f)
+                    self._still_whole(tails)
+                    linked = link_all(entries, tails)
                     f.seek(0, os.SEEK_END)
                     f.write(_lines(linked))
                     f.flush()
                     os.fsync(f.fileno())
+                    self._reached.update({cls: tail[0] for cls, tail in tails.items()})
                     return [chained for chained, _ in linked]
+            except FileNotFoundError:
+                raise StoreError(
+                    f"cannot write to `{self.url}`: the file was removed since it was opened; "
+                    "restart with the log in place (or a new log) to go on recording"
+                ) from None
             except (OSError, ValueError) as err:
                 raise StoreError(f"cannot write to `{self.url}`: {err}") from err
+
+    def _still_whole(self, tails: dict[str, Tail]) -> None:
+        """Raise StoreError when a chain this store wrote ends earlier than it left it: the
+        file was replaced or cut since, and appending would start a chain anew. (Pruning
+        keeps each chain's place: its checkpoint keeps the last removed record's number.)"""
+        for cls, seq in self._reached.items():
+            now = tails[cls][0] if cls in tails else 0
+            if now < seq:
+                raise StoreError(
+                    f"cannot write to `{self.url}`: the chain `{cls}` ends at record {now}, "
+                    f"and this process had written up to record {seq}: the file was replaced "
+                    "or cut since it was opened"
+                )
 
     def records(self) -> Iterator[dict[str, Any]]:
         try:
@@ -388,6 +436,14 @@ class StdoutStore(AuditStore):
             out.flush()
             self._tails = tails
             return [chained for chained, _ in linked]
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _record(line: str | bytes) -> dict[str, Any] | None:

@@ -155,7 +155,7 @@ def run(url: str, in_fd: int, out_fd: int, max_batch: int = 256) -> int:
     """The child's loop: append each batch read from `in_fd`, acknowledge it on `out_fd` once
     committed, and return when `in_fd` ends (everything received is then committed)."""
     try:
-        store = open_store(url)
+        store = open_store(url, create=False)  # made by `WriterProcess.start`
         if isinstance(store, SqliteStore):
             store.checkpoint_in_background()  # commits never wait for a checkpoint's fsync
     except Exception as err:  # StoreError, or SQLite refusing its first statements
@@ -338,9 +338,12 @@ class WriterProcess:
     # ---- starting ------------------------------------------------------------------------
 
     def start(self, timeout: float = 30.0) -> None:
-        """Start the child and wait until its store is open (raises StoreError)."""
+        """Make the store if it does not exist, start the child and wait until it has the
+        store open (raises StoreError). A child restarted later opens the store only if it
+        is still there: a log removed meanwhile is an error, not a new log."""
         if self._child is not None and not self._child.dead:
             return
+        open_store(self.url).close()
         child = self._spawn()
         deadline = time.monotonic() + timeout
         with selectors.DefaultSelector() as sel:
