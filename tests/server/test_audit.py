@@ -229,8 +229,9 @@ def test_a_log_removed_under_the_server_is_never_reported_logged(
         for _ in range(3):
             status, headers, answer = s.post("/v1/decisions/access.allow", {"input": ADMIN})
             assert status == 503 and headers[LOGGED] == "false", answer
-            assert "removed" in answer["error"]["message"] or "does not exist" in (
-                answer["error"]["message"]
+            assert (
+                "removed" in answer["error"]["message"]
+                or "does not exist" in (answer["error"]["message"])
             )
         assert s.get("/health")[2]["audit"]["status"] == "failing"
         assert not store.exists()  # not started anew

@@ -11,8 +11,11 @@ kept, and which queries, outcomes and events record into it.
         errors:              {keep_for: 366d,  outcomes: [error], events: [error]}
 
 A record claimed by several classes (a failed deployment: by prefix and by outcome) goes to
-the one that keeps it longest. A bundle without retention data records everything in the
-class `default`, kept forever. Other keys of a class (`description`, `period`) are notes.
+the one that keeps it longest. A bundle without retention data (no `data.retention` with
+`classes` or `default_class`) records everything in the class `default`, kept forever.
+`description` and `period` of a class are notes; any other key, a `keep_for` that is not a
+duration, an unknown outcome or event, or a `default_class` that names no class stops the
+bundle loading, since it would change how long records are kept without a word.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tenet.diagnostics import did_you_mean
 from tenet.runtime.builtins.time import duration_seconds
 
 __all__ = ["DEFAULT_CLASS", "Retention", "RetentionClass", "read_retention"]
@@ -71,39 +75,113 @@ class Retention:
 
 def _names(spec: dict[str, Any], key: str) -> tuple[str, ...] | None:
     value = spec.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
         return None
     return tuple(value)
 
 
-def read_retention(data: Any) -> tuple[Retention, list[str]]:
-    """The retention classes of a data document, and what is wrong with them."""
+_KEYS = ("keep_for", "query_prefixes", "outcomes", "events")
+_NOTES = ("description", "period")
+_OUTCOMES = ("allow", "deny", "error")
+EVENTS = ("configuration_change", "error")  # the kinds of record other than decisions
+DURATION_HELP = "write a duration of days, hours or minutes, such as `90d`, `2557d` or `12h`"
+
+
+def read_retention(data: Any) -> tuple[Retention, list[tuple[str, str | None]]]:
+    """The retention classes of a data document, and what is wrong with them (each a message
+    and its help). A class with a mistake is left out of the classes returned."""
     raw = data.get("retention") if isinstance(data, dict) else None
-    if raw is None:
-        return Retention(), []
-    if not isinstance(raw, dict) or not isinstance(raw.get("classes"), dict):
-        return Retention(), ["`data.retention` must have a `classes` mapping"]
-    problems: list[str] = []
+    if not isinstance(raw, dict) or not ("classes" in raw or "default_class" in raw):
+        return Retention(), []  # no retention classes: a policy's own data of that name
+    if not isinstance(raw.get("classes"), dict):
+        return Retention(), [
+            (
+                "`data.retention.classes` must be a mapping of class names to classes",
+                "write `classes: {inference: {keep_for: 90d, query_prefixes: [inference]}}`",
+            )
+        ]
+    problems: list[tuple[str, str | None]] = []
+    for key in raw:
+        if key not in ("classes", "default_class"):
+            problems.append(
+                (
+                    f"`data.retention` has an unknown key `{key}`",
+                    did_you_mean(key, ["classes", "default_class"]),
+                )
+            )
     classes: dict[str, RetentionClass] = {}
     for name, spec in raw["classes"].items():
-        if not isinstance(spec, dict):
-            problems.append(f"retention class `{name}` must be a mapping")
-            continue
-        keep = spec.get("keep_for")
-        seconds: int | None = None
-        if keep is not None:
-            parsed = duration_seconds(keep) if isinstance(keep, str) else None
-            if parsed is None:
-                problems.append(f"retention class `{name}`: `keep_for` must be a duration (`90d`)")
-                continue
-            seconds = int(parsed)
-        lists = [_names(spec, k) for k in ("query_prefixes", "outcomes", "events")]
-        if any(v is None for v in lists):
-            problems.append(
-                f"retention class `{name}`: `query_prefixes`, `outcomes` and `events` list names"
-            )
-            continue
-        prefixes, outcomes, events = (v or () for v in lists)
-        classes[str(name)] = RetentionClass(str(name), seconds, prefixes, outcomes, events)
+        found = _read_class(str(name), spec, problems)
+        if found is not None:
+            classes[found.name] = found
     default = raw.get("default_class", DEFAULT_CLASS)
-    return Retention(classes, str(default)), problems
+    if not isinstance(default, str) or not default:
+        problems.append(("`data.retention.default_class` must name a class", None))
+        default = DEFAULT_CLASS
+    elif "default_class" in raw and default not in raw["classes"]:
+        problems.append(
+            (
+                f"`data.retention.default_class` is `{default}`, which is not a class",
+                did_you_mean(default, [str(c) for c in raw["classes"]])
+                or "name one of `data.retention.classes`",
+            )
+        )
+    return Retention(classes, default), problems
+
+
+def _read_class(
+    name: str, spec: Any, problems: list[tuple[str, str | None]]
+) -> RetentionClass | None:
+    where = f"retention class `{name}`"
+    if not isinstance(spec, dict):
+        problems.append((f"{where} must be a mapping", "give it `keep_for` and what it claims"))
+        return None
+    ok = True
+    for key in spec:
+        if key not in _KEYS and key not in _NOTES:
+            problems.append(
+                (f"{where} has an unknown key `{key}`", did_you_mean(str(key), list(_KEYS)))
+            )
+            ok = False
+    keep = spec.get("keep_for")
+    seconds: int | None = None
+    if keep is not None:
+        parsed = duration_seconds(keep) if isinstance(keep, str) else None
+        if parsed is None or parsed <= 0:
+            problems.append((f"{where}: `keep_for` is `{keep}`, not a duration", DURATION_HELP))
+            ok = False
+        else:
+            seconds = int(parsed)
+    lists = {k: _names(spec, k) for k in ("query_prefixes", "outcomes", "events")}
+    for key, names in lists.items():
+        if names is None:
+            problems.append(
+                (f"{where}: `{key}` must be a list of names", f"write `{key}: [{spec[key]}]`")
+            )
+            ok = False
+    outcomes = lists["outcomes"] or ()
+    for outcome in outcomes:
+        if outcome not in _OUTCOMES:
+            problems.append(
+                (
+                    f"{where}: `{outcome}` is not an outcome",
+                    did_you_mean(outcome, _OUTCOMES)
+                    or "outcomes are " + ", ".join(f"`{o}`" for o in _OUTCOMES),
+                )
+            )
+            ok = False
+    for event in lists["events"] or ():
+        if event not in EVENTS:
+            problems.append(
+                (
+                    f"{where}: `{event}` is not an event",
+                    did_you_mean(event, EVENTS)
+                    or "events are " + ", ".join(f"`{e}`" for e in EVENTS),
+                )
+            )
+            ok = False
+    if not ok:
+        return None
+    return RetentionClass(
+        name, seconds, lists["query_prefixes"] or (), outcomes, lists["events"] or ()
+    )

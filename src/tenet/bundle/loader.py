@@ -105,7 +105,21 @@ def read_parts(tree: Tree, root: Path, manifest: Manifest, digest: str) -> Bundl
             if catalogue is not None:
                 out.frameworks[key] = catalogue
     _input_schemas(out, _read_schemas(out, named))
+    _check_retention(out, owners)
     return out
+
+
+def _check_retention(out: BundleFiles, owners: dict[tuple[str, ...], str]) -> None:
+    """A bundle's retention classes decide how long its audit records are kept: a mistake in
+    them (a `keep_for` that is no duration, a default class that does not exist) would keep
+    records forever or prune them early without a word, so it stops the bundle loading."""
+    from tenet.audit.retention import read_retention  # the audit package imports bundles
+
+    _, problems = read_retention(out.data)
+    file = _owner(owners, ("retention",))
+    out.diagnostics.extend(
+        Diagnostic("retention", message, None, help, file=file) for message, help in problems
+    )
 
 
 def _read_schemas(out: BundleFiles, named: list[str]) -> dict[str, Any]:
