@@ -159,29 +159,18 @@ def _read_class(
                 (f"{where}: `{key}` must be a list of names", f"write `{key}: [{spec[key]}]`")
             )
             ok = False
-    outcomes = lists["outcomes"] or ()
-    for outcome in outcomes:
-        if outcome not in _OUTCOMES:
-            problems.append(
-                (
-                    f"{where}: `{outcome}` is not an outcome",
-                    did_you_mean(outcome, _OUTCOMES)
-                    or "outcomes are " + ", ".join(f"`{o}`" for o in _OUTCOMES),
+    for key, word, known in (("outcomes", "an outcome", _OUTCOMES), ("events", "an event", EVENTS)):
+        for name in lists[key] or ():
+            if name not in known:
+                problems.append(
+                    (
+                        f"{where}: `{name}` is not {word}",
+                        did_you_mean(name, known)
+                        or f"{key} are " + ", ".join(f"`{k}`" for k in known),
+                    )
                 )
-            )
-            ok = False
-    for event in lists["events"] or ():
-        if event not in EVENTS:
-            problems.append(
-                (
-                    f"{where}: `{event}` is not an event",
-                    did_you_mean(event, EVENTS)
-                    or "events are " + ", ".join(f"`{e}`" for e in EVENTS),
-                )
-            )
-            ok = False
+                ok = False
     if not ok:
         return None
-    return RetentionClass(
-        name, seconds, lists["query_prefixes"] or (), outcomes, lists["events"] or ()
-    )
+    prefixes, outcomes, events = (v or () for v in lists.values())
+    return RetentionClass(name, seconds, prefixes, outcomes, events)
