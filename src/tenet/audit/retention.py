@@ -160,12 +160,12 @@ def _read_class(
             )
             ok = False
     for key, word, known in (("outcomes", "an outcome", _OUTCOMES), ("events", "an event", EVENTS)):
-        for name in lists[key] or ():
-            if name not in known:
+        for given in lists[key] or ():
+            if given not in known:
                 problems.append(
                     (
-                        f"{where}: `{name}` is not {word}",
-                        did_you_mean(name, known)
+                        f"{where}: `{given}` is not {word}",
+                        did_you_mean(given, known)
                         or f"{key} are " + ", ".join(f"`{k}`" for k in known),
                     )
                 )
