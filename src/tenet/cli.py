@@ -45,8 +45,8 @@ from tenet.ci import (
 )
 from tenet.cli_authoring import check_command, fmt_command, test_command
 from tenet.cli_common import bundle_failed as _bundle_failed
+from tenet.cli_common import check_log_options, load, log_failed, write_atomically
 from tenet.cli_common import fail as _fail
-from tenet.cli_common import load, log_failed, write_atomically
 from tenet.cli_fairness import fairness
 from tenet.cli_serve import serve
 from tenet.diagnostics import PolicyError, QueryError, render_all
@@ -173,6 +173,7 @@ def eval_(
 
     Files after the options are more inputs, which is what an unquoted shell glob after
     --input turns into. The exit code is the worst of the inputs'."""
+    check_log_options(log_url, ("audit_fail_closed", "actor"))
     if log_url is not None and log_url.startswith("stdout:") and fmt != "text":
         # machines read the report from standard output: record lines there would break it
         _fail(

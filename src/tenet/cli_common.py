@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
+from click.core import ParameterSource
 
 import tenet
 from tenet.audit.stores import AuditStore, StoreError, open_store
@@ -36,6 +37,23 @@ def read_log(url: str) -> AuditStore:
         return open_store(url, create=False)
     except StoreError as err:
         fail(str(err))
+
+
+def check_log_options(log_url: str | None, needing: tuple[str, ...]) -> None:
+    """Refuse an empty `--decision-log` (an unset variable, say), which would turn recording
+    off without a word, and the options of `needing` given without a decision log."""
+    if log_url is not None and not log_url.strip():
+        fail(
+            "--decision-log is empty\n  = help: give `sqlite:///path/audit.db`, "
+            "`jsonl:///path/audit.jsonl` or `stdout:`"
+        )
+    if log_url is not None:
+        return
+    ctx = click.get_current_context()
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name or "")
+        if param.name in needing and source not in (None, ParameterSource.DEFAULT):
+            fail(f"{param.opts[-1]} needs --decision-log")
 
 
 def log_failed(err: StoreError) -> NoReturn:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from tenet.bundle.signing import KeyFileError
-from tenet.cli_common import bundle_failed, log_failed
+from tenet.cli_common import bundle_failed, check_log_options, log_failed
 from tenet.cli_common import fail as _fail
 from tenet.diagnostics import PolicyError
 
@@ -157,8 +157,7 @@ def serve(
         audit_batch=audit_batch,
         actor=actor,
     )
-    if audit_fail_closed and decision_log is None:
-        _fail("--audit-fail-closed needs --decision-log")
+    check_log_options(decision_log, ("audit_fail_closed", "audit_queue", "audit_batch", "actor"))
     try:
         run(options, announce=lambda line: click.echo(line))
     except PolicyError as err:

@@ -163,3 +163,20 @@ def test_a_jsonl_log_pruned_under_its_writer_is_written_on(tmp_path: Path) -> No
     assert removed == {"access": 3, "deployments": 3}
     writer.append([{**entry, "id": "n2"}])
     assert verify(open_store(f"jsonl:///{path}", create=False)) == []
+
+
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (["serve", "--decision-log", ""], "--decision-log is empty"),
+        (["eval", "p", "--input", "-", "--decision-log", " "], "--decision-log is empty"),
+        (["serve", "--audit-fail-closed"], "--audit-fail-closed needs --decision-log"),
+        (["serve", "--audit-queue", "5"], "--audit-queue needs --decision-log"),
+        (["serve", "--actor", "ops"], "--actor needs --decision-log"),
+        (["eval", "p", "--input", "-", "--actor", "ops"], "--actor needs --decision-log"),
+    ],
+)
+def test_log_options_without_a_log_are_refused(tmp_path: Path, args: list[str], said: str) -> None:
+    """An unset variable given as the log would turn recording off without a word."""
+    result = run(*args, "--bundle", str(tmp_path))
+    assert result.exit_code == 2 and f"error: {said}" in result.output

@@ -394,6 +394,31 @@ def test_a_killed_writer_fails_requests_in_flight_and_recovers(
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_a_writer_killed_between_requests_shows_in_health_until_one_restarts_it(
+    tmp_path: Path,
+) -> None:
+    root = make_bundle(tmp_path / "gates")
+    url = f"sqlite:///{tmp_path}/audit.db"
+    s = Server(["--bundle", str(root), "--decision-log", url], tmp_path / "log")
+    path, body = "/v1/decisions/access.allow", {"input": ADMIN}
+    try:
+        assert s.post(path, body)[1][LOGGED] == "true"
+        pid = poll(lambda: writer_pid(s.proc.pid), what="the writer process")
+        os.kill(pid, signal.SIGKILL)
+
+        def down() -> dict[str, Any] | None:
+            health = s.get("/health")[2]
+            return health if health["status"] == "degraded" else None
+
+        health = poll(down, what="/health degraded")
+        assert health["audit"]["status"] == "failing"
+        assert "killed by signal 9" in health["audit"]["last_error"]
+        assert poll(lambda: s.post(path, body)[1][LOGGED] == "true" or None, what="a new writer")
+        assert s.get("/health")[2]["status"] == "ok"
+    finally:
+        assert s.stop() == 0
+
+
 def test_a_tiny_queue_slows_requests_down_and_loses_nothing(tmp_path: Path) -> None:
     root = make_bundle(tmp_path / "gates")
     url = f"sqlite:///{tmp_path}/audit.db"

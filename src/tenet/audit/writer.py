@@ -651,6 +651,14 @@ class WriterProcess:
         child = self._child
         return None if child is None or child.dead else child.proc.pid
 
+    @property
+    def down(self) -> str | None:
+        """Why the child stopped, while none runs (it may have died idle: the next batch
+        starts another); None while one runs."""
+        if self._down is None or self.pid is not None:
+            return None
+        return str(self._down)
+
     def depth(self) -> int:
         """Records queued or sent to the child and not yet acknowledged."""
         return self._depth + len(self._events)

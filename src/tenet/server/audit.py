@@ -154,13 +154,15 @@ class SidecarAudit:
 
     def status(self) -> dict[str, Any]:
         w = self.writer
+        # a writer process that died between requests failed no write yet, but is down
+        error = self.last_error or (w.down if isinstance(w, WriterProcess) else None)
         return {
-            "status": "ok" if self.last_error is None else "failing",
+            "status": "ok" if error is None else "failing",
             "fail_closed": self.fail_closed,
             "records_written": w.counts.records,
             "records_failed": w.counts.failed_records,
             "queue_depth": w.depth(),
-            "last_error": self.last_error,
+            "last_error": error,
         }
 
     def close(self) -> None:
