@@ -182,6 +182,7 @@ def access_review_cmd(log_url: str, bundle_path: str, since: str, fmt: str) -> N
                 {
                     "since": since,
                     "allowed_decisions": result.decisions,
+                    "without_grant_evidence": result.unattributed,
                     "grants": len(grants),
                     "unused": [_grant(g) for g in unused],
                     "unused_share": round(result.unused_share, 4),
@@ -191,11 +192,20 @@ def access_review_cmd(log_url: str, bundle_path: str, since: str, fmt: str) -> N
         )
         return
     head = ("role", "resource type", "pattern", "action")
-    lines = [f"grants no allowed decision used in {since} ({result.decisions} allowed decisions):"]
+    lines = [
+        f"grants no allowed decision used in {since} ({count(result.decisions, 'allowed access decision')}):"
+    ]
     rows = [head, *((g.role, g.resource_type, g.pattern, g.action) for g in unused)]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     lines.append(f"{len(unused)} of {len(grants)} grants unused ({result.unused_share:.0%})")
+    if result.unattributed:
+        lines.append(
+            "note: no grant could be read from the evidence of "
+            f"{count(result.unattributed, 'allowed decision')}: record the rule query "
+            "(`access.allow`), or the package with `--explain full` when its checks bind the "
+            "grant"
+        )
     click.echo("\n".join(lines))
 
 

@@ -52,7 +52,9 @@ def test_access_review_finds_the_grants_no_decision_used(access: Any, tmp_path: 
     assert Grant("compliance_officer", "audit", "**", "read") in used
     assert Grant("data_scientist", "models", "prod/*", "read") not in used
     assert len(used) == 3
-    assert result.decisions == 4
+    # the break-glass allow records neither a grant nor the subject's role: it is not read as
+    # an access decision of the role table
+    assert result.decisions == 3
     assert result.unused_share == pytest.approx(1 - 3 / len(result.grants))
 
     out = CliRunner().invoke(
@@ -135,3 +137,57 @@ def test_changes_before_an_incident(tmp_path: Path) -> None:
     assert summary.changes == []
     summary = summarize(list(log.store.records()), 0, t + 100, incident=t + 1)
     assert [c["actor"] for c in summary.changes] == ["alice"]
+
+
+VAULT = """package vault
+
+import data.roles
+
+require permitted blocking {
+    some grant in roles[input.subject.role][input.resource.type]
+    glob(grant.pattern, input.resource.path)
+    input.action in grant.actions
+}
+
+require named warning {
+    input.subject.id != ""
+}
+"""
+
+ROLES = {
+    "roles": {
+        "clerk": {"ledger": [{"pattern": "branch/*", "actions": ["read"]}]},
+        "auditor": {"vault": [{"pattern": "gold/*", "actions": ["inspect"]}]},
+    }
+}
+
+
+@pytest.mark.parametrize("explain, used", [("full", 1), ("summary", 0)])
+def test_a_package_decision_counts_by_the_grant_its_passed_checks_bound(
+    tmp_path: Path, explain: str, used: int
+) -> None:
+    root = write_bundle(
+        tmp_path / "vault",
+        {
+            "tenet.yaml": "name: vault\nversion: 1.0.0\naudit:\n"
+            "  keep: [input.subject.role, input.resource.type, input.action]\n",
+            "vault/p.tenet": VAULT,
+        },
+        ROLES,
+    )
+    bundle = tenet.load_bundle(root)
+    log = AuditLog.open(f"sqlite:///{tmp_path}/audit.db")
+    inp = {
+        "subject": {"id": "u1", "role": "auditor"},
+        "resource": {"type": "vault", "path": "gold/bar"},
+        "action": "inspect",
+    }
+    decision = bundle.decide("vault", inp, explain=explain)
+    assert decision.outcome == "allow"
+    log.record(bundle, decision, inp, actor="u1")
+    # a decision that has nothing to do with access does not count at all
+    other = bundle.decide("vault", {"subject": {"id": "u2"}})
+    log.record(bundle, other, {}, actor="u2")
+    result = review(grants_of(bundle.program.data), log.store.records())
+    assert result.decisions == 1 and result.unattributed == 1 - used
+    assert (Grant("auditor", "vault", "gold/*", "inspect") in result.used) == bool(used)

@@ -2,7 +2,8 @@
 
 The role table is the bundle's `data.roles`: role → resource type → list of
 `{pattern, actions}`. A recorded allowed decision says which grant matched through the
-holding definition's evidence: the bound grant object (a value with `pattern` and
+evidence of what held (a rule query's holding definition, or a package query's passed checks,
+recorded with full explanation): the bound grant object (a value with `pattern` and
 `actions`), next to `input.subject.role`, `input.resource.type` and `input.action`, read
 from the evidence values or the kept input.
 """
@@ -28,7 +29,8 @@ class Grant:
 class Review:
     grants: list[Grant]
     used: dict[Grant, int]  # grant -> allowed decisions that used it
-    decisions: int  # allowed decisions read
+    decisions: int  # allowed access decisions read (a role and an action known)
+    unattributed: int = 0  # of those, the ones whose evidence held no grant
 
     @property
     def unused(self) -> list[Grant]:
@@ -57,14 +59,17 @@ def grants_of(data: Any) -> list[Grant]:
 
 
 def _facts(record: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Reference values and grant objects from the evidence of the definition that held."""
+    """Reference values and grant objects from the evidence of what held: the definitions of
+    a rule query that held, and the passed checks of a package query (whose evidence is
+    recorded when the decision was asked with full explanation)."""
     values: dict[str, Any] = dict(record.get("input") or {})
     grants: list[dict[str, Any]] = []
-    explanation = (record.get("decision") or {}).get("explanation") or {}
-    for d in explanation.get("definitions") or []:
-        if not d.get("held"):
-            continue
-        for e in d.get("evidence") or []:
+    document = record.get("decision") or {}
+    explanation = document.get("explanation") or {}
+    held = [d for d in explanation.get("definitions") or [] if d.get("held")]
+    held += [c for c in document.get("checks") or [] if c.get("status") == "passed"]
+    for part in held:
+        for e in part.get("evidence") or []:
             for ref, v in (e.get("values") or {}).items():
                 values.setdefault(ref, v)
                 if isinstance(v, dict) and "pattern" in v and "actions" in v:
@@ -82,17 +87,20 @@ def _value(values: dict[str, Any], suffix: str) -> Any:
 def review(grants: list[Grant], records: Iterable[dict[str, Any]]) -> Review:
     known = set(grants)
     used: dict[Grant, int] = {}
-    decisions = 0
+    decisions = unattributed = 0
     for r in records:
         if r.get("kind") != "decision" or r.get("outcome") != "allow":
             continue
-        decisions += 1
         values, matched = _facts(r)
         role = _value(values, "subject.role")
         rtype = _value(values, "resource.type")
         action = _value(values, "action")
+        if role is None or action is None:
+            continue  # not an access decision: it says nothing of the role table
+        decisions += 1
+        unattributed += not matched
         for g in matched:
             grant = Grant(str(role), str(rtype), str(g["pattern"]), str(action))
             if grant in known:
                 used[grant] = used.get(grant, 0) + 1
-    return Review(grants, used, decisions)
+    return Review(grants, used, decisions, unattributed)
