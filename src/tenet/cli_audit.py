@@ -192,9 +192,8 @@ def access_review_cmd(log_url: str, bundle_path: str, since: str, fmt: str) -> N
         )
         return
     head = ("role", "resource type", "pattern", "action")
-    lines = [
-        f"grants no allowed decision used in {since} ({count(result.decisions, 'allowed access decision')}):"
-    ]
+    read = count(result.decisions, "allowed access decision")
+    lines = [f"grants no allowed decision used in {since} ({read}):"]
     rows = [head, *((g.role, g.resource_type, g.pattern, g.action) for g in unused)]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
