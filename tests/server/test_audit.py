@@ -419,6 +419,20 @@ def test_a_writer_killed_between_requests_shows_in_health_until_one_restarts_it(
         assert s.stop() == 0
 
 
+def test_with_a_stdout_log_the_address_is_still_the_first_line(tmp_path: Path) -> None:
+    root = make_bundle(tmp_path / "gates")
+    s = Server(["--bundle", str(root), "--decision-log", "stdout:"], tmp_path / "log")
+    try:  # the Server helper read the port from the first line
+        assert s.post("/v1/decisions/access.allow", {"input": ADMIN})[1][LOGGED] == "true"
+        s.proc.send_signal(signal.SIGTERM)
+        assert s.proc.stdout is not None
+        rest = s.proc.stdout.read().decode()  # up to the end: the server has exited
+    finally:
+        assert s.stop() == 0
+    records = [json.loads(line) for line in rest.splitlines()]
+    assert [r["kind"] for r in records] == ["configuration_change", "decision"]
+
+
 def test_a_tiny_queue_slows_requests_down_and_loses_nothing(tmp_path: Path) -> None:
     root = make_bundle(tmp_path / "gates")
     url = f"sqlite:///{tmp_path}/audit.db"

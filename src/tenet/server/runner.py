@@ -202,9 +202,14 @@ def serve(options: ServeOptions, announce: Callable[[str], None] | None = None) 
     watcher = BundleWatcher.open(
         options.bundle, public_key=options.public_key, interval=options.watch_interval
     )
-    audit = _open_audit(options, watcher) if options.decision_log else None
-    _freeze_heap(watcher)
+    sock = bind(host, port)
+    audit: SidecarAudit | None = None
     try:
+        # announced before the log's first record: with `stdout:` that record goes to stdout
+        # too, and the address must stay the first line there
+        _announce(sock, watcher.bundle, announce)
+        audit = _open_audit(options, watcher) if options.decision_log else None
+        _freeze_heap(watcher)
         app = Sidecar(
             watcher,
             tokens,
@@ -214,10 +219,22 @@ def serve(options: ServeOptions, announce: Callable[[str], None] | None = None) 
             audit=audit,
             cache_size=options.decision_cache,
         )
-        _run(options, watcher, app, host, port, announce)
+        _run(options, watcher, app, host, sock)
     finally:
+        sock.close()
         if audit is not None:
             audit.close()  # after requests in flight: flush what is queued
+
+
+def _announce(sock: socket.socket, b: Bundle, announce: Callable[[str], None] | None) -> None:
+    if announce is None:
+        return
+    bound = sock.getsockname()
+    shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+    announce(
+        f"tenet serve: listening on http://{shown}:{bound[1]} "
+        f"(bundle {b.name} {b.version}, {b.digest}, pid {os.getpid()})"
+    )
 
 
 def _freeze_heap(watcher: BundleWatcher) -> None:
@@ -274,8 +291,7 @@ def _run(
     watcher: BundleWatcher,
     app: Sidecar,
     host: str,
-    port: int,
-    announce: Callable[[str], None] | None,
+    sock: socket.socket,
 ) -> None:
     tokens = app.tokens
     if options.token_file:
@@ -290,9 +306,6 @@ def _run(
                 log.info("reloaded the token file `%s`", token_file)
 
         watcher.watch_file(token_file, reload_tokens)
-    sock = bind(host, port)
-    bound = sock.getsockname()
-    shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
     if not is_loopback(host) and tokens is None:
         log.warning(
             "listening on %s, which is not loopback, without --token-file: anyone who can "
@@ -306,15 +319,8 @@ def _run(
     server = _Server(
         uvicorn_config(app, options.shutdown_timeout, options.log_level), drain, watcher.trigger
     )
-    b = watcher.bundle
     watcher.start()
-    if announce is not None:
-        announce(
-            f"tenet serve: listening on http://{shown}:{bound[1]} "
-            f"(bundle {b.name} {b.version}, {b.digest}, pid {os.getpid()})"
-        )
     try:
         server.run(sockets=[sock])
     finally:
         watcher.stop()
-        sock.close()
