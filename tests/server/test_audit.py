@@ -433,6 +433,39 @@ def test_with_a_stdout_log_the_address_is_still_the_first_line(tmp_path: Path) -
     assert [r["kind"] for r in records] == ["configuration_change", "decision"]
 
 
+def test_requests_still_waiting_at_the_shutdown_timeout_are_answered_503(
+    tmp_path: Path,
+) -> None:
+    root = make_bundle(tmp_path / "gates")
+    url = f"sqlite:///{tmp_path}/audit.db"
+    args = ["--decision-log", url, "--audit-fail-closed", "--shutdown-timeout", "1"]
+    s = Server(["--bundle", str(root), *args], tmp_path / "log")
+    path, body = "/v1/decisions/access.allow", {"input": ADMIN}
+    answers: list[tuple[int, dict[str, str], Any]] = []
+    try:
+        assert s.post(path, body)[1][LOGGED] == "true"
+        pid = poll(lambda: writer_pid(s.proc.pid), what="the writer process")
+        os.kill(pid, signal.SIGSTOP)  # a store that does not answer
+        threads = [threading.Thread(target=lambda: answers.append(s.post(path, body)))]
+        threads.append(threading.Thread(target=lambda: answers.append(s.post(path, body))))
+        for t in threads:
+            t.start()
+        poll(lambda: s.get("/health")[2]["audit"]["queue_depth"] == 2, what="2 records queued")
+        s.proc.send_signal(signal.SIGTERM)
+        for t in threads:
+            t.join(30)
+        os.kill(pid, signal.SIGCONT)  # the writer commits what waits, then the server exits
+        assert s.proc.wait(30) == 0
+    finally:
+        s.stop()
+    assert len(answers) == 2
+    for status, headers, answer in answers:
+        assert status == 503 and headers[LOGGED] == "false"
+        assert answer["error"]["code"] == "audit_unavailable"
+        assert "cancelled (the server shutting down)" in answer["error"]["message"]
+    assert "Traceback" not in s.log.read_text()
+
+
 def test_a_tiny_queue_slows_requests_down_and_loses_nothing(tmp_path: Path) -> None:
     root = make_bundle(tmp_path / "gates")
     url = f"sqlite:///{tmp_path}/audit.db"

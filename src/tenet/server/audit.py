@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from tenet.audit import AuditLog
 from tenet.audit.linking import Entry, Prepared, prepared
 from tenet.audit.log import WriteCounts
-from tenet.audit.stores import JsonlStore, SqliteStore
+from tenet.audit.stores import JsonlStore, SqliteStore, StoreError
 from tenet.audit.writer import WriterProcess, chunks
 from tenet.server.http import HTTPError
 
@@ -99,18 +99,35 @@ class SidecarAudit:
             return []
         try:
             await self.writer.write(entries)
+        except asyncio.CancelledError:
+            # the server's shutdown timeout ran out while the store was slow: answer, saying
+            # the record is not known to be committed, rather than leave the client a 500
+            task = asyncio.current_task()
+            if task is None or not task.cancelling():
+                raise
+            task.uncancel()
+            return self._unrecorded(
+                StoreError(
+                    "the request was cancelled (the server shutting down) before its record "
+                    "was committed"
+                )
+            )
         except Exception as error:  # a StoreError, or the writer process gone
-            self._failed(error)
-            if self.fail_closed:
-                raise HTTPError(
-                    503,
-                    "audit_unavailable",
-                    f"the decision was not returned because it could not be recorded: {error}",
-                    list(NOT_LOGGED),
-                ) from None
-            return NOT_LOGGED
+            return self._unrecorded(error)
         self.last_error = None
         return LOGGED
+
+    def _unrecorded(self, error: Exception) -> list[tuple[bytes, bytes]]:
+        """The header for a write that failed, or with `fail_closed` a 503 raised."""
+        self._failed(error)
+        if self.fail_closed:
+            raise HTTPError(
+                503,
+                "audit_unavailable",
+                f"the decision was not returned because it could not be recorded: {error}",
+                list(NOT_LOGGED),
+            ) from None
+        return NOT_LOGGED
 
     def _failed(self, error: BaseException) -> None:
         self.failures += 1
