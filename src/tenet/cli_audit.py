@@ -18,6 +18,7 @@ from tenet.audit import (
     verify,
 )
 from tenet.audit.query import Filter, parse_since, parse_where, select
+from tenet.audit.records import CLOCK_SLACK, Anchor
 from tenet.cli_common import fail as _fail
 from tenet.cli_common import load, read_log, write_report
 from tenet.runtime.builtins.time import duration_seconds
@@ -40,11 +41,23 @@ def audit() -> None:
 
 @audit.command(name="verify")
 @LOG
-def verify_cmd(log_url: str) -> None:
+@click.option(
+    "--anchor",
+    "anchors",
+    multiple=True,
+    metavar="CLASS:SEQ:HASH",
+    help="A chain's last record as an earlier verify printed it: the chain must still reach "
+    "it (repeatable). Catches records cut from the end of a chain, or a chain rewritten.",
+)
+def verify_cmd(log_url: str, anchors: tuple[str, ...]) -> None:
     """Walk every retention class's hash chain; exit 1 at the first tampered record."""
     store = read_log(log_url)
     try:
-        found = check_chains(store)
+        wanted = [Anchor.parse(a) for a in anchors]
+    except ValueError as err:
+        _fail(str(err))
+    try:
+        found = check_chains(store, wanted)
     except StoreError as err:
         _fail(str(err))
     if found.problems:
@@ -56,13 +69,24 @@ def verify_cmd(log_url: str) -> None:
         click.echo("verified: the log holds no records yet")
         return
     chains = count(len(classes), "chain")
-    click.echo(f"verified: {count(found.records, 'record')} in {chains} ({', '.join(classes)})")
+    reached = f", reaching {count(len(wanted), 'anchor')}" if wanted else ""
+    click.echo(
+        f"verified: {count(found.records, 'record')} in {chains} ({', '.join(classes)}){reached}"
+    )
+    click.echo("anchors (note them elsewhere; give them back with --anchor):")
+    for anchor in found.anchors():
+        click.echo(f"  {anchor}")
 
 
 @audit.command(name="prune")
 @LOG
 @click.option("--actor", default=None, help="Who prunes (default: the user).")
-@click.option("--now", "now_text", default=None, help="Prune as of this RFC 3339 time.")
+@click.option(
+    "--now",
+    "now_text",
+    default=None,
+    help="Prune as of this RFC 3339 time, not later than the clock (default: the clock).",
+)
 def prune_cmd(log_url: str, actor: str | None, now_text: str | None) -> None:
     """Remove each class's expired records, leaving a checkpoint so the rest still verifies."""
     store = read_log(log_url)
@@ -70,6 +94,11 @@ def prune_cmd(log_url: str, actor: str | None, now_text: str | None) -> None:
         now = parse_since(now_text, 0) if now_text else time.time()
     except ValueError as err:
         _fail(str(err))
+    if now > time.time() + CLOCK_SLACK:
+        _fail(
+            f"--now {now_text} is in the future: pruning as of it would remove records "
+            "before they expire"
+        )
     try:
         problems = verify(store)
         if problems:

@@ -210,19 +210,21 @@ def test_prune_leaves_a_chain_that_verifies(
     removed = prune(log.store, later, "ops")
     # deployments are kept 7 years: the first two expired; access records, 2 years: all did
     assert removed == {"deployments": 2, "access": 4}
-    assert verify(log.store) == []
+    assert verify(log.store, now=later) == []
+    # verified before the time the prune was made as of, its checkpoint is from the future
+    assert verify(log.store, now=later - 86400)[0].kind == "pruned early"
     remaining = [r for r in log.store.records() if r["class"] == "deployments"]
     assert remaining[0]["kind"] == "checkpoint"
     assert remaining[0]["event"]["last_removed_hash"] == deploys[1]["hash"]
     assert [r["seq"] for r in remaining] == [2, 3, 4]
     # records written after pruning still chain, and a later prune still verifies
     fill(log, bundle, 1)
-    assert verify(log.store) == []
+    assert verify(log.store, now=later) == []
     removed = prune(log.store, later + 10 * 365 * 86400, "ops")
     assert removed["deployments"] == 3
-    assert verify(log.store) == []
+    assert verify(log.store, now=later + 10 * 365 * 86400) == []
     fill(log, bundle, 1)
-    assert verify(log.store) == []
+    assert verify(log.store, now=later + 10 * 365 * 86400) == []
 
 
 def test_configuration_changes_are_recorded(log: AuditLog, bundle: tenet.Bundle) -> None:

@@ -107,9 +107,11 @@ def test_bad_arguments_exit_2_without_a_traceback(tmp_path: Path) -> None:
     assert "input.path=value" in result.output
 
 
-def test_prune_reports_what_it_removed(tmp_path: Path) -> None:
-    url, _ = make_log(tmp_path)
-    result = run("audit", "prune", "--log", url, "--now", "2040-01-01T00:00:00Z", "--actor", "ops")
+def test_prune_reports_what_it_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with monkeypatch.context() as m:
+        m.setattr("tenet.audit.log.time.time", lambda: 1_500_000_000.0)  # records of 2017
+        url, _ = make_log(tmp_path)
+    result = run("audit", "prune", "--log", url, "--now", "2026-01-01T00:00:00Z", "--actor", "ops")
     assert result.exit_code == 0, result.output
     assert "access: removed 3 expired records" in result.output
     assert "deployments: removed 3 expired records" in result.output
@@ -134,3 +136,38 @@ def test_a_check_violated_several_times_is_listed_once_with_its_count() -> None:
     ]
     assert _violations({"decision": {"checks": checks}}) == "data.pii_feature ×2, data.owner"
     assert _violations({"decision": {"checks": []}}) == "-"
+
+
+def test_anchors_catch_records_cut_from_the_end_and_chains_rewritten(tmp_path: Path) -> None:
+    url, written = make_log(tmp_path)
+    result = run("audit", "verify", "--log", url)
+    anchors = [line.strip() for line in result.output.splitlines() if line.startswith("  ")]
+    assert [a.split(":")[0] for a in anchors] == ["access", "deployments"]
+    assert anchors[1] == f"deployments:3:{written[4]['hash']}"
+    assert run("audit", "verify", "--log", url, "--anchor", anchors[1]).exit_code == 0
+    conn = sqlite3.connect(tmp_path / "audit.db", isolation_level=None)
+    conn.execute("DELETE FROM records WHERE id = ?", (written[4]["id"],))  # the newest
+    assert run("audit", "verify", "--log", url).exit_code == 0  # a chain alone cannot tell
+    result = run("audit", "verify", "--log", url, "--anchor", anchors[1])
+    assert result.exit_code == 1
+    assert "the chain ends at record 2, before the anchored record 3" in result.output
+
+
+def test_a_checkpoint_dated_in_the_future_is_a_prune_before_expiry(tmp_path: Path) -> None:
+    url, _ = make_log(tmp_path)
+    result = run("audit", "prune", "--log", url, "--now", "2099-01-01T00:00:00Z")
+    assert result.exit_code == 2 and "is in the future" in result.output
+    from tenet.audit import open_store, prune
+    from tenet.runtime.clock import parse_rfc3339
+
+    # as a prune made on a machine whose clock was wrong, or a forger, would leave it
+    prune(open_store(url), parse_rfc3339("2099-01-01T00:00:00Z"), "ops")
+    result = run("audit", "verify", "--log", url)
+    assert result.exit_code == 1 and "pruned early" in result.output
+    assert "dated 2099-01-01T00:00:00Z, in the future" in result.output
+
+
+def test_a_bad_anchor_is_a_usage_error(tmp_path: Path) -> None:
+    url, _ = make_log(tmp_path)
+    result = run("audit", "verify", "--log", url, "--anchor", "access:x:sha256:00")
+    assert result.exit_code == 2 and "is not an anchor `CLASS:SEQ:sha256:…`" in result.output

@@ -159,10 +159,11 @@ def test_a_jsonl_log_pruned_under_its_writer_is_written_on(tmp_path: Path) -> No
     writer = open_store(f"jsonl:///{path}")
     entry = {"id": "n1", "class": "access", "kind": "decision", "time": "2026-01-01T00:00:00Z"}
     writer.append([entry])
-    removed = prune(open_store(f"jsonl:///{path}"), time.time() + 1e10, "ops")  # another process
+    later = time.time() + 1e10  # when every record made now has expired
+    removed = prune(open_store(f"jsonl:///{path}"), later, "ops")  # another process
     assert removed == {"access": 3, "deployments": 3}
     writer.append([{**entry, "id": "n2"}])
-    assert verify(open_store(f"jsonl:///{path}", create=False)) == []
+    assert verify(open_store(f"jsonl:///{path}", create=False), now=later) == []
 
 
 @pytest.mark.parametrize(

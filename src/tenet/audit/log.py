@@ -8,14 +8,21 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
-from tenet.audit.records import ChainProblem, Link, group_by_class, verify_links
+from tenet.audit.records import (
+    Anchor,
+    ChainProblem,
+    Link,
+    check_anchor,
+    group_by_class,
+    verify_links,
+)
 from tenet.audit.redact import Redactor, load_key
 from tenet.audit.retention import Retention, read_retention
 from tenet.audit.stores import AuditStore, StoreError, open_store
@@ -268,35 +275,57 @@ class BatchWriter:
 
 @dataclass(frozen=True, slots=True)
 class Verification:
-    """What `check_chains` found: the first problem of each broken chain, and how many
-    records each class holds."""
+    """What `check_chains` found: the first problem of each broken chain (or anchor not
+    reached), how many records each class holds, and the last record of each."""
 
     problems: list[ChainProblem]
     counts: dict[str, int]
+    heads: dict[str, Link] = field(default_factory=dict)
 
     @property
     def records(self) -> int:
         return sum(self.counts.values())
 
+    def anchors(self) -> list[Anchor]:
+        """Each chain's last record, to note elsewhere and give back to a later verify."""
+        return [
+            Anchor(cls, link.seq, str(link.hash))
+            for cls, link in self.heads.items()
+            if isinstance(link.seq, int)
+        ]
 
-def check_chains(store: AuditStore) -> Verification:
-    """Walk every class's chain in one pass over the store. Each record is hashed as it is
-    read and only its links are kept, so a log of millions of records fits in memory."""
+
+def check_chains(
+    store: AuditStore, anchors: Sequence[Anchor] = (), now: float | None = None
+) -> Verification:
+    """Walk every class's chain in one pass over the store, and check that each anchor is
+    still reached; `now` (default: the clock) is when the log is verified. Each record is
+    hashed as it is read and only its links are kept, so a log of millions of records fits
+    in memory."""
     links: dict[str, list[Link]] = {}
     for r in store.records():
         chain = links.setdefault(str(r.get("class", "")), [])
         chain.append(Link.of(r, len(chain)))
     problems = []
     for cls, chain in sorted(links.items()):
-        problem = verify_links(cls, chain)
+        problem = verify_links(cls, chain, now)
         if problem is not None:
             problems.append(problem)
-    return Verification(problems, {cls: len(chain) for cls, chain in sorted(links.items())})
+    for anchor in anchors:
+        problem = check_anchor(anchor, links.get(anchor.retention_class, []))
+        if problem is not None:
+            problems.append(problem)
+    ordered = sorted(links.items())
+    return Verification(
+        problems,
+        {cls: len(chain) for cls, chain in ordered},
+        {cls: chain[-1] for cls, chain in ordered},
+    )
 
 
-def verify(store: AuditStore) -> list[ChainProblem]:
+def verify(store: AuditStore, now: float | None = None) -> list[ChainProblem]:
     """The first problem of each class's chain; empty when every chain is intact."""
-    return check_chains(store).problems
+    return check_chains(store, now=now).problems
 
 
 def prune(store: AuditStore, now: float, actor: str) -> dict[str, int]:

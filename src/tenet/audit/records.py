@@ -4,20 +4,24 @@ chain of records is checked for modification, deletion, insertion and reordering
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from tenet.decision import canonical, canonical_exact, canonical_fast
+from tenet.runtime.clock import parse_rfc3339
 
 __all__ = [
     "GENESIS",
     "KINDS",
+    "Anchor",
     "ChainProblem",
     "Link",
     "canonical",
     "canonical_exact",
     "canonical_fast",
+    "check_anchor",
     "record_hash",
     "verify_chain",
     "verify_links",
@@ -57,6 +61,7 @@ class Link:
     prev: Any
     prev_id: Any
     seq: Any
+    time: Any
     intact: bool
 
     @classmethod
@@ -69,6 +74,7 @@ class Link:
             record.get("prev"),
             record.get("prev_id"),
             record.get("seq"),
+            record.get("time"),
             record_hash(record) == record.get("hash"),
         )
 
@@ -78,11 +84,14 @@ def verify_chain(retention_class: str, records: Iterable[dict[str, Any]]) -> Cha
     return verify_links(retention_class, [Link.of(r, i) for i, r in enumerate(records)])
 
 
-def verify_links(retention_class: str, listed: list[Link]) -> ChainProblem | None:
+def verify_links(
+    retention_class: str, listed: list[Link], now: float | None = None
+) -> ChainProblem | None:
     """`verify_chain` over the records' links.
 
     Each record names the hash and id of the one before it (`prev`, `prev_id`) and its place
-    (`seq`). A checkpoint left by pruning starts what remains of a chain.
+    (`seq`). A checkpoint left by pruning starts what remains of a chain; one dated after
+    `now` (default: the clock) means records were pruned before they expired.
     """
     position = {r.hash: i for i, r in enumerate(listed)}
     expected_prev = GENESIS
@@ -94,6 +103,14 @@ def verify_links(retention_class: str, listed: list[Link]) -> ChainProblem | Non
                 retention_class, r.id, "modified", "its content does not match its hash"
             )
         if i == 0 and r.kind == "checkpoint":
+            if _after(r.time, time.time() if now is None else now):
+                return ChainProblem(
+                    retention_class,
+                    r.id,
+                    "pruned early",
+                    f"its checkpoint is dated {r.time}, in the future: records were removed "
+                    "as of a time to come, before they expired",
+                )
             # pruning removed what came before: the records kept still name the last
             # removed record, and those written since link to the checkpoint itself
             expected_prev, also_prev = str(r.prev), str(r.hash)
@@ -108,6 +125,71 @@ def verify_links(retention_class: str, listed: list[Link]) -> ChainProblem | Non
         expected_prev, also_prev = str(r.hash), None
         expected_seq = r.seq + 1 if isinstance(r.seq, int) else expected_seq + 1
     return None
+
+
+CLOCK_SLACK = 300.0  # seconds a checkpoint may be dated ahead of the verifying clock
+
+
+def _after(when: Any, now: float) -> bool:
+    try:
+        return parse_rfc3339(str(when)) > now + CLOCK_SLACK
+    except ValueError:
+        return False  # the record's hash covers its time: a bad one is the writer's
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """A record of a chain noted elsewhere (a ticket, a signed commit) when the log was
+    verified: the chain must still reach it, with the same hash, unless pruned since."""
+
+    retention_class: str
+    seq: int
+    hash: str
+
+    @classmethod
+    def parse(cls, text: str) -> Anchor:
+        """`CLASS:SEQ:HASH`, as `tenet audit verify` prints it (ValueError otherwise)."""
+        parts = text.split(":", 2)
+        if len(parts) != 3 or not parts[1].isdigit() or not parts[2].startswith("sha256:"):
+            raise ValueError(
+                f"`{text}` is not an anchor `CLASS:SEQ:sha256:…`, as `tenet audit verify` prints"
+            )
+        return cls(parts[0], int(parts[1]), parts[2])
+
+    def __str__(self) -> str:
+        return f"{self.retention_class}:{self.seq}:{self.hash}"
+
+
+def check_anchor(anchor: Anchor, listed: list[Link]) -> ChainProblem | None:
+    """Whether the chain of `listed` (the anchor's class) still holds the anchored record."""
+    cls, seq = anchor.retention_class, anchor.seq
+    if not listed:
+        return ChainProblem(cls, f"#{seq}", "deleted", "the whole chain is gone")
+    first = listed[0]
+    if first.kind == "checkpoint" and isinstance(first.seq, int) and seq <= first.seq:
+        if seq == first.seq and first.prev != anchor.hash:
+            return ChainProblem(
+                cls, first.id, "modified", f"the last record pruned is not the anchored {seq}"
+            )
+        return None  # pruned since it was anchored
+    for link in listed:
+        if link.seq == seq and link.kind != "checkpoint":
+            if link.hash != anchor.hash:
+                return ChainProblem(
+                    cls,
+                    link.id,
+                    "modified",
+                    "it is not the record anchored: the chain was rewritten from there",
+                )
+            return None
+    last = listed[-1].seq
+    return ChainProblem(
+        cls,
+        f"#{seq}",
+        "deleted",
+        f"the chain ends at record {last}, before the anchored record {seq}: records were "
+        "removed from its end",
+    )
 
 
 def _broken_link(
