@@ -17,8 +17,10 @@ from tenet.audit import (
     prune,
     verify,
 )
+from tenet.audit.log import store_path
 from tenet.audit.query import Filter, parse_since, parse_where, select
 from tenet.audit.records import CLOCK_SLACK, Anchor
+from tenet.audit.redact import Redactor, read_key
 from tenet.cli_common import fail as _fail
 from tenet.cli_common import load, read_log, write_report
 from tenet.runtime.builtins.time import duration_seconds
@@ -118,9 +120,16 @@ def prune_cmd(log_url: str, actor: str | None, now_text: str | None) -> None:
 @click.option("--outcome", type=click.Choice(["allow", "deny", "error"]), default=None)
 @click.option("--since", default=None, help="A window back from now (7d, 12h) or RFC 3339.")
 @click.option("--check", default=None, help="Decisions where this check was not passed.")
-@click.option("--where", multiple=True, help="input.path=value, on kept input (repeatable).")
+@click.option(
+    "--where",
+    multiple=True,
+    help="input.path=value, on kept input (repeatable). A personal path's value is matched by "
+    "its token, when the log's key is at hand (TENET_AUDIT_KEY, or the key beside the log).",
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-@click.option("--limit", type=int, default=None, help="At most this many, newest first.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=None, help="At most this many, newest first."
+)
 def query_cmd(
     log_url: str,
     query: str | None,
@@ -134,19 +143,36 @@ def query_cmd(
     """Find recorded decisions."""
     store = read_log(log_url)
     try:
+        key = read_key(store_path(log_url))
+    except OSError as err:
+        _fail(f"cannot read the audit key: {err}")
+    try:
         f = Filter(
             query=query,
             outcome=outcome,
             since=parse_since(since, time.time()) if since else None,
             check=check,
             where=[parse_where(w) for w in where],
+            token=Redactor([], [], key).token if key else None,
         )
     except ValueError as err:
         _fail(str(err))
+    kept: set[str] = set()
     try:
-        found = list(select(store.records(), f))
+        found = []
+        for r in store.records():
+            kept.update(r.get("input") or {})
+            if f.matches(r):
+                found.append(r)
     except StoreError as err:
         _fail(str(err))
+    for path, _ in f.where:
+        if path not in kept:
+            click.echo(
+                f"note: no record keeps `{path}`: the log stores only the input paths of its "
+                "bundles' `audit.keep`",
+                err=True,
+            )
     found.sort(key=lambda r: str(r.get("time")), reverse=True)
     if limit is not None:
         found = found[:limit]
@@ -163,6 +189,14 @@ def _violations(r: dict[str, Any]) -> str:
     return ", ".join(k if n == 1 else f"{k} ×{n}" for k, n in ids.items()) or "-"
 
 
+def _cell(text: str) -> str:
+    """A table cell on one line: a newline or other control character in a recorded value
+    (an actor given as `--actor $'a\\nb'`) is shown escaped, not obeyed."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _table(records: list[dict[str, Any]]) -> str:
     head = ("time", "id", "query", "outcome", "actor", "bundle", "not passed")
     rows = [
@@ -177,11 +211,12 @@ def _table(records: list[dict[str, Any]]) -> str:
         )
         for r in records
     ]
-    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(head)]
+    cells = [[_cell(c) for c in row] for row in rows]
+    widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(head)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)).rstrip()]
-    for row in rows:
+    for row in cells:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    lines.append(count(len(rows), "record"))
+    lines.append(count(len(cells), "record"))
     return "\n".join(lines)
 
 

@@ -47,9 +47,12 @@ def check_log_options(log_url: str | None, needing: tuple[str, ...]) -> None:
             "--decision-log is empty\n  = help: give `sqlite:///path/audit.db`, "
             "`jsonl:///path/audit.jsonl` or `stdout:`"
         )
+    ctx = click.get_current_context()
+    actor = ctx.params.get("actor")
+    if actor is not None and (not actor.strip() or not actor.isprintable()):
+        fail(f"--actor {actor!r} is not a name: give who decides, such as `ci` or `alice`")
     if log_url is not None:
         return
-    ctx = click.get_current_context()
     for param in ctx.command.params:
         source = ctx.get_parameter_source(param.name or "")
         if param.name in needing and source not in (None, ParameterSource.DEFAULT):

@@ -171,3 +171,62 @@ def test_a_bad_anchor_is_a_usage_error(tmp_path: Path) -> None:
     url, _ = make_log(tmp_path)
     result = run("audit", "verify", "--log", url, "--anchor", "access:x:sha256:00")
     assert result.exit_code == 2 and "is not an anchor `CLASS:SEQ:sha256:…`" in result.output
+
+
+def test_where_matches_a_personal_value_by_its_token_with_the_log_s_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TENET_AUDIT_KEY", raising=False)
+    url, written = make_log(tmp_path)  # the key was made beside the log
+    result = run("audit", "query", "--log", url, "--where", "input.subject.id=alice0")
+    assert result.exit_code == 0 and "2 records" in result.output
+    assert written[0]["input"]["input.subject.id"].startswith("hmac:")
+    (tmp_path / "audit.db.key").unlink()  # without the key, only the token itself matches
+    result = run("audit", "query", "--log", url, "--where", "input.subject.id=alice0")
+    assert "0 records" in result.output
+    token = written[0]["input"]["input.subject.id"]
+    result = run("audit", "query", "--log", url, "--where", f"input.subject.id={token}")
+    assert "2 records" in result.output
+
+
+def test_where_on_a_path_no_record_keeps_says_so(tmp_path: Path) -> None:
+    url, _ = make_log(tmp_path)
+    result = CliRunner().invoke(
+        main, ["audit", "query", "--log", url, "--where", "input.owner=bob"]
+    )
+    assert result.exit_code == 0 and "0 records" in result.stdout
+    assert "note: no record keeps `input.owner`" in result.stderr
+
+
+@pytest.mark.parametrize("limit", ["0", "-3"])
+def test_a_limit_below_one_is_refused(tmp_path: Path, limit: str) -> None:
+    url, _ = make_log(tmp_path)
+    result = run("audit", "query", "--log", url, "--limit", limit)
+    assert result.exit_code == 2 and "--limit" in result.output
+
+
+def test_a_control_character_in_a_value_stays_on_its_row(tmp_path: Path) -> None:
+    """An actor from the Python API may be any text; the table shows it escaped."""
+    _, written = make_log(tmp_path)
+    from tenet.cli_audit import _table
+
+    table = _table([{**written[0], "actor": "multi\nline"}])
+    assert "multi\\nline" in table and len(table.splitlines()) == 3
+
+
+@pytest.mark.parametrize("actor", ["", " ", "a\nb"])
+def test_an_actor_that_is_no_name_is_refused(tmp_path: Path, actor: str) -> None:
+    result = run(
+        "eval", "p", "--bundle", str(tmp_path), "--input", "-", "--actor", actor,
+        "--decision-log", f"sqlite:///{tmp_path}/a.db",
+    )  # fmt: skip
+    assert result.exit_code == 2 and "is not a name" in result.output
+
+
+def test_where_on_a_star_path_matches_any_value_found() -> None:
+    from tenet.audit.query import Filter
+
+    record = {"kind": "decision", "input": {"input.approvals.*.role": ["ml_lead", "owner"]}}
+    assert Filter(where=[("input.approvals.*.role", "owner")]).matches(record)
+    assert Filter(where=[("input.approvals.*.role", ["ml_lead", "owner"])]).matches(record)
+    assert not Filter(where=[("input.approvals.*.role", "intern")]).matches(record)

@@ -43,6 +43,7 @@ __all__ = [
     "default_actor",
     "open_log",
     "prune",
+    "store_path",
     "verify",
 ]
 
@@ -54,7 +55,8 @@ def default_actor() -> str:
         return f"uid:{os.getuid()}"
 
 
-def _store_path(url: str) -> Path | None:
+def store_path(url: str) -> Path | None:
+    """The file of a `sqlite:///` or `jsonl:///` log URL (None for `stdout:`)."""
     parsed = urlparse(url)
     if parsed.scheme in ("sqlite", "jsonl"):
         return Path(unquote(parsed.netloc + parsed.path))
@@ -74,7 +76,7 @@ class AuditLog:
         """Open `sqlite:///…`, `jsonl:///…` or `stdout:` (raises StoreError)."""
         store = open_store(url)
         try:
-            key = load_key(_store_path(url), key_file)
+            key = load_key(store_path(url), key_file)
         except OSError as err:
             raise StoreError(f"cannot read the audit key: {err}") from err
         return cls(store, key)

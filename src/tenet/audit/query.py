@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,7 @@ class Filter:
     check: str | None = None
     where: list[tuple[str, Any]] = field(default_factory=list)
     kind: str | None = "decision"
+    token: Callable[[Any], str] | None = None  # a personal value's token in this log
 
     def matches(self, r: dict[str, Any]) -> bool:
         if self.kind is not None and r.get("kind") != self.kind:
@@ -69,7 +70,21 @@ class Filter:
             ):
                 return False
         kept = r.get("input") or {}
-        return all(path in kept and kept[path] == value for path, value in self.where)
+        return all(
+            path in kept and self._holds(path, kept[path], value) for path, value in self.where
+        )
+
+    def _holds(self, path: str, kept: Any, value: Any) -> bool:
+        """Whether a kept value is the one asked for: as it is, or its token when the path
+        is personal (hashed with the log's key, when known), or for a `*` path, one of the
+        values found."""
+        if kept == value or (self.token is not None and kept == self.token(value)):
+            return True
+        return (
+            "*" in path.split(".")
+            and isinstance(kept, list)
+            and any(self._holds("", item, value) for item in kept)
+        )
 
 
 def select(records: Iterable[dict[str, Any]], f: Filter) -> Iterator[dict[str, Any]]:

@@ -12,22 +12,40 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Redactor", "Secrets", "load_key"]
+__all__ = ["Redactor", "Secrets", "load_key", "read_key"]
 
 KEY_ENV = "TENET_AUDIT_KEY"
 
 
-def load_key(store_path: Path | None, key_file: Path | None = None) -> bytes:
-    """The key personal values are hashed with: a key file, `TENET_AUDIT_KEY`, or a key kept
-    beside the store (made on first use, readable by its owner only)."""
+def read_key(store_path: Path | None, key_file: Path | None = None) -> bytes | None:
+    """The key a log's personal values were hashed with, if it can be found (a key file,
+    `TENET_AUDIT_KEY`, the key kept beside the store), without making one."""
     if key_file is not None:
         return key_file.read_bytes().strip()
     env = os.environ.get(KEY_ENV)
     if env:
         return env.encode()
     if store_path is None:
+        return None
+    try:
+        return _key_path(store_path).read_bytes().strip()
+    except FileNotFoundError:
+        return None
+
+
+def _key_path(store_path: Path) -> Path:
+    return store_path.with_name(store_path.name + ".key")
+
+
+def load_key(store_path: Path | None, key_file: Path | None = None) -> bytes:
+    """The key personal values are hashed with: a key file, `TENET_AUDIT_KEY`, or a key kept
+    beside the store (made on first use, readable by its owner only)."""
+    found = read_key(store_path, key_file)
+    if found is not None:
+        return found
+    if store_path is None:
         return secrets.token_bytes(32)  # stdout: tokens correlate within this process only
-    path = store_path.with_name(store_path.name + ".key")
+    path = _key_path(store_path)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
