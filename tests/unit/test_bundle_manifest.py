@@ -228,4 +228,12 @@ def test_the_audit_field_lists_input_paths() -> None:
     _, diags = parse_manifest(b"name: b\naudit:\n  kept: [input.a]\n", "b")
     assert "audit.kept" in diags[0].message and "keep" in (diags[0].help or "")
     _, diags = parse_manifest(b"name: b\naudit:\n  keep: [model.id]\n", "b")
-    assert "input paths" in diags[0].message
+    assert "`model.id` is not an input path" in diags[0].message
+    assert "input paths like `input.subject.id`" in (diags[0].help or "")
+    # each mistake is shown where it is: the key misspelled, the path that is no input path
+    text = b"name: b\naudit:\n  keep: [input.a]\n  persnal:\n    - input.b\n    - x\n"
+    _, diags = parse_manifest(text, "b")
+    assert [d.span.line for d in diags if d.span is not None] == [4]
+    text = b"name: b\naudit:\n  keep: [input.a]\n  personal:\n    - input.b\n    - x\n"
+    _, diags = parse_manifest(text, "b")
+    assert [(d.span.line, d.span.column) for d in diags if d.span is not None] == [(6, 7)]

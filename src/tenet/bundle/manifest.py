@@ -67,8 +67,32 @@ class _Reader:
         node = self.nodes[key][0 if of_key else 1]
         return self.source.span(node.start_mark.index, node.end_mark.index)
 
-    def error(self, key: str, message: str, help: str | None = None) -> None:
-        self.diags.append(Diagnostic("manifest", message, self.span(key), help, file=MANIFEST))
+    def error(
+        self, key: str, message: str, help: str | None = None, at: Span | None = None
+    ) -> None:
+        span = at or self.span(key)
+        self.diags.append(Diagnostic("manifest", message, span, help, file=MANIFEST))
+
+    def inner(self, key: str, *path: str | int, of_key: bool = False) -> Span | None:
+        """The span of a node inside a field's value: a key of a mapping (by name) or an item
+        of a list (by index); None when it is not there."""
+        if key not in self.nodes:
+            return None
+        node = self.nodes[key][1]
+        for i, step in enumerate(path):
+            last = i == len(path) - 1
+            if isinstance(node, yaml.MappingNode) and isinstance(step, str):
+                found = [(k, v) for k, v in node.value if getattr(k, "value", None) == step]
+                if not found:
+                    return None
+                node = found[0][0] if last and of_key else found[0][1]
+            elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
+                if step >= len(node.value):
+                    return None
+                node = node.value[step]
+            else:
+                return None
+        return self.source.span(node.start_mark.index, node.end_mark.index)
 
     def string(self, doc: dict[str, Any], key: str, help: str | None = None) -> str | None:
         value = doc.get(key)
@@ -207,24 +231,39 @@ def _audit(r: _Reader, doc: dict[str, Any]) -> dict[str, tuple[str, ...]]:
         )
         return {}
     out: dict[str, tuple[str, ...]] = {}
+    paths_help = (
+        "write input paths like `input.subject.id` (`*` for every item of a list: "
+        "`input.approvals.*.user`)"
+    )
     for key, paths in value.items():
         if key not in AUDIT_FIELDS:
             r.error(
                 "audit",
                 f"unknown field `audit.{key}`",
                 did_you_mean(str(key), AUDIT_FIELDS) or "the fields are `keep` and `personal`",
+                r.inner("audit", str(key), of_key=True),
             )
             continue
-        if not isinstance(paths, list) or not all(
-            isinstance(p, str) and _INPUT_PATH.fullmatch(p) for p in paths
-        ):
+        if not isinstance(paths, list):
             r.error(
                 "audit",
-                f"manifest field `audit.{key}` must list input paths like `input.subject.id` "
-                "(`*` for every item of a list: `input.approvals.*.user`)",
+                f"manifest field `audit.{key}` must be a list of input paths",
+                paths_help,
+                r.inner("audit", key),
             )
             continue
-        out[f"audit_{key}"] = tuple(paths)
+        bad = [
+            i for i, p in enumerate(paths) if not (isinstance(p, str) and _INPUT_PATH.fullmatch(p))
+        ]
+        for i in bad:
+            r.error(
+                "audit",
+                f"manifest field `audit.{key}`: `{paths[i]}` is not an input path",
+                paths_help,
+                r.inner("audit", key, i),
+            )
+        if not bad:
+            out[f"audit_{key}"] = tuple(paths)
     return out
 
 
