@@ -51,6 +51,7 @@ from tenet.cli_fairness import fairness
 from tenet.cli_serve import serve
 from tenet.diagnostics import PolicyError, QueryError, render_all
 from tenet.report import render_text
+from tenet.wording import count
 from tenet.yamlutil import load_json, load_yaml
 
 EXIT_ALLOW, EXIT_DENY = 0, 1
@@ -229,6 +230,13 @@ def eval_(
         click.echo(render_github(items))
     else:
         click.echo(render_text_all(items) if several else render_text(items[0].decision))
+        if audit_fail_closed and unrecorded:
+            # the report shows what the policy decided; this is why the exit code denies
+            n = count(len(unrecorded), "decision")
+            click.echo(
+                f"\nNOT RECORDED: {n} could not be recorded, and count as denied "
+                "(--audit-fail-closed)"
+            )
     sys.exit(code)
 
 
