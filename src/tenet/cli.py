@@ -233,10 +233,7 @@ def eval_(
         if audit_fail_closed and unrecorded:
             # the report shows what the policy decided; this is why the exit code denies
             n = count(len(unrecorded), "decision")
-            click.echo(
-                f"\nNOT RECORDED: {n} could not be recorded, and count as denied "
-                "(--audit-fail-closed)"
-            )
+            click.echo(f"\nNOT RECORDED: {n} not recorded, counted as denied (--audit-fail-closed)")
     sys.exit(code)
 
 

@@ -87,5 +87,5 @@ def test_an_unrecorded_decision_fails_closed_only_when_asked(
     )  # fmt: skip
     assert code == expected
     assert "was not recorded: the disk is full" in out
-    said = "NOT RECORDED: 1 decision could not be recorded, and count as denied"
+    said = "NOT RECORDED: 1 decision not recorded, counted as denied (--audit-fail-closed)"
     assert (said in out) == bool(flag)
