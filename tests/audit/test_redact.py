@@ -108,3 +108,13 @@ def test_a_value_inside_a_word_is_not_replaced() -> None:
         t=Redactor([], [], b"k").token("ann")
     )
     assert secrets.text("planning") == "planning"
+
+
+def test_a_short_key_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tenet.audit.stores import StoreError
+
+    monkeypatch.setenv("TENET_AUDIT_KEY", "abc")
+    with pytest.raises(StoreError, match="`TENET_AUDIT_KEY` holds a key of 3 bytes"):
+        AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    monkeypatch.setenv("TENET_AUDIT_KEY", "x" * 16)
+    AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Redactor", "Secrets", "load_key", "read_key"]
+__all__ = ["KeyTooShort", "Redactor", "Secrets", "load_key", "read_key"]
 
 KEY_ENV = "TENET_AUDIT_KEY"
 
@@ -21,16 +21,33 @@ def read_key(store_path: Path | None, key_file: Path | None = None) -> bytes | N
     """The key a log's personal values were hashed with, if it can be found (a key file,
     `TENET_AUDIT_KEY`, the key kept beside the store), without making one."""
     if key_file is not None:
-        return key_file.read_bytes().strip()
+        return _strong(key_file.read_bytes().strip(), f"the key file `{key_file}`")
     env = os.environ.get(KEY_ENV)
     if env:
-        return env.encode()
+        return _strong(env.encode(), f"`{KEY_ENV}`")
     if store_path is None:
         return None
+    path = _key_path(store_path)
     try:
-        return _key_path(store_path).read_bytes().strip()
+        return _strong(path.read_bytes().strip(), f"the key file `{path}`")
     except FileNotFoundError:
         return None
+
+
+MIN_KEY = 16  # bytes: a shorter key lets tokens be tried against guessed keys
+
+
+def _strong(key: bytes, where: str) -> bytes:
+    if len(key) < MIN_KEY:
+        raise KeyTooShort(
+            f"{where} holds a key of {len(key)} bytes; personal values need one of at least "
+            f"{MIN_KEY} (make one with `openssl rand -hex 32`)"
+        )
+    return key
+
+
+class KeyTooShort(OSError):
+    """The audit key is too short to keep personal values' tokens from being guessed."""
 
 
 def _key_path(store_path: Path) -> Path:
