@@ -181,3 +181,18 @@ def test_log_options_without_a_log_are_refused(tmp_path: Path, args: list[str], 
     """An unset variable given as the log would turn recording off without a word."""
     result = run(*args, "--bundle", str(tmp_path))
     assert result.exit_code == 2 and f"error: {said}" in result.output
+
+
+def test_a_failed_sqlite_write_reopens_the_database_for_the_next(tmp_path: Path) -> None:
+    """SQLite opens a file it may not write read-only, and keeps it so: a connection a write
+    failed on is dropped, so that a cause since mended ends the failures."""
+    path = tmp_path / "audit.db"
+    store = open_store(f"sqlite:///{path}")
+    entry = {"id": "a", "class": "c", "kind": "decision", "time": "2026-01-01T00:00:00Z"}
+    store.append([entry])
+    store._local.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    with pytest.raises(StoreError, match="readonly database"):
+        store.append([{**entry, "id": "b"}])
+    store.append([{**entry, "id": "c"}])
+    assert [r["id"] for r in store.records()] == ["a", "c"]
+    assert verify(store) == []

@@ -7,7 +7,6 @@ that writes it, so that several writers never fork a chain.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import os
@@ -208,21 +207,24 @@ class SqliteStore(AuditStore):
         self._conn().execute(f"PRAGMA wal_autocheckpoint={int(backstop)}")
         stop = threading.Event()
 
-        def run() -> None:
+        def checkpoint() -> None:
+            # a connection of its own each round, closed at once: SQLite shares a database's
+            # WAL index between the connections of a process, and one held open here would
+            # keep it as it was opened (read-only, when the file could not be written then),
+            # so the writer could not recover by reopening its own
             try:
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            except sqlite3.Error:
-                return  # the writer's own commits checkpoint at the backstop
-            try:
-                while not stop.wait(every):
-                    try:
-                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                    except sqlite3.Error:
-                        pass  # busy or failing now; the next round or the backstop will do
-                with contextlib.suppress(sqlite3.Error):
+                try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            finally:
-                conn.close()
+                finally:
+                    conn.close()
+            except sqlite3.Error:
+                pass  # busy or failing now; the next round or the backstop will do
+
+        def run() -> None:
+            while not stop.wait(every):
+                checkpoint()
+            checkpoint()
 
         thread = threading.Thread(target=run, name="tenet-audit-checkpoint", daemon=True)
         thread.start()
