@@ -69,8 +69,10 @@ class SqliteStore(AuditStore):
         self.path = path
         self._local = threading.local()
         self._checkpointer: tuple[threading.Thread, threading.Event] | None = None
+        self._create = create  # only while opening: a file missing later was removed
         try:
             self._open(create)
+            self._create = False
         except sqlite3.Error as err:  # a file that is not a database, a locked one
             self.close()
             raise StoreError(f"cannot open `{url}`: {err}") from err
@@ -139,7 +141,7 @@ class SqliteStore(AuditStore):
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             try:
-                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                conn = _connect(self.path, create=self._create)
                 conn.execute("PRAGMA journal_mode=WAL")
                 # a killed process loses nothing committed; only a power cut could
                 conn.execute("PRAGMA synchronous=NORMAL")
@@ -213,7 +215,7 @@ class SqliteStore(AuditStore):
             # keep it as it was opened (read-only, when the file could not be written then),
             # so the writer could not recover by reopening its own
             try:
-                conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                conn = _connect(self.path, create=False)
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
                 finally:
@@ -234,7 +236,7 @@ class SqliteStore(AuditStore):
         # row by row from a cursor of its own: a large log is never in memory at once, and
         # the read sees one snapshot of the WAL however long it takes
         try:
-            conn = sqlite3.connect(self.path, timeout=30)
+            conn = _connect(self.path, create=False)
         except sqlite3.Error as err:
             raise StoreError(f"cannot read `{self.url}`: {err}") from err
         try:
@@ -438,6 +440,13 @@ class StdoutStore(AuditStore):
             out.flush()
             self._tails = tails
             return [chained for chained, _ in linked]
+
+
+def _connect(path: Path, create: bool) -> sqlite3.Connection:
+    """A connection to the database at `path`; one that does not exist is made only with
+    `create` (`sqlite3.connect` alone would make an empty one in place of a removed log)."""
+    uri = path.absolute().as_uri() + ("?mode=rwc" if create else "?mode=rw")
+    return sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
