@@ -223,6 +223,13 @@ def test_prune_leaves_a_chain_that_verifies(
     removed = prune(log.store, later + 10 * 365 * 86400, "ops")
     assert removed["deployments"] == 3
     assert verify(log.store, now=later + 10 * 365 * 86400) == []
+    # the earlier checkpoint went with the records it stood for; the new one says what it said
+    (checkpoint,) = [
+        r for r in log.store.records() if r["kind"] == "checkpoint" and r["class"] == "deployments"
+    ]
+    event = checkpoint["event"]
+    assert event["removed"] == 3 and event["total_removed"] == 5
+    assert event["earlier"]["actor"] == "ops" and event["earlier"]["removed"] == 2
     fill(log, bundle, 1)
     assert verify(log.store, now=later + 10 * 365 * 86400) == []
 

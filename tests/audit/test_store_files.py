@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -196,3 +197,44 @@ def test_a_failed_sqlite_write_reopens_the_database_for_the_next(tmp_path: Path)
     store.append([{**entry, "id": "c"}])
     assert [r["id"] for r in store.records()] == ["a", "c"]
     assert verify(store) == []
+
+
+def test_a_jsonl_writer_waiting_on_a_prune_writes_to_the_file_the_prune_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pruning replaces the file while holding its lock: a writer waiting for that lock must
+    then open the new file, or its records go to the removed one, reported committed."""
+    import threading
+
+    path = tmp_path / "audit.jsonl"
+    old = {"class": "c", "kind": "decision", "time": "2020-01-01T00:00:00Z", "keep_seconds": 1}
+    writer = open_store(f"jsonl:///{path}")
+    writer.append([{**old, "id": "old1"}, {**old, "id": "old2"}])
+    entered, go = threading.Event(), threading.Event()
+    real = os.replace
+
+    def held_replace(src: Path, dst: Path) -> None:
+        entered.set()
+        assert go.wait(20)
+        real(src, dst)
+
+    monkeypatch.setattr("tenet.audit.stores.os.replace", held_replace)
+    pruning = threading.Thread(
+        target=lambda: prune(open_store(f"jsonl:///{path}"), time.time(), "ops")
+    )
+    pruning.start()
+    assert entered.wait(20)
+    new = {"id": "new", "class": "c", "kind": "decision", "time": "2026-01-01T00:00:00Z"}
+    writing = threading.Thread(target=lambda: writer.append([new]))
+    writing.start()
+    deadline = time.monotonic() + 20
+    while "->" not in Path("/proc/locks").read_text():  # the writer waits for the lock
+        assert time.monotonic() < deadline, "the writer never waited for the lock"
+        time.sleep(0.01)
+    go.set()
+    pruning.join(20)
+    writing.join(20)
+    records = list(open_store(f"jsonl:///{path}", create=False).records())
+    assert [r["kind"] for r in records] == ["checkpoint", "decision"]
+    assert records[1]["id"] == "new" and records[1]["seq"] == 3
+    assert verify(open_store(f"jsonl:///{path}", create=False)) == []

@@ -8,7 +8,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -353,11 +353,29 @@ def prune(store: AuditStore, now: float, actor: str) -> dict[str, int]:
 
 
 def _checkpoint(
-    cls: str, last: dict[str, Any], records: Iterable[dict[str, Any]], now: float, actor: str
+    cls: str, last: dict[str, Any], records: list[dict[str, Any]], now: float, actor: str
 ) -> dict[str, Any]:
     from tenet.audit.records import record_hash
 
     count = sum(1 for r in records if r["seq"] <= last["seq"] and r.get("kind") != "checkpoint")
+    event: dict[str, Any] = {
+        "removed": count,
+        "removed_until": last["time"],
+        "last_removed_hash": last["hash"],
+        "total_removed": count,
+    }
+    earlier = records[0] if records and records[0].get("kind") == "checkpoint" else None
+    if earlier is not None:
+        # the earlier checkpoint goes with the records it stood for: say what it said
+        before = earlier.get("event") or {}
+        total = before.get("total_removed", before.get("removed", 0))
+        event["total_removed"] = count + (total if isinstance(total, int) else 0)
+        event["earlier"] = {
+            "id": earlier.get("id"),
+            "time": earlier.get("time"),
+            "actor": earlier.get("actor"),
+            "removed": before.get("removed"),
+        }
     checkpoint: dict[str, Any] = {
         "id": uuid7(),
         "kind": "checkpoint",
@@ -368,11 +386,7 @@ def _checkpoint(
         "seq": last["seq"],
         "prev": last["hash"],
         "prev_id": last["id"],
-        "event": {
-            "removed": count,
-            "removed_until": last["time"],
-            "last_removed_hash": last["hash"],
-        },
+        "event": event,
     }
     checkpoint["hash"] = record_hash(checkpoint)
     return checkpoint

@@ -7,6 +7,7 @@ that writes it, so that several writers never fork a chain.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -342,12 +343,25 @@ class JsonlStore(AuditStore):
             f.truncate(len(complete.encode()))
         return tails
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[TextIO]:
+        """The log file, opened without being made (a log removed while open is an error,
+        not a new, empty log) and locked. Pruning replaces the file: a writer that waited for
+        the lock on the old one opens the new one, or its records would go to a removed
+        file."""
+        for _ in range(1000):
+            with self.path.open("r+", encoding="utf-8") as f:
+                fcntl.flock(f, fcntl.LOCK_EX)
+                st = os.fstat(f.fileno())
+                if (st.st_dev, st.st_ino) == _identity(self.path):
+                    yield f
+                    return
+        raise StoreError(f"cannot lock `{self.url}`: the file keeps being replaced")
+
     def append_prepared(self, entries: list[Prepared]) -> list[Chained]:
         with self._lock:
             try:
-                # r+, not a+: a log removed while open is an error, not a new, empty log
-                with self.path.open("r+", encoding="utf-8") as f:
-                    fcntl.flock(f, fcntl.LOCK_EX)
+                with self._locked() as f:
                     tails = self._tails(f)
                     self._still_whole(tails)
                     linked = link_all(entries, tails)
@@ -398,8 +412,7 @@ class JsonlStore(AuditStore):
                 raise StoreError(f"cannot read `{self.url}`: {err.strerror}") from err
 
     def prune(self, retention_class: str, upto_seq: int, checkpoint: dict[str, Any]) -> int:
-        with self._lock, self.path.open("r+", encoding="utf-8") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
+        with self._lock, self._locked() as f:
             kept: list[str] = []
             removed = 0
             placed = False
@@ -417,8 +430,11 @@ class JsonlStore(AuditStore):
             if not placed:
                 kept.append(canonical(checkpoint).decode())
             tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-            tmp.write_text("".join(x + "\n" for x in kept), "utf-8")
-            os.replace(tmp, self.path)
+            with tmp.open("w", encoding="utf-8") as out:
+                out.write("".join(x + "\n" for x in kept))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self.path)  # still holding the lock on the file it replaces
             return removed
 
 
