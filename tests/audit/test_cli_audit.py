@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,9 @@ from click.testing import CliRunner, Result
 
 import tenet
 from tenet.audit import AuditLog
+from tenet.audit.records import record_hash
 from tenet.cli import main
+from tenet.runtime.clock import format_rfc3339, parse_rfc3339
 from tests.audit.test_audit_core import DATA, DEPLOY, INPUT, MANIFEST, POLICY
 from tests.conftest import write_bundle
 
@@ -143,7 +146,8 @@ def test_anchors_catch_records_cut_from_the_end_and_chains_rewritten(tmp_path: P
     result = run("audit", "verify", "--log", url)
     anchors = [line.strip() for line in result.output.splitlines() if line.startswith("  ")]
     assert [a.split(":")[0] for a in anchors] == ["access", "deployments"]
-    assert anchors[1] == f"deployments:3:{written[4]['hash']}"
+    expires = format_rfc3339(parse_rfc3339(written[4]["time"]) + written[4]["keep_seconds"])
+    assert anchors[1] == f"deployments:3:{written[4]['hash']}@{expires}"
     assert run("audit", "verify", "--log", url, "--anchor", anchors[1]).exit_code == 0
     conn = sqlite3.connect(tmp_path / "audit.db", isolation_level=None)
     conn.execute("DELETE FROM records WHERE id = ?", (written[4]["id"],))  # the newest
@@ -167,10 +171,55 @@ def test_a_checkpoint_dated_in_the_future_is_a_prune_before_expiry(tmp_path: Pat
     assert "dated 2099-01-01T00:00:00Z, in the future" in result.output
 
 
-def test_a_bad_anchor_is_a_usage_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "anchor",
+    [
+        "access:x:sha256:" + "0" * 64,
+        ":1:sha256:" + "0" * 64,
+        "access:1:sha256:00",
+        "access:1:sha256:" + "0" * 64 + "@tomorrow",
+    ],
+)
+def test_a_bad_anchor_is_a_usage_error(tmp_path: Path, anchor: str) -> None:
     url, _ = make_log(tmp_path)
-    result = run("audit", "verify", "--log", url, "--anchor", "access:x:sha256:00")
-    assert result.exit_code == 2 and "is not an anchor `CLASS:SEQ:sha256:…`" in result.output
+    result = run("audit", "verify", "--log", url, "--anchor", anchor)
+    assert result.exit_code == 2 and "is not an anchor `CLASS:SEQ:sha256:…" in result.output
+
+
+def _anchors(url: str) -> list[str]:
+    out = run("audit", "verify", "--log", url).output
+    return [line.strip() for line in out.splitlines() if line.startswith("  ")]
+
+
+def test_the_anchor_of_a_chain_pruned_whole_is_its_checkpoint_and_verifies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as m:
+        m.setattr("tenet.audit.log.time.time", lambda: 1_500_000_000.0)  # records of 2017
+        url, _ = make_log(tmp_path)
+    assert run("audit", "prune", "--log", url).exit_code == 0
+    anchors = _anchors(url)
+    assert run("audit", "verify", "--log", url, *[f"--anchor={a}" for a in anchors]).exit_code == 0
+
+
+def test_an_anchored_record_pruned_before_it_expired_is_found(tmp_path: Path) -> None:
+    from tenet.audit import open_store, prune
+
+    url, _ = make_log(tmp_path)
+    anchor = next(a for a in _anchors(url) if a.startswith("deployments:"))
+    # a prune as of a time after the records expire, its checkpoints dated (as a forger's
+    # would be) today
+    prune(open_store(url), time.time() + 10 * 365 * 86400, "forger")
+    conn = sqlite3.connect(tmp_path / "audit.db", isolation_level=None)
+    for (body,) in conn.execute("SELECT body FROM records WHERE kind = 'checkpoint'").fetchall():
+        forged = json.loads(body)
+        forged["time"] = format_rfc3339(time.time())
+        forged["hash"] = record_hash(forged)
+        conn.execute("UPDATE records SET body = ? WHERE id = ?", (json.dumps(forged), forged["id"]))
+    assert run("audit", "verify", "--log", url).exit_code == 0  # consistent in itself
+    result = run("audit", "verify", "--log", url, "--anchor", anchor)
+    assert result.exit_code == 1 and "pruned early" in result.output
+    assert f"removed record 3, anchored to be kept until {anchor.split('@')[1]}" in result.output
 
 
 def test_where_matches_a_personal_value_by_its_token_with_the_log_s_key(

@@ -19,6 +19,7 @@ from tenet.audit.records import (
     Anchor,
     ChainProblem,
     Link,
+    anchor_of,
     check_anchor,
     group_by_class,
     verify_links,
@@ -290,11 +291,7 @@ class Verification:
 
     def anchors(self) -> list[Anchor]:
         """Each chain's last record, to note elsewhere and give back to a later verify."""
-        return [
-            Anchor(cls, link.seq, str(link.hash))
-            for cls, link in self.heads.items()
-            if isinstance(link.seq, int)
-        ]
+        return [a for cls, link in self.heads.items() if (a := anchor_of(cls, link)) is not None]
 
 
 def check_chains(

@@ -4,13 +4,14 @@ chain of records is checked for modification, deletion, insertion and reordering
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from tenet.decision import canonical, canonical_exact, canonical_fast
-from tenet.runtime.clock import parse_rfc3339
+from tenet.runtime.clock import format_rfc3339, parse_rfc3339
 
 __all__ = [
     "GENESIS",
@@ -18,6 +19,7 @@ __all__ = [
     "Anchor",
     "ChainProblem",
     "Link",
+    "anchor_of",
     "canonical",
     "canonical_exact",
     "canonical_fast",
@@ -62,6 +64,7 @@ class Link:
     prev_id: Any
     seq: Any
     time: Any
+    keep: Any  # keep_seconds
     intact: bool
 
     @classmethod
@@ -75,6 +78,7 @@ class Link:
             record.get("prev_id"),
             record.get("seq"),
             record.get("time"),
+            record.get("keep_seconds"),
             record_hash(record) == record.get("hash"),
         )
 
@@ -140,48 +144,93 @@ def _after(when: Any, now: float) -> bool:
 @dataclass(frozen=True, slots=True)
 class Anchor:
     """A record of a chain noted elsewhere (a ticket, a signed commit) when the log was
-    verified: the chain must still reach it, with the same hash, unless pruned since."""
+    verified: the chain must still reach it, with the same hash, unless pruned since, and
+    not pruned before `expires` (when it was to be kept until then)."""
 
     retention_class: str
     seq: int
     hash: str
+    expires: str | None = None  # RFC 3339: when the record may first be pruned
 
     @classmethod
     def parse(cls, text: str) -> Anchor:
-        """`CLASS:SEQ:HASH`, as `tenet audit verify` prints it (ValueError otherwise)."""
+        """`CLASS:SEQ:HASH[@EXPIRES]`, as `tenet audit verify` prints it (ValueError
+        otherwise)."""
         parts = text.split(":", 2)
-        if len(parts) != 3 or not parts[1].isdigit() or not parts[2].startswith("sha256:"):
+        digest, _, expires = parts[-1].partition("@")
+        if (
+            len(parts) != 3
+            or not parts[0]
+            or not parts[1].isdigit()
+            or not _HASH.fullmatch(digest)
+            or (expires and not _is_time(expires))
+        ):
             raise ValueError(
-                f"`{text}` is not an anchor `CLASS:SEQ:sha256:…`, as `tenet audit verify` prints"
+                f"`{text}` is not an anchor `CLASS:SEQ:sha256:…[@EXPIRES]`, as `tenet audit "
+                "verify` prints"
             )
-        return cls(parts[0], int(parts[1]), parts[2])
+        return cls(parts[0], int(parts[1]), digest, expires or None)
 
     def __str__(self) -> str:
-        return f"{self.retention_class}:{self.seq}:{self.hash}"
+        until = f"@{self.expires}" if self.expires else ""
+        return f"{self.retention_class}:{self.seq}:{self.hash}{until}"
+
+
+_HASH = re.compile(r"sha256:[0-9a-f]{64}")
+
+
+def _is_time(text: str) -> bool:
+    try:
+        parse_rfc3339(text)
+    except ValueError:
+        return False
+    return True
+
+
+def anchor_of(cls: str, link: Link) -> Anchor | None:
+    """The anchor of a chain's last record (None for a record without its place)."""
+    if not isinstance(link.seq, int):
+        return None
+    expires = None
+    if link.kind != "checkpoint" and isinstance(link.keep, int | float):
+        try:
+            expires = format_rfc3339(parse_rfc3339(str(link.time)) + link.keep)
+        except (ValueError, OverflowError, OSError):
+            expires = None
+    return Anchor(cls, link.seq, str(link.hash), expires)
 
 
 def check_anchor(anchor: Anchor, listed: list[Link]) -> ChainProblem | None:
-    """Whether the chain of `listed` (the anchor's class) still holds the anchored record."""
+    """Whether the chain of `listed` (the anchor's class) still holds the anchored record,
+    or pruned it once it had expired."""
     cls, seq = anchor.retention_class, anchor.seq
     if not listed:
         return ChainProblem(cls, f"#{seq}", "deleted", "the whole chain is gone")
+    if any(link.hash == anchor.hash and link.seq == seq for link in listed):
+        return None  # still there (a checkpoint too, when the anchor was one)
     first = listed[0]
     if first.kind == "checkpoint" and isinstance(first.seq, int) and seq <= first.seq:
         if seq == first.seq and first.prev != anchor.hash:
             return ChainProblem(
                 cls, first.id, "modified", f"the last record pruned is not the anchored {seq}"
             )
-        return None  # pruned since it was anchored
+        if anchor.expires and _after(anchor.expires, _time(first.time)):
+            return ChainProblem(
+                cls,
+                first.id,
+                "pruned early",
+                f"it removed record {seq}, anchored to be kept until {anchor.expires}, "
+                f"at {first.time}",
+            )
+        return None  # pruned since it was anchored, once expired
     for link in listed:
         if link.seq == seq and link.kind != "checkpoint":
-            if link.hash != anchor.hash:
-                return ChainProblem(
-                    cls,
-                    link.id,
-                    "modified",
-                    "it is not the record anchored: the chain was rewritten from there",
-                )
-            return None
+            return ChainProblem(
+                cls,
+                link.id,
+                "modified",
+                "it is not the record anchored: the chain was rewritten from there",
+            )
     last = listed[-1].seq
     return ChainProblem(
         cls,
@@ -190,6 +239,13 @@ def check_anchor(anchor: Anchor, listed: list[Link]) -> ChainProblem | None:
         f"the chain ends at record {last}, before the anchored record {seq}: records were "
         "removed from its end",
     )
+
+
+def _time(text: Any) -> float:
+    try:
+        return parse_rfc3339(str(text))
+    except ValueError:
+        return float("inf")  # a checkpoint without a readable time proves nothing
 
 
 def _broken_link(
