@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tenet
 from tenet.audit import AuditLog
-from tenet.audit.redact import Redactor
+from tenet.audit.redact import FEW, Redactor
 from tests.conftest import write_bundle
 
 MANIFEST = """name: hr
@@ -118,3 +120,38 @@ def test_a_short_key_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
     monkeypatch.setenv("TENET_AUDIT_KEY", "x" * 16)
     AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+
+
+def _secrets(*values: str) -> Any:
+    r = Redactor([], ["input.v.*"], b"k" * 16)
+    return r, r.secrets_of({"v": list(values)})
+
+
+def test_values_in_scripts_written_without_spaces_are_replaced() -> None:
+    r, secrets = _secrets("田中", "bob")
+    t, b = r.token("田中"), r.token("bob")
+    text = "所有者田中です; 所有者bobです; under_田中_x; num田中9; bobby; 田中さん"
+    assert secrets.text(text) == (
+        f"所有者{t}です; 所有者{b}です; under_{t}_x; num{t}9; bobby; {t}さん"
+    )
+
+
+def test_a_name_typed_with_combining_accents_gets_the_same_token() -> None:
+    r = Redactor([], [], b"k" * 16)
+    assert r.token("u\u0308rsula") == r.token("\u00fcrsula")
+
+
+words = st.sampled_from(
+    ["ann", "anna", "bob", "田中", "id-7", "x", "ü", "_", " ", "-", "9", "ann b"]
+)
+
+
+@given(st.lists(words, max_size=30), st.lists(words.filter(str.strip), min_size=1, max_size=12))
+def test_many_values_are_found_as_few_are(pieces: list[str], values: list[str]) -> None:
+    """Past `FEW` values, text is searched with one automaton: the same replacements."""
+    text = "".join(pieces)
+    padding = [f"pad{i}" for i in range(FEW + 1)]  # enough values to take the automaton
+    _, many = _secrets(*values, *padding)
+    _, few = _secrets(*values, *padding)
+    few._finder = False  # the plain search, as for few values
+    assert many.text(text) == few.text(text)

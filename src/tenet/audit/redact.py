@@ -7,10 +7,14 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
-from collections.abc import Iterator, Sequence
+import unicodedata
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+
+import re2
 
 __all__ = ["KeyTooShort", "Redactor", "Secrets", "load_key", "read_key"]
 
@@ -108,6 +112,10 @@ class Redactor:
         self.key = key
 
     def token(self, value: Any) -> str:
+        """`hmac:` and the keyed hash of the value's canonical JSON (text in Unicode's NFC
+        form, so that a name typed with combining accents gets the same token)."""
+        if isinstance(value, str):
+            value = unicodedata.normalize("NFC", value)
         text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         digest = hmac.new(self.key, text.encode(), hashlib.sha256).hexdigest()[:32]
         return f"hmac:{digest}"
@@ -116,12 +124,12 @@ class Redactor:
         """The personal values of this input, each with its token: the value at each personal
         path, and when it is an object or a list, every key and scalar within it too (a policy
         may read or quote `input.person.name.first` as well as `input.person.name`)."""
-        values: list[Any] = []
+        found: dict[Any, tuple[Any, str]] = {}
         for path in self.personal:
-            value, found = _lookup(input, path)
-            for v in value if found and "*" in path.split(".") else [value] if found else []:
-                _collect(v, values)
-        return Secrets([(v, self.token(v)) for v in values])
+            value, present = _lookup(input, path)
+            for v in value if present and "*" in path.split(".") else [value] if present else []:
+                _collect(v, found, self.token)
+        return Secrets(list(found.values()))
 
     def apply(self, input: Any, document: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """The kept input paths and the decision document, personal values replaced."""
@@ -134,20 +142,28 @@ class Redactor:
         return kept, found.document(document) if found else document
 
 
-def _collect(value: Any, into: list[Any]) -> None:
-    """`value`, and for a container each key and value within it, into `into` once each;
-    nulls, booleans and empty strings are no one's personal data."""
+def _collect(value: Any, into: dict[Any, tuple[Any, str]], token: Callable[[Any], str]) -> None:
+    """`value`, and for a container each key and value within it, into `into` once each with
+    its token; nulls, booleans and empty strings are no one's personal data."""
     if value is None or value == "" or isinstance(value, bool):
         return
-    if not any(type(v) is type(value) and v == value for v in into):
-        into.append(value)
+    key = _key_of(value)
+    if key not in into:
+        into[key] = (value, token(value))
     if isinstance(value, dict):
         for k, v in value.items():
-            _collect(k, into)
-            _collect(v, into)
+            _collect(k, into, token)
+            _collect(v, into, token)
     elif isinstance(value, list):
         for v in value:
-            _collect(v, into)
+            _collect(v, into, token)
+
+
+def _key_of(value: Any) -> Any:
+    """A key equal for equal values of one type (containers by their canonical JSON)."""
+    if isinstance(value, dict | list):
+        return (type(value), json.dumps(value, sort_keys=True, default=str))
+    return (type(value), value)
 
 
 class Secrets:
@@ -163,18 +179,33 @@ class Secrets:
     as it is: a personal value that also occurs there is not the input's to hide."""
 
     def __init__(self, found: list[tuple[Any, str]]) -> None:
-        self._exact = found
+        self._any = bool(found)
+        self._scalars = {_key_of(v): t for v, t in found if not isinstance(v, dict | list)}
+        self._containers = [(v, t) for v, t in found if isinstance(v, dict | list)]
         texts = {_text_of(v): t for v, t in found if _text_of(v)}
         self._texts = sorted(texts.items(), key=lambda item: -len(item[0]))
+        self._token_of = texts
+        self._finder: Any = None  # made on first use, when there are many values to find
 
     def __bool__(self) -> bool:
-        return bool(self._exact)
+        return self._any
+
+    def _exact(self, value: Any) -> str | None:
+        if isinstance(value, dict | list):
+            for secret, token in self._containers:
+                if type(value) is type(secret) and value == secret:
+                    return token
+            return None
+        try:
+            return self._scalars.get((type(value), value))
+        except TypeError:  # not hashable: no scalar secret is equal to it
+            return None
 
     def value(self, value: Any) -> Any:
         """A value copied from the input, cleaned."""
-        for secret, token in self._exact:
-            if type(value) is type(secret) and value == secret:
-                return token
+        token = self._exact(value)
+        if token is not None:
+            return token
         if isinstance(value, dict):
             return {self._key(k): self.value(v) for k, v in value.items()}
         if isinstance(value, list):
@@ -184,13 +215,17 @@ class Secrets:
         return value
 
     def _key(self, key: str) -> str:
-        for secret, token in self._exact:
-            if type(secret) is str and key == secret:
-                return token
-        return self.text(key)
+        token = self._exact(key)
+        return token if token is not None else self.text(key)
 
     def text(self, text: str) -> str:
         """Text the engine wrote, each personal value in it that stands as a word replaced."""
+        if not self._texts:
+            return text
+        if len(self._texts) > FEW:
+            finder = self._finder_made()
+            if finder is not False:
+                return self._text_many(text, finder)
         spans: list[tuple[int, int, str]] = []
         for secret, token in self._texts:
             start = text.find(secret)
@@ -210,6 +245,42 @@ class Secrets:
             pos = end
         parts.append(text[pos:])
         return "".join(parts)
+
+    def _finder_made(self) -> Any:
+        if self._finder is None:
+            self._finder = _finder([t for t, _ in self._texts])
+        return self._finder
+
+    def _text_many(self, text: str, finder: Any) -> str:
+        """`text` in time linear in its length however many values there are: one RE2
+        automaton finds them all (the longest first where several start at one place), on
+        the UTF-8 bytes, since the wrapper's offsets in a `str` cost a pass over it each."""
+        data = text.encode("utf-8")
+        parts: list[bytes] = []
+        pos = done = 0
+        while (m := finder.search(data, pos)) is not None:
+            start, end = m.start(), m.end()
+            if not _alone_in(data, start, end):
+                # a shorter value may start here and stand alone (rare: look at each)
+                end = next(
+                    (
+                        start + len(t)
+                        for t in (t.encode() for t, _ in self._texts)
+                        if len(t) < end - start
+                        and data.startswith(t, start)
+                        and _alone_in(data, start, start + len(t))
+                    ),
+                    -1,
+                )
+                if end < 0:
+                    pos = start + 1
+                    continue
+            parts += [data[done:start], self._token_of[data[start:end].decode()].encode()]
+            pos = done = end
+        if not parts:
+            return text
+        parts.append(data[done:])
+        return b"".join(parts).decode("utf-8")
 
     def document(self, doc: dict[str, Any]) -> dict[str, Any]:
         """A decision document (or a data API answer), cleaned."""
@@ -270,6 +341,42 @@ def _text_of(value: Any) -> str:
     return ""
 
 
+FEW = 8  # personal values in one input beyond which text is searched with one automaton
+
+
+def _finder(texts: list[str]) -> Any:
+    """One RE2 pattern finding any of `texts` (longest first) in UTF-8 bytes, the longest
+    first at a place; False when it would need more memory than RE2 is given."""
+    options = re2.Options()
+    options.max_mem = 256 << 20
+    try:
+        return re2.compile(b"|".join(re.escape(t.encode("utf-8")) for t in texts), options)
+    except re2.error:
+        return False
+
+
+def _alone_in(data: bytes, start: int, end: int) -> bool:
+    """`_stands_alone` for a span of UTF-8 bytes (the characters at its edges decoded)."""
+    first, last = _char_at(data, start), _char_before(data, end)
+    if _word(first) and start > 0 and _word(_char_before(data, start)):
+        return False
+    return not (_word(last) and end < len(data) and _word(_char_at(data, end)))
+
+
+def _char_at(data: bytes, i: int) -> str:
+    n = 1
+    while i + n < len(data) and data[i + n] & 0xC0 == 0x80:  # continuation bytes
+        n += 1
+    return data[i : i + n].decode("utf-8", "replace")[:1]
+
+
+def _char_before(data: bytes, i: int) -> str:
+    j = i - 1
+    while j > 0 and data[j] & 0xC0 == 0x80:
+        j -= 1
+    return data[j:i].decode("utf-8", "replace")[:1]
+
+
 def _stands_alone(text: str, start: int, end: int) -> bool:
     """Whether text[start:end] is not the inside of a longer word or number: a value that
     begins (ends) with a letter or digit must not follow (precede) one."""
@@ -278,5 +385,28 @@ def _stands_alone(text: str, start: int, end: int) -> bool:
     return not (_word(text[end - 1]) and end < len(text) and _word(text[end]))
 
 
+# Scripts written without spaces between words (Chinese, Japanese kana, Thai, Lao, Khmer,
+# Myanmar): inside them a name is not set apart, so their characters do not count as the
+# letters of a word here, and a personal value among them is replaced where it stands.
+_UNSPACED = (
+    (0x0E00, 0x0EFF),
+    (0x1000, 0x109F),
+    (0x1780, 0x17FF),
+    (0x3040, 0x30FF),
+    (0x3400, 0x4DBF),
+    (0x4E00, 0x9FFF),
+    (0xF900, 0xFAFF),
+    (0xFF66, 0xFF9F),
+    (0x20000, 0x3134F),
+)
+
+
 def _word(char: str) -> bool:
-    return char.isalnum() or char == "_"
+    if char == "_":
+        return True
+    if not char.isalnum():
+        return False
+    if char.isascii():
+        return True
+    code = ord(char)
+    return not any(lo <= code <= hi for lo, hi in _UNSPACED)
