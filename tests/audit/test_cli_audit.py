@@ -279,3 +279,10 @@ def test_where_on_a_star_path_matches_any_value_found() -> None:
     assert Filter(where=[("input.approvals.*.role", "owner")]).matches(record)
     assert Filter(where=[("input.approvals.*.role", ["ml_lead", "owner"])]).matches(record)
     assert not Filter(where=[("input.approvals.*.role", "intern")]).matches(record)
+
+
+@pytest.mark.parametrize("option", ["--since", "--incident"])
+def test_a_window_reaching_before_1970_is_a_usage_error(tmp_path: Path, option: str) -> None:
+    url, _ = make_log(tmp_path)
+    result = run("audit", "report", "--log", url, option, "99999999d", "-o", str(tmp_path / "r"))
+    assert result.exit_code == 2 and "`99999999d` reaches back before 1970" in result.output

@@ -19,6 +19,11 @@ def parse_since(text: str, now: float) -> float:
     """`7d`, `90d`, `12h` back from now, or an RFC 3339 time (raises ValueError)."""
     seconds = duration_seconds(text)
     if seconds is not None:
+        if seconds > now:
+            raise ValueError(
+                f"`{text}` reaches back before 1970, where no record is: give a shorter "
+                "window, or a time such as `1970-01-01T00:00:00Z` for every record"
+            )
         return now - float(seconds)
     try:
         return float(parse_rfc3339(text))
