@@ -75,6 +75,8 @@ def _read_input(path: str) -> tuple[str, Any]:
         return text, load_yaml(text)
     except ValueError as err:
         raise _InputError(f"input `{path}` is not valid JSON: {err}") from None
+    except RecursionError:
+        raise _InputError(f"input `{path}` nests too deeply to read") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

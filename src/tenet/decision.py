@@ -86,10 +86,43 @@ def input_digest(value: Any) -> str:
     """`sha256:` and the hex SHA-256 of an input's canonical JSON."""
     try:
         body = canonical_json(value)
-    except (TypeError, ValueError):
-        # an input that is not JSON was refused; its digest still names what was sent
-        body = repr(value).encode("utf-8", "backslashreplace")
+    except (TypeError, ValueError, RecursionError):
+        # an input that is not JSON, or nests too deeply, was refused; its digest still
+        # names what was sent
+        body = _flat_repr(value).encode("utf-8", "backslashreplace")
     return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def _flat_repr(value: Any) -> str:
+    """A text of any value, nested however deeply: walked with a stack of its own rather
+    than Python's, which a refused input thousands of levels deep would exhaust."""
+    out: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, _Close):
+            out.append(v.text)
+        elif isinstance(v, dict):
+            out.append("{")
+            stack.append(_Close("}"))
+            for k in reversed(list(v)):
+                stack += [v[k], _Close(f"{k!r}:")]
+        elif isinstance(v, list | tuple):
+            out.append("[")
+            stack.append(_Close("]"))
+            stack.extend(reversed(v))
+        else:
+            out.append(repr(v) + ",")
+    return "".join(out)
+
+
+class _Close:
+    """Text `_flat_repr` writes as it is (a key, a closing bracket)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
 
 
 def canonical_json(value: Any) -> bytes:

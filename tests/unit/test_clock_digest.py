@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -76,3 +77,48 @@ def test_a_forked_child_draws_other_ids_than_its_parent() -> None:
     os.waitpid(pid, 0)
     ours = {uuid7()[24:] for _ in range(50)}
     assert len(theirs) == 50 and not (ours & theirs)
+
+
+def _nested(depth: int) -> list[object]:
+    root: list[object] = []
+    node = root
+    for _ in range(depth):
+        child: list[object] = []
+        node.append(child)
+        node = child
+    return root
+
+
+def test_an_input_nested_past_python_s_recursion_limit_still_has_a_digest() -> None:
+    from tenet.decision import input_digest
+
+    deep = {"a": _nested(5000)}
+    digest = input_digest(deep)
+    assert digest.startswith("sha256:") and digest == input_digest({"a": _nested(5000)})
+    assert digest != input_digest({"a": _nested(4999)})
+
+
+def test_eval_of_a_deeply_nested_input_is_an_error_decision_or_a_clear_refusal(
+    tmp_path: Path,
+) -> None:
+    from click.testing import CliRunner
+
+    from tenet.cli import main
+
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "tenet.yaml").write_text("name: b\nversion: 1.0.0\n", "utf-8")
+    (tmp_path / "b" / "p.tenet").write_text("package p\nallow = true\n", "utf-8")
+    for depth, code, said in [(500, 1, "nests deeper than 100"), (5000, 2, "nests too deeply")]:
+        text = '{"a": ' + "[" * depth + "]" * depth + "}"
+        (tmp_path / f"d{depth}.json").write_text(text, "utf-8")
+        args = [
+            "eval",
+            "p",
+            "--bundle",
+            str(tmp_path / "b"),
+            "--input",
+            str(tmp_path / f"d{depth}.json"),
+        ]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == code and said in result.output
+        assert "Traceback" not in result.output
