@@ -13,7 +13,7 @@ from tenet.audit.query import parse_since
 from tenet.cli_common import fail as _fail
 from tenet.cli_common import load, read_log, write_report
 from tenet.compliance.matrix import build_matrix, render_csv, render_text
-from tenet.compliance.pack import build_pack, render_pack_html
+from tenet.compliance.pack import build_pack, others_note, render_pack_html
 from tenet.diagnostics import did_you_mean
 from tenet.wording import count
 
@@ -91,7 +91,8 @@ def report_cmd(
         output,
         text,
         f"wrote {output}: {count(len(pack.controls), 'control')} ({count(gaps, 'gap')}), "
-        f"{count(pack.decisions, 'decision')}, the audit chain {verdict}",
+        f"{count(pack.decisions, 'decision')}, the audit chain {verdict}"
+        + (f"; {others}" if (others := others_note(pack)) else ""),
     )
     if not pack.chain_ok:
         sys.exit(1)

@@ -22,7 +22,7 @@ import tenet
 from tenet.audit import AuditLog
 from tenet.cli import main
 from tenet.compliance.matrix import build_matrix
-from tenet.compliance.pack import build_pack
+from tenet.compliance.pack import build_pack, render_pack_html
 from tests.conftest import write_bundle
 
 CATALOGUE = """name: Example Act
@@ -184,6 +184,12 @@ def test_the_pack_counts_what_happened_under_each_control(root: Path, tmp_path: 
     assert art1.recent[0]["hash"] == written[-1]["hash"]
     assert set(pack.records) == {r["id"] for r in written}
     assert pack.chain_ok and pack.decisions == 4
+    # a decision of another bundle recorded in the same log is not this pack's evidence
+    other = {**written[1], "id": "other", "bundle": {**written[1]["bundle"], "name": "team-b"}}
+    pack = build_pack(bundle, "act", [*written, other], 0, 4e9, [])
+    assert pack.decisions == 4 and pack.other_bundles == {"team-b": 1}
+    assert dict(pack.controls[0].counts["gates.accuracy"])["violated"] == 1
+    assert "1 decision of other bundles left out: team-b (1)" in render_pack_html(pack, "log")
 
 
 def report(root: Path, url: str, out: Path, *more: str) -> Result:

@@ -71,6 +71,7 @@ class Pack:
     chain_problems: list[str]
     controls: list[ControlEvidence]
     records: dict[str, dict[str, Any]]  # id -> the record facts the pack links to
+    other_bundles: dict[str, int] = field(default_factory=dict)  # decisions left out, by bundle
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -81,6 +82,7 @@ class Pack:
             "since": format_rfc3339(self.since),
             "until": format_rfc3339(self.until),
             "decisions": self.decisions,
+            "other_bundles": self.other_bundles,
             "chain_verifies": self.chain_ok,
             "chain_problems": self.chain_problems,
             "controls": [c.to_dict() for c in self.controls],
@@ -121,11 +123,16 @@ def build_pack(
         ev.waivers = _waivers(bundle, ev.checks, until)
     linked: dict[str, dict[str, Any]] = {}
     decisions = 0
-    window = [
-        r
-        for r in records
-        if r.get("kind") == "decision" and since <= parse_rfc3339(str(r.get("time"))) <= until
-    ]
+    window = []
+    others: Counter[str] = Counter()  # decisions of other bundles, by name: not this pack's
+    for r in records:
+        if r.get("kind") != "decision" or not since <= parse_rfc3339(str(r.get("time"))) <= until:
+            continue
+        name = str((r.get("bundle") or {}).get("name"))
+        if name == bundle.info.name:  # every version of this bundle
+            window.append(r)
+        else:
+            others[name] += 1
     window.sort(key=lambda r: str(r.get("time")), reverse=True)
     for r in window:
         decisions += 1
@@ -151,7 +158,22 @@ def build_pack(
         chain_problems,
         controls,
         linked,
+        dict(sorted(others.items())),
     )
+
+
+def others_note(pack: Pack) -> str:
+    """What the pack left out: decisions of other bundles in the same log."""
+    if not pack.other_bundles:
+        return ""
+    n = sum(pack.other_bundles.values())
+    names = ", ".join(f"{name} ({k})" for name, k in pack.other_bundles.items())
+    return f"{count(n, 'decision')} of other bundles left out: {names}"
+
+
+def _others_html(pack: Pack) -> str:
+    note = others_note(pack)
+    return f" ({escape(note)})" if note else ""
 
 
 def _recent(r: dict[str, Any], check_id: str, status: str) -> dict[str, Any]:
@@ -302,7 +324,7 @@ def render_pack_html(pack: Pack, log_url: str) -> str:
 Bundle {escape(str(bundle["name"]))} {escape(str(bundle["version"]))}
 (<code>{escape(str(bundle["digest"]))}</code>).
 Decision log <code>{escape(log_url)}</code> from {escape(d["since"][:19])}Z to
-{escape(d["until"][:19])}Z: {pack.decisions} decisions.</p>
+{escape(d["until"][:19])}Z: {pack.decisions} decisions of this bundle{_others_html(pack)}.</p>
 {chain}
 <p>{len(pack.controls) - len(gaps)} of {len(pack.controls)} controls are evidenced by a check
 ({count(len(gaps), "gap")}).</p>
