@@ -98,7 +98,7 @@ def prune_cmd(log_url: str, actor: str | None, now_text: str | None) -> None:
         _fail(str(err))
     if now > time.time() + CLOCK_SLACK:
         _fail(
-            f"--now {now_text} is in the future: pruning as of it would remove records "
+            f"`--now {now_text}` is in the future: pruning as of it would remove records "
             "before they expire"
         )
     try:

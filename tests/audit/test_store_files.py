@@ -238,3 +238,9 @@ def test_a_jsonl_writer_waiting_on_a_prune_writes_to_the_file_the_prune_left(
     assert [r["kind"] for r in records] == ["checkpoint", "decision"]
     assert records[1]["id"] == "new" and records[1]["seq"] == 3
     assert verify(open_store(f"jsonl:///{path}", create=False)) == []
+
+
+@pytest.mark.parametrize("path, scheme", [("logs/audit.jsonl", "jsonl"), ("audit.db", "sqlite")])
+def test_a_bare_path_is_answered_with_the_url_it_would_be(path: str, scheme: str) -> None:
+    with pytest.raises(StoreError, match=f"is a path, not a log URL: write `{scheme}:///"):
+        open_store(path)

@@ -520,6 +520,10 @@ def open_store(url: str, create: bool = True) -> AuditStore:
         if parsed.scheme == "sqlite":
             return SqliteStore(path, url, create)
         return JsonlStore(path, url)
+    if not parsed.scheme and url.strip():  # a bare path: say which URL it would be
+        scheme = "jsonl" if url.endswith((".jsonl", ".json", ".log")) else "sqlite"
+        absolute = Path(url).absolute()
+        raise StoreError(f"`{url}` is a path, not a log URL: write `{scheme}://{absolute}`")
     raise StoreError(
         f"unknown audit store `{url}`: use `sqlite:///path/audit.db`, "
         "`jsonl:///path/audit.jsonl` or `stdout:`"
