@@ -357,10 +357,9 @@ def _finder(texts: list[str]) -> Any:
 
 def _alone_in(data: bytes, start: int, end: int) -> bool:
     """`_stands_alone` for a span of UTF-8 bytes (the characters at its edges decoded)."""
-    first, last = _char_at(data, start), _char_before(data, end)
-    if _word(first) and start > 0 and _word(_char_before(data, start)):
-        return False
-    return not (_word(last) and end < len(data) and _word(_char_at(data, end)))
+    before = _char_before(data, start) if start > 0 else ""
+    after = _char_at(data, end) if end < len(data) else ""
+    return _alone(before, _char_at(data, start), _char_before(data, end), after)
 
 
 def _char_at(data: bytes, i: int) -> str:
@@ -378,11 +377,17 @@ def _char_before(data: bytes, i: int) -> str:
 
 
 def _stands_alone(text: str, start: int, end: int) -> bool:
-    """Whether text[start:end] is not the inside of a longer word or number: a value that
-    begins (ends) with a letter or digit must not follow (precede) one."""
-    if _word(text[start]) and start > 0 and _word(text[start - 1]):
+    """Whether text[start:end] is not the inside of a longer word or number."""
+    before = text[start - 1] if start > 0 else ""
+    after = text[end] if end < len(text) else ""
+    return _alone(before, text[start], text[end - 1], after)
+
+
+def _alone(before: str, first: str, last: str, after: str) -> bool:
+    """A value that begins (ends) with a letter or digit must not follow (precede) one."""
+    if _word(first) and before and _word(before):
         return False
-    return not (_word(text[end - 1]) and end < len(text) and _word(text[end]))
+    return not (_word(last) and after and _word(after))
 
 
 # Scripts written without spaces between words (Chinese, Japanese kana, Thai, Lao, Khmer,
