@@ -184,7 +184,11 @@ def query_cmd(
 
 def _violations(r: dict[str, Any]) -> str:
     checks = (r.get("decision") or {}).get("checks") or []
-    ids = Counter(str(c.get("id")) for c in checks if c.get("status") in ("violated", "error"))
+    ids = Counter(
+        str(c.get("id")) + (" (waived)" if c.get("status") == "waived" else "")
+        for c in checks
+        if c.get("status") in ("violated", "error", "waived")
+    )
     # a check violated several times (once per feature, per group) is listed once, counted
     return ", ".join(k if n == 1 else f"{k} ×{n}" for k, n in ids.items()) or "-"
 

@@ -209,6 +209,11 @@ class Decision:
         return f"Decision({self.query!r}, outcome={self.outcome!r}, result={self.result!r})"
 
     @property
+    def bundle(self) -> BundleInfo:
+        """The name, version and digest of the bundle that made it."""
+        return self._bundle
+
+    @property
     def checks(self) -> list[tuple[CompiledCheck, CheckResult]]:
         return list(self._outcome.checks)
 

@@ -286,3 +286,14 @@ def test_a_window_reaching_before_1970_is_a_usage_error(tmp_path: Path, option: 
     url, _ = make_log(tmp_path)
     result = run("audit", "report", "--log", url, option, "99999999d", "-o", str(tmp_path / "r"))
     assert result.exit_code == 2 and "`99999999d` reaches back before 1970" in result.output
+
+
+def test_a_waived_check_is_listed_among_those_not_passed() -> None:
+    from tenet.cli_audit import _violations
+
+    checks = [
+        {"id": "d.a", "status": "waived"},
+        {"id": "d.b", "status": "violated"},
+        {"id": "d.c", "status": "passed"},
+    ]
+    assert _violations({"decision": {"checks": checks}}) == "d.a (waived), d.b"

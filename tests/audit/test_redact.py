@@ -155,3 +155,34 @@ def test_many_values_are_found_as_few_are(pieces: list[str], values: list[str]) 
     _, few = _secrets(*values, *padding)
     few._finder = False  # the plain search, as for few values
     assert many.text(text) == few.text(text)
+
+
+ERRORS = """package e
+
+require dated blocking {
+    time(input.subject.email) > 0
+}
+
+require named blocking {
+    input.person.name.first == "zz"
+} message "the first check, name {input.person.name}"
+"""
+
+
+def test_evaluation_errors_are_cleaned_and_keys_of_personal_objects_stay_words(
+    tmp_path: Path,
+) -> None:
+    manifest = (
+        "name: e\nversion: 1.0.0\naudit:\n  personal: [input.subject.email, input.person.name]\n"
+    )
+    root = write_bundle(tmp_path / "e", {"tenet.yaml": manifest, "e.tenet": ERRORS}, {})
+    bundle = tenet.load_bundle(root)
+    inp = {"subject": {"email": "alice@example.com"}, "person": {"name": {"first": "Ann"}}}
+    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    record = log.record(bundle, bundle.decide("e", inp), inp, actor="ci")
+    text = json.dumps(record)
+    assert "alice@example.com" not in text and "Ann" not in text
+    checks = {c["id"]: c for c in record["decision"]["checks"]}
+    assert "hmac:" in checks["e.dated"]["error"]
+    # `first` names a field of the personal object: a word of the message, not a secret
+    assert checks["e.named"]["message"].startswith('the first check, name {"first": "hmac:')

@@ -582,7 +582,7 @@ class _SlowStore(AuditStore):
 
 def _slow(delay: float) -> tuple[AuditLog, _SlowStore]:
     store = _SlowStore(delay)
-    return AuditLog(store, b"key"), store
+    return AuditLog(store, b"k" * 16), store
 
 
 def _n(n: int) -> dict[str, Any]:

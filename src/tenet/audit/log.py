@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
+from tenet.audit.linking import Prepared, prepare, record_of
 from tenet.audit.records import (
     Anchor,
     ChainProblem,
@@ -24,8 +25,8 @@ from tenet.audit.records import (
     group_by_class,
     verify_links,
 )
-from tenet.audit.redact import Redactor, load_key
-from tenet.audit.retention import Retention, read_retention
+from tenet.audit.redact import MIN_KEY, Redactor, load_key
+from tenet.audit.retention import EVENTS, Retention, read_retention
 from tenet.audit.stores import AuditStore, StoreError, open_store
 from tenet.decision import input_digest, uuid7
 from tenet.runtime.clock import format_rfc3339, parse_rfc3339
@@ -68,6 +69,10 @@ class AuditLog:
     """Records into one store. Safe to share between threads."""
 
     def __init__(self, store: AuditStore, key: bytes) -> None:
+        if len(key) < MIN_KEY:
+            raise StoreError(
+                f"the audit key is {len(key)} bytes; personal values need one of at least {MIN_KEY}"
+            )
         self.store = store
         self.key = key
         self._per_bundle: dict[str, tuple[Redactor, Retention]] = {}
@@ -152,7 +157,12 @@ class AuditLog:
     def event_entry(
         self, kind: str, details: dict[str, Any], actor: str, bundle: Bundle | None = None
     ) -> dict[str, Any]:
-        """A governance event: `configuration_change` (a bundle activated) or `error`."""
+        """A governance event: `configuration_change` (a bundle activated) or `error`
+        (ValueError for another kind)."""
+        if kind not in EVENTS:
+            raise ValueError(
+                f"`{kind}` is not an event: events are " + ", ".join(f"`{e}`" for e in EVENTS)
+            )
         retention = self._config(bundle)[1] if bundle is not None else Retention()
         cls = retention.for_event(kind)
         return {
@@ -176,15 +186,24 @@ class AuditLog:
     # ---- writing -----------------------------------------------------------------------
 
     def write(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Write and commit now; returns the records as chained (raises StoreError)."""
-        return self.store.append(entries)
+        """Write and commit now; returns the records as chained (raises StoreError, also for
+        an entry that is not JSON: nothing of the batch is then written)."""
+        prepared = [encodable(entry) for entry in entries]
+        links = self.store.append_prepared(prepared)
+        return [record_of(e, chained) for e, chained in zip(entries, links, strict=True)]
 
     def record(
         self, bundle: Bundle, decision: Decision, input: Any, actor: str | None = None
     ) -> dict[str, Any]:
-        return self.write([self.decision_entry(bundle, decision, input, actor or default_actor())])[
-            0
-        ]
+        """Record one decision of `bundle` on `input` now (raises StoreError; ValueError for a
+        decision made by another bundle)."""
+        if decision.bundle.digest != bundle.digest:
+            raise ValueError(
+                f"the decision was made by bundle {decision.bundle.name} "
+                f"{decision.bundle.version}, not {bundle.name} {bundle.version}"
+            )
+        entry = self.decision_entry(bundle, decision, input, actor or default_actor())
+        return self.write([entry])[0]
 
     def close(self) -> None:
         self.store.close()
@@ -223,18 +242,33 @@ class BatchWriter:
     """
 
     def __init__(self, log: AuditLog, max_batch: int = 256, max_queue: int = 10_000) -> None:
+        if max_batch < 1 or max_queue < 1:
+            raise ValueError("a batch writer needs max_batch and max_queue of at least 1")
         self.log = log
         self.max_batch = max_batch
         self._queue: queue.Queue[tuple[dict[str, Any], Future[dict[str, Any]]] | None] = (
             queue.Queue(max_queue)
         )
         self.counts = WriteCounts()
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="tenet-audit", daemon=True)
         self._thread.start()
 
     def submit(self, entry: dict[str, Any], timeout: float | None = None) -> Future[dict[str, Any]]:
+        """Queue an entry (`AuditLog.decision_entry`, `event_entry`); the future completes
+        with its record once committed, or fails with StoreError. Raises StoreError at once
+        for an entry that is not JSON (it alone is refused) and once closed, and TimeoutError
+        when the queue stays full for `timeout` seconds."""
+        if self._closed:
+            raise StoreError("the batch writer is closed")
+        encodable(entry)
         future: Future[dict[str, Any]] = Future()
-        self._queue.put((entry, future), timeout=timeout)
+        try:
+            self._queue.put((entry, future), timeout=timeout)
+        except queue.Full:
+            raise TimeoutError(
+                f"the batch writer's queue stayed full for {timeout} seconds"
+            ) from None
         return future
 
     def depth(self) -> int:
@@ -258,19 +292,43 @@ class BatchWriter:
                 batch.append(more)
             try:
                 written = self.log.write([entry for entry, _ in batch])
-            except Exception as err:  # every waiter learns the batch failed
+            except BaseException as err:  # every waiter learns the batch failed
                 self.counts.failed(len(batch))
+                failure = err if isinstance(err, StoreError) else StoreError(str(err) or repr(err))
                 for _, future in batch:
-                    future.set_exception(err)
+                    _settle(future, failure)
+                if not isinstance(err, Exception):
+                    raise
                 continue
             self.counts.committed(len(batch))
             for (_, future), record in zip(batch, written, strict=True):
-                future.set_result(record)
+                _settle(future, record)
 
     def close(self) -> None:
-        """Write what is queued, then stop."""
-        self._queue.put(None)
+        """Write what is queued, then stop; `submit` refuses entries from then on."""
+        if not self._closed:
+            self._closed = True
+            self._queue.put(None)
         self._thread.join()
+
+
+def _settle(future: Future[dict[str, Any]], outcome: dict[str, Any] | BaseException) -> None:
+    """Complete a future, unless its caller cancelled it meanwhile."""
+    if not future.set_running_or_notify_cancel():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+def encodable(entry: dict[str, Any]) -> Prepared:
+    """The entry prepared for a store (`linking.prepare`), or StoreError when it is not JSON
+    (a set, bytes or a datetime in the input kept, say)."""
+    try:
+        return prepare(entry)
+    except (TypeError, ValueError) as err:
+        raise StoreError(f"the record cannot be written as JSON: {err}") from None
 
 
 # ---- reading -------------------------------------------------------------------------------

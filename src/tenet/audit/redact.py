@@ -66,14 +66,24 @@ def load_key(store_path: Path | None, key_file: Path | None = None) -> bytes:
         return found
     if store_path is None:
         return secrets.token_bytes(32)  # stdout: tokens correlate within this process only
+    # made whole beside it, then linked into place: a writer opening the same new log at the
+    # same moment finds either no key file or a whole one, never an empty one, and the first
+    # link wins for every writer
     path = _key_path(store_path)
+    key = secrets.token_hex(32).encode()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as f:
-        key = secrets.token_hex(32).encode()
-        f.write(key)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return _strong(path.read_bytes().strip(), f"the key file `{path}`")
+    finally:
+        tmp.unlink(missing_ok=True)
     return key
 
 
@@ -114,8 +124,7 @@ class Redactor:
     def token(self, value: Any) -> str:
         """`hmac:` and the keyed hash of the value's canonical JSON (text in Unicode's NFC
         form, so that a name typed with combining accents gets the same token)."""
-        if isinstance(value, str):
-            value = unicodedata.normalize("NFC", value)
+        value = _nfc(value)
         text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         digest = hmac.new(self.key, text.encode(), hashlib.sha256).hexdigest()[:32]
         return f"hmac:{digest}"
@@ -124,7 +133,7 @@ class Redactor:
         """The personal values of this input, each with its token: the value at each personal
         path, and when it is an object or a list, every key and scalar within it too (a policy
         may read or quote `input.person.name.first` as well as `input.person.name`)."""
-        found: dict[Any, tuple[Any, str]] = {}
+        found: dict[Any, tuple[Any, str, bool]] = {}
         for path in self.personal:
             value, present = _lookup(input, path)
             for v in value if present and "*" in path.split(".") else [value] if present else []:
@@ -142,21 +151,40 @@ class Redactor:
         return kept, found.document(document) if found else document
 
 
-def _collect(value: Any, into: dict[Any, tuple[Any, str]], token: Callable[[Any], str]) -> None:
+def _collect(
+    value: Any,
+    into: dict[Any, tuple[Any, str, bool]],
+    token: Callable[[Any], str],
+    is_key: bool = False,
+) -> None:
     """`value`, and for a container each key and value within it, into `into` once each with
-    its token; nulls, booleans and empty strings are no one's personal data."""
+    its token, and whether it is only an object's key; nulls, booleans and empty strings are
+    no one's personal data. A key (`{"alice@example.com": 3}`, but also `{"first": "Ann"}`)
+    is hidden where it is copied, and not searched for in text: a field's name is a word of
+    the policy's messages too."""
     if value is None or value == "" or isinstance(value, bool):
         return
     key = _key_of(value)
-    if key not in into:
-        into[key] = (value, token(value))
+    if key not in into or (into[key][2] and not is_key):
+        into[key] = (value, token(value), is_key)
     if isinstance(value, dict):
         for k, v in value.items():
-            _collect(k, into, token)
+            _collect(k, into, token, is_key=True)
             _collect(v, into, token)
     elif isinstance(value, list):
         for v in value:
             _collect(v, into, token)
+
+
+def _nfc(value: Any) -> Any:
+    """The value with its text (keys too) in Unicode's NFC form."""
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, dict):
+        return {_nfc(k): _nfc(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nfc(v) for v in value]
+    return value
 
 
 def _key_of(value: Any) -> Any:
@@ -178,11 +206,13 @@ class Secrets:
     or the policy's own (ids, statuses, the policy's source text, digests, times) and is kept
     as it is: a personal value that also occurs there is not the input's to hide."""
 
-    def __init__(self, found: list[tuple[Any, str]]) -> None:
+    def __init__(self, found: list[tuple[Any, str, bool]]) -> None:
+        """`found`: each personal value, its token, and whether it is only an object's key
+        (replaced where copied, not searched for in text)."""
         self._any = bool(found)
-        self._scalars = {_key_of(v): t for v, t in found if not isinstance(v, dict | list)}
-        self._containers = [(v, t) for v, t in found if isinstance(v, dict | list)]
-        texts = {_text_of(v): t for v, t in found if _text_of(v)}
+        self._scalars = {_key_of(v): t for v, t, _ in found if not isinstance(v, dict | list)}
+        self._containers = [(v, t) for v, t, _ in found if isinstance(v, dict | list)]
+        texts = {_text_of(v): t for v, t, is_key in found if _text_of(v) and not is_key}
         self._texts = sorted(texts.items(), key=lambda item: -len(item[0]))
         self._token_of = texts
         self._finder: Any = None  # made on first use, when there are many values to find
@@ -301,8 +331,9 @@ class Secrets:
 
     def _check(self, check: dict[str, Any]) -> dict[str, Any]:
         out = self._with_evidence(check)
-        if isinstance(out.get("message"), str):
-            out["message"] = self.text(out["message"])
+        for key in ("message", "error"):  # text rendered, or an evaluation error's message
+            if isinstance(out.get(key), str):
+                out[key] = self.text(out[key])
         if "bindings" in out:
             out["bindings"] = self.value(out["bindings"])
         return out
@@ -320,6 +351,8 @@ class Secrets:
                 out[key] = {k: self.value(v) for k, v in out[key].items()}
         if isinstance(out.get("input_paths"), list):
             out["input_paths"] = [self.text(p) for p in out["input_paths"]]
+        if isinstance(out.get("error"), str):
+            out["error"] = self.text(out["error"])
         return out
 
     def _error(self, error: Any) -> Any:

@@ -84,7 +84,7 @@ _KEYS = ("keep_for", "query_prefixes", "outcomes", "events")
 _NOTES = ("description", "period")
 _OUTCOMES = ("allow", "deny", "error")
 EVENTS = ("configuration_change", "error")  # the kinds of record other than decisions
-DURATION_HELP = "write a duration of days, hours or minutes, such as `90d`, `2557d` or `12h`"
+DURATION_HELP = "write a duration such as `90d`, `2557d`, `12h` or `2w`"
 
 
 def read_retention(data: Any) -> tuple[Retention, list[tuple[str, str | None]]]:

@@ -14,7 +14,8 @@ import os
 import sqlite3
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import unquote, urlparse
@@ -69,6 +70,8 @@ class SqliteStore(AuditStore):
         self.url = url
         self.path = path
         self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []  # every thread's, for `close`
+        self._opened_lock = threading.Lock()
         self._checkpointer: tuple[threading.Thread, threading.Event] | None = None
         self._create = create  # only while opening: a file missing later was removed
         try:
@@ -143,12 +146,14 @@ class SqliteStore(AuditStore):
         if conn is None:
             try:
                 conn = _connect(self.path, create=self._create)
-                conn.execute("PRAGMA journal_mode=WAL")
+                _when_unlocked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
                 # a killed process loses nothing committed; only a power cut could
                 conn.execute("PRAGMA synchronous=NORMAL")
             except sqlite3.Error as err:
                 raise StoreError(f"cannot open `{self.url}`: {err}") from err
             self._local.conn = conn
+            with self._opened_lock:
+                self._opened.append(conn)
         return conn
 
     def append_prepared(self, entries: list[Prepared]) -> list[Chained]:
@@ -194,6 +199,8 @@ class SqliteStore(AuditStore):
         except sqlite3.Error:
             pass
         self._local.conn = None
+        with self._opened_lock:
+            self._opened = [c for c in self._opened if c is not conn]
 
     def checkpoint_in_background(self, every: float = 0.2, backstop: int = 16_000) -> None:
         """Leave WAL checkpoints to a thread of their own, for a process that does nothing but
@@ -290,10 +297,12 @@ class SqliteStore(AuditStore):
             stop.set()
             thread.join()
             self._checkpointer = None
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:  # every thread's: a closed store holds no file open
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        self._local = threading.local()
 
 
 class JsonlStore(AuditStore):
@@ -412,11 +421,19 @@ class JsonlStore(AuditStore):
                 raise StoreError(f"cannot read `{self.url}`: {err.strerror}") from err
 
     def prune(self, retention_class: str, upto_seq: int, checkpoint: dict[str, Any]) -> int:
+        try:
+            return self._prune(retention_class, upto_seq, checkpoint)
+        except (OSError, ValueError) as err:
+            raise StoreError(f"cannot prune `{self.url}`: {err}") from err
+
+    def _prune(self, retention_class: str, upto_seq: int, checkpoint: dict[str, Any]) -> int:
         with self._lock, self._locked() as f:
             kept: list[str] = []
             removed = 0
             placed = False
-            for line in f.read().splitlines():
+            text = f.read()
+            # a line torn by a killed writer was never committed: the rewrite leaves it out
+            for line in text[: text.rfind("\n") + 1].splitlines():
                 if not line.strip():
                     continue
                 r = json.loads(line)
@@ -460,9 +477,27 @@ class StdoutStore(AuditStore):
 
 def _connect(path: Path, create: bool) -> sqlite3.Connection:
     """A connection to the database at `path`; one that does not exist is made only with
-    `create` (`sqlite3.connect` alone would make an empty one in place of a removed log)."""
+    `create` (`sqlite3.connect` alone would make an empty one in place of a removed log).
+    Usable from any thread (the store keeps one per thread, and closes them all)."""
     uri = path.absolute().as_uri() + ("?mode=rwc" if create else "?mode=rw")
-    return sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+    return sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+
+
+def _when_unlocked(run: Callable[[], object], timeout: float = 30.0) -> None:
+    """Run a statement SQLite refuses at once while another connection holds the lock
+    (switching a new database to WAL, which the busy timeout does not cover), until it
+    passes or `timeout` seconds have gone by."""
+    deadline = time.monotonic() + timeout
+    pause = 0.001
+    while True:
+        try:
+            run()
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

@@ -1,0 +1,144 @@
+"""The decision log as a library: opened from several threads at once, a batch writer that
+one bad entry or one cancelled future cannot stop, and arguments that do not belong
+together refused."""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tenet
+from tenet.audit import AuditLog, BatchWriter, StoreError, open_store, verify
+from tests.audit.test_audit_core import DATA, DEPLOY, INPUT, MANIFEST, POLICY
+from tests.conftest import write_bundle
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> tenet.Bundle:
+    files = {"tenet.yaml": MANIFEST, "access.tenet": POLICY, "deploy.tenet": DEPLOY}
+    return tenet.load_bundle(write_bundle(tmp_path / "b", files, DATA))
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "jsonl"])
+def test_a_new_log_opened_from_several_threads_at_once_has_one_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scheme: str
+) -> None:
+    monkeypatch.delenv("TENET_AUDIT_KEY", raising=False)
+    for trial in range(10):
+        url = f"{scheme}:///{tmp_path}/audit{trial}.{scheme}"
+        start = threading.Barrier(6)
+
+        def open_it(_: int, url: str = url, start: threading.Barrier = start) -> bytes:
+            start.wait()
+            log = AuditLog.open(url)
+            log.close()
+            return log.key
+
+        with ThreadPoolExecutor(6) as pool:
+            keys = set(pool.map(open_it, range(6)))
+        assert len(keys) == 1 and len(next(iter(keys))) >= 16
+
+
+def test_a_key_shorter_than_16_bytes_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="the audit key is 3 bytes"):
+        AuditLog(open_store(f"jsonl:///{tmp_path}/a.jsonl"), b"abc")
+
+
+def test_an_entry_that_is_not_json_is_refused_alone(tmp_path: Path, bundle: tenet.Bundle) -> None:
+    log = AuditLog.open(f"sqlite:///{tmp_path}/audit.db")
+    writer = BatchWriter(log, max_batch=64)
+    good = [
+        log.decision_entry(bundle, bundle.decide("deploy", INPUT(i)), INPUT(i), "ci")
+        for i in range(20)
+    ]
+    bad_input = {**INPUT(0), "model": {"model_id": {"a", "set"}}}
+    bad = log.decision_entry(bundle, bundle.decide("deploy", bad_input), bad_input, "ci")
+    with pytest.raises(StoreError, match="cannot be written as JSON"):
+        writer.submit(bad)
+    futures = [writer.submit(e) for e in good]
+    assert all(f.result(30)["kind"] == "decision" for f in futures)
+    writer.close()
+    assert verify(log.store) == []
+
+
+def test_a_cancelled_future_does_not_stop_the_writer(tmp_path: Path, bundle: tenet.Bundle) -> None:
+    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    writer = BatchWriter(log)
+    entries = [
+        log.decision_entry(bundle, bundle.decide("deploy", INPUT(i)), INPUT(i), "ci")
+        for i in range(50)
+    ]
+    futures = [writer.submit(e) for e in entries]
+    futures[10].cancel()  # its caller gave up waiting
+    later = writer.submit(entries[0])
+    assert later.result(30)["kind"] == "decision"
+    writer.close()
+    assert len(list(log.store.records())) in (50, 51)  # the cancelled one may be written
+
+
+def test_submit_after_close_and_a_full_queue_are_errors(
+    tmp_path: Path, bundle: tenet.Bundle
+) -> None:
+    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    entry: dict[str, Any] = log.decision_entry(
+        bundle, bundle.decide("deploy", INPUT()), INPUT(), "ci"
+    )
+    writer = BatchWriter(log, max_queue=1)
+    writer.close()
+    with pytest.raises(StoreError, match="the batch writer is closed"):
+        writer.submit(entry)
+    with pytest.raises(ValueError, match="at least 1"):
+        BatchWriter(log, max_queue=0)
+
+
+def test_a_decision_of_another_bundle_is_refused(tmp_path: Path, bundle: tenet.Bundle) -> None:
+    other = tenet.load_bundle(
+        write_bundle(tmp_path / "o", {"tenet.yaml": "name: o\nversion: 2.0.0\n", "p.tenet": POLICY})
+    )
+    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    with pytest.raises(ValueError, match=r"made by bundle o 2\.0\.0, not audited 1\.0\.0"):
+        log.record(bundle, other.decide("access.allow", INPUT()), INPUT(), "ci")
+    with pytest.raises(ValueError, match="`decision` is not an event"):
+        log.event_entry("decision", {}, "ci")
+
+
+def test_a_jsonl_prune_leaves_out_a_torn_last_line(tmp_path: Path) -> None:
+    from tenet.audit import prune
+
+    path = tmp_path / "audit.jsonl"
+    store = open_store(f"jsonl:///{path}")
+    old = {"class": "c", "kind": "decision", "time": "2020-01-01T00:00:00Z", "keep_seconds": 1}
+    store.append([{**old, "id": "a"}, {**old, "id": "b"}])
+    with path.open("a", encoding="utf-8") as f:
+        f.write('{"actor":"torn')  # a writer killed mid-line
+    assert prune(store, 1.7e9, "ops") == {"c": 2}
+    assert [r["kind"] for r in store.records()] == ["checkpoint"]
+
+
+def test_closing_a_store_closes_every_thread_s_connection(tmp_path: Path) -> None:
+    db = tmp_path / "audit.db"
+    store = open_store(f"sqlite:///{db}")
+    entry = {"class": "c", "kind": "decision", "time": "2026-01-01T00:00:00Z"}
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: store.append([{**entry, "id": str(i)}]), range(8)))
+        store.close()
+
+        def open_files() -> list[str]:
+            found = []
+            for fd in os.listdir("/proc/self/fd"):
+                try:
+                    found.append(os.readlink(f"/proc/self/fd/{fd}"))
+                except OSError:  # the fd listing itself, closed once listed
+                    pass
+            return found
+
+        assert not [f for f in open_files() if f.startswith(str(db))]
+
+
+def test_the_package_says_it_is_typed() -> None:
+    assert (Path(tenet.__file__).parent / "py.typed").is_file()
