@@ -248,8 +248,10 @@ def test_an_unusable_decision_log_stops_startup(tmp_path: Path) -> None:
             capture_output=True, text=True, cwd=REPO, timeout=60,
         )  # fmt: skip
 
-    result = serve("--decision-log", f"sqlite:///{tmp_path}/missing/audit.db")
-    assert result.returncode == 2 and "cannot open the decision log" in result.stderr
+    for url in (f"sqlite:///{tmp_path}/missing/audit.db", f"jsonl:///{root}/tenet.yaml"):
+        result = serve("--addr", "127.0.0.1:0", "--decision-log", url)
+        assert result.returncode == 2 and "cannot open the decision log" in result.stderr
+        assert result.stdout == ""  # never announced as listening
     result = serve("--audit-fail-closed")
     assert result.returncode == 2 and "--audit-fail-closed needs --decision-log" in result.stderr
 

@@ -202,13 +202,19 @@ def serve(options: ServeOptions, announce: Callable[[str], None] | None = None) 
     watcher = BundleWatcher.open(
         options.bundle, public_key=options.public_key, interval=options.watch_interval
     )
-    sock = bind(host, port)
+    log = AuditLog.open(options.decision_log) if options.decision_log else None
+    try:
+        sock = bind(host, port)
+    except BaseException:
+        if log is not None:
+            log.close()
+        raise
     audit: SidecarAudit | None = None
     try:
-        # announced before the log's first record: with `stdout:` that record goes to stdout
-        # too, and the address must stay the first line there
+        # announced once the log is open, and before its first record: with `stdout:` that
+        # record goes to stdout too, and the address must stay the first line there
         _announce(sock, watcher.bundle, announce)
-        audit = _open_audit(options, watcher) if options.decision_log else None
+        audit = _start_audit(options, log, watcher) if log is not None else None
         _freeze_heap(watcher)
         app = Sidecar(
             watcher,
@@ -262,14 +268,13 @@ def _freeze_heap(watcher: BundleWatcher) -> None:
     watcher.on_reload = refreeze
 
 
-def _open_audit(options: ServeOptions, watcher: BundleWatcher) -> SidecarAudit:
+def _start_audit(options: ServeOptions, log: AuditLog, watcher: BundleWatcher) -> SidecarAudit:
     """The decision log, with the first bundle's activation recorded in it and its writer
     process started. The activation is written by this process before the writer starts
     (nothing else writes yet); the writer binds to uvicorn's event loop on the first
     decision, and from then on writes every record, events included."""
-    assert options.decision_log is not None
     audit = SidecarAudit(
-        AuditLog.open(options.decision_log),
+        log,
         options.actor or default_actor(),
         fail_closed=options.audit_fail_closed,
         max_queue=options.audit_queue,
