@@ -209,7 +209,6 @@ class Secrets:
     def __init__(self, found: list[tuple[Any, str, bool]]) -> None:
         """`found`: each personal value, its token, and whether it is only an object's key
         (replaced where copied, not searched for in text)."""
-        self._any = bool(found)
         self._scalars = {_key_of(v): t for v, t, _ in found if not isinstance(v, dict | list)}
         self._containers = [(v, t) for v, t, _ in found if isinstance(v, dict | list)]
         texts = {_text_of(v): t for v, t, is_key in found if _text_of(v) and not is_key}
@@ -218,7 +217,7 @@ class Secrets:
         self._finder: Any = None  # made on first use, when there are many values to find
 
     def __bool__(self) -> bool:
-        return self._any
+        return bool(self._scalars or self._containers)
 
     def _exact(self, value: Any) -> str | None:
         if isinstance(value, dict | list):
