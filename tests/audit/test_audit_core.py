@@ -183,6 +183,31 @@ def test_an_inserted_record_is_found(tmp_path: Path, bundle: tenet.Bundle) -> No
     assert (problem.kind, problem.record_id) == ("inserted", "forged")
 
 
+def test_a_copied_record_is_found_as_inserted(tmp_path: Path, bundle: tenet.Bundle) -> None:
+    db = tmp_path / "audit.db"
+    log = AuditLog.open(f"sqlite:///{db}")
+    written = [r for r in fill(log, bundle) if r["class"] == "deployments"]
+    conn = _rows(db)
+    # a row copied whole (stored last): intact, and linked as the original is
+    conn.execute(
+        "INSERT INTO records (id, class, seq, kind, time, query, outcome, actor, hash, body) "
+        "SELECT id, class, seq, kind, time, query, outcome, actor, hash, body FROM records "
+        "WHERE id = ?",
+        (written[1]["id"],),
+    )
+    (problem,) = verify(log.store)
+    assert (problem.kind, problem.record_id) == ("inserted", written[1]["id"])
+    assert "second copy" in problem.detail
+
+    path = tmp_path / "audit.jsonl"
+    jlog = AuditLog.open(f"jsonl:///{path}")
+    fill(jlog, bundle, 3)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([*lines[:2], lines[1], *lines[2:]]) + "\n")  # line 2 twice
+    (problem,) = verify(jlog.store)
+    assert (problem.kind, problem.record_id) == ("inserted", json.loads(lines[1])["id"])
+
+
 def test_jsonl_deleting_and_reordering_lines_is_found(tmp_path: Path, bundle: tenet.Bundle) -> None:
     path = tmp_path / "audit.jsonl"
     log = AuditLog.open(f"jsonl:///{path}")

@@ -101,11 +101,17 @@ def verify_links(
     expected_prev = GENESIS
     also_prev: str | None = None  # after a checkpoint, records may link to it or past it
     expected_seq = 1
+    walked: set[Any] = set()  # hashes of the records walked: a second copy is inserted
     for i, r in enumerate(listed):
         if not r.intact:
             return ChainProblem(
                 retention_class, r.id, "modified", "its content does not match its hash"
             )
+        if r.hash in walked:
+            return ChainProblem(
+                retention_class, r.id, "inserted", "it is a second copy of a record stored before"
+            )
+        walked.add(r.hash)
         if i == 0 and r.kind == "checkpoint":
             if _after(r.time, time.time() if now is None else now):
                 return ChainProblem(
