@@ -142,3 +142,25 @@ def test_closing_a_store_closes_every_thread_s_connection(tmp_path: Path) -> Non
 
 def test_the_package_says_it_is_typed() -> None:
     assert (Path(tenet.__file__).parent / "py.typed").is_file()
+
+
+def test_a_store_answering_the_wrong_number_of_links_is_a_store_error(
+    bundle: tenet.Bundle,
+) -> None:
+    from tenet.audit import AuditStore
+    from tenet.audit.linking import link_all
+
+    class Lossy(AuditStore):  # a sink that answers for one entry however many it was given
+        def __init__(self) -> None:
+            self.tails: dict[str, Any] = {}
+
+        def append_prepared(self, entries: list[Any]) -> list[Any]:
+            return [chained for chained, _ in link_all(entries, self.tails)][:1]
+
+    log = AuditLog(Lossy(), key=b"k" * 32)
+    decision = bundle.decide("deploy", INPUT(0))
+    log.record(bundle, decision, INPUT(0))  # one entry, one link: fine
+    with pytest.raises(StoreError, match=r"store `Lossy` answered 1 links for 2 entries"):
+        log.write([log.decision_entry(bundle, decision, INPUT(0), "ci")] * 2)
+    with pytest.raises(StoreError, match="one per entry"):
+        Lossy().append([log.decision_entry(bundle, decision, INPUT(0), "ci")] * 3)

@@ -27,7 +27,7 @@ from tenet.audit.records import (
 )
 from tenet.audit.redact import MIN_KEY, Redactor, load_key
 from tenet.audit.retention import EVENTS, Retention, read_retention
-from tenet.audit.stores import AuditStore, StoreError, open_store
+from tenet.audit.stores import AuditStore, StoreError, appended, open_store
 from tenet.decision import input_digest, uuid7
 from tenet.runtime.clock import format_rfc3339, parse_rfc3339
 
@@ -189,7 +189,7 @@ class AuditLog:
         """Write and commit now; returns the records as chained (raises StoreError, also for
         an entry that is not JSON: nothing of the batch is then written)."""
         prepared = [encodable(entry) for entry in entries]
-        links = self.store.append_prepared(prepared)
+        links = appended(self.store, prepared)
         return [record_of(e, chained) for e, chained in zip(entries, links, strict=True)]
 
     def record(

@@ -23,7 +23,15 @@ from urllib.parse import unquote, urlparse
 from tenet.audit.linking import Chained, Prepared, Tail, link_all, prepare, record_of
 from tenet.audit.records import canonical
 
-__all__ = ["AuditStore", "JsonlStore", "SqliteStore", "StdoutStore", "StoreError", "open_store"]
+__all__ = [
+    "AuditStore",
+    "JsonlStore",
+    "SqliteStore",
+    "StdoutStore",
+    "StoreError",
+    "appended",
+    "open_store",
+]
 
 
 class StoreError(Exception):
@@ -43,7 +51,7 @@ class AuditStore:
 
     def append(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Link and write entries in one transaction; returns the records as written."""
-        links = self.append_prepared([prepare(entry) for entry in entries])
+        links = appended(self, [prepare(entry) for entry in entries])
         return [record_of(e, chained) for e, chained in zip(entries, links, strict=True)]
 
     def append_prepared(self, entries: list[Prepared]) -> list[Chained]:
@@ -63,6 +71,21 @@ class AuditStore:
 
     def close(self) -> None:
         return None
+
+
+def appended(store: AuditStore, entries: list[Prepared]) -> list[Chained]:
+    """`store.append_prepared(entries)`, held to its interface: a store written for it (a
+    networked sink) that returns other than one link per entry is a StoreError, not records
+    paired with the wrong links."""
+    links = store.append_prepared(entries)
+    if not isinstance(links, list) or len(links) != len(entries):
+        count = len(links) if isinstance(links, list) else type(links).__name__
+        name = getattr(store, "url", type(store).__name__)
+        raise StoreError(
+            f"the store `{name}` answered {count} links for {len(entries)} entries written: "
+            "`append_prepared` must return one per entry, in order"
+        )
+    return links
 
 
 class SqliteStore(AuditStore):
