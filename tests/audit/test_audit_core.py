@@ -183,6 +183,40 @@ def test_an_inserted_record_is_found(tmp_path: Path, bundle: tenet.Bundle) -> No
     assert (problem.kind, problem.record_id) == ("inserted", "forged")
 
 
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("hash", "sha256:" + "0" * 64),
+        ("class", "access"),
+        ("seq", 1),
+        ("id", "not-the-id"),
+        ("kind", "event"),
+        ("time", "2020-01-01T00:00:00Z"),
+        ("query", "access.allow"),
+        ("outcome", "allow"),
+        ("actor", "someone-else"),
+    ],
+)
+def test_an_edited_column_is_found_at_its_row_even_after_more_records(
+    tmp_path: Path, bundle: tenet.Bundle, column: str, value: Any
+) -> None:
+    db = tmp_path / "audit.db"
+    log = AuditLog.open(f"sqlite:///{db}")
+    written = [r for r in fill(log, bundle) if r["class"] == "deployments"]
+    edited = written[-1]  # its chain's last record: the next one is linked by its columns
+    position = _rows(db).execute(
+        "SELECT position FROM records WHERE id = ?", (edited["id"],)
+    ).fetchone()[0]
+    _rows(db).execute(f"UPDATE records SET {column} = ? WHERE position = ?", (value, position))
+    fill(log, bundle, 1)  # honest writes after the edit
+    problems = verify(log.store)
+    assert problems, f"an edited `{column}` column went unseen"
+    assert (problems[0].kind, problems[0].record_id) == (
+        "modified",
+        value if column == "id" else edited["id"],
+    )
+
+
 def test_a_copied_record_is_found_as_inserted(tmp_path: Path, bundle: tenet.Bundle) -> None:
     db = tmp_path / "audit.db"
     log = AuditLog.open(f"sqlite:///{db}")

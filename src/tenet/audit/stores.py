@@ -21,7 +21,7 @@ from typing import Any, TextIO
 from urllib.parse import unquote, urlparse
 
 from tenet.audit.linking import Chained, Prepared, Tail, link_all, prepare, record_of
-from tenet.audit.records import canonical
+from tenet.audit.records import canonical, record_hash
 
 __all__ = [
     "AuditStore",
@@ -38,10 +38,10 @@ class StoreError(Exception):
     """The audit store cannot be opened, read or written."""
 
 
-# the columns of the SQLite store's table
-COLUMNS = frozenset(
-    ("position", "id", "class", "seq", "kind", "time", "query", "outcome", "actor", "hash", "body")
-)
+# The SQLite store's table: a record's body, its place, and columns that copy fields of the
+# body, for lookups (a chain's last record, by class and seq) and for readers using SQL.
+INDEXED = ("id", "class", "seq", "kind", "time", "query", "outcome", "actor", "hash")
+COLUMNS = frozenset(("position", *INDEXED, "body"))
 
 
 class AuditStore:
@@ -271,9 +271,9 @@ class SqliteStore(AuditStore):
         except sqlite3.Error as err:
             raise StoreError(f"cannot read `{self.url}`: {err}") from err
         try:
-            rows = conn.execute("SELECT body FROM records ORDER BY position")
-            for (body,) in rows:
-                yield json.loads(body)
+            rows = conn.execute(f"SELECT {', '.join(INDEXED)}, body FROM records ORDER BY position")
+            for row in rows:
+                yield _as_indexed(json.loads(row[-1]), row)
         except sqlite3.Error as err:
             raise StoreError(f"cannot read `{self.url}`: {err}") from err
         finally:
@@ -521,6 +521,19 @@ def _when_unlocked(run: Callable[[], object], timeout: float = 30.0) -> None:
                 raise
         time.sleep(pause)
         pause = min(pause * 2, 0.05)
+
+
+def _as_indexed(record: dict[str, Any], row: tuple[Any, ...]) -> dict[str, Any]:
+    """The record as its row holds it. Where a column no longer agrees with an intact body
+    (the column edited in place), the column's value, so that the record's hash no longer
+    matches and verification names this row: unseen, the edit would make the next record
+    written, linked by those columns, look like the broken one. A body that is not intact
+    stays as it is, its hash already wrong."""
+    columns = zip(INDEXED, row[: len(INDEXED)], strict=True)
+    changed = {name: value for name, value in columns if record.get(name) != value}
+    if changed and record_hash(record) == record.get("hash"):
+        record.update(changed)
+    return record
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
