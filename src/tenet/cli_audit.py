@@ -20,7 +20,7 @@ from tenet.audit import (
 from tenet.audit.log import store_path
 from tenet.audit.query import Filter, parse_since, parse_where, select
 from tenet.audit.records import CLOCK_SLACK, Anchor
-from tenet.audit.redact import Redactor, read_key
+from tenet.audit.redact import KEY_ENV, TOKEN, Redactor, read_key
 from tenet.cli_common import fail as _fail
 from tenet.cli_common import load, read_log, write_report
 from tenet.runtime.builtins.time import duration_seconds
@@ -158,19 +158,30 @@ def query_cmd(
     except ValueError as err:
         _fail(str(err))
     kept: set[str] = set()
+    hashed: set[str] = set()  # paths found holding personal values' tokens
     try:
         found = []
         for r in store.records():
-            kept.update(r.get("input") or {})
+            values = r.get("input") or {}
+            kept.update(values)
+            if key is None:
+                hashed.update(p for p, _ in f.where if _is_token(values.get(p)))
             if f.matches(r):
                 found.append(r)
     except StoreError as err:
         _fail(str(err))
-    for path, _ in f.where:
+    for path, value in f.where:
         if path not in kept:
             click.echo(
                 f"note: no record keeps `{path}`: the log stores only the input paths of its "
                 "bundles' `audit.keep`",
+                err=True,
+            )
+        elif path in hashed and not _is_token(value):
+            click.echo(
+                f"note: `{path}` holds personal values, each replaced by its keyed hash, and "
+                "the log's key is not at hand, so no value can be matched but a token itself: "
+                f"set {KEY_ENV}, or put the key file back beside the log",
                 err=True,
             )
     found.sort(key=lambda r: str(r.get("time")), reverse=True)
@@ -180,6 +191,13 @@ def query_cmd(
         click.echo(json.dumps(found, indent=2, ensure_ascii=False))
         return
     click.echo(_table(found))
+
+
+def _is_token(value: Any) -> bool:
+    """A personal value's replacement, or a `*` path's list holding one."""
+    if isinstance(value, list):
+        return any(_is_token(item) for item in value)
+    return isinstance(value, str) and value.startswith(TOKEN)
 
 
 def _violations(r: dict[str, Any]) -> str:

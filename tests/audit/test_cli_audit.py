@@ -236,9 +236,14 @@ def test_where_matches_a_personal_value_by_its_token_with_the_log_s_key(
     (tmp_path / "audit.db.key").unlink()  # without the key, only the token itself matches
     result = run("audit", "query", "--log", url, "--where", "input.subject.id=alice0")
     assert "0 records" in result.output
+    assert "note: `input.subject.id` holds personal values" in result.output
+    assert "TENET_AUDIT_KEY" in result.output
     token = written[0]["input"]["input.subject.id"]
     result = run("audit", "query", "--log", url, "--where", f"input.subject.id={token}")
-    assert "2 records" in result.output
+    assert "2 records" in result.output and "note:" not in result.output
+    # a path that is not personal needs no key, and gets no note
+    result = run("audit", "query", "--log", url, "--where", "input.model.model_id=churn")
+    assert "note:" not in result.output
 
 
 def test_where_on_a_path_no_record_keeps_says_so(tmp_path: Path) -> None:

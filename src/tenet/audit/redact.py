@@ -38,6 +38,7 @@ def read_key(store_path: Path | None, key_file: Path | None = None) -> bytes | N
         return None
 
 
+TOKEN = "hmac:"  # what a personal value's replacement starts with
 MIN_KEY = 16  # bytes: a shorter key lets tokens be tried against guessed keys
 
 
@@ -127,7 +128,7 @@ class Redactor:
         value = _nfc(value)
         text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         digest = hmac.new(self.key, text.encode(), hashlib.sha256).hexdigest()[:32]
-        return f"hmac:{digest}"
+        return TOKEN + digest
 
     def secrets_of(self, input: Any) -> Secrets:
         """The personal values of this input, each with its token: the value at each personal
