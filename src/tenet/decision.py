@@ -225,6 +225,12 @@ class Decision:
     def input_digest(self) -> str:
         return input_digest(self._input)
 
+    def made_on(self, input: Any) -> bool:
+        """Whether `input` is the one this decision was made on: the same object, or one of
+        the same content (the same digest)."""
+        doc = {} if input is None else input
+        return doc is self._input or input_digest(doc) == self.input_digest
+
     def to_dict(self) -> dict[str, Any]:
         """The decision document, built anew on each call: the caller's to change."""
         return self._document()

@@ -107,6 +107,38 @@ def test_a_decision_of_another_bundle_is_refused(tmp_path: Path, bundle: tenet.B
         log.event_entry("decision", {}, "ci")
 
 
+def test_a_decision_recorded_with_another_input_is_refused(
+    tmp_path: Path, bundle: tenet.Bundle
+) -> None:
+    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    decided = INPUT(0)
+    decision = bundle.decide("deploy", decided)
+    with pytest.raises(ValueError, match="made on another input"):
+        log.record(bundle, decision, INPUT(1), "ci")
+    assert verify(log.store) == [] and list(log.store.records()) == []  # nothing written
+    log.record(bundle, decision, decided, "ci")  # the same object
+    log.record(bundle, decision, INPUT(0), "ci")  # an equal copy
+    empty = bundle.decide("deploy")  # decided on no input: {} and None are the same
+    log.record(bundle, empty, None, "ci")
+    log.record(bundle, empty, {}, "ci")
+    assert len(list(log.store.records())) == 4
+
+
+@pytest.mark.parametrize("actor", ["", "   "])
+def test_an_actor_that_names_nobody_is_refused(
+    tmp_path: Path, bundle: tenet.Bundle, actor: str
+) -> None:
+    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    decision = bundle.decide("deploy", INPUT(0))
+    with pytest.raises(ValueError, match="is not a name"):
+        log.record(bundle, decision, INPUT(0), actor)
+    with pytest.raises(ValueError, match="is not a name"):
+        log.event_entry("error", {}, actor)
+    assert list(log.store.records()) == []
+    (record,) = [log.record(bundle, decision, INPUT(0))]  # None: the user running it
+    assert record["actor"].strip()
+
+
 def test_a_jsonl_prune_leaves_out_a_torn_last_line(tmp_path: Path) -> None:
     from tenet.audit import prune
 

@@ -186,8 +186,9 @@ def test_a_package_decision_counts_by_the_grant_its_passed_checks_bound(
     assert decision.outcome == "allow"
     log.record(bundle, decision, inp, actor="u1")
     # a decision that has nothing to do with access does not count at all
-    other = bundle.decide("vault", {"subject": {"id": "u2"}})
-    log.record(bundle, other, {}, actor="u2")
+    unattributed = {"subject": {"id": "u2"}}
+    other = bundle.decide("vault", unattributed)
+    log.record(bundle, other, unattributed, actor="u2")
     result = review(grants_of(bundle.program.data), log.store.records())
     assert result.decisions == 1 and result.unattributed == 1 - used
     assert (Grant("auditor", "vault", "gold/*", "inspect") in result.used) == bool(used)

@@ -135,6 +135,7 @@ class AuditLog:
     ) -> dict[str, Any]:
         """The record of `source`, a decision or a data API read, and its `document`:
         personal values hidden, the input paths kept, classed by the bundle's retention."""
+        _named(actor)
         redactor, retention = self._config(bundle)
         kept, document = redactor.apply(input, document)
         outcome = source.outcome
@@ -163,6 +164,7 @@ class AuditLog:
             raise ValueError(
                 f"`{kind}` is not an event: events are " + ", ".join(f"`{e}`" for e in EVENTS)
             )
+        _named(actor)
         retention = self._config(bundle)[1] if bundle is not None else Retention()
         cls = retention.for_event(kind)
         return {
@@ -196,17 +198,32 @@ class AuditLog:
         self, bundle: Bundle, decision: Decision, input: Any, actor: str | None = None
     ) -> dict[str, Any]:
         """Record one decision of `bundle` on `input` now (raises StoreError; ValueError for a
-        decision made by another bundle)."""
+        decision made by another bundle or on another input: the record would join one
+        decision to another's kept input)."""
         if decision.bundle.digest != bundle.digest:
             raise ValueError(
                 f"the decision was made by bundle {decision.bundle.name} "
                 f"{decision.bundle.version}, not {bundle.name} {bundle.version}"
             )
-        entry = self.decision_entry(bundle, decision, input, actor or default_actor())
+        if not decision.made_on(input):
+            raise ValueError(
+                f"the decision was made on another input (digest {decision.input_digest}): "
+                "record it with the input it was made on"
+            )
+        entry = self.decision_entry(
+            bundle, decision, input, default_actor() if actor is None else actor
+        )
         return self.write([entry])[0]
 
     def close(self) -> None:
         self.store.close()
+
+
+def _named(actor: str) -> None:
+    """Refuse an actor that names nobody (ValueError): a caller's empty name would otherwise
+    become a record that blames no one, or, defaulted, whoever runs the process."""
+    if not isinstance(actor, str) or not actor.strip():
+        raise ValueError(f"the actor {actor!r} is not a name: give who decides, such as `ci`")
 
 
 def open_log(url: str, key_file: Path | None = None) -> AuditLog:
