@@ -254,7 +254,10 @@ def access_review_cmd(log_url: str, bundle_path: str, since: str, fmt: str) -> N
     bundle = load(bundle_path)
     grants = grants_of(bundle.program.data)
     if not grants:
-        _fail(f"bundle `{bundle_path}` has no role table (`data.roles`: role → type → grants)")
+        _fail(
+            f"bundle `{bundle_path}` has no role table: `data.roles` maps each role to its "
+            "grants `{pattern, actions}`, by resource type or for every type"
+        )
     store = read_log(log_url)
     try:
         window = Filter(since=parse_since(since, time.time()), outcome="allow")

@@ -192,3 +192,57 @@ def test_a_package_decision_counts_by_the_grant_its_passed_checks_bound(
     result = review(grants_of(bundle.program.data), log.store.records())
     assert result.decisions == 1 and result.unattributed == 1 - used
     assert (Grant("auditor", "vault", "gold/*", "inspect") in result.used) == bool(used)
+
+
+FLAT = """package access
+
+import data.roles
+
+default allow = false
+
+allow if {
+    some grant in roles[input.subject.role]
+    glob(grant.pattern, input.resource.path)
+    input.action in grant.actions
+}
+"""
+
+
+def test_a_role_table_without_resource_types_is_reviewed(tmp_path: Path) -> None:
+    roles = {
+        "roles": {
+            "analyst": [{"pattern": "dev/**", "actions": ["read", "write"]}],
+            "admin": [{"pattern": "**", "actions": ["deploy"]}],
+        }
+    }
+    root = write_bundle(
+        tmp_path / "flat",
+        {"tenet.yaml": "name: flat\nversion: 1.0.0\n", "access/a.tenet": FLAT},
+        roles,
+    )
+    bundle = tenet.load_bundle(root)
+    grants = grants_of(bundle.program.data)
+    assert grants == sorted(
+        [
+            Grant("admin", "*", "**", "deploy"),
+            Grant("analyst", "*", "dev/**", "read"),
+            Grant("analyst", "*", "dev/**", "write"),
+        ]
+    )
+    url = f"sqlite:///{tmp_path}/audit.db"
+    log = AuditLog.open(url)
+    inp = {
+        "subject": {"id": "a", "role": "analyst"},
+        "action": "read",
+        "resource": {"path": "dev/x"},
+    }
+    log.record(bundle, bundle.decide("access.allow", inp), inp, actor="a")
+    result = review(grants, log.store.records())
+    assert result.decisions == 1 and result.unattributed == 0
+    assert set(result.used) == {Grant("analyst", "*", "dev/**", "read")}
+    out = CliRunner().invoke(
+        main, ["audit", "access-review", "--log", url, "--bundle", str(root), "--since", "1d"]
+    )
+    assert out.exit_code == 0, out.output
+    assert "2 of 3 grants unused (67%)" in out.output
+    assert "analyst  *              dev/**   write" in out.output

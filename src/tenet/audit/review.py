@@ -1,11 +1,12 @@
 """Access review: the grants of a bundle's role table that no allowed decision used.
 
 The role table is the bundle's `data.roles`: role → resource type → list of
-`{pattern, actions}`. A recorded allowed decision says which grant matched through the
-evidence of what held (a rule query's holding definition, or a package query's passed checks,
-recorded with full explanation): the bound grant object (a value with `pattern` and
-`actions`), next to `input.subject.role`, `input.resource.type` and `input.action`, read
-from the evidence values or the kept input.
+`{pattern, actions}`, or, in a bundle whose grants do not depend on the resource's type,
+role → list of `{pattern, actions}` (its grants hold for any type, shown as `*`). A recorded
+allowed decision says which grant matched through the evidence of what held (a rule query's
+holding definition, or a package query's passed checks, recorded with full explanation): the
+bound grant object (a value with `pattern` and `actions`), next to `input.subject.role`,
+`input.resource.type` and `input.action`, read from the evidence values or the kept input.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def grants_of(data: Any) -> list[Grant]:
     if not isinstance(roles, dict):
         return out
     for role, types in roles.items():
+        if isinstance(types, list):  # role -> grants, for every type
+            types = {ANY_TYPE: types}
         if not isinstance(types, dict):
             continue
         for rtype, grants in types.items():
@@ -56,6 +59,9 @@ def grants_of(data: Any) -> list[Grant]:
                     for action in g.get("actions") or []:
                         out.append(Grant(str(role), str(rtype), g["pattern"], str(action)))
     return sorted(set(out))
+
+
+ANY_TYPE = "*"  # the resource type of a grant given for every type
 
 
 def _facts(record: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -99,8 +105,11 @@ def review(grants: list[Grant], records: Iterable[dict[str, Any]]) -> Review:
             continue  # not an access decision: it says nothing of the role table
         decisions += 1
         unattributed += not matched
+        types = [ANY_TYPE] if rtype is None else [str(rtype), ANY_TYPE]
         for g in matched:
-            grant = Grant(str(role), str(rtype), str(g["pattern"]), str(action))
-            if grant in known:
-                used[grant] = used.get(grant, 0) + 1
+            for t in types:
+                grant = Grant(str(role), t, str(g["pattern"]), str(action))
+                if grant in known:
+                    used[grant] = used.get(grant, 0) + 1
+                    break
     return Review(grants, used, decisions, unattributed)
