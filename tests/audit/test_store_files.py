@@ -244,3 +244,20 @@ def test_a_jsonl_writer_waiting_on_a_prune_writes_to_the_file_the_prune_left(
 def test_a_bare_path_is_answered_with_the_url_it_would_be(path: str, scheme: str) -> None:
     with pytest.raises(StoreError, match=f"is a path, not a log URL: write `{scheme}:///"):
         open_store(path)
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "jsonl"])
+@pytest.mark.parametrize("extra", ["?mode=ro", "#x", "?"])
+def test_a_log_url_with_options_is_refused_before_anything_is_made(
+    tmp_path: Path, scheme: str, extra: str
+) -> None:
+    url = f"{scheme}:///{tmp_path}/audit.{scheme}{extra}"
+    with pytest.raises(StoreError, match="takes no options"):
+        open_store(url)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_question_mark_in_a_log_s_name_is_written_quoted(tmp_path: Path) -> None:
+    store = open_store(f"jsonl:///{tmp_path}/what%3F.jsonl")
+    store.close()
+    assert [p.name for p in tmp_path.iterdir()] == ["what?.jsonl"]

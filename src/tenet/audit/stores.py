@@ -578,6 +578,17 @@ def open_store(url: str, create: bool = True) -> AuditStore:
             raise StoreError(f"`{url}`: `stdout:` takes no path; write just `stdout:`")
         return StdoutStore(url)
     if parsed.scheme in ("sqlite", "jsonl"):
+        extra = "".join(
+            f"{mark}{part}"
+            for mark, part in ((";", parsed.params), ("?", parsed.query), ("#", parsed.fragment))
+            if part
+        )
+        if extra or url.endswith(("?", "#")):
+            raise StoreError(
+                f"`{url}`: a log URL names a file and takes no options (`{extra or url[-1]}`): "
+                f"write `{parsed.scheme}:///path/to/file`, and quote a `?` or `#` in the name "
+                "as `%3F` or `%23`"
+            )
         raw = unquote(parsed.netloc + parsed.path)
         if not raw:
             raise StoreError(f"`{url}` names no file: write `{parsed.scheme}:///path/to/file`")
