@@ -335,4 +335,12 @@ def report_cmd(log_url: str, since: str, incident: str | None, output: str, fmt:
         else json.dumps(summary.to_dict(), indent=2, default=str)
     )
     window = f"in the last {since}" if duration_seconds(since) is not None else f"since {since}"
-    write_report(output, text, f"wrote {output}: {count(summary.decisions, 'decision')} {window}")
+    verdict = "DOES NOT VERIFY" if problems else "verifies"
+    write_report(
+        output,
+        text,
+        f"wrote {output}: {count(summary.decisions, 'decision')} {window}, the audit chain "
+        f"{verdict}",
+    )
+    if problems:  # the report says so too; a scheduled job learns it from the exit status
+        sys.exit(1)

@@ -124,6 +124,15 @@ def test_the_report_is_one_self_contained_page(access: Any, tmp_path: Path) -> N
     assert json.loads(json.dumps(summary.to_dict()))["decisions"] == len(cases)
     assert "<script" not in render_html(summary, url)
 
+    # a log that does not verify: the report is still written, says so, and exits 1
+    path = tmp_path / "audit.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0], *lines[2:]]) + "\n")
+    result = CliRunner().invoke(main, ["audit", "report", "--log", url, "-o", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "the audit chain DOES NOT VERIFY" in result.output
+    assert "Every hash chain verifies." not in out.read_text("utf-8")
+
 
 def test_changes_before_an_incident(tmp_path: Path) -> None:
     root = write_bundle(tmp_path / "b", {"p.tenet": "package p\nallow if { true }\n"})
