@@ -169,6 +169,22 @@ def test_bundle_with_a_syntax_error_exits_2_with_the_diagnostic(tmp_path: Path) 
     assert "(1 problem)" in r.stderr
 
 
+def test_a_tab_inside_a_string_is_a_syntax_error_in_every_command(tmp_path: Path) -> None:
+    root = write_bundle(tmp_path / "b", {"tab.tenet": 'package p\n\nx = "tab\there"\n'})
+    inp = write(tmp_path / "in.json", "{}\n")
+    for args in (
+        ("eval", "p.x", "--bundle", str(root), "--input", inp),
+        ("check", str(root)),
+        ("fmt", "--check", str(root / "tab.tenet")),
+    ):
+        r = run(*args)
+        assert r.exception is None or isinstance(r.exception, SystemExit), (args, r.exception)
+        assert "error[syntax]: a string cannot contain a tab as it is" in r.stdout + r.stderr
+        assert "tab.tenet:3:9" in r.stdout + r.stderr
+        assert "write `\\t` for a tab" in r.stdout + r.stderr
+    assert run("eval", "p.x", "--bundle", str(root), "--input", inp).exit_code == 2
+
+
 def test_every_load_problem_is_on_stderr(tmp_path: Path) -> None:
     root = write_bundle(
         tmp_path / "b",

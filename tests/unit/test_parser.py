@@ -324,6 +324,59 @@ def test_percent_directly_after_a_number_is_a_literal_not_modulo() -> None:
     assert expr("10% * 2") == ast.Binary("*", L(0.1), L(2))
 
 
+@pytest.mark.parametrize(
+    ("text", "column", "message", "help_"),
+    [
+        ('x = "tab\there"', 9, "a string cannot contain a tab as it is", "write `\\t` for a tab"),
+        ('x = "b\x07"', 7, "control character U+0007", "write `\\u0007`"),
+        ('x = "\x00"', 6, "control character U+0000", "write `\\u0000`"),
+        ('x = "a\rb"', 7, "a carriage return", "write `\\r`"),
+        ('x = "fine" + "a\fb"', 16, "a form feed", "write `\\f`"),
+    ],
+)
+def test_a_control_character_inside_a_string_points_at_it(
+    text: str, column: int, message: str, help_: str
+) -> None:
+    d = syntax_error(f"package p\n{text}\n")
+    assert (d.line, d.column) == (2, column)
+    assert message in d.message and d.help is not None and help_ in d.help
+
+
+def test_a_tab_inside_a_check_message_is_a_syntax_error() -> None:
+    d = syntax_error('package p\nrequire c {\n  input.q\n} message "a\tb"\n')
+    assert (d.line, d.column, d.message) == (4, 13, "a string cannot contain a tab as it is")
+
+
+def test_a_string_may_hold_delete_and_any_other_non_control_character() -> None:
+    assert expr('"\x7f\u00e9 \\t"') == L("\x7f\u00e9 \t")
+
+
+def test_an_unterminated_string_points_at_its_opening_quote() -> None:
+    for text in ('x = "unterminated\n', 'x = "ends in a backslash\\\n', 'x = "a\\"\r\n'):
+        d = syntax_error(f"package p\n{text}y = 1\n")
+        assert (d.line, d.column, d.message) == (2, 5, "unterminated string")
+        assert d.help is not None and "on the same line" in d.help
+    assert syntax_error('package p\nx = "no end').message == "unterminated string"
+
+
+def test_an_unknown_escape_points_at_the_escape() -> None:
+    d = syntax_error('package p\nx = "bad \\q escape"\n')
+    assert (d.line, d.column, d.message) == (2, 10, "unknown escape `\\q` in a string")
+    assert d.help is not None and all(
+        e in d.help for e in ("`\\n`", "`\\t`", "`\\\\`", "`\\\"`", "`\\uXXXX`")
+    )
+    d = syntax_error('package p\nx = "ok \\n \\u00e9 then \\u12g"\n')
+    assert (d.column, d.message) == (24, "`\\u` in a string must be followed by four hex digits")
+
+
+def test_a_node_the_transformer_cannot_build_is_a_diagnostic_not_visit_error() -> None:
+    # Python refuses to read an integer of more than 4300 digits: Lark wraps that in VisitError
+    d = syntax_error("package p\nx = 1 + " + "1" * 5000 + "\n")
+    assert (d.line, d.column, d.message) == (2, 9, "this number cannot be read")
+    got = parse_expression(Source("t.tenet", "1" * 5000), 0, "1" * 5000)
+    assert isinstance(got, Diagnostic) and got.message == "this number cannot be read"
+
+
 def test_a_number_running_into_a_name_is_a_syntax_error() -> None:
     d = syntax_error("package p\nx = 10 + 3kg\n")
     assert (d.line, d.column) == (2, 10)

@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Transformer, Tree, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
 from lark.lexer import PatternStr
 
 from tenet.diagnostics import Diagnostic
@@ -148,7 +154,10 @@ def _parse(source: Source) -> tuple[ast.Module | None, list[Diagnostic]]:
                 "split it into named rules or local variables",
             )
         ]
-    module = _Builder(source).transform(tree)
+    try:
+        module = _Builder(source).transform(tree)
+    except VisitError as err:
+        return None, [_unreadable(source, err)]
     comments = tuple(_comments.found)
     _comments.found = None
     return dataclasses.replace(module, comments=comments), []
@@ -189,7 +198,30 @@ def parse_expression(source: Source, start: int, text: str) -> ast.Expr | Diagno
         return Diagnostic(
             "nesting", "a message expression nests too deeply", source.span(start, start)
         )
-    return _Builder(source, start).transform(tree)  # type: ignore[return-value]
+    try:
+        return _Builder(source, start).transform(tree)  # type: ignore[return-value]
+    except VisitError as err:
+        return _unreadable(source, err, start)
+
+
+def _unreadable(source: Source, err: VisitError, base: int = 0) -> Diagnostic:
+    """A node the transformer could not build (a literal Python cannot read, say): Lark wraps
+    the exception, and a user must see where, not a traceback."""
+    obj = err.obj
+    if isinstance(obj, Token):
+        start, end = obj.start_pos or 0, obj.end_pos or 0
+    elif isinstance(obj, Tree) and not getattr(obj.meta, "empty", True):
+        start, end = obj.meta.start_pos, obj.meta.end_pos
+    else:
+        start = end = 0
+    reason = str(err.orig_exc).splitlines()[0] if str(err.orig_exc) else type(err.orig_exc).__name__
+    what = str(err.rule).replace("_", " ") if err.rule else "text"
+    return Diagnostic(
+        "syntax",
+        f"this {what} cannot be read",
+        source.span(base + start, base + end),
+        reason[:1].lower() + reason[1:],
+    )
 
 
 # ---- building nodes ------------------------------------------------------------------------
@@ -501,6 +533,10 @@ def _syntax_diagnostic(source: Source, err: UnexpectedInput) -> Diagnostic:
     if isinstance(err, UnexpectedCharacters):
         span = source.span(pos, pos + 1)
         char = source.text[pos : pos + 1]
+        if char == '"':
+            bad = _bad_string(source, pos)
+            if bad is not None:
+                return bad
         if _GLUED_PERCENT.match(source.text, pos):
             return Diagnostic(
                 "syntax",
@@ -529,6 +565,67 @@ def _syntax_diagnostic(source: Source, err: UnexpectedInput) -> Diagnostic:
             _expected_help(set(err.expected)),
         )
     return Diagnostic("syntax", str(err).splitlines()[0].lower(), source.span(pos, pos))
+
+
+# The escapes a string may use (JSON's), and the one to suggest for a raw control character.
+_ESCAPES = frozenset('"\\/bfnrt')
+_NAMED_CONTROL = {
+    "\t": ("\\t", "a tab"),
+    "\b": ("\\b", "a backspace"),
+    "\f": ("\\f", "a form feed"),
+    "\r": ("\\r", "a carriage return"),
+}
+_HEX4 = re.compile(r"[0-9a-fA-F]{4}")
+
+
+def _bad_string(source: Source, quote: int) -> Diagnostic | None:
+    """Why the string opening at ``quote`` is not a STRING token (the grammar's terminal),
+    found by reading it as the lexer would; None when it reads as a whole string."""
+    text = source.text
+    i = quote + 1
+    while i < len(text):
+        char = text[i]
+        if char == '"':
+            return None
+        if char == "\n" or text.startswith("\r\n", i):
+            break
+        if char == "\\":
+            escape = text[i + 1 : i + 2]
+            if escape and escape in _ESCAPES:
+                i += 2
+                continue
+            if escape == "u" and _HEX4.match(text, i + 2):
+                i += 6
+                continue
+            if escape in ("", "\n", "\r"):
+                break
+            if escape == "u":
+                message = "`\\u` in a string must be followed by four hex digits"
+            else:
+                message = f"unknown escape `\\{repr(escape)[1:-1]}` in a string"
+            return Diagnostic(
+                "syntax",
+                message,
+                source.span(i, i + 2),
+                "a string may use the escapes `\\\"` `\\\\` `\\/` `\\b` `\\f` `\\n` `\\r` `\\t` "
+                "and `\\uXXXX` (four hex digits); write `\\\\` for a backslash",
+            )
+        if ord(char) < 0x20:
+            escape, name = _NAMED_CONTROL.get(char, (f"\\u{ord(char):04x}", ""))
+            what = name or f"the control character U+{ord(char):04X}"
+            return Diagnostic(
+                "syntax",
+                f"a string cannot contain {what} as it is",
+                source.span(i, i + 1),
+                f"write `{escape}` for {name or 'it'}",
+            )
+        i += 1
+    return Diagnostic(
+        "syntax",
+        "unterminated string",
+        source.span(quote, quote + 1),
+        'close it with `"` on the same line; write `\\n` for a line break inside a string',
+    )
 
 
 _COMPARISON = re.compile(r"(==|!=|<=|>=|<|>)[^=<>]*$")
