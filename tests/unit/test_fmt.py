@@ -134,6 +134,11 @@ def test_a_comment_inside_an_expression_on_one_line_moves_above_it() -> None:
     assert fmt(source) == "package a\n\nr if {\n    # why\n    input.x + 1 > 1\n}\n"
 
 
+def test_a_comment_line_between_the_closing_brace_and_message_is_kept() -> None:
+    source = 'package a\n\nrequire c {\n    input.q\n}\n# why\nmessage "m"\n'
+    assert fmt(source) == 'package a\n\n# why\nrequire c {\n    input.q\n} message "m"\n'
+
+
 def test_a_line_broken_after_and_stays_broken() -> None:
     source = "package a\n\nr if {\n    input.a == 1 and  # first\n  input.b == 2\n}\n"
     assert fmt(source) == (

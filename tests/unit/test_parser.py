@@ -212,6 +212,42 @@ def test_message_may_start_on_the_line_after_the_closing_brace() -> None:
     assert check.message_span is not None and check.message_span.line == 5
 
 
+def test_comment_lines_before_a_closing_brace_message_for_or_if_count_as_blank_lines() -> None:
+    blank = 'package p\nrequire r {\n  input.ok\n}\n\nmessage "not ok"\n'
+    commented = 'package p\nrequire r {\n  input.ok\n}\n  # why\n# and\nmessage "not ok"\n'
+    m = module(commented)
+    assert m.definitions == module(blank).definitions
+    assert [text for _, text in m.comments] == ["# why", "# and"]
+    assert [commented[at : at + len(text)] for at, text in m.comments] == ["# why", "# and"]
+    (check,) = m.definitions
+    assert isinstance(check, ast.Check) and check.message_span is not None
+    assert check.message_span.line == 7
+    comp = module("package p\nx = {a\n# c1\nfor a in input.xs\n# c2\nif a\n# c3\n}\n")
+    assert comp.definitions == module("package p\nx = {a for a in input.xs if a}\n").definitions
+    assert [text for _, text in comp.comments] == ["# c1", "# c2", "# c3"]
+    rule = module("package p\nx = 1\n# c\nif { input.ok }\n")
+    assert rule.definitions == module("package p\nx = 1 if { input.ok }\n").definitions
+
+
+def test_a_keyword_inside_a_comment_line_is_not_taken_for_one() -> None:
+    text = "package p\nf(x) = 1 if { x }\n# a finding {value, rate} if message for\ny = 2\n"
+    m = module(text)
+    assert [d.name for d in m.definitions] == ["f", "y"]  # type: ignore[union-attr]
+    assert [c for _, c in m.comments] == ["# a finding {value, rate} if message for"]
+
+
+def test_an_annotation_is_not_a_comment_line_before_message() -> None:
+    d = syntax_error('package p\nrequire r {\n  input.ok\n}\n#@ title: t\nmessage "m"\n')
+    assert (d.line, d.column, d.message) == (6, 1, "unexpected `message`")
+
+
+def test_an_unexpected_swallowing_token_is_reported_at_its_keyword() -> None:
+    d = syntax_error('package p\nx = 1\n# c\n  # d\nmessage "m"\n')
+    assert (d.line, d.column, d.message) == (5, 1, "unexpected `message`")
+    d = syntax_error("package p\nx = [1,\n# c\n}\n")
+    assert (d.line, d.column, d.message) == (4, 1, "unexpected `}`")
+
+
 def test_every_body_over_several_lines() -> None:
     assert body("every x in input.xs {\n  x > 0\n  x < 10\n}") == (
         ast.EveryIn(

@@ -81,7 +81,7 @@ class _PostLex:
                     continue
                 if any(b != "{" for b in depth):
                     continue
-                if previous.type not in _VALUES and str(previous).strip() in _CONTINUES:
+                if previous.type not in _VALUES and _keyword(previous) in _CONTINUES:
                     continue
             else:
                 text = str(tok)
@@ -106,6 +106,24 @@ def _on_comment(tok: Token) -> Token:
     return tok
 
 
+_SWALLOWED = ("_RBRACE", "_MESSAGE", "_FOR", "_KW_IF")  # terminals that take the lines before
+_IN_LINE_COMMENT = re.compile(r"#[^\n]*")
+
+
+def _swallowed_comments(tok: Token) -> Token:
+    """Record the comment lines a `_SWALLOWED` terminal took with the line breaks before it."""
+    text = str(tok)
+    if "#" in text:
+        for m in _IN_LINE_COMMENT.finditer(text):
+            _on_comment(Token("COMMENT", m.group(), (tok.start_pos or 0) + m.start()))
+    return tok
+
+
+def _keyword(tok: Token) -> str:
+    """A `_SWALLOWED` token without the lines before it: `}`, `message`, `for` or `if`."""
+    return str(tok).rsplit("\n", 1)[-1].strip()
+
+
 def _lark() -> Lark:
     global _parser
     with _parser_lock:
@@ -118,7 +136,10 @@ def _lark() -> Lark:
                 propagate_positions=True,
                 maybe_placeholders=True,
                 start=["start", "expr"],
-                lexer_callbacks={"COMMENT": _on_comment},
+                lexer_callbacks={
+                    "COMMENT": _on_comment,
+                    **{name: _swallowed_comments for name in _SWALLOWED},
+                },
             )
         return _parser
 
@@ -510,8 +531,9 @@ def _syntax_diagnostic(source: Source, err: UnexpectedInput) -> Diagnostic:
         tok = err.token
         start = tok.start_pos if tok.start_pos is not None else len(source.text)
         text = str(tok)
-        if tok.type in ("_RBRACE", "_MESSAGE", "_FOR"):
-            start += len(text) - len(text.lstrip())  # point past the swallowed line breaks
+        if tok.type in _SWALLOWED:
+            text = _keyword(tok)  # point past the swallowed lines
+            start = (tok.end_pos or start) - len(text)
         end = start + max(1, len(text.strip()))
         if tok.type == "$END":
             start = end = len(source.text.rstrip())
