@@ -271,3 +271,28 @@ def test_an_import_naming_both_data_and_a_package_is_ambiguous(tmp_path: Path) -
             **{"q.tenet": "package q\nimport data.retention\ny = retention.x\n"},
         )
     assert info.value.diagnostics[0].path == "q.tenet"
+
+
+def test_a_body_less_rule_names_the_reference_that_left_it_undefined(tmp_path: Path) -> None:
+    b = bundle(
+        tmp_path,
+        """package gov.review
+names = [a.user for a in input.approvals if a.ok]
+total = input.a + input.b.c
+""",
+    )
+    doc = decide(b, "gov.review.names", {"model": {"name": "x"}})
+    assert doc["defined"] is False
+    (definition,) = doc["explanation"]["definitions"]
+    assert definition["held"] is False
+    (entry,) = definition["evidence"]
+    assert entry["condition"] == "[a.user for a in input.approvals if a.ok]"
+    assert entry["location"] == "main.tenet:2:9"
+    assert entry["holds"] is None and entry["undefined"] == ["input.approvals"]
+    doc = decide(b, "gov.review.total", {"a": 1})
+    assert doc["explanation"]["definitions"][0]["evidence"][0]["undefined"] == ["input.b"]
+    held = decide(b, "gov.review.names", {"approvals": [{"user": "u", "ok": True}]})
+    assert held["result"] == ["u"]
+    (definition,) = held["explanation"]["definitions"]
+    assert definition["held"] is True
+    assert definition["evidence"][0]["holds"] is True

@@ -14,7 +14,7 @@ from tenet.analysis import Analysis
 from tenet.analysis.names import parse_message
 from tenet.analysis.symbols import ModuleScope
 from tenet.analysis.waivers import Waiver, read_waivers
-from tenet.compiler.bodies import Body, compile_body, meta_of
+from tenet.compiler.bodies import Body, compile_body, meta_of, traced_value
 from tenet.compiler.checks import CompiledCheck
 from tenet.compiler.expressions import Code, ExprCompiler, Fn, Slots
 from tenet.compiler.index import build_index, equality_keys
@@ -93,6 +93,10 @@ def _definition(b: _Build, module: ast.Module, d: ast.Rule) -> CompiledDef:
         for p in d.params:
             slots.bind(p)
         probe = None if traced else b.probe  # explanations re-run traced code: not counted
+        if traced and d.body is None:
+            assert d.value is not None  # only value and set rules go without a body
+            # traced like a body of one statement, so the capture need not compute it again
+            return traced_value(ec.compile(d.value, slots).fn, meta_of(d.value)), None, slots.size
         body = compile_body(d.body, slots, ec, traced, probe) if d.body is not None else None
         value = ec.untraced().compile(d.value, slots).fn if d.value is not None else None
         return body, value, slots.size

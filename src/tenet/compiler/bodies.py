@@ -20,7 +20,7 @@ from tenet.syntax import ast
 if TYPE_CHECKING:
     from tenet.compiler.probe import Probe
 
-__all__ = ["Body", "Cont", "compile_body", "stop"]
+__all__ = ["Body", "Cont", "compile_body", "stop", "traced_value"]
 
 Cont = Callable[[Any, list[Any]], bool]
 Body = Callable[[Any, list[Any], Cont], bool]
@@ -251,6 +251,20 @@ def _traced_condition(f: Fn, meta: CondMeta) -> Callable[[Body], Body]:
         return run
 
     return make
+
+
+def traced_value(f: Fn, meta: CondMeta) -> Body:
+    """A body-less definition's value as a one-statement traced body that holds when the
+    value is defined: its explanation then names the references that were undefined, as a
+    bodied definition's does."""
+
+    def run(ctx: Any, fr: list[Any], k: Cont) -> bool:
+        rec = Record(meta)
+        v = _evaluate(ctx, fr, f, rec)
+        rec.holds = None if v is UNDEF else True
+        return _settle(ctx, fr, rec, v is not UNDEF, _last, k)
+
+    return run
 
 
 def _traced_assign(f: Fn, slot: int, name: str, meta: CondMeta) -> Callable[[Body], Body]:

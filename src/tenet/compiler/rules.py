@@ -190,25 +190,22 @@ class CompiledRule:
             body, value = d.traced_code()
             tracer.reset()
             fr = self._frame(d, None)
-            if body is None:
-                held = value is not None and value(ctx, fr) is not UNDEF
-                traces.append(DefinitionTrace(d.location, held, []))
+            assert body is not None  # a body-less definition traces its value as a body
+            capture = _capture(tracer, value, self.stops_at_first)
+            try:
+                body(ctx, fr, capture)
+            except EvalError:
+                # the decision is an error; explain the path that raised it
+                traces.append(DefinitionTrace(d.location, False, tracer.error_path or []))
+                return RuleTrace(self.full_name, traces, skipped, False)
+            held = bool(tracer.successes)
+            if held:
+                evidence = tracer.successes[0][0]
+            elif tracer.best is not None:
+                evidence = tracer.best if full else tracer.best[-1:]
             else:
-                capture = _capture(tracer, value, self.stops_at_first)
-                try:
-                    body(ctx, fr, capture)
-                except EvalError:
-                    # the decision is an error; explain the path that raised it
-                    traces.append(DefinitionTrace(d.location, False, tracer.error_path or []))
-                    return RuleTrace(self.full_name, traces, skipped, False)
-                held = bool(tracer.successes)
-                if held:
-                    evidence = tracer.successes[0][0]
-                elif tracer.best is not None:
-                    evidence = tracer.best if full else tracer.best[-1:]
-                else:
-                    evidence = []
-                traces.append(DefinitionTrace(d.location, held, evidence))
+                evidence = []
+            traces.append(DefinitionTrace(d.location, held, evidence))
             any_held = any_held or held
             if held and self.stops_at_first:
                 return RuleTrace(self.full_name, traces, skipped, False)
