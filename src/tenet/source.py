@@ -45,6 +45,9 @@ class Source:
         return Span(self, start, max(end, start), line, col)
 
 
+EXCERPT_WIDTH = 100  # the most characters of a line an excerpt shows
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Span:
     """A region of a source file. Spans never take part in node equality."""
@@ -66,12 +69,21 @@ class Span:
         return self.source.text[self.start : self.end]
 
     def excerpt(self) -> str:
-        """The line with a caret under the span (up to the end of the line)."""
+        """The line with a caret under the span (up to the end of the line); a long line is
+        cut to a window of EXCERPT_WIDTH characters around the caret, marked with `…`."""
         line_text = self.source.line_text(self.line)
-        width = max(1, min(self.end - self.start, len(line_text) - self.column + 1))
+        at = self.column - 1
+        width = max(1, min(self.end - self.start, len(line_text) - at))
+        if len(line_text) > EXCERPT_WIDTH:
+            first = max(0, min(at - EXCERPT_WIDTH // 3, len(line_text) - EXCERPT_WIDTH))
+            last = first + EXCERPT_WIDTH
+            head = "…" if first > 0 else ""
+            line_text = head + line_text[first:last] + ("…" if last < len(line_text) else "")
+            width = max(1, min(width, last - at))
+            at = at - first + len(head)
         number = str(self.line)
         pad = " " * len(number)
-        caret = " " * (self.column - 1) + "^" * width
+        caret = " " * at + "^" * width
         return f"{pad} |\n{number} | {line_text}\n{pad} | {caret}"
 
     def __repr__(self) -> str:

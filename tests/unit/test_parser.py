@@ -557,3 +557,46 @@ def test_a_line_break_is_named_plainly() -> None:
 def test_a_keyword_field_name_at_the_end_of_a_line_ends_the_rule() -> None:
     m = module("package m\n\na = input.default\nb = 1\n")
     assert [d.name for d in m.definitions] == ["a", "b"]  # type: ignore[union-attr]
+
+
+# ---- how deep an expression may go ------------------------------------------------------------
+
+
+def test_long_flat_chains_of_operators_are_not_nesting() -> None:
+    for op, term in (("+", "1"), ("or", "input.a"), ("and", "input.a")):
+        module("package p\nx = " + f" {op} ".join([term] * 250) + "\n")
+    module("package p\nx = input" + ".a" * 250 + "\n")
+
+
+def test_real_nesting_is_limited_at_200_levels() -> None:
+    module("package p\nx = " + "[" * 190 + "]" * 190 + "\n")
+    for text in ("[" * 201 + "]" * 201, "1 + (" * 201 + "1" + ")" * 201, "f(" * 201 + ")" * 201):
+        m, diags = parse(Source("t.tenet", f"package p\nx = {text}\n"))
+        assert m is None
+        assert diags[0].code == "nesting" and "200 levels" in diags[0].message
+
+
+def test_a_chain_too_long_for_the_later_stages_is_a_diagnostic_not_a_crash() -> None:
+    for n in (400, 3000):
+        text = "package p\nx = " + " + ".join(["1"] * n) + "\n"
+        m, diags = parse(Source("t.tenet", text))
+        assert m is None
+        (d,) = diags
+        assert d.code == "nesting"
+        assert d.message == "this expression chains more than 300 operations"
+        assert d.span is not None
+        excerpt = d.span.excerpt().splitlines()
+        assert all(len(line) < 120 for line in excerpt)  # not the whole 10,000-character line
+        code, caret = excerpt[1], excerpt[2]
+        at = caret.index("^")
+        assert code[at] == text.splitlines()[1][d.span.column - 1]
+
+
+def test_the_excerpt_of_a_long_line_is_a_window_around_the_caret() -> None:
+    line = "x = " + "a" * 500 + "Z" + "b" * 500
+    src = Source("t.tenet", line)
+    excerpt = src.span(504, 505).excerpt().splitlines()
+    code, caret = excerpt[1], excerpt[2]
+    assert code.startswith("1 | …") and code.endswith("…")
+    assert code[caret.index("^")] == "Z" and caret.count("^") == 1
+    assert src.span(0, 1).excerpt().splitlines()[1].startswith("1 | x = aaa")

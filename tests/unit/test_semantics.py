@@ -296,3 +296,19 @@ total = input.a + input.b.c
     (definition,) = held["explanation"]["definitions"]
     assert definition["held"] is True
     assert definition["evidence"][0]["holds"] is True
+
+
+def test_the_longest_chain_the_parser_accepts_evaluates_explains_and_formats(
+    tmp_path: Path,
+) -> None:
+    from tenet.syntax.format import format_text
+
+    n = 295  # MAX_TREE_DEPTH (300) counts the rule, body and condition levels too
+    sums = " + ".join(["input.a"] * n)
+    ors = " or\n    ".join(["input.b"] * n)
+    text = f"package main\ntotal = {sums}\nany_b if {{\n    {ors}\n}}\n"
+    b = bundle(tmp_path, text)
+    assert decide(b, "main.total", {"a": 1}, explain="full")["result"] == n
+    assert decide(b, "main.any_b", {"b": True}, explain="full")["result"] is True
+    assert decide(b, "main.any_b", {}, explain="full")["defined"] is False
+    assert format_text(text).count(" or") == n - 1

@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, Tree, v_args
+from lark import Lark, Token, Tree, v_args
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -21,6 +21,7 @@ from lark.exceptions import (
     VisitError,
 )
 from lark.lexer import PatternStr
+from lark.visitors import Transformer_NonRecursive
 
 from tenet.diagnostics import Diagnostic
 from tenet.gcpause import paused_gc
@@ -167,16 +168,17 @@ def _parse(source: Source) -> tuple[ast.Module | None, list[Diagnostic]]:
         ]
     deep = _too_deep(tree)
     if deep is not None:
+        offset, message = deep
         return None, [
             Diagnostic(
                 "nesting",
-                f"this expression nests more than {MAX_NESTING} levels deep",
-                source.span(deep, deep + 1),
+                message,
+                source.span(offset, offset + 1),
                 "split it into named rules or local variables",
             )
         ]
     try:
-        module = _Builder(source).transform(tree)
+        module: ast.Module = _Builder(source).transform(tree)
     except VisitError as err:
         return None, [_unreadable(source, err)]
     comments = tuple(_comments.found)
@@ -185,17 +187,31 @@ def _parse(source: Source) -> tuple[ast.Module | None, list[Diagnostic]]:
 
 
 MAX_NESTING = 200
+# The later stages (checks, compiler, evaluator, formatter) recurse over the tree, so its
+# depth is bounded too: a chain of operators is flat in the text but one level per operator.
+MAX_TREE_DEPTH = 300
+# Nodes whose first child continues a left-associative chain written flat: `a or b or c`,
+# `1 + 2 - 3`, `x.a.b[0](y)`. That child is at the node's own nesting level.
+_CHAINS = frozenset(("or_op", "and_op", "binary", "field", "index", "call"))
 
 
-def _too_deep(tree: Tree[Token]) -> int | None:
-    """The offset of a node nested deeper than MAX_NESTING, walking without recursion."""
-    stack: list[tuple[Tree[Token], int]] = [(tree, 0)]
+def _too_deep(tree: Tree[Token]) -> tuple[int, str] | None:
+    """Where and why the tree nests too deeply: more than MAX_NESTING levels of real nesting
+    (brackets, calls, operands that are not a chain's left side), or a tree deeper than
+    MAX_TREE_DEPTH. Walks without recursion."""
+    stack: list[tuple[Tree[Token], int, int]] = [(tree, 0, 0)]
     while stack:
-        node, depth = stack.pop()
-        if depth > MAX_NESTING:
+        node, nesting, depth = stack.pop()
+        if nesting > MAX_NESTING or depth > MAX_TREE_DEPTH:
             meta = node.meta
-            return 0 if getattr(meta, "empty", True) else int(meta.start_pos)
-        stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
+            offset = 0 if getattr(meta, "empty", True) else int(meta.start_pos)
+            if nesting > MAX_NESTING:
+                return offset, f"this expression nests more than {MAX_NESTING} levels deep"
+            return offset, f"this expression chains more than {MAX_TREE_DEPTH} operations"
+        chain = node.data in _CHAINS
+        for i, c in enumerate(node.children):
+            if isinstance(c, Tree):
+                stack.append((c, nesting + (0 if chain and i == 0 else 1), depth + 1))
     return None
 
 
@@ -220,7 +236,8 @@ def parse_expression(source: Source, start: int, text: str) -> ast.Expr | Diagno
             "nesting", "a message expression nests too deeply", source.span(start, start)
         )
     try:
-        return _Builder(source, start).transform(tree)  # type: ignore[return-value]
+        expr: ast.Expr = _Builder(source, start).transform(tree)
+        return expr
     except VisitError as err:
         return _unreadable(source, err, start)
 
@@ -268,7 +285,7 @@ def unit_value(text: str) -> int | float:
 
 
 @v_args(meta=True)
-class _Builder(Transformer[Token, ast.Module]):
+class _Builder(Transformer_NonRecursive):  # chains may be deeper than Python recursion
     def __init__(self, source: Source, base: int = 0) -> None:
         super().__init__(visit_tokens=False)
         self.source = source
