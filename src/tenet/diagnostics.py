@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tenet.source import Span
 
-__all__ = ["Diagnostic", "PolicyError", "QueryError", "did_you_mean", "render_all"]
+__all__ = [
+    "DataDiagnostic",
+    "DataPath",
+    "Diagnostic",
+    "PolicyError",
+    "QueryError",
+    "did_you_mean",
+    "render_all",
+    "unplaced",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +70,19 @@ class Diagnostic:
         if self.help:
             d["help"] = self.help
         return d
+
+
+DataPath = tuple[str | int, ...]
+"""A key path of a bundle's data document: `("waivers", 0, "check")` is `data.waivers[0].check`."""
+
+DataDiagnostic = Callable[[str, str, str | None, DataPath], Diagnostic]
+"""Makes the diagnostic (code, message, help) of a problem at a key path of the data document,
+placed in the data file that wrote it when the data came from files."""
+
+
+def unplaced(code: str, message: str, help: str | None, at: DataPath) -> Diagnostic:
+    """The `DataDiagnostic` of data that came from no file (a test's data override)."""
+    return Diagnostic(code, message, None, help)
 
 
 def render_all(diagnostics: Iterable[Diagnostic]) -> str:

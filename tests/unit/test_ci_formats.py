@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tenet.ci.github import escape_data, escape_property
-from tenet.ci.locate import InputLocator, Region, pointer_of_reference
 from tenet.ci.sarif import uri_of
 from tenet.cli import main
+from tenet.locate import InputLocator, Region, pointer_of_reference
 from tests.conftest import REPO, assert_valid_decision, write_bundle
 
 NOW = "2026-01-01T00:00:00Z"

@@ -1,7 +1,7 @@
 """Static checks: the passes that run over parsed modules, in a fixed order, before compiling.
 
-`check(modules, data)` returns the bundle's symbol tables and every diagnostic found; the
-compiler runs only when no diagnostic is an error.
+`check(modules, data, data_problem)` returns the bundle's symbol tables and every diagnostic
+found; the compiler runs only when no diagnostic is an error.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tenet.analysis.imports import resolve_imports
 from tenet.analysis.names import check_names
 from tenet.analysis.symbols import ModuleScope, Symbols
 from tenet.analysis.waivers import check_waivers
-from tenet.diagnostics import Diagnostic
+from tenet.diagnostics import DataDiagnostic, Diagnostic, unplaced
 from tenet.gcpause import paused_gc
 from tenet.syntax import ast
 
@@ -35,6 +35,7 @@ class Analysis:
     depends: dict[str, set[str]] = field(default_factory=dict)  # rule -> rules it reads
     dependency_spans: dict[tuple[str, str], Any] = field(default_factory=dict)
     builtins: set[str] = field(default_factory=set)  # the built-ins called anywhere
+    data_problem: DataDiagnostic = unplaced  # places a data error in the file that wrote it
 
 
 Pass = Callable[[Analysis], list[Diagnostic]]
@@ -49,9 +50,13 @@ PASSES: tuple[tuple[str, Pass], ...] = (
 )
 
 
-def check(modules: Sequence[ast.Module], data: Any) -> tuple[Analysis, list[Diagnostic]]:
-    """Run every pass; later passes still run after errors so that all problems are reported."""
-    analysis = Analysis(modules, data)
+def check(
+    modules: Sequence[ast.Module], data: Any, data_problem: DataDiagnostic = unplaced
+) -> tuple[Analysis, list[Diagnostic]]:
+    """Run every pass; later passes still run after errors so that all problems are reported.
+    `data_problem` makes the diagnostic of a mistake in the data (a malformed waiver), placed
+    in the data file that wrote it."""
+    analysis = Analysis(modules, data, data_problem=data_problem)
     diagnostics: list[Diagnostic] = []
     with paused_gc():
         for _name, run in PASSES:

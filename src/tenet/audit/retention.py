@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenet.diagnostics import did_you_mean
+from tenet.diagnostics import DataPath, did_you_mean
 from tenet.runtime.builtins.time import duration_seconds
 
 __all__ = ["DEFAULT_CLASS", "Retention", "RetentionClass", "read_retention"]
@@ -87,24 +87,31 @@ EVENTS = ("configuration_change", "error")  # the kinds of record other than dec
 DURATION_HELP = "write a duration such as `90d`, `2557d`, `12h` or `2w`"
 
 
-def read_retention(data: Any) -> tuple[Retention, list[tuple[str, str | None]]]:
-    """The retention classes of a data document, and what is wrong with them (each a message
-    and its help). A class with a mistake is left out of the classes returned."""
+Problem = tuple[DataPath, str, str | None]  # the key path at fault, the message, its help
+_AT = ("retention",)
+
+
+def read_retention(data: Any) -> tuple[Retention, list[Problem]]:
+    """The retention classes of a data document, and what is wrong with them (each where in
+    `data` it is, a message and its help). A class with a mistake is left out of the classes
+    returned."""
     raw = data.get("retention") if isinstance(data, dict) else None
     if not isinstance(raw, dict) or not ("classes" in raw or "default_class" in raw):
         return Retention(), []  # no retention classes: a policy's own data of that name
     if not isinstance(raw.get("classes"), dict):
         return Retention(), [
             (
+                (*_AT, "classes"),
                 "`data.retention.classes` must be a mapping of class names to classes",
                 "write `classes: {inference: {keep_for: 90d, query_prefixes: [inference]}}`",
             )
         ]
-    problems: list[tuple[str, str | None]] = []
+    problems: list[Problem] = []
     for key in raw:
         if key not in ("classes", "default_class"):
             problems.append(
                 (
+                    (*_AT, key),
                     f"`data.retention` has an unknown key `{key}`",
                     did_you_mean(key, ["classes", "default_class"]),
                 )
@@ -116,11 +123,14 @@ def read_retention(data: Any) -> tuple[Retention, list[tuple[str, str | None]]]:
             classes[found.name] = found
     default = raw.get("default_class", DEFAULT_CLASS)
     if not isinstance(default, str) or not default:
-        problems.append(("`data.retention.default_class` must name a class", None))
+        problems.append(
+            ((*_AT, "default_class"), "`data.retention.default_class` must name a class", None)
+        )
         default = DEFAULT_CLASS
     elif "default_class" in raw and default not in raw["classes"]:
         problems.append(
             (
+                (*_AT, "default_class"),
                 f"`data.retention.default_class` is `{default}`, which is not a class",
                 did_you_mean(default, [str(c) for c in raw["classes"]])
                 or "name one of `data.retention.classes`",
@@ -129,18 +139,21 @@ def read_retention(data: Any) -> tuple[Retention, list[tuple[str, str | None]]]:
     return Retention(classes, default), problems
 
 
-def _read_class(
-    name: str, spec: Any, problems: list[tuple[str, str | None]]
-) -> RetentionClass | None:
+def _read_class(name: str, spec: Any, problems: list[Problem]) -> RetentionClass | None:
     where = f"retention class `{name}`"
+    at: DataPath = (*_AT, "classes", name)
     if not isinstance(spec, dict):
-        problems.append((f"{where} must be a mapping", "give it `keep_for` and what it claims"))
+        problems.append((at, f"{where} must be a mapping", "give it `keep_for` and what it claims"))
         return None
     ok = True
     for key in spec:
         if key not in _KEYS and key not in _NOTES:
             problems.append(
-                (f"{where} has an unknown key `{key}`", did_you_mean(str(key), list(_KEYS)))
+                (
+                    (*at, key),
+                    f"{where} has an unknown key `{key}`",
+                    did_you_mean(str(key), list(_KEYS)),
+                )
             )
             ok = False
     keep = spec.get("keep_for")
@@ -148,7 +161,8 @@ def _read_class(
     if keep is not None:
         parsed = duration_seconds(keep) if isinstance(keep, str) else None
         if parsed is None or parsed <= 0:
-            problems.append((f"{where}: `keep_for` is `{keep}`, not a duration", DURATION_HELP))
+            message = f"{where}: `keep_for` is `{keep}`, not a duration"
+            problems.append(((*at, "keep_for"), message, DURATION_HELP))
             ok = False
         else:
             seconds = int(parsed)
@@ -156,14 +170,19 @@ def _read_class(
     for key, names in lists.items():
         if names is None:
             problems.append(
-                (f"{where}: `{key}` must be a list of names", f"write `{key}: [{spec[key]}]`")
+                (
+                    (*at, key),
+                    f"{where}: `{key}` must be a list of names",
+                    f"write `{key}: [{spec[key]}]`",
+                )
             )
             ok = False
     for key, word, known in (("outcomes", "an outcome", _OUTCOMES), ("events", "an event", EVENTS)):
-        for given in lists[key] or ():
+        for i, given in enumerate(lists[key] or ()):
             if given not in known:
                 problems.append(
                     (
+                        (*at, key, i),
                         f"{where}: `{given}` is not {word}",
                         did_you_mean(given, known)
                         or f"{key} are " + ", ".join(f"`{k}`" for k in known),

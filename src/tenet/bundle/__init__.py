@@ -162,7 +162,7 @@ def compile_files(
         if module is not None:
             modules.append(module)
     try:
-        analysis, found = check(modules, files.data)
+        analysis, found = check(modules, files.data, files.places.diagnostic)
         diags.extend(found)
         errors = [d for d in diags if d.severity == "error"]
         if errors:

@@ -14,6 +14,7 @@ import yaml
 from tenet.bundle.archive import archive_stem, read_archive
 from tenet.bundle.files import ReadLimits, Tree, read_folder_files
 from tenet.bundle.manifest import MANIFEST, Manifest
+from tenet.bundle.places import DataPlaces
 from tenet.bundle.schemas import SchemaFiles
 from tenet.compliance.catalogue import Catalogue, read_catalogue
 from tenet.diagnostics import Diagnostic, did_you_mean
@@ -39,6 +40,7 @@ class BundleFiles:
     input_schemas: dict[str, tuple[str, Any]] = field(default_factory=dict)  # query -> path, v.
     schema_files: SchemaFiles | None = None  # for following `$ref`s between them
     frameworks: dict[str, Catalogue] = field(default_factory=dict)  # `frameworks/NAME.yaml`
+    places: DataPlaces = field(default_factory=DataPlaces)  # where each data key was written
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
 
@@ -78,7 +80,6 @@ def bundle_digest(files: Mapping[str, bytes]) -> str:
 def read_parts(tree: Tree, root: Path, manifest: Manifest, digest: str) -> BundleFiles:
     """Parse every file that takes part; problems become diagnostics, never exceptions."""
     out = BundleFiles(root, manifest, digest, tree.files, tree.signature)
-    owners: dict[tuple[str, ...], str] = {}
     named: list[str] = []  # schemas/NAME.schema.json
     for rel in sorted(tree.files, key=lambda r: r.encode("utf-8")):
         content = tree.files[rel]
@@ -93,9 +94,9 @@ def read_parts(tree: Tree, root: Path, manifest: Manifest, digest: str) -> Bundl
                     Diagnostic("encoding", f"`{rel}` is not UTF-8 text", None, None, file=rel)
                 )
         elif parts[-1] in DATA_FILES:
-            doc = _read_data(content, rel, out.diagnostics)
+            doc = _read_data(content, rel, out.diagnostics, out.places)
             if doc is not None:
-                _merge_file(out, doc, tuple(parts[:-1]), rel, owners)
+                _merge_file(out, doc, tuple(parts[:-1]), rel)
         elif parts[0] == "schemas" and rel.endswith(".schema.json") and len(parts) == 2:
             named.append(rel)
         elif parts[0] == "frameworks" and len(parts) == 2 and rel.endswith((".yaml", ".yml")):
@@ -105,20 +106,19 @@ def read_parts(tree: Tree, root: Path, manifest: Manifest, digest: str) -> Bundl
             if catalogue is not None:
                 out.frameworks[key] = catalogue
     _input_schemas(out, _read_schemas(out, named))
-    _check_retention(out, owners)
+    _check_retention(out)
     return out
 
 
-def _check_retention(out: BundleFiles, owners: dict[tuple[str, ...], str]) -> None:
+def _check_retention(out: BundleFiles) -> None:
     """A bundle's retention classes decide how long its audit records are kept: a mistake in
     them (a `keep_for` that is no duration, a default class that does not exist) would keep
     records forever or prune them early without a word, so it stops the bundle loading."""
     from tenet.audit.retention import read_retention  # the audit package imports bundles
 
     _, problems = read_retention(out.data)
-    file = _owner(owners, ("retention",))
     out.diagnostics.extend(
-        Diagnostic("retention", message, None, help, file=file) for message, help in problems
+        out.places.diagnostic("retention", message, help, at) for at, message, help in problems
     )
 
 
@@ -140,7 +140,6 @@ def _merge_file(
     doc: Any,
     prefix: tuple[str, ...],
     rel: str,
-    owners: dict[tuple[str, ...], str],
 ) -> None:
     if not isinstance(doc, dict) and not prefix:
         out.diagnostics.append(
@@ -153,7 +152,7 @@ def _merge_file(
             )
         )
         return
-    _merge(out.data, _nest(prefix, doc), (), rel, owners, out.diagnostics)
+    _merge(out.data, _nest(prefix, doc), (), rel, out.places, out.diagnostics)
 
 
 def _input_schemas(out: BundleFiles, validators: dict[str, Any]) -> None:
@@ -176,20 +175,12 @@ def _input_schemas(out: BundleFiles, validators: dict[str, Any]) -> None:
             out.input_schemas[query] = (path, validators[path])
 
 
-def _owner(owners: dict[tuple[str, ...], str], at: tuple[str, ...]) -> str:
-    """The file that set a key path: the one that set it or a mapping holding it."""
-    for n in range(len(at), 0, -1):
-        if at[:n] in owners:
-            return owners[at[:n]]
-    return "?"
-
-
 def _merge(
     target: dict[str, Any],
     source: dict[str, Any],
     path: tuple[str, ...],
     file: str,
-    owners: dict[tuple[str, ...], str],
+    places: DataPlaces,
     diags: list[Diagnostic],
 ) -> None:
     for key, value in source.items():
@@ -197,29 +188,30 @@ def _merge(
         if key in target:
             old = target[key]
             if isinstance(old, dict) and isinstance(value, dict):
-                _merge(old, value, at, file, owners, diags)
+                _merge(old, value, at, file, places, diags)
                 continue
             diags.append(
                 Diagnostic(
                     "data-conflict",
-                    f"data key `data.{'.'.join(at)}` is set by both `{_owner(owners, at)}` "
+                    f"data key `data.{'.'.join(at)}` is set by both `{places.owner(at)}` "
                     f"and `{file}`",
-                    None,
+                    places.span_in(file, at),
                     "give each key one home; mappings merge, other values do not",
                     file=file,
                 )
             )
             continue
         target[key] = value
-        owners[at] = file
+        places.owners[at] = file
 
 
-def _read_data(content: bytes, rel: str, diags: list[Diagnostic]) -> Any:
+def _read_data(content: bytes, rel: str, diags: list[Diagnostic], places: DataPlaces) -> Any:
     if len(content) > MAX_DATA_BYTES:
         diags.append(Diagnostic("data", f"data file `{rel}` is too large", None, None, file=rel))
         return None
     try:
         text = content.decode("utf-8")
+        places.add_file(rel, text)
         doc = load_json(text) if rel.endswith(".json") else load_yaml(text)
     except UnicodeDecodeError:
         diags.append(Diagnostic("encoding", f"`{rel}` is not UTF-8 text", None, None, file=rel))

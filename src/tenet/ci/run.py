@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
-from tenet.ci.locate import InputLocator, Region, pointer_of_reference, split_pointer
+from tenet.locate import InputLocator, Region, pointer_of_reference, split_pointer
 from tenet.report import _check_lines, _evidence_lines, _value, render_text
 
 __all__ = [

@@ -10,8 +10,8 @@ from typing import Any
 from urllib.parse import quote
 
 import tenet
-from tenet.ci.locate import InputLocator, Region
 from tenet.ci.run import LEVEL_OF_SEVERITY, Evaluated, Finding, PolicyLocation
+from tenet.locate import InputLocator, Region
 
 __all__ = ["SARIF_SCHEMA", "render_sarif", "uri_of"]
 

@@ -89,6 +89,8 @@ CASES = [
     Case("check_lint_strict", ("check", "lint", "--strict"), 1),
     Case("check_lint", ("check", "lint", "--format", "json"), 1, "json"),
     Case("check_broken", ("check", "broken"), 1),
+    Case("check_broken_data", ("check", "broken_data"), 1),
+    Case("check_broken_data", ("check", "broken_data", "--format", "json"), 1, "json"),
     Case("check_one_file", ("check", "lint/access/models.tenet"), 1),
     Case("fmt_check", ("fmt", "--check", "fmt"), 1),
     Case("fmt_diff", ("fmt", "--diff", "fmt/access.tenet"), 0),

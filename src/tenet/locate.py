@@ -1,4 +1,5 @@
-"""Where a JSON pointer's value is written in a YAML or JSON input file, as lines and columns."""
+"""Where a JSON pointer's value is written in a YAML or JSON text (an input file, a bundle's
+data file), as character offsets or as lines and columns."""
 
 from __future__ import annotations
 
@@ -95,11 +96,22 @@ class InputLocator:
         """The region of the value at ``pointer`` (with its key, for an object member), or of
         its nearest enclosing value that is there (``exact`` false); None when the text could
         not be read or the pointer is malformed."""
-        if self._root is None:
-            return None
         try:
             tokens = split_pointer(pointer)
         except ValueError:
+            return None
+        found = self.bounds(tokens)
+        if found is None:
+            return None
+        start, end, exact = found
+        sl, sc = self._position(start)
+        el, ec = self._position(end)
+        return Region(sl, sc, el, ec, exact)
+
+    def bounds(self, tokens: list[str]) -> tuple[int, int, bool] | None:
+        """As `region`, for the reference tokens of a pointer, as character offsets (the end
+        exclusive, trailing blanks left out) and whether the value itself is there."""
+        if self._root is None:
             return None
         node, start, exact = self._root, self._root.start, True
         for token in tokens:
@@ -114,15 +126,11 @@ class InputLocator:
                 exact = False
                 break
             start, node = child
-        return self._span(start, node.end, exact)
-
-    def _span(self, start: int, end: int, exact: bool) -> Region:
+        end = node.end
         # a block collection ends where the next token starts: leave out the blank tail
         while end > start and self._text[end - 1] in " \t\r\n":
             end -= 1
-        sl, sc = self._position(start)
-        el, ec = self._position(max(end, start))
-        return Region(sl, sc, el, ec, exact)
+        return start, max(end, start), exact
 
     def _position(self, index: int) -> tuple[int, int]:
         line = bisect.bisect_right(self._line_starts, index) - 1
