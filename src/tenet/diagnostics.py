@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
 from tenet.source import Span
@@ -30,6 +30,8 @@ class Diagnostic:
     message: str
     span: Span | None = None
     help: str | None = None
+    # by keyword only: given by position, a file name was once taken for the severity
+    _: KW_ONLY
     severity: str = "error"  # "error" or "warning"
     file: str | None = None  # for findings outside policy text (data, manifest)
 

@@ -9,10 +9,12 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 import tenet
 from tenet.bundle import ReadLimits
 from tenet.bundle.archive import build_archive
+from tenet.cli import main
 from tests.unit.bundle_helpers import FILES, make_bundle, special, tar_gz
 
 GOOD = [(k, v.encode()) for k, v in FILES.items()]
@@ -92,6 +94,37 @@ def test_links_devices_and_fifos_are_refused(
 ) -> None:
     messages = _refused(tmp_path, tar_gz([*GOOD, entry]))
     assert messages == [f"archive entry `{entry.name}` {why}"]
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        ("/etc/evil.tenet", b"package x\n"),
+        ("a/../../evil.tenet", b"package x\n"),
+        special("link.tenet", tarfile.SYMTYPE, "/etc/passwd"),
+        special("dev/null", tarfile.CHRTYPE),
+    ],
+    ids=["absolute", "dotdot", "symlink", "device"],
+)
+def test_a_refused_entry_is_an_error_of_the_archive_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entry: tarfile.TarInfo | tuple[str, bytes]
+) -> None:
+    name = entry[0] if isinstance(entry, tuple) else entry.name
+    (tmp_path / "h.tar.gz").write_bytes(tar_gz([*GOOD, entry]))
+    with pytest.raises(tenet.PolicyError) as info:
+        tenet.load_bundle(tmp_path / "h.tar.gz")
+    (d,) = info.value.diagnostics
+    assert (d.severity, d.code, d.path) == ("error", "archive", str(tmp_path / "h.tar.gz"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.json").write_text("{}")
+    evaluate = ["eval", "x", "--bundle", "h.tar.gz", "--input", "in.json"]
+    for args in (["bundle", "inspect", "h.tar.gz"], evaluate):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, result.output
+        lines = result.stderr.splitlines()
+        assert lines[0].startswith(f"error[archive]: archive entry `{name}` "), lines
+        assert lines[1] == "  --> h.tar.gz"
+        assert lines[2].startswith("  = help: a bundle archive holds regular files")
 
 
 def test_every_hostile_entry_is_reported(tmp_path: Path) -> None:
@@ -179,3 +212,13 @@ def test_a_folder_past_the_bounds_is_refused(tmp_path: Path) -> None:
     assert _folder_refused(root, ReadLimits(max_bytes=100)) == [
         "the bundle holds more than 100 bytes"
     ]
+
+
+@pytest.mark.parametrize("data", [b"PK\x03\x04 a zip file", b"\x1f\x8b\x08\x00 damaged"])
+def test_an_unreadable_archive_is_an_error_of_the_archive_file(tmp_path: Path, data: bytes) -> None:
+    (tmp_path / "h.tar.gz").write_bytes(data)
+    with pytest.raises(tenet.PolicyError) as info:
+        tenet.load_bundle(tmp_path / "h.tar.gz")
+    (d,) = info.value.diagnostics
+    assert (d.severity, d.path) == ("error", str(tmp_path / "h.tar.gz"))
+    assert d.render().splitlines()[1] == f"  --> {tmp_path / 'h.tar.gz'}"

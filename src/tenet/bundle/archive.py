@@ -77,7 +77,11 @@ def read_archive(path: Path, limits: ReadLimits) -> Tree:
     if not raw.startswith(b"\x1f\x8b"):
         tree.diagnostics.append(
             Diagnostic(
-                "archive", f"`{path.name}` is not a gzip-compressed tar archive", None, _HELP, where
+                "archive",
+                f"`{path.name}` is not a gzip-compressed tar archive",
+                None,
+                _HELP,
+                file=where,
             )
         )
         return tree
@@ -131,13 +135,14 @@ def _read_entries(
                         )
                     )
                     return entries
-                _read_member(tar, member, entries, folders, diags)
+                _read_member(path, tar, member, entries, folders, diags)
     except (tarfile.TarError, EOFError, OSError) as err:
         diags.append(_damaged(path, str(err)))
     return entries
 
 
 def _read_member(
+    path: Path,
     tar: tarfile.TarFile,
     member: tarfile.TarInfo,
     entries: dict[str, bytes],
@@ -145,32 +150,35 @@ def _read_member(
     diags: list[Diagnostic],
 ) -> None:
     rel, problem = _safe_name(member.name)
-    shown = member.name
+
+    def refuse(why: str) -> None:
+        diags.append(_refused(path, member.name, why))
+
     if problem is not None:
-        diags.append(_refused(shown, problem))
+        refuse(problem)
         return
     if member.issym() or member.islnk():
         kind = "symbolic link" if member.issym() else "hard link"
-        diags.append(_refused(shown, f"is a {kind} (to `{member.linkname}`)"))
+        refuse(f"is a {kind} (to `{member.linkname}`)")
         return
     if member.ischr() or member.isblk():
-        diags.append(_refused(shown, "is a device file"))
+        refuse("is a device file")
         return
     if member.isfifo():
-        diags.append(_refused(shown, "is a FIFO"))
+        refuse("is a FIFO")
         return
     if member.isdir() or rel == "":
         return
     if not member.isfile():
-        diags.append(_refused(shown, "is not a regular file"))
+        refuse("is not a regular file")
         return
     if rel in entries:
-        diags.append(_refused(shown, "appears twice"))
+        refuse("appears twice")
         return
     parents = [rel[:i] for i in range(len(rel)) if rel[i] == "/"]
     clash = rel if rel in folders else next((p for p in parents if p in entries), None)
     if clash is not None:
-        diags.append(_refused(shown, f"clashes with `{clash}`, both a file and a folder"))
+        refuse(f"clashes with `{clash}`, both a file and a folder")
         return
     folders.update(parents)
     stream = tar.extractfile(member)
@@ -203,13 +211,14 @@ def _strip_top_folder(entries: dict[str, bytes]) -> dict[str, bytes]:
     return {rel[len(top) + 1 :]: content for rel, content in entries.items()}
 
 
-def _refused(name: str, why: str) -> Diagnostic:
+def _refused(path: Path, name: str, why: str) -> Diagnostic:
+    """An entry refused: the archive is the file at fault, the entry is named in the message."""
     return Diagnostic(
         "archive",
         f"archive entry `{name}` {why}",
         None,
         "a bundle archive holds regular files under its root only; " + _HELP,
-        name,
+        file=str(path),
     )
 
 
@@ -220,4 +229,4 @@ def _too_big(where: str, limits: ReadLimits) -> Diagnostic:
 
 
 def _damaged(path: Path, why: str) -> Diagnostic:
-    return Diagnostic("archive", f"`{path.name}` is damaged: {why}", None, _HELP, str(path))
+    return Diagnostic("archive", f"`{path.name}` is damaged: {why}", None, _HELP, file=str(path))
