@@ -158,14 +158,22 @@ def pointer(parts: list[str | int] | tuple[str | int, ...]) -> str:
 
 
 def check_document(value: Any, max_depth: int = 100, max_nodes: int = 1_000_000) -> Any:
-    """Refuse anything that is not a JSON value within the limits; returns ``value``."""
+    """Refuse anything that is not a JSON value within the limits; returns ``value``.
+
+    Values are visited in document order (children pushed last first), so the path of an
+    error is that of the first bad value as the document is written, and for too many
+    values that of the first value past the limit."""
     count = 0
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
     while stack:
         v, path = stack.pop()
         count += 1
         if count > max_nodes:
-            raise DocumentError(pointer(path), f"the document has more than {max_nodes} values")
+            raise DocumentError(
+                pointer(path),
+                f"the document has more than {max_nodes} values (counted in document order, "
+                "this is the first past the limit)",
+            )
         t = type(v)
         if t is str or t is bool or v is None:
             continue
@@ -180,14 +188,14 @@ def check_document(value: Any, max_depth: int = 100, max_nodes: int = 1_000_000)
         if len(path) >= max_depth:
             raise DocumentError(pointer(path), f"the document nests deeper than {max_depth}")
         if t is dict:
-            for k, x in v.items():
+            for k in v:
                 if type(k) is not str:
                     raise DocumentError(
                         pointer(path), f"object key `{k!r}` is not a string; quote it"
                     )
-                stack.append((x, (*path, k)))
+            stack.extend((x, (*path, k)) for k, x in reversed(v.items()))
         elif t is list:
-            stack.extend((x, (*path, i)) for i, x in enumerate(v))
+            stack.extend((v[i], (*path, i)) for i in range(len(v) - 1, -1, -1))
         else:
             raise DocumentError(pointer(path), f"a {t.__name__} is not a JSON value")
     return value

@@ -339,6 +339,21 @@ def test_the_value_count_limit_is_configurable(tmp_path: Path) -> None:
     assert doc["outcome"] == "error" and "path" in doc["errors"][0]
 
 
+def test_the_value_count_error_names_the_first_value_past_the_limit(tmp_path: Path) -> None:
+    # counted in document order: the object (1), `a` (2), `xs` (3), then xs[0] is value 4,
+    # so xs[46] is value 50 and xs[47] the first past the limit, whatever follows it
+    b = load(tmp_path, {"main.tenet": MAIN}, DATA, limits=tenet.Limits(max_input_values=50))
+    doc = decide(b, "main.allow", {"a": 1, "xs": list(range(100)), "z": 2})
+    (error,) = doc["errors"]
+    assert error["path"] == "/xs/47"
+    assert error["message"].startswith("input /xs/47: the document has more than 50 values")
+
+
+def test_an_input_error_names_the_first_bad_value_as_written(main: tenet.Bundle) -> None:
+    doc = decide(main, "main.allow", {"xs": [1, float("nan"), 2, float("inf")]})
+    assert [e["path"] for e in doc["errors"]] == ["/xs/1"]
+
+
 # ---- limits ---------------------------------------------------------------------------------
 
 
