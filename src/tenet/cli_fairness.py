@@ -114,7 +114,7 @@ def compute(
         )
         block = metrics(found)
     except FairnessError as err:
-        _fail(str(err))
+        _fail(str(err) + (f"\n  = help: {err.help}" if err.help else ""))
     if found.rows == 0:
         _fail(f"`{path}` has a header but no rows")
     for warning in _warnings(found, label, prediction, pos_label):

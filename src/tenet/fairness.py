@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import difflib
 import hashlib
@@ -31,7 +32,20 @@ MAX_VALUES_KEPT = 50  # distinct label and prediction values kept, to warn about
 
 
 class FairnessError(ValueError):
-    """A predictions file that cannot be read as asked: a missing column, a bad score, ..."""
+    """A predictions file that cannot be read as asked: a missing column, a bad score, ...
+    ``help`` is advice on how to fix it, when there is some to give."""
+
+    def __init__(self, message: str, help: str | None = None) -> None:
+        super().__init__(message)
+        self.help = help
+
+
+class _NotUtf8(Exception):
+    """Bytes that are not UTF-8, where the file holds them: 1-based line, 0-based byte."""
+
+    def __init__(self, line: int, offset: int, byte: int) -> None:
+        super().__init__(line, offset, byte)
+        self.line, self.offset, self.byte = line, offset, byte
 
 
 @dataclass
@@ -75,11 +89,18 @@ class Metrics:
 
 
 class _HashingReader(io.RawIOBase):
-    """A binary stream that hashes what is read through it."""
+    """A binary stream that hashes what is read through it, and checks that it is UTF-8.
+
+    The check is made here, on the bytes in file order, because the text layer above
+    decodes read-ahead chunks: its error knows neither the line (the CSV reader has not
+    reached it) nor the byte in the file. Raises `_NotUtf8` at the first bad byte."""
 
     def __init__(self, raw: IO[bytes]) -> None:
         self._raw = raw
         self.hash = hashlib.sha256()
+        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        self._read = 0  # bytes read before the current chunk
+        self._newlines = 0  # line ends among them
 
     def readable(self) -> bool:
         return True
@@ -87,9 +108,21 @@ class _HashingReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         data = self._raw.read(len(buffer))
         n = len(data)
+        self._check(data)
         buffer[:n] = data
         self.hash.update(data)
         return n
+
+    def _check(self, data: bytes) -> None:
+        held = len(self._utf8.getstate()[0])  # the start of a character split across reads
+        try:
+            self._utf8.decode(data, final=not data)
+        except UnicodeDecodeError as err:
+            into = max(0, err.start - held)  # the bad bytes' start within `data`
+            line = self._newlines + data.count(b"\n", 0, into) + 1
+            raise _NotUtf8(line, self._read - held + err.start, err.object[err.start]) from None
+        self._read += len(data)
+        self._newlines += data.count(b"\n")
 
 
 def _column(header: list[str], name: str, option: str, source: str) -> int:
@@ -232,8 +265,13 @@ def compute_file(
         )
         while hashing.readinto(bytearray(1 << 16)):
             pass  # the digest covers the whole file, even after a last blank line
-    except UnicodeDecodeError:
-        raise FairnessError(f"{source} is not UTF-8 text (near line {reader.line_num})") from None
+    except _NotUtf8 as bad:
+        raise FairnessError(
+            f"{source} is not UTF-8 text: line {bad.line} holds the byte 0x{bad.byte:02x} "
+            f"(at byte offset {bad.offset})",
+            "save the file as UTF-8 (\"CSV UTF-8\" in a spreadsheet), or convert it, e.g. "
+            "`iconv -f latin1 -t utf-8 IN.csv > OUT.csv`",
+        ) from None
     except csv.Error as err:
         raise FairnessError(f"{source} line {reader.line_num}: {err}") from None
     except OSError as err:
