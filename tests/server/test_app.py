@@ -272,13 +272,34 @@ def test_metrics_count_decisions_by_query_and_outcome(app: Sidecar) -> None:
     assert f'tenet_decisions_total{{{q},outcome="allow"}} 1' in lines
     assert f'tenet_decisions_total{{{q},outcome="deny"}} 2' in lines
     assert 'tenet_decisions_total{endpoint="data",query="access.allow",outcome="deny"} 1' in lines
-    assert 'tenet_decision_duration_seconds_count{endpoint="decisions"} 4' in lines
-    assert 'tenet_decision_duration_seconds_bucket{endpoint="decisions",le="+Inf"} 4' in lines
+    # 3 decisions made; the refused `nope` (404) is no decision and not in the histogram
+    assert 'tenet_decision_duration_seconds_count{endpoint="decisions"} 3' in lines
+    assert 'tenet_decision_duration_seconds_bucket{endpoint="decisions",le="+Inf"} 3' in lines
     assert 'tenet_http_requests_total{route="decisions",status="404"} 1' in lines
     assert 'tenet_bundle_reloads_total{result="failure"} 0' in lines
     assert "tenet_bundle_reload_failing 0" in lines
     digest = app.watcher.bundle.digest
     assert any(line.startswith("tenet_bundle_info{") and digest in line for line in lines)
+
+
+def test_refused_requests_are_not_in_the_decision_latency(app: Sidecar) -> None:
+    call(app, "POST", "/v1/decisions/access.allow", {"input": ADMIN})
+    refusals = [
+        ("/v1/decisions/nope", {}),  # 404
+        ("/v1/decisions/access.allow", {"inptu": {}}),  # 400
+        ("/v1/decisions/access.allow", {"input": {"x": "y" * 30_000}}),  # 413
+        ("/v1/data/nope", {}),
+        ("/v1/batch", {"requests": 3}),
+    ]
+    for path, body in refusals * 3:
+        assert call(app, "POST", path, body)[0] >= 400
+    lines = set(call(app, "GET", "/metrics")[2].splitlines())
+    q = 'endpoint="decisions",query="access.allow"'
+    assert f'tenet_decisions_total{{{q},outcome="allow"}} 1' in lines
+    assert 'tenet_decision_duration_seconds_count{endpoint="decisions"} 1' in lines
+    data = 'tenet_decision_duration_seconds_count{endpoint="data"}'
+    assert not any(line.startswith(data) for line in lines)
+    assert 'tenet_http_requests_total{route="decisions",status="413"} 3' in lines
 
 
 def test_with_tokens_every_endpoint_but_health_needs_one(

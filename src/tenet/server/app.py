@@ -123,7 +123,10 @@ class Sidecar:
         finally:
             metrics.in_flight -= 1
             metrics.answered(route, status)
-            if route in ("decisions", "data", "batch"):
+            # only answered decisions: a refusal (400, 404, 413, a log that could not commit)
+            # made none, and its time would skew the latency of those that were made; it is
+            # counted in tenet_http_requests_total by its status
+            if status == 200 and route in ("decisions", "data", "batch"):
                 metrics.observe(route, time.perf_counter() - start)
             if self.log_requests:
                 access_log.info(

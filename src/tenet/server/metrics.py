@@ -82,8 +82,8 @@ class Metrics:
             labels = _labels(endpoint=endpoint, query=query, outcome=outcome)
             add(f"tenet_decisions_total{labels} {n}")
         add(
-            "# HELP tenet_decision_duration_seconds Time to answer a decision request, from its "
-            "first byte read to its response, by endpoint."
+            "# HELP tenet_decision_duration_seconds Time to answer a decision request that was "
+            "answered (200), from its first byte read to its response, by endpoint."
         )
         add("# TYPE tenet_decision_duration_seconds histogram")
         for endpoint, h in sorted(self.latency.items()):
