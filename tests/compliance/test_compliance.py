@@ -192,6 +192,45 @@ def test_the_pack_counts_what_happened_under_each_control(root: Path, tmp_path: 
     assert "1 decision of other bundles left out: team-b (1)" in render_pack_html(pack, "log")
 
 
+def test_decisions_of_another_build_show_their_version_and_the_waivers_they_used(
+    root: Path, tmp_path: Path
+) -> None:
+    """A window may span builds of the bundle: a waiver that only an earlier build had still
+    shows, with the build, as what waived its decisions."""
+    _, bundle, written = make_log(root, tmp_path)
+    current = bundle.info.to_dict()
+    named = f"{current['name']} {current['version']}"
+    pack = build_pack(bundle, "act", written, 0, 4e9, [])
+    assert pack.versions == {f"{named} ({current['digest'][7:19]})": 4}
+    assert "more than this build" not in render_pack_html(pack, "log")
+    (applied,) = pack.controls[0].applied
+    assert applied["decisions"] == 1 and applied["approved_by"] == "cro@example.com"
+
+    # the same decisions, as if made by a build whose waiver is since gone
+    old = {**current, "digest": "sha256:" + "ab" * 32}
+    waived = next(r for r in written if _status(r, "gates.accuracy") == "waived")
+    earlier = [{**r, "id": f"{r['id']}-old", "bundle": old} for r in written]
+    for r in earlier:
+        if r["id"] == f"{waived['id']}-old":
+            r["decision"] = json.loads(json.dumps(r["decision"]))
+            check = next(c for c in r["decision"]["checks"] if c["id"] == "gates.accuracy")
+            check["waiver"] = {**check["waiver"], "approved_by": "former-cro@example.com"}
+    pack = build_pack(bundle, "act", [*earlier, *written], 0, 4e9, [])
+    assert pack.decisions == 8 and pack.other_bundles == {}
+    assert pack.versions[f"{named} (abababababab)"] == 4
+    by_approver = {w["approved_by"]: w for w in pack.controls[0].applied}
+    assert by_approver["former-cro@example.com"]["bundle"].endswith("(abababababab)")
+    assert by_approver["former-cro@example.com"]["decisions"] == 1
+    page = render_pack_html(pack, "log")
+    assert "made by more than this build of the bundle" in page
+    assert "former-cro@example.com" in page and "(abababababab)" in page
+    assert pack.to_dict()["controls"][0]["waivers_applied"] == pack.controls[0].applied
+
+
+def _status(r: dict[str, Any], check_id: str) -> str | None:
+    return next((c["status"] for c in r["decision"]["checks"] if c["id"] == check_id), None)
+
+
 def report(root: Path, url: str, out: Path, *more: str) -> Result:
     """`tenet compliance report` of framework `act` over ten years of the log, into `out`."""
     return run(

@@ -5,6 +5,7 @@ that a reader can go from a control to the exact decision record."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -34,6 +35,10 @@ class ControlEvidence:
     checks: list[str]
     counts: dict[str, Counter[str]] = field(default_factory=dict)  # check -> status -> n
     waivers: list[dict[str, Any]] = field(default_factory=list)
+    # the waivers the window's decisions were waived by, as their records say, with how many
+    # decisions each waived and under which bundle: an earlier version's waiver, expired or
+    # removed since, is not among `waivers` in force
+    applied: list[dict[str, Any]] = field(default_factory=list)
     recent: list[dict[str, Any]] = field(default_factory=list)
 
     def totals(self) -> Counter[str]:
@@ -54,6 +59,7 @@ class ControlEvidence:
             ],
             "totals": {s: self.totals()[s] for s in STATUSES},
             "waivers": self.waivers,
+            "waivers_applied": self.applied,
             "recent_decisions": self.recent,
         }
 
@@ -72,6 +78,8 @@ class Pack:
     controls: list[ControlEvidence]
     records: dict[str, dict[str, Any]]  # id -> the record facts the pack links to
     other_bundles: dict[str, int] = field(default_factory=dict)  # decisions left out, by bundle
+    # this bundle's decisions in the window by the version that made them (`version_of`)
+    versions: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +91,7 @@ class Pack:
             "until": format_rfc3339(self.until),
             "decisions": self.decisions,
             "other_bundles": self.other_bundles,
+            "versions": self.versions,
             "chain_verifies": self.chain_ok,
             "chain_problems": self.chain_problems,
             "controls": [c.to_dict() for c in self.controls],
@@ -134,13 +143,19 @@ def build_pack(
         else:
             others[name] += 1
     window.sort(key=lambda r: str(r.get("time")), reverse=True)
+    versions: Counter[str] = Counter()
+    applied: dict[tuple[int, str], dict[str, Any]] = {}
     for r in window:
         decisions += 1
+        version = version_of(r.get("bundle") or {})
+        versions[version] += 1
         seen: dict[int, str] = {}
         for c in (r.get("decision") or {}).get("checks") or []:
             status = str(c.get("status"))
             for ev in by_check.get(str(c.get("id")), []):
                 ev.counts[str(c["id"])][status] += 1
+                if status == "waived":
+                    _applied(applied, ev, str(c["id"]), c.get("waiver"), version)
                 if status in STATUSES and id(ev) not in seen:
                     seen[id(ev)] = status
                     if len(ev.recent) < RECENT:
@@ -159,7 +174,33 @@ def build_pack(
         controls,
         linked,
         dict(sorted(others.items())),
+        dict(versions.most_common()),
     )
+
+
+def version_of(bundle: dict[str, Any]) -> str:
+    """A recorded bundle's name, version and the start of its digest: two builds of one
+    version (a waiver added) are different bundles."""
+    digest = str(bundle.get("digest") or "")
+    return f"{bundle.get('name')} {bundle.get('version')} ({digest.removeprefix('sha256:')[:12]})"
+
+
+def _applied(
+    applied: dict[tuple[int, str], dict[str, Any]],
+    ev: ControlEvidence,
+    check_id: str,
+    waiver: Any,
+    version: str,
+) -> None:
+    """Count a decision waived under `waiver` (as its record gives it) in the control's list."""
+    w = waiver if isinstance(waiver, dict) else {}
+    fields = {k: w.get(k) for k in ("approved_by", "reason", "expires")}
+    key = (id(ev), json.dumps([check_id, fields, version], sort_keys=True, default=str))
+    found = applied.get(key)
+    if found is None:
+        found = applied[key] = {"check": check_id, **fields, "bundle": version, "decisions": 0}
+        ev.applied.append(found)
+    found["decisions"] += 1
 
 
 def others_note(pack: Pack) -> str:
@@ -169,6 +210,24 @@ def others_note(pack: Pack) -> str:
     n = sum(pack.other_bundles.values())
     names = ", ".join(f"{name} ({k})" for name, k in pack.other_bundles.items())
     return f"{count(n, 'decision')} of other bundles left out: {names}"
+
+
+def _versions_html(pack: Pack) -> str:
+    """The versions that made the window's decisions, when another than the one reported
+    on did: its checks and waivers may differ from those listed here."""
+    current = version_of(pack.bundle)
+    if set(pack.versions) <= {current}:
+        return ""
+    rows = "".join(
+        f"<li><code>{escape(v)}</code>: {count(n, 'decision')}"
+        + (" (the bundle reported on)" if v == current else "")
+        + "</li>"
+        for v, n in pack.versions.items()
+    )
+    return (
+        "<p>The decisions were made by more than this build of the bundle; each recent "
+        "decision and record below names its own:</p><ul>" + rows + "</ul>"
+    )
 
 
 def _others_html(pack: Pack) -> str:
@@ -184,7 +243,7 @@ def _recent(r: dict[str, Any], check_id: str, status: str) -> dict[str, Any]:
         "check": check_id,
         "status": status,
         "outcome": r.get("outcome"),
-        "bundle_version": f"{bundle.get('name')} {bundle.get('version')}",
+        "bundle_version": version_of(bundle),
         "hash": r.get("hash"),
     }
 
@@ -270,6 +329,22 @@ def _control_html(ev: ControlEvidence) -> str:
         if ev.waivers
         else '<p class="muted">No waiver in force.</p>'
     )
+    applied = (
+        "<p>Waivers the window's decisions were waived by, as recorded:</p><table><thead><tr>"
+        "<th>check</th><th>approved by</th><th>reason</th><th>expires</th><th>bundle</th>"
+        "<th>decisions</th></tr></thead><tbody>"
+        + "".join(
+            f"<tr><td><code>{escape(w['check'])}</code></td>"
+            + "".join(
+                f"<td>{escape(str(w[k]))}</td>" for k in ("approved_by", "reason", "expires")
+            )
+            + f"<td><code>{escape(w['bundle'])}</code></td><td>{w['decisions']}</td></tr>"
+            for w in ev.applied
+        )
+        + "</tbody></table>"
+        if ev.applied
+        else ""
+    )
     recent = (
         "<p>Most recent decisions:</p><table><thead><tr><th>time</th><th>record</th>"
         "<th>check</th><th>status</th><th>bundle</th><th>chain hash</th></tr></thead><tbody>"
@@ -285,7 +360,7 @@ def _control_html(ev: ControlEvidence) -> str:
         if ev.recent
         else ""
     )
-    return head + _bar(ev.totals()) + checks + waivers + recent
+    return head + _bar(ev.totals()) + checks + waivers + applied + recent
 
 
 def render_pack_html(pack: Pack, log_url: str) -> str:
@@ -325,6 +400,7 @@ Bundle {escape(str(bundle["name"]))} {escape(str(bundle["version"]))}
 (<code>{escape(str(bundle["digest"]))}</code>).
 Decision log <code>{escape(log_url)}</code> from {escape(d["since"][:19])}Z to
 {escape(d["until"][:19])}Z: {pack.decisions} decisions of this bundle{_others_html(pack)}.</p>
+{_versions_html(pack)}
 {chain}
 <p>{len(pack.controls) - len(gaps)} of {len(pack.controls)} controls are evidenced by a check
 ({count(len(gaps), "gap")}).</p>
