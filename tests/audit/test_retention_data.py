@@ -67,3 +67,24 @@ def test_classes_that_are_not_a_mapping_stop_the_bundle(tmp_path: Path) -> None:
 
 def test_data_named_retention_without_classes_is_the_policy_s_own(tmp_path: Path) -> None:
     load(tmp_path, "years: 7\n")
+
+
+@pytest.mark.parametrize(
+    "text, message, help",
+    [
+        # misspelt, with no correct key beside it: every record would be kept forever
+        (GOOD.replace("classes:", "clases:"), "unknown key `clases`", "`classes`"),
+        (GOOD.replace("default_class:", "defaultclass:").replace("classes:", "klasses:"),
+         "unknown key", "did you mean"),
+        # the docs' own file, written with a top `retention:` key: one level too deep
+        ("retention:\n" + "".join("  " + line + "\n" for line in GOOD.splitlines()),
+         "holds `retention`", "drop its top `retention:` key"),
+    ],
+)  # fmt: skip
+def test_classes_misspelt_or_too_deep_stop_the_bundle(
+    tmp_path: Path, text: str, message: str, help: str
+) -> None:
+    with pytest.raises(tenet.PolicyError) as info:
+        load(tmp_path, text)
+    d = info.value.diagnostics[0]
+    assert d.code == "retention" and message in d.message and help in (d.help or "")

@@ -80,7 +80,8 @@ def _names(spec: dict[str, Any], key: str) -> tuple[str, ...] | None:
     return tuple(value)
 
 
-_KEYS = ("keep_for", "query_prefixes", "outcomes", "events")
+_KEYS = ("keep_for", "query_prefixes", "outcomes", "events")  # of a class
+_TOP_KEYS = ("classes", "default_class")  # of `data.retention`
 _NOTES = ("description", "period")
 _OUTCOMES = ("allow", "deny", "error")
 EVENTS = ("configuration_change", "error")  # the kinds of record other than decisions
@@ -96,26 +97,30 @@ def read_retention(data: Any) -> tuple[Retention, list[Problem]]:
     `data` it is, a message and its help). A class with a mistake is left out of the classes
     returned."""
     raw = data.get("retention") if isinstance(data, dict) else None
-    if not isinstance(raw, dict) or not ("classes" in raw or "default_class" in raw):
-        return Retention(), []  # no retention classes: a policy's own data of that name
+    if not isinstance(raw, dict):
+        return Retention(), []
+    if not ("classes" in raw or "default_class" in raw):
+        # no retention classes: a policy's own data of that name, unless it reads as classes
+        # misspelt or written one level too deep, which would keep every record forever
+        return Retention(), _near_misses(raw)
+    problems: list[Problem] = [
+        (
+            (*_AT, key),
+            f"`data.retention` has an unknown key `{key}`",
+            did_you_mean(key, _TOP_KEYS),
+        )
+        for key in raw
+        if key not in _TOP_KEYS
+    ]
     if not isinstance(raw.get("classes"), dict):
         return Retention(), [
+            *problems,
             (
                 (*_AT, "classes"),
                 "`data.retention.classes` must be a mapping of class names to classes",
                 "write `classes: {inference: {keep_for: 90d, query_prefixes: [inference]}}`",
-            )
+            ),
         ]
-    problems: list[Problem] = []
-    for key in raw:
-        if key not in ("classes", "default_class"):
-            problems.append(
-                (
-                    (*_AT, key),
-                    f"`data.retention` has an unknown key `{key}`",
-                    did_you_mean(key, ["classes", "default_class"]),
-                )
-            )
     classes: dict[str, RetentionClass] = {}
     for name, spec in raw["classes"].items():
         found = _read_class(str(name), spec, problems)
@@ -137,6 +142,24 @@ def read_retention(data: Any) -> tuple[Retention, list[Problem]]:
             )
         )
     return Retention(classes, default), problems
+
+
+def _near_misses(raw: dict[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    for key in raw:
+        if key == "retention":
+            problems.append(
+                (
+                    (*_AT, key),
+                    "`data.retention` holds `retention`: the retention classes are one level "
+                    "too deep, so no record would be classed by them",
+                    "a data file in `retention/` already contributes under `data.retention`: "
+                    "drop its top `retention:` key",
+                )
+            )
+        elif (hint := did_you_mean(key, _TOP_KEYS)) is not None:
+            problems.append((((*_AT, key)), f"`data.retention` has an unknown key `{key}`", hint))
+    return problems
 
 
 def _read_class(name: str, spec: Any, problems: list[Problem]) -> RetentionClass | None:
