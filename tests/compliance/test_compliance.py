@@ -231,6 +231,33 @@ def _status(r: dict[str, Any], check_id: str) -> str | None:
     return next((c["status"] for c in r["decision"]["checks"] if c["id"] == check_id), None)
 
 
+def test_a_check_that_errored_is_counted_and_listed(tmp_path: Path) -> None:
+    """A check that could not be evaluated is no evidence of its control working: the pack
+    counts it as `error`, beside passed, violated and waived, and lists the decision."""
+    policy = """package gates
+
+#@ controls: [act/art-1]
+require ratio {
+    1 / input.n > 0
+}
+"""
+    root = write_bundle(tmp_path / "e", {"gates.tenet": policy, "frameworks/act.yaml": CATALOGUE})
+    bundle = tenet.load_bundle(root)
+    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    written = [
+        log.record(bundle, bundle.decide("gates", {"n": n}), {"n": n}, "ci") for n in (1, 0, 0)
+    ]
+    pack = build_pack(bundle, "act", written, 0, 4e9, [])
+    art1 = pack.controls[0]
+    assert dict(art1.counts["gates.ratio"]) == {"passed": 1, "error": 2}
+    assert pack.to_dict()["controls"][0]["totals"] == {
+        "passed": 1, "violated": 0, "waived": 0, "error": 2
+    }  # fmt: skip
+    assert [d["status"] for d in art1.recent] == ["error", "error", "passed"]
+    page = render_pack_html(pack, "log")
+    assert "2 error" in page and "<th>error</th>" in page
+
+
 def report(root: Path, url: str, out: Path, *more: str) -> Result:
     """`tenet compliance report` of framework `act` over ten years of the log, into `out`."""
     return run(
@@ -255,7 +282,7 @@ def test_the_report_command_writes_html_and_json(root: Path, tmp_path: Path) -> 
     report(root, url, doc_path, "--format", "json")
     doc = json.loads(doc_path.read_text())
     assert doc["gaps"] == ["act/art-3"]
-    assert doc["controls"][0]["totals"] == {"passed": 2, "violated": 1, "waived": 1}
+    assert doc["controls"][0]["totals"] == {"passed": 2, "violated": 1, "waived": 1, "error": 0}
 
 
 def test_a_tampered_log_is_reported_in_the_pack(root: Path, tmp_path: Path) -> None:

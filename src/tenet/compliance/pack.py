@@ -22,8 +22,10 @@ if TYPE_CHECKING:
 __all__ = ["ControlEvidence", "Pack", "build_pack", "render_pack_html"]
 
 RECENT = 5
-STATUSES = ("passed", "violated", "waived")
-COLORS = {"passed": "#2e7d32", "violated": "#c62828", "waived": "#6a1b9a"}
+# what a check's result counts as; `error` too: a check that could not be evaluated is not
+# evidence of a control working, and must not vanish from the pack
+STATUSES = ("passed", "violated", "waived", "error")
+COLORS = {"passed": "#2e7d32", "violated": "#c62828", "waived": "#6a1b9a", "error": "#ef6c00"}
 
 
 @dataclass
@@ -314,8 +316,9 @@ def _control_html(ev: ControlEvidence) -> str:
         for c in ev.checks
     )
     checks = (
-        "<table><thead><tr><th>check</th><th>passed</th><th>violated</th><th>waived</th>"
-        f"</tr></thead><tbody>{rows}</tbody></table>"
+        "<table><thead><tr><th>check</th>"
+        + "".join(f"<th>{s}</th>" for s in STATUSES)
+        + f"</tr></thead><tbody>{rows}</tbody></table>"
     )
     waivers = (
         "<p>Waivers in force:</p><table><thead><tr><th>check</th><th>approved by</th>"
