@@ -269,7 +269,7 @@ def compute_file(
         raise FairnessError(
             f"{source} is not UTF-8 text: line {bad.line} holds the byte 0x{bad.byte:02x} "
             f"(at byte offset {bad.offset})",
-            "save the file as UTF-8 (\"CSV UTF-8\" in a spreadsheet), or convert it, e.g. "
+            'save the file as UTF-8 ("CSV UTF-8" in a spreadsheet), or convert it, e.g. '
             "`iconv -f latin1 -t utf-8 IN.csv > OUT.csv`",
         ) from None
     except csv.Error as err:

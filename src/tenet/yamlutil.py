@@ -157,6 +157,15 @@ def pointer(parts: list[str | int] | tuple[str | int, ...]) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
+# Half of a UTF-16 pair with no other half: JSON's `\ud800` escape decodes to one, though it
+# is no character, and no UTF-8 text (an answer, a log record) can hold it.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_MESSAGE = (
+    "the text holds a lone surrogate (an unpaired `\\ud800`–`\\udfff` escape), which is not "
+    "a character: pair it (`\\ud83d\\ude00`) or write the character itself"
+)
+
+
 def check_document(value: Any, max_depth: int = 100, max_nodes: int = 1_000_000) -> Any:
     """Refuse anything that is not a JSON value within the limits; returns ``value``.
 
@@ -175,7 +184,11 @@ def check_document(value: Any, max_depth: int = 100, max_nodes: int = 1_000_000)
                 "this is the first past the limit)",
             )
         t = type(v)
-        if t is str or t is bool or v is None:
+        if t is str:
+            if not v.isascii() and LONE_SURROGATE.search(v):
+                raise DocumentError(pointer(path), _SURROGATE_MESSAGE)
+            continue
+        if t is bool or v is None:
             continue
         if t is int:
             if abs(v) > DOUBLE_MAX:
@@ -192,6 +205,11 @@ def check_document(value: Any, max_depth: int = 100, max_nodes: int = 1_000_000)
                 if type(k) is not str:
                     raise DocumentError(
                         pointer(path), f"object key `{k!r}` is not a string; quote it"
+                    )
+                if not k.isascii() and LONE_SURROGATE.search(k):
+                    # the path stops at the object: the key itself cannot be printed
+                    raise DocumentError(
+                        pointer(path), "a key of this object: " + _SURROGATE_MESSAGE
                     )
             stack.extend((x, (*path, k)) for k, x in reversed(v.items()))
         elif t is list:

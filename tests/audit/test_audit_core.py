@@ -204,9 +204,11 @@ def test_an_edited_column_is_found_at_its_row_even_after_more_records(
     log = AuditLog.open(f"sqlite:///{db}")
     written = [r for r in fill(log, bundle) if r["class"] == "deployments"]
     edited = written[-1]  # its chain's last record: the next one is linked by its columns
-    position = _rows(db).execute(
-        "SELECT position FROM records WHERE id = ?", (edited["id"],)
-    ).fetchone()[0]
+    position = (
+        _rows(db)
+        .execute("SELECT position FROM records WHERE id = ?", (edited["id"],))
+        .fetchone()[0]
+    )
     _rows(db).execute(f"UPDATE records SET {column} = ? WHERE position = ?", (value, position))
     fill(log, bundle, 1)  # honest writes after the edit
     problems = verify(log.store)

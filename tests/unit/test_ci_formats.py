@@ -481,11 +481,16 @@ def test_junit_rule_queries_and_input_errors(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_junit_is_valid_xml_whatever_the_messages_hold(bundle: Path, tmp_path: Path) -> None:
-    inp = write(tmp_path / "in.json", json.dumps({"name": "bell\u0007 <&> ]]> \ud800"}))
+    inp = write(tmp_path / "in.json", json.dumps({"name": "bell\u0007 <&> ]]>"}))
     root = junit_of("eval", "gate", "--bundle", str(bundle), "--input", inp)
     failure = root.find("testsuite/testcase/failure")
     assert failure is not None
-    assert failure.get("message") == "no owner for bell\\u0007 <&> ]]> \\ud800"
+    assert failure.get("message") == "no owner for bell\\u0007 <&> ]]>"
+    # half a UTF-16 pair is no text: the input is refused, and the report is still XML
+    inp = write(tmp_path / "in.json", json.dumps({"name": "\ud800"}))
+    root = junit_of("eval", "gate", "--bundle", str(bundle), "--input", inp)
+    error = root.find("testsuite/testcase/error")
+    assert error is not None and "lone surrogate" in str(error.get("message"))
 
 
 # ---- GitHub annotations -----------------------------------------------------------------------

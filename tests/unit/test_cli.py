@@ -316,3 +316,32 @@ def test_an_input_with_a_key_given_twice_is_refused(
     result = run("eval", "p.allow", "--bundle", str(bundle), "--input", str(path))
     assert result.exit_code == 2
     assert "twice" in result.output
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_half_a_utf16_pair_in_the_input_is_an_error_decision_and_recorded(
+    tmp_path: Path, fmt: str
+) -> None:
+    # JSON's `\ud800` escape decodes to no character: no UTF-8 output could hold it
+    manifest = (
+        "name: main\nversion: 1.0.0\naudit:\n  keep: [input.role]\n  personal: [input.meta]\n"
+    )
+    bundle = write_bundle(tmp_path / "b", {"tenet.yaml": manifest, "main.tenet": POLICY})
+    log = f"jsonl:///{tmp_path}/audit.jsonl"
+    for body in ('{"role": "\\ud800"}', '{"meta": {"\\udc00": 1}}'):
+        proc = subprocess.run(
+            [sys.executable, "-m", "tenet.cli", "eval", "main.allow", "--bundle", str(bundle),
+             "--input", "-", "--format", fmt, "--decision-log", log],
+            input=body.encode(), capture_output=True, check=False,
+        )  # fmt: skip
+        out = proc.stdout.decode() + proc.stderr.decode()
+        assert "Traceback" not in out and proc.returncode == 1, out
+        assert "lone surrogate" in out and "not recorded" not in out
+    from tenet.audit import open_store, verify
+
+    store = open_store(log, create=False)
+    records = list(store.records())
+    assert [r["outcome"] for r in records] == ["error", "error"] and verify(store) == []
+    assert records[0]["input"] == {"input.role": "\\ud800"}  # kept, escaped as text
+    decision = tenet.load_bundle(bundle).decide("main.allow", {"role": "\ud800"})
+    assert decision.outcome == "error" and decision.to_json().encode()

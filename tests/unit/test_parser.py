@@ -399,7 +399,7 @@ def test_an_unknown_escape_points_at_the_escape() -> None:
     d = syntax_error('package p\nx = "bad \\q escape"\n')
     assert (d.line, d.column, d.message) == (2, 10, "unknown escape `\\q` in a string")
     assert d.help is not None and all(
-        e in d.help for e in ("`\\n`", "`\\t`", "`\\\\`", "`\\\"`", "`\\uXXXX`")
+        e in d.help for e in ("`\\n`", "`\\t`", "`\\\\`", '`\\"`', "`\\uXXXX`")
     )
     d = syntax_error('package p\nx = "ok \\n \\u00e9 then \\u12g"\n')
     assert (d.column, d.message) == (24, "`\\u` in a string must be followed by four hex digits")
@@ -600,3 +600,23 @@ def test_the_excerpt_of_a_long_line_is_a_window_around_the_caret() -> None:
     assert code.startswith("1 | …") and code.endswith("…")
     assert code[caret.index("^")] == "Z" and caret.count("^") == 1
     assert src.span(0, 1).excerpt().splitlines()[1].startswith("1 | x = aaa")
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "half"),
+    [
+        ('x = "\\ud800"', 6, "\\ud800"),  # a high half alone
+        ('x = "a\\udc00"', 7, "\\udc00"),  # a low half alone
+        ('x = "\\ude00\\ud83d"', 6, "\\ude00"),  # the two halves the wrong way round
+        ('x = "x\\ud83dy"', 7, "\\ud83d"),
+    ],
+)
+def test_half_a_utf16_pair_alone_is_a_syntax_error_at_it(text: str, column: int, half: str) -> None:
+    d = syntax_error(f"package p\n{text}\n")
+    assert (d.line, d.column) == (2, column)
+    assert d.message == f"`{half}` is half of a UTF-16 pair, without its other half"
+    assert d.help is not None and "\\ud83d\\ude00" in d.help
+
+
+def test_a_utf16_pair_is_one_character() -> None:
+    assert expr('"\\ud83d\\ude00 \\uD83D\\uDE00"') == L("\U0001f600 \U0001f600")

@@ -3,6 +3,7 @@ template errors, waivers over several bindings, limits, explanations of errors."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,32 @@ def test_a_bad_format_spec_makes_the_check_an_error(tmp_path: Path) -> None:
     assert doc["outcome"] == "error"
     assert by_id(doc, "main.ok")[0]["status"] == "error"
     assert doc["errors"][0]["check"] == "main.ok"
+
+
+@pytest.mark.parametrize(
+    ("spec", "n", "reason"),
+    [
+        ("c", 1114112, "not in range"),  # past the last code point
+        ("c", -1, "not in range"),
+        ("c", 55296, "it is not a character"),  # half a UTF-16 pair: no output holds it
+        ("c", 10**30, "too large"),
+        (">100000000", 1, "width or precision over 1000"),  # a 100 MB message each time
+        (".100000f", 1, "width or precision over 1000"),
+    ],
+)
+def test_a_format_that_cannot_give_text_is_a_template_error_at_the_message(
+    tmp_path: Path, spec: str, n: int, reason: str
+) -> None:
+    b = bundle(
+        tmp_path, f'package main\nrequire ok {{ input.n > 1e300 }} message "{{input.n:{spec}}}"\n'
+    )
+    doc = decide(b, "main", {"n": n})
+    (error,) = doc["errors"]
+    assert error["code"] == "template" and reason in error["message"], error
+    assert error["location"].startswith("main.tenet:2:")
+    json.dumps(doc, ensure_ascii=False).encode()  # the answer is text
+    expected = "violated" if spec == "c" else "error"  # `:c` of 65 is `A`
+    assert decide(b, "main", {"n": 65})["checks"][0]["status"] == expected
 
 
 def test_an_error_in_when_is_an_error_with_the_when_as_evidence(tmp_path: Path) -> None:

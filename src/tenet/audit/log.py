@@ -30,6 +30,7 @@ from tenet.audit.retention import EVENTS, Retention, read_retention
 from tenet.audit.stores import AuditStore, StoreError, appended, open_store
 from tenet.decision import input_digest, uuid7
 from tenet.runtime.clock import format_rfc3339, parse_rfc3339
+from tenet.yamlutil import LONE_SURROGATE
 
 if TYPE_CHECKING:
     from tenet.bundle import Bundle
@@ -137,6 +138,8 @@ class AuditLog:
         personal values hidden, the input paths kept, classed by the bundle's retention."""
         _named(actor)
         redactor, retention = self._config(bundle)
+        if any(e.get("code") == "invalid_input" for e in source.errors):
+            input = _as_text(input)  # refused input may hold what no record can
         kept, document = redactor.apply(input, document)
         outcome = source.outcome
         cls = retention.for_decision(query, outcome)
@@ -337,6 +340,21 @@ def _settle(future: Future[dict[str, Any]], outcome: dict[str, Any] | BaseExcept
         future.set_exception(outcome)
     else:
         future.set_result(outcome)
+
+
+def _as_text(value: Any) -> Any:
+    """A refused input with each string that is not text (a lone surrogate, which JSON's
+    `\ud800` escape gives) written with backslash escapes instead, so that its decision can
+    still be recorded."""
+    if isinstance(value, str):
+        if value.isascii() or not LONE_SURROGATE.search(value):
+            return value
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_as_text(k): _as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_as_text(v) for v in value]
+    return value
 
 
 def encodable(entry: dict[str, Any]) -> Prepared:

@@ -4,6 +4,7 @@ that decided, one violation per distinct `forbid` binding."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ from tenet.compiler.expressions import Fn
 from tenet.runtime.trace import CondMeta, Record, Tracer
 from tenet.runtime.values import UNDEF, EvalError, freeze, to_json
 from tenet.source import Span
+from tenet.yamlutil import LONE_SURROGATE
 
 __all__ = ["CheckResult", "CompiledCheck", "render_value"]
 
@@ -35,18 +37,32 @@ def render_value(v: Any) -> str:
     return json.dumps(to_json(v), ensure_ascii=False, separators=(", ", ": "))
 
 
+MAX_FORMAT_WIDTH = 1000  # the widest field, or the most digits, a format may ask for
+_SPEC_NUMBERS = re.compile(r"\d+")
+
+
 def _format(v: Any, spec: str) -> str:
     if not spec:
         return render_value(v)
     if v is UNDEF:
         return "<undefined>"
+    if any(len(n) > 4 or int(n) > MAX_FORMAT_WIDTH for n in _SPEC_NUMBERS.findall(spec)):
+        # every decision would build a message of that size
+        raise EvalError(
+            "template",
+            f"format `:{spec}` asks for a width or precision over {MAX_FORMAT_WIDTH}",
+        )
     t = type(v)
     try:
         if t is int or t is float or t is str:
-            return format(v, spec)
-        return format(render_value(v), spec)
-    except (ValueError, TypeError) as err:
+            out = format(v, spec)
+        else:
+            out = format(render_value(v), spec)
+    except (ValueError, TypeError, OverflowError) as err:
         raise EvalError("template", f"bad format `:{spec}` for {render_value(v)}: {err}") from None
+    if t is int and not out.isascii() and LONE_SURROGATE.search(out):  # `:c` of 0xd800
+        raise EvalError("template", f"bad format `:{spec}` for {v}: it is not a character")
+    return out
 
 
 @dataclass(eq=False)

@@ -338,9 +338,7 @@ def _control_html(ev: ControlEvidence) -> str:
         "<th>decisions</th></tr></thead><tbody>"
         + "".join(
             f"<tr><td><code>{escape(w['check'])}</code></td>"
-            + "".join(
-                f"<td>{escape(str(w[k]))}</td>" for k in ("approved_by", "reason", "expires")
-            )
+            + "".join(f"<td>{escape(str(w[k]))}</td>" for k in ("approved_by", "reason", "expires"))
             + f"<td><code>{escape(w['bundle'])}</code></td><td>{w['decisions']}</td></tr>"
             for w in ev.applied
         )

@@ -615,6 +615,7 @@ _NAMED_CONTROL = {
     "\r": ("\\r", "a carriage return"),
 }
 _HEX4 = re.compile(r"[0-9a-fA-F]{4}")
+_LOW_HALF = re.compile(r"\\u[dD][c-fC-F][0-9a-fA-F]{2}")
 
 
 def _bad_string(source: Source, quote: int) -> Diagnostic | None:
@@ -634,6 +635,19 @@ def _bad_string(source: Source, quote: int) -> Diagnostic | None:
                 i += 2
                 continue
             if escape == "u" and _HEX4.match(text, i + 2):
+                code = int(text[i + 2 : i + 6], 16)
+                if 0xD800 <= code <= 0xDBFF and _LOW_HALF.match(text, i + 6):
+                    i += 12
+                    continue
+                if 0xD800 <= code <= 0xDFFF:
+                    return Diagnostic(
+                        "syntax",
+                        f"`{text[i : i + 6]}` is half of a UTF-16 pair, without its other half",
+                        source.span(i, i + 6),
+                        "alone it is no character: write a character beyond U+FFFF as a pair, "
+                        "`\\ud800`–`\\udbff` then `\\udc00`–`\\udfff` (😀 is "
+                        "`\\ud83d\\ude00`), or as itself",
+                    )
                 i += 6
                 continue
             if escape in ("", "\n", "\r"):
@@ -646,7 +660,7 @@ def _bad_string(source: Source, quote: int) -> Diagnostic | None:
                 "syntax",
                 message,
                 source.span(i, i + 2),
-                "a string may use the escapes `\\\"` `\\\\` `\\/` `\\b` `\\f` `\\n` `\\r` `\\t` "
+                'a string may use the escapes `\\"` `\\\\` `\\/` `\\b` `\\f` `\\n` `\\r` `\\t` '
                 "and `\\uXXXX` (four hex digits); write `\\\\` for a backslash",
             )
         if ord(char) < 0x20:
