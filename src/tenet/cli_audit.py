@@ -17,12 +17,12 @@ from tenet.audit import (
     prune,
     verify,
 )
-from tenet.audit.log import store_path
+from tenet.audit.log import expired_behind, store_path
 from tenet.audit.query import Filter, parse_since, parse_where, select
 from tenet.audit.records import CLOCK_SLACK, Anchor
 from tenet.audit.redact import KEY_ENV, TOKEN, Redactor, read_key
+from tenet.cli_common import check_actor, load, read_log, write_report
 from tenet.cli_common import fail as _fail
-from tenet.cli_common import load, read_log, write_report
 from tenet.runtime.builtins.time import duration_seconds
 from tenet.wording import count
 
@@ -91,6 +91,7 @@ def verify_cmd(log_url: str, anchors: tuple[str, ...]) -> None:
 )
 def prune_cmd(log_url: str, actor: str | None, now_text: str | None) -> None:
     """Remove each class's expired records, leaving a checkpoint so the rest still verifies."""
+    check_actor(actor)
     store = read_log(log_url)
     try:
         now = parse_since(now_text, 0) if now_text else time.time()
@@ -109,9 +110,19 @@ def prune_cmd(log_url: str, actor: str | None, now_text: str | None) -> None:
     except StoreError as err:
         _fail(str(err))
     if not removed:
-        click.echo("nothing has expired")
+        click.echo("nothing to prune: no chain begins with an expired record")
     for cls, n in sorted(removed.items()):
         click.echo(f"{cls}: removed {count(n, 'expired record')}, left a checkpoint")
+    try:
+        waiting = expired_behind(store, now)
+    except StoreError as err:
+        _fail(str(err))
+    for cls, n in sorted(waiting.items()):
+        click.echo(
+            f"note: {cls}: {count(n, 'record')} expired behind older ones that have not (kept "
+            "longer when they were written): a chain is pruned from its start, so they go "
+            "once those before them expire"
+        )
 
 
 @audit.command(name="query")

@@ -39,6 +39,12 @@ def read_log(url: str) -> AuditStore:
         fail(str(err))
 
 
+def check_actor(actor: str | None) -> None:
+    """Refuse an `--actor` that names nobody, or that a table or log line could not show."""
+    if actor is not None and (not actor.strip() or not actor.isprintable()):
+        fail(f"--actor {actor!r} is not a name: give who acts, such as `ci` or `alice`")
+
+
 def check_log_options(log_url: str | None, needing: tuple[str, ...]) -> None:
     """Refuse an empty `--decision-log` (an unset variable, say), which would turn recording
     off without a word, and the options of `needing` given without a decision log."""
@@ -48,9 +54,7 @@ def check_log_options(log_url: str | None, needing: tuple[str, ...]) -> None:
             "`jsonl:///path/audit.jsonl` or `stdout:`"
         )
     ctx = click.get_current_context()
-    actor = ctx.params.get("actor")
-    if actor is not None and (not actor.strip() or not actor.isprintable()):
-        fail(f"--actor {actor!r} is not a name: give who decides, such as `ci` or `alice`")
+    check_actor(ctx.params.get("actor"))
     if log_url is not None:
         return
     for param in ctx.command.params:

@@ -305,3 +305,70 @@ def test_a_waived_check_is_listed_among_those_not_passed() -> None:
         {"id": "d.c", "status": "passed"},
     ]
     assert _violations({"decision": {"checks": checks}}) == "d.a (waived), d.b"
+
+
+def test_a_record_kept_forever_is_anchored_never_and_its_pruning_found(tmp_path: Path) -> None:
+    from tenet.audit.records import record_hash
+
+    root = write_bundle(tmp_path / "f", {"tenet.yaml": MANIFEST, "access.tenet": POLICY})
+    bundle = tenet.load_bundle(root)  # no retention data: one class, kept forever
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog.open(f"jsonl:///{path}")
+    written = [
+        log.record(bundle, bundle.decide("access.allow", INPUT(i)), INPUT(i), "ci")
+        for i in range(4)
+    ]
+    assert all(r["keep_seconds"] is None for r in written)
+    (anchor,) = _anchors(f"jsonl:///{path}")
+    assert anchor == f"{written[-1]['class']}:4:{written[-1]['hash']}@never"
+    early = f"{written[1]['class']}:2:{written[1]['hash']}@never"
+    assert run("audit", "verify", "--log", f"jsonl:///{path}", "--anchor", early).exit_code == 0
+    # a forger replaces records 1 and 2 by a checkpoint that links as a prune's would
+    checkpoint = {
+        "id": "forged", "kind": "checkpoint", "class": written[1]["class"], "seq": 2,
+        "time": written[-1]["time"], "actor": "ops", "keep_seconds": None,
+        "prev": written[1]["hash"], "prev_id": written[1]["id"],
+        "event": {"removed": 2, "last_removed_hash": written[1]["hash"]},
+    }  # fmt: skip
+    checkpoint["hash"] = record_hash(checkpoint)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([json.dumps(checkpoint), *lines[2:]]) + "\n")
+    assert run("audit", "verify", "--log", f"jsonl:///{path}").exit_code == 0  # consistent
+    result = run("audit", "verify", "--log", f"jsonl:///{path}", "--anchor", early)
+    assert result.exit_code == 1 and "pruned early" in result.output
+    assert "anchored as kept forever" in result.output
+    # the same anchor without its `@never` cannot tell: the docs say to keep it whole
+    whole = early.removesuffix("@never")
+    assert run("audit", "verify", "--log", f"jsonl:///{path}", "--anchor", whole).exit_code == 0
+
+
+def test_prune_says_what_waits_behind_a_record_kept_longer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def bundle_keeping(days: int, name: str) -> tenet.Bundle:
+        data = {"retention": {"classes": {"access": {"keep_for": f"{days}d",
+                                                     "query_prefixes": ["access"]}}}}  # fmt: skip
+        files = {"tenet.yaml": MANIFEST, "access.tenet": POLICY}
+        return tenet.load_bundle(write_bundle(tmp_path / name, files, data))
+
+    url = f"jsonl:///{tmp_path}/audit.jsonl"
+    log = AuditLog.open(url)
+    start = 1_700_000_000.0
+    for days, at, name in ((730, start, "long"), (1, start + 60, "short"), (1, start + 120, "s2")):
+        b = bundle_keeping(days, name)
+        with monkeypatch.context() as m:
+            m.setattr("tenet.audit.log.time.time", lambda at=at: at)
+            log.record(b, b.decide("access.allow", INPUT(0)), INPUT(0), "ci")
+    ten_days_on = format_rfc3339(start + 10 * 86400)
+    result = run("audit", "prune", "--log", url, "--now", ten_days_on)
+    assert result.exit_code == 0, result.output
+    assert "nothing to prune: no chain begins with an expired record" in result.output
+    assert "note: access: 2 records expired behind older ones that have not" in result.output
+    assert run("audit", "verify", "--log", url).exit_code == 0
+
+
+@pytest.mark.parametrize("actor", ["", "   ", "a\nb"])
+def test_prune_refuses_an_actor_that_names_nobody(tmp_path: Path, actor: str) -> None:
+    url, _ = make_log(tmp_path)
+    result = run("audit", "prune", "--log", url, "--actor", actor)
+    assert result.exit_code == 2 and "is not a name" in result.output

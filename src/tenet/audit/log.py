@@ -44,6 +44,7 @@ __all__ = [
     "WriteCounts",
     "check_chains",
     "default_actor",
+    "expired_behind",
     "open_log",
     "prune",
     "store_path",
@@ -427,11 +428,10 @@ def prune(store: AuditStore, now: float, actor: str) -> dict[str, int]:
     for cls, records in group_by_class(store.records()):
         last: dict[str, Any] | None = None
         for r in records:
-            keep = r.get("keep_seconds")
             if r.get("kind") == "checkpoint" and last is None:
                 last = r
                 continue
-            if keep is None or parse_rfc3339(str(r["time"])) + keep > now:
+            if not _expired(r, now):
                 break
             last = r
         if last is None or last.get("kind") == "checkpoint":
@@ -440,6 +440,22 @@ def prune(store: AuditStore, now: float, actor: str) -> dict[str, int]:
         store.prune(cls, int(last["seq"]), checkpoint)  # an earlier checkpoint goes too
         removed[cls] = int(checkpoint["event"]["removed"])
     return removed
+
+
+def expired_behind(store: AuditStore, now: float) -> dict[str, int]:
+    """By class, the records expired at `now` that `prune` keeps, since an older record ahead
+    of them in the chain has not expired (its class was kept longer when it was written)."""
+    waiting: dict[str, int] = {}
+    for cls, records in group_by_class(store.records()):
+        n = sum(1 for r in records if r.get("kind") != "checkpoint" and _expired(r, now))
+        if n:
+            waiting[cls] = n
+    return waiting
+
+
+def _expired(r: dict[str, Any], now: float) -> bool:
+    keep = r.get("keep_seconds")
+    return keep is not None and parse_rfc3339(str(r["time"])) + keep <= now
 
 
 def _checkpoint(

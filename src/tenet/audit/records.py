@@ -156,7 +156,9 @@ class Anchor:
     retention_class: str
     seq: int
     hash: str
-    expires: str | None = None  # RFC 3339: when the record may first be pruned
+    # RFC 3339: when the record may first be pruned; NEVER for a record kept forever; None
+    # for a checkpoint, which a later prune may replace at any time
+    expires: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> Anchor:
@@ -169,7 +171,7 @@ class Anchor:
             or not parts[0]
             or not parts[1].isdigit()
             or not _HASH.fullmatch(digest)
-            or (expires and not _is_time(expires))
+            or (expires and expires != NEVER and not _is_time(expires))
         ):
             raise ValueError(
                 f"`{text}` is not an anchor `CLASS:SEQ:sha256:…[@EXPIRES]`, as `tenet audit "
@@ -183,6 +185,7 @@ class Anchor:
 
 
 _HASH = re.compile(r"sha256:[0-9a-f]{64}")
+NEVER = "never"  # the expiry of a record kept forever
 
 
 def _is_time(text: str) -> bool:
@@ -198,7 +201,9 @@ def anchor_of(cls: str, link: Link) -> Anchor | None:
     if not isinstance(link.seq, int):
         return None
     expires = None
-    if link.kind != "checkpoint" and isinstance(link.keep, int | float):
+    if link.kind != "checkpoint" and link.keep is None:
+        expires = NEVER
+    elif link.kind != "checkpoint" and isinstance(link.keep, int | float):
         try:
             expires = format_rfc3339(parse_rfc3339(str(link.time)) + link.keep)
         except (ValueError, OverflowError, OSError):
@@ -219,6 +224,13 @@ def check_anchor(anchor: Anchor, listed: list[Link]) -> ChainProblem | None:
         if seq == first.seq and first.prev != anchor.hash:
             return ChainProblem(
                 cls, first.id, "modified", f"the last record pruned is not the anchored {seq}"
+            )
+        if anchor.expires == NEVER:
+            return ChainProblem(
+                cls,
+                first.id,
+                "pruned early",
+                f"it removed record {seq}, anchored as kept forever, at {first.time}",
             )
         if anchor.expires and _after(anchor.expires, _time(first.time)):
             return ChainProblem(
