@@ -255,3 +255,14 @@ def test_a_role_table_without_resource_types_is_reviewed(tmp_path: Path) -> None
     assert out.exit_code == 0, out.output
     assert "2 of 3 grants unused (67%)" in out.output
     assert "analyst  *              dev/**   write" in out.output
+
+
+def test_the_report_keeps_builds_of_one_version_apart() -> None:
+    def record(digest: str, outcome: str) -> dict[str, Any]:
+        bundle = {"name": "gov", "version": "1.0.0", "digest": "sha256:" + digest * 64}
+        return {"kind": "decision", "time": "2026-01-01T00:00:00Z", "outcome": outcome,
+                "bundle": bundle, "decision": {"checks": []}, "input": {}}  # fmt: skip
+
+    summary = summarize([record("a", "allow"), record("b", "error")], 0, 4e9)
+    rates = summary.to_dict()["error_rate_by_version"]
+    assert set(rates) == {"gov 1.0.0 (aaaaaaaaaaaa)", "gov 1.0.0 (bbbbbbbbbbbb)"}

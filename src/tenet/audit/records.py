@@ -27,10 +27,20 @@ __all__ = [
     "record_hash",
     "verify_chain",
     "verify_links",
+    "version_of",
 ]
 
 GENESIS = "sha256:" + "0" * 64  # the `prev` of the first record of a class
 KINDS = ("decision", "configuration_change", "error", "checkpoint")
+
+
+def version_of(bundle: dict[str, Any]) -> str:
+    """A recorded bundle (a record's `bundle`) for people: its name, version and the start of
+    its digest, since two builds of one version (a waiver added) are different bundles."""
+    if not bundle:
+        return "nothing"
+    digest = str(bundle.get("digest") or "").removeprefix("sha256:")[:12]
+    return f"{bundle.get('name', '?')} {bundle.get('version', '?')} ({digest})"
 
 
 def record_hash(record: dict[str, Any]) -> str:

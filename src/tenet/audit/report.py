@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
 
+from tenet.audit.records import version_of
 from tenet.runtime.clock import format_rfc3339, parse_rfc3339
 
 __all__ = ["Summary", "render_html", "summarize"]
@@ -77,8 +78,7 @@ def summarize(
         outcome = str(r.get("outcome"))
         day = datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d")
         s.by_day.setdefault(day, Counter())[outcome] += 1
-        bundle = r.get("bundle") or {}
-        version = f"{bundle.get('name', '?')} {bundle.get('version', '?')}"
+        version = version_of(r.get("bundle") or {})  # builds of one version apart
         s.by_version.setdefault(version, Counter())[outcome] += 1
         for c in (r.get("decision") or {}).get("checks") or []:
             if c.get("status") == "violated":
@@ -245,13 +245,7 @@ def _change(event: dict[str, Any]) -> str:
     old = event.get("old") or {}
     new = event.get("new") or {}
 
-    def name(b: dict[str, Any]) -> str:
-        if not b:
-            return "nothing"
-        digest = str(b.get("digest", "")).removeprefix("sha256:")[:12]
-        return f"{b.get('name')} {b.get('version')} ({digest})"
-
-    return f"{event.get('action', 'change')}: {name(old)} → {name(new)}"
+    return f"{event.get('action', 'change')}: {version_of(old)} → {version_of(new)}"
 
 
 def _shown_time(text: str) -> str:

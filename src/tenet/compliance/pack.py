@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import TYPE_CHECKING, Any
 
+from tenet.audit.records import version_of
 from tenet.compliance.matrix import build_matrix
 from tenet.runtime.clock import format_rfc3339, parse_rfc3339
 from tenet.wording import count
@@ -178,13 +179,6 @@ def build_pack(
         dict(sorted(others.items())),
         dict(versions.most_common()),
     )
-
-
-def version_of(bundle: dict[str, Any]) -> str:
-    """A recorded bundle's name, version and the start of its digest: two builds of one
-    version (a waiver added) are different bundles."""
-    digest = str(bundle.get("digest") or "")
-    return f"{bundle.get('name')} {bundle.get('version')} ({digest.removeprefix('sha256:')[:12]})"
 
 
 def _applied(
