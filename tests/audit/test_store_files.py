@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -261,3 +262,23 @@ def test_a_question_mark_in_a_log_s_name_is_written_quoted(tmp_path: Path) -> No
     store = open_store(f"jsonl:///{tmp_path}/what%3F.jsonl")
     store.close()
     assert [p.name for p in tmp_path.iterdir()] == ["what?.jsonl"]
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("sqlite://host/tmp/x.db", "names a host (`host`)"),
+        ("jsonl://audit.jsonl", "with three slashes: `jsonl:///"),
+        ("sqlite:///tmp/bad%ZZ.db", "a `%` that is no escape"),
+        ("jsonl:///tmp/50%.jsonl", "write a `%` in a file's name as `%25`"),
+    ],
+)
+def test_a_log_url_with_a_host_or_a_bad_escape_is_refused(url: str, message: str) -> None:
+    with pytest.raises(StoreError, match=re.escape(message)):
+        open_store(url)
+
+
+def test_one_slash_names_the_same_file_as_three(tmp_path: Path) -> None:
+    open_store(f"sqlite:{tmp_path}/a.db").close()
+    assert [p.name for p in tmp_path.iterdir()] == ["a.db"]
+    open_store(f"sqlite:///{tmp_path}/a.db", create=False).close()

@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import sqlite3
 import sys
 import threading
@@ -568,6 +569,9 @@ def _lines(linked: list[tuple[Chained, bytes]]) -> str:
     return "".join([text.decode() + "\n" for _, text in linked])
 
 
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
 def open_store(url: str, create: bool = True) -> AuditStore:
     """`sqlite:///path/audit.db`, `jsonl:///path/audit.jsonl` or `stdout:`. With `create`
     false, a file that does not exist is an error rather than a new, empty log: reading a
@@ -589,7 +593,17 @@ def open_store(url: str, create: bool = True) -> AuditStore:
                 f"write `{parsed.scheme}:///path/to/file`, and quote a `?` or `#` in the name "
                 "as `%3F` or `%23`"
             )
-        raw = unquote(parsed.netloc + parsed.path)
+        if parsed.netloc:
+            where = Path(unquote(parsed.netloc + parsed.path)).absolute()
+            raise StoreError(
+                f"`{url}` names a host (`{parsed.netloc}`); a log URL names a file on this "
+                f"machine, with three slashes: `{parsed.scheme}://{where}`"
+            )
+        if _BAD_ESCAPE.search(parsed.path):
+            raise StoreError(
+                f"`{url}` holds a `%` that is no escape: write a `%` in a file's name as `%25`"
+            )
+        raw = unquote(parsed.path)
         if not raw:
             raise StoreError(f"`{url}` names no file: write `{parsed.scheme}:///path/to/file`")
         path = Path(raw)
