@@ -620,3 +620,18 @@ def test_half_a_utf16_pair_alone_is_a_syntax_error_at_it(text: str, column: int,
 
 def test_a_utf16_pair_is_one_character() -> None:
     assert expr('"\\ud83d\\ude00 \\uD83D\\uDE00"') == L("\U0001f600 \U0001f600")
+
+
+def test_a_letter_that_is_not_ascii_is_not_taken_for_a_number_running_on() -> None:
+    d = syntax_error("package p\ny = é\n")
+    assert (d.line, d.column, d.message) == (2, 5, "unexpected character `é`")
+    assert d.help is not None and "a name is ASCII letters" in d.help and '`"é"`' in d.help
+    d = syntax_error("package p\ny = 10é\n")
+    assert d.help is not None and "a number must not run into a name" in d.help
+
+
+def test_a_byte_order_mark_is_named() -> None:
+    d = syntax_error("\ufeffpackage p\nx = 1\n")
+    assert (d.line, d.column) == (1, 1)
+    assert d.message == "the file begins with a byte order mark (U+FEFF)"
+    assert d.help is not None and "without a byte order mark" in d.help

@@ -583,6 +583,14 @@ def _syntax_diagnostic(source: Source, err: UnexpectedInput) -> Diagnostic:
                 span,
                 "for the remainder write spaces around `%`, e.g. `17 % 5`",
             )
+        if char == "\ufeff" and pos == 0:
+            return Diagnostic(
+                "syntax",
+                "the file begins with a byte order mark (U+FEFF)",
+                span,
+                "save the file as UTF-8 without a byte order mark (most editors call it "
+                "`UTF-8`, not `UTF-8 with BOM`)",
+            )
         if _first_code_line_is_not_package(source) and pos <= _first_code_offset(source):
             return Diagnostic(
                 "syntax",
@@ -592,8 +600,13 @@ def _syntax_diagnostic(source: Source, err: UnexpectedInput) -> Diagnostic:
             )
         shown = repr(char)[1:-1] if char else "end of file"
         help_ = _expected_help(set(err.allowed or ()))
-        if char.isdigit() or char.isalpha():
+        if (char.isdigit() or char.isalpha()) and source.text[pos - 1 : pos].isdigit():
             help_ = "a number must not run into a name or unit it does not know; add a space"
+        elif char.isalpha() and not char.isascii():
+            help_ = (
+                "a name is ASCII letters, digits and `_`; other text goes in a string "
+                f'(`"{char}"`)'
+            )
         return Diagnostic("syntax", f"unexpected character `{shown}`", span, help_)
     if isinstance(err, UnexpectedEOF):
         end = len(source.text.rstrip())
