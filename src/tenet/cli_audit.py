@@ -20,7 +20,7 @@ from tenet.audit import (
 from tenet.audit.log import expired_behind, store_path
 from tenet.audit.query import Filter, parse_since, parse_where, select
 from tenet.audit.records import CLOCK_SLACK, Anchor
-from tenet.audit.redact import KEY_ENV, TOKEN, Redactor, read_key
+from tenet.audit.redact import KEY_ENV, TOKEN, Redactor, key_id, read_key
 from tenet.cli_common import check_actor, load, read_log, write_report
 from tenet.cli_common import fail as _fail
 from tenet.runtime.builtins.time import duration_seconds
@@ -170,6 +170,8 @@ def query_cmd(
         _fail(str(err))
     kept: set[str] = set()
     hashed: set[str] = set()  # paths found holding personal values' tokens
+    ours = key_id(key) if key is not None else None
+    others = 0  # records whose tokens another key made
     try:
         found = []
         for r in store.records():
@@ -177,10 +179,19 @@ def query_cmd(
             kept.update(values)
             if key is None:
                 hashed.update(p for p, _ in f.where if _is_token(values.get(p)))
+            elif r.get("key_id", ours) != ours:
+                others += 1
             if f.matches(r):
                 found.append(r)
     except StoreError as err:
         _fail(str(err))
+    if others and f.where:
+        click.echo(
+            f"note: {count(others, 'record')} of the log had their personal values hashed with "
+            "another key than the one at hand: a personal value given to --where cannot match "
+            "them",
+            err=True,
+        )
     for path, value in f.where:
         if path not in kept:
             click.echo(

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 import tenet
-from tenet.audit import AuditLog
+from tenet.audit import AuditLog, StoreError
 from tenet.audit.records import record_hash
 from tenet.cli import main
 from tenet.runtime.clock import format_rfc3339, parse_rfc3339
@@ -372,3 +372,40 @@ def test_prune_refuses_an_actor_that_names_nobody(tmp_path: Path, actor: str) ->
     url, _ = make_log(tmp_path)
     result = run("audit", "prune", "--log", url, "--actor", actor)
     assert result.exit_code == 2 and "is not a name" in result.output
+
+
+def test_records_name_their_key_and_a_query_with_another_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TENET_AUDIT_KEY", raising=False)
+    url, written = make_log(tmp_path)  # the key was made beside the log
+    key = (tmp_path / "audit.db.key").read_bytes().strip()
+    from tenet.audit.redact import key_id
+
+    assert {r["key_id"] for r in written} == {key_id(key)}
+    result = run("audit", "query", "--log", url, "--where", "input.subject.id=alice0")
+    assert "2 records" in result.output and "another key" not in result.output
+    # another log's key file put beside this one: an erasure search would miss every record
+    (tmp_path / "audit.db.key").write_text("k" * 32)
+    result = run("audit", "query", "--log", url, "--where", "input.subject.id=alice0")
+    assert "0 records" in result.output
+    assert "note: 6 records of the log had their personal values hashed with another key" in (
+        result.output
+    )
+    # and a key in the environment that is not the key file's is refused outright
+    monkeypatch.setenv("TENET_AUDIT_KEY", "another key, long enough to use")
+    result = run("audit", "query", "--log", url, "--where", "input.subject.id=alice0")
+    assert result.exit_code == 2 and "holds another key than the log's key file" in result.output
+
+
+def test_a_writer_whose_key_differs_from_the_log_s_key_file_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TENET_AUDIT_KEY", raising=False)
+    url = f"jsonl:///{tmp_path}/audit.jsonl"
+    AuditLog.open(url).close()  # makes the key file
+    monkeypatch.setenv("TENET_AUDIT_KEY", "another key, long enough to use")
+    with pytest.raises(StoreError, match="holds another key than the log's key file"):
+        AuditLog.open(url)
+    (tmp_path / "audit.jsonl.key").unlink()  # no record was written with it
+    AuditLog.open(url).close()

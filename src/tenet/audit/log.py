@@ -25,7 +25,7 @@ from tenet.audit.records import (
     group_by_class,
     verify_links,
 )
-from tenet.audit.redact import MIN_KEY, Redactor, load_key
+from tenet.audit.redact import MIN_KEY, Redactor, key_id, load_key
 from tenet.audit.retention import EVENTS, Retention, read_retention
 from tenet.audit.stores import AuditStore, StoreError, appended, open_store
 from tenet.decision import input_digest, uuid7
@@ -77,6 +77,7 @@ class AuditLog:
             )
         self.store = store
         self.key = key
+        self.key_id = key_id(key)
         self._per_bundle: dict[str, tuple[Redactor, Retention]] = {}
 
     @classmethod
@@ -155,6 +156,7 @@ class AuditLog:
             "outcome": outcome,
             "input_digest": digest,
             "input": kept,
+            "key_id": self.key_id,  # which key made the tokens of `input` and the document
             "bundle": bundle.info.to_dict(),
             "decision": document,
         }

@@ -16,7 +16,7 @@ from typing import Any
 
 import re2
 
-__all__ = ["KeyTooShort", "Redactor", "Secrets", "load_key", "read_key"]
+__all__ = ["KeyConflict", "KeyTooShort", "Redactor", "Secrets", "key_id", "load_key", "read_key"]
 
 KEY_ENV = "TENET_AUDIT_KEY"
 
@@ -27,15 +27,24 @@ def read_key(store_path: Path | None, key_file: Path | None = None) -> bytes | N
     if key_file is not None:
         return _strong(key_file.read_bytes().strip(), f"the key file `{key_file}`")
     env = os.environ.get(KEY_ENV)
-    if env:
-        return _strong(env.encode(), f"`{KEY_ENV}`")
-    if store_path is None:
-        return None
-    path = _key_path(store_path)
+    beside = _key_path(store_path) if store_path is not None else None
     try:
-        return _strong(path.read_bytes().strip(), f"the key file `{path}`")
+        kept = beside.read_bytes().strip() if beside is not None else None
     except FileNotFoundError:
+        kept = None
+    if env:
+        if kept is not None and kept != env.encode().strip():
+            # records hashed with one and the other would not correlate: one person, two tokens
+            raise KeyConflict(
+                f"`{KEY_ENV}` holds another key than the log's key file `{beside}`: the log's "
+                "personal values were hashed with that file's key, and the same value would "
+                f"get another token; unset `{KEY_ENV}`, or remove the file if no record was "
+                "written with it"
+            )
+        return _strong(env.encode(), f"`{KEY_ENV}`")
+    if kept is None:
         return None
+    return _strong(kept, f"the key file `{beside}`")
 
 
 TOKEN = "hmac:"  # what a personal value's replacement starts with
@@ -53,6 +62,16 @@ def _strong(key: bytes, where: str) -> bytes:
 
 class KeyTooShort(OSError):
     """The audit key is too short to keep personal values' tokens from being guessed."""
+
+
+class KeyConflict(OSError):
+    """`TENET_AUDIT_KEY` and the key file beside the log hold different keys."""
+
+
+def key_id(key: bytes) -> str:
+    """Which key a log's tokens were made with, without telling the key: records carry it,
+    so that a query made with another key says so rather than find nothing."""
+    return "hmac-sha256:" + hmac.new(key, b"tenet audit key id", hashlib.sha256).hexdigest()[:16]
 
 
 def _key_path(store_path: Path) -> Path:
