@@ -72,7 +72,7 @@ def _read_input(path: str) -> tuple[str, Any]:
     try:
         if path.endswith(".json"):
             return text, load_json(text)
-        return text, load_yaml(text)
+        return text, load_yaml(text, text_only=False)  # an error decision, as for JSON
     except ValueError as err:
         raise _InputError(f"input `{path}` is not valid JSON: {err}") from None
     except RecursionError:

@@ -187,9 +187,10 @@ def query_cmd(
         _fail(str(err))
     if others and f.where:
         click.echo(
-            f"note: {count(others, 'record')} of the log had their personal values hashed with "
-            "another key than the one at hand: a personal value given to --where cannot match "
-            "them",
+            f"note: {count(others, 'record')} of the log "
+            + ("was" if others == 1 else "were")
+            + " written with another key than the one at hand: a personal value given to "
+            "--where cannot match their tokens",
             err=True,
         )
     for path, value in f.where:
@@ -276,9 +277,14 @@ def access_review_cmd(log_url: str, bundle_path: str, since: str, fmt: str) -> N
     bundle = load(bundle_path)
     grants = grants_of(bundle.program.data)
     if not grants:
+        what = (
+            "has no grant in its role table"
+            if "roles" in bundle.program.data
+            else ("has no role table")
+        )
         _fail(
-            f"bundle `{bundle_path}` has no role table: `data.roles` maps each role to its "
-            "grants `{pattern, actions}`, by resource type or for every type"
+            f"bundle `{bundle_path}` {what}: `data.roles` maps each role to its grants "
+            "`{pattern, actions}`, by resource type or for every type"
         )
     store = read_log(log_url)
     try:

@@ -26,6 +26,15 @@ MAX_YAML_CHARS = 64 * 1024 * 1024
 MAX_YAML_VALUES = 1_000_000
 
 
+# Half of a UTF-16 pair with no other half: JSON's `\ud800` escape decodes to one, though it
+# is no character, and no UTF-8 text (an answer, a log record) can hold it.
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_MESSAGE = (
+    "the text holds a lone surrogate (an unpaired `\\ud800`–`\\udfff` escape), which is not "
+    "a character: pair it (`\\ud83d\\ude00`) or write the character itself"
+)
+
+
 class JsonSafeLoader(yaml.SafeLoader):
     """A safe loader resolving plain scalars as YAML 1.2's core schema does.
 
@@ -36,6 +45,9 @@ class JsonSafeLoader(yaml.SafeLoader):
     """
 
     max_values = MAX_YAML_VALUES
+    # refuse half a UTF-16 pair alone (JSON's "\ud800" escape) where it is read: a bundle's
+    # files; an input leaves it to evaluation, which makes it an `invalid_input` decision
+    text_only = True
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -50,6 +62,9 @@ class JsonSafeLoader(yaml.SafeLoader):
                     None, None, f"alias `*{event.anchor}` refers to itself", event.start_mark
                 )
         node = super().compose_node(parent, index)
+        if self.text_only and isinstance(node, yaml.ScalarNode) and not node.value.isascii():
+            if LONE_SURROGATE.search(node.value):
+                raise yaml.composer.ComposerError(None, None, _SURROGATE_MESSAGE, node.start_mark)
         if node is not None and id(node) not in self._sizes:
             size = _expanded_size(node, self._sizes)
             if size > self.max_values:
@@ -157,15 +172,6 @@ def pointer(parts: list[str | int] | tuple[str | int, ...]) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
-# Half of a UTF-16 pair with no other half: JSON's `\ud800` escape decodes to one, though it
-# is no character, and no UTF-8 text (an answer, a log record) can hold it.
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-_SURROGATE_MESSAGE = (
-    "the text holds a lone surrogate (an unpaired `\\ud800`–`\\udfff` escape), which is not "
-    "a character: pair it (`\\ud83d\\ude00`) or write the character itself"
-)
-
-
 def check_document(value: Any, max_depth: int = 100, max_nodes: int = 1_000_000) -> Any:
     """Refuse anything that is not a JSON value within the limits; returns ``value``.
 
@@ -219,9 +225,11 @@ def check_document(value: Any, max_depth: int = 100, max_nodes: int = 1_000_000)
     return value
 
 
-def load_yaml(text: str) -> Any:
-    """Parse YAML safely as JSON types (raises yaml.YAMLError)."""
+def load_yaml(text: str, text_only: bool = True) -> Any:
+    """Parse YAML safely as JSON types (raises yaml.YAMLError); with `text_only` false, a
+    string holding half a UTF-16 pair alone is read as it is, for evaluation to refuse."""
     loader = _loader(text)
+    loader.text_only = text_only
     try:
         return loader.get_single_data()
     finally:

@@ -124,7 +124,7 @@ def test_a_decision_recorded_with_another_input_is_refused(
     assert len(list(log.store.records())) == 4
 
 
-@pytest.mark.parametrize("actor", ["", "   "])
+@pytest.mark.parametrize("actor", ["", "   ", "\u200b", "a\x00", "a\nb"])
 def test_an_actor_that_names_nobody_is_refused(
     tmp_path: Path, bundle: tenet.Bundle, actor: str
 ) -> None:
@@ -192,7 +192,7 @@ def test_a_store_answering_the_wrong_number_of_links_is_a_store_error(
     log = AuditLog(Lossy(), key=b"k" * 32)
     decision = bundle.decide("deploy", INPUT(0))
     log.record(bundle, decision, INPUT(0))  # one entry, one link: fine
-    with pytest.raises(StoreError, match=r"store `Lossy` answered 1 links for 2 entries"):
+    with pytest.raises(StoreError, match=r"store `Lossy` answered 1 for the 2 entries written"):
         log.write([log.decision_entry(bundle, decision, INPUT(0), "ci")] * 2)
-    with pytest.raises(StoreError, match="one per entry"):
+    with pytest.raises(StoreError, match="one link per entry"):
         Lossy().append([log.decision_entry(bundle, decision, INPUT(0), "ci")] * 3)

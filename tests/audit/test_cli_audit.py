@@ -389,7 +389,7 @@ def test_records_name_their_key_and_a_query_with_another_says_so(
     (tmp_path / "audit.db.key").write_text("k" * 32)
     result = run("audit", "query", "--log", url, "--where", "input.subject.id=alice0")
     assert "0 records" in result.output
-    assert "note: 6 records of the log had their personal values hashed with another key" in (
+    assert "note: 6 records of the log were written with another key than the one at hand" in (
         result.output
     )
     # and a key in the environment that is not the key file's is refused outright
@@ -409,3 +409,22 @@ def test_a_writer_whose_key_differs_from_the_log_s_key_file_is_refused(
         AuditLog.open(url)
     (tmp_path / "audit.jsonl.key").unlink()  # no record was written with it
     AuditLog.open(url).close()
+
+
+def test_a_log_written_with_an_environment_key_is_not_given_a_new_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_bundle(tmp_path / "f", {"tenet.yaml": MANIFEST, "access.tenet": POLICY})
+    bundle = tenet.load_bundle(root)
+    url = f"sqlite:///{tmp_path}/audit.db"
+    monkeypatch.setenv("TENET_AUDIT_KEY", "the key of this log, long enough")
+    log = AuditLog.open(url)
+    log.record(bundle, bundle.decide("access.allow", INPUT(0)), INPUT(0), "ci")
+    log.close()
+    assert not (tmp_path / "audit.db.key").exists()
+    monkeypatch.delenv("TENET_AUDIT_KEY")  # a later run without the variable
+    with pytest.raises(StoreError, match="holds records but no key is at hand"):
+        AuditLog.open(url)
+    assert not (tmp_path / "audit.db.key").exists()  # no second key made
+    result = run("audit", "verify", "--log", url)  # reading needs no key
+    assert result.exit_code == 0

@@ -266,3 +266,12 @@ def test_the_report_keeps_builds_of_one_version_apart() -> None:
     summary = summarize([record("a", "allow"), record("b", "error")], 0, 4e9)
     rates = summary.to_dict()["error_rate_by_version"]
     assert set(rates) == {"gov 1.0.0 (aaaaaaaaaaaa)", "gov 1.0.0 (bbbbbbbbbbbb)"}
+
+
+def test_a_single_action_written_as_text_is_one_grant() -> None:
+    data = {"roles": {"viewer": [{"pattern": "**", "actions": "read"}],
+                      "clerk": {"ledger": [{"pattern": "a/*", "actions": "write"}]}}}  # fmt: skip
+    assert grants_of(data) == [
+        Grant("clerk", "ledger", "a/*", "write"),
+        Grant("viewer", "*", "**", "read"),
+    ]

@@ -282,3 +282,9 @@ def test_one_slash_names_the_same_file_as_three(tmp_path: Path) -> None:
     open_store(f"sqlite:{tmp_path}/a.db").close()
     assert [p.name for p in tmp_path.iterdir()] == ["a.db"]
     open_store(f"sqlite:///{tmp_path}/a.db", create=False).close()
+
+
+@pytest.mark.parametrize("url", ["sqlite:///tmp/n%00.db", "jsonl:///tmp/n%00.jsonl", "stdout:#f"])
+def test_a_nul_in_a_log_s_name_or_a_fragment_after_stdout_is_refused(url: str) -> None:
+    with pytest.raises(StoreError):
+        open_store(url)

@@ -172,3 +172,22 @@ def test_open_tree_reads_folder_and_archive_to_the_same_files(tmp_path: Path) ->
 def test_a_path_that_is_neither_folder_nor_archive_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(tenet.PolicyError, match="neither a bundle folder nor a bundle archive"):
         tenet.load_bundle(tmp_path / "missing")
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"tenet.yaml": 'name: "d1\\ud800"\nversion: 1.0.0\n', "p.tenet": "package p\nx = 1\n"},
+        {"p.tenet": 'package p\n\n#@ title: "t\\ud800"\nrequire c { input.a > 1 }\n'},
+        {"p.tenet": 'package p\n\n#@ controls: ["eu\\udc00/x"]\nrequire c { input.a > 1 }\n'},
+        {"p.tenet": "package p\nx = 1\n", "frameworks/fw.yaml": 'name: "No\\ud800thing"\n'},
+    ],
+)
+def test_half_a_utf16_pair_in_any_yaml_of_a_bundle_is_a_load_error(
+    tmp_path: Path, files: dict[str, str]
+) -> None:
+    root = write_bundle(tmp_path / "b", files)
+    with pytest.raises(tenet.PolicyError) as info:
+        tenet.load_bundle(root)
+    assert "lone surrogate" in str(info.value)
+    str(info.value).encode()  # the error itself is text

@@ -635,3 +635,9 @@ def test_a_byte_order_mark_is_named() -> None:
     assert (d.line, d.column) == (1, 1)
     assert d.message == "the file begins with a byte order mark (U+FEFF)"
     assert d.help is not None and "without a byte order mark" in d.help
+
+
+@pytest.mark.parametrize("text", ["x = input.a == 1x", "x = 12abc", "x = 10GBx", "x = 1_000x"])
+def test_a_number_running_into_a_name_says_so(text: str) -> None:
+    d = syntax_error(f"package p\n{text}\n")
+    assert d.help is not None and "a number must not run into a name" in d.help

@@ -25,7 +25,7 @@ from tenet.audit.records import (
     group_by_class,
     verify_links,
 )
-from tenet.audit.redact import MIN_KEY, Redactor, key_id, load_key
+from tenet.audit.redact import KEY_ENV, MIN_KEY, Redactor, key_id, load_key, read_key
 from tenet.audit.retention import EVENTS, Retention, read_retention
 from tenet.audit.stores import AuditStore, StoreError, appended, open_store
 from tenet.decision import input_digest, uuid7
@@ -84,10 +84,24 @@ class AuditLog:
     def open(cls, url: str, key_file: Path | None = None) -> AuditLog:
         """Open `sqlite:///…`, `jsonl:///…` or `stdout:` (raises StoreError)."""
         store = open_store(url)
+        path = store_path(url)
         try:
-            key = load_key(store_path(url), key_file)
+            known = read_key(path, key_file)
+            if known is None and path is not None and _holds_records(store):
+                # its records' tokens were made with a key not at hand (TENET_AUDIT_KEY when
+                # they were written): a new key would give the same people other tokens
+                raise StoreError(
+                    f"`{url}` holds records but no key is at hand for it: set "
+                    f"`{KEY_ENV}` to the key its records were written with, or give its key "
+                    "file"
+                )
+            key = known if known is not None else load_key(path, key_file)
         except OSError as err:
+            store.close()
             raise StoreError(f"cannot read the audit key: {err}") from err
+        except StoreError:
+            store.close()
+            raise
         return cls(store, key)
 
     def _config(self, bundle: Bundle) -> tuple[Redactor, Retention]:
@@ -225,10 +239,18 @@ class AuditLog:
         self.store.close()
 
 
+def _holds_records(store: AuditStore) -> bool:
+    try:
+        return next(iter(store.records()), None) is not None
+    except StoreError:
+        return False  # a store that cannot be read back (stdout:) keeps no key either
+
+
 def _named(actor: str) -> None:
-    """Refuse an actor that names nobody (ValueError): a caller's empty name would otherwise
-    become a record that blames no one, or, defaulted, whoever runs the process."""
-    if not isinstance(actor, str) or not actor.strip():
+    """Refuse an actor that names nobody, or that a table or log line could not show
+    (ValueError), as `--actor` does: a caller's empty name would otherwise become a record
+    that blames no one, or, defaulted, whoever runs the process."""
+    if not isinstance(actor, str) or not actor.strip() or not actor.isprintable():
         raise ValueError(f"the actor {actor!r} is not a name: give who decides, such as `ci`")
 
 

@@ -56,7 +56,10 @@ def grants_of(data: Any) -> list[Grant]:
         for rtype, grants in types.items():
             for g in grants if isinstance(grants, list) else []:
                 if isinstance(g, dict) and isinstance(g.get("pattern"), str):
-                    for action in g.get("actions") or []:
+                    actions = g.get("actions") or []
+                    if isinstance(actions, str):  # `actions: read`, one action, not its letters
+                        actions = [actions]
+                    for action in actions:
                         out.append(Grant(str(role), str(rtype), g["pattern"], str(action)))
     return sorted(set(out))
 

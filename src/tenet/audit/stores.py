@@ -80,11 +80,11 @@ def appended(store: AuditStore, entries: list[Prepared]) -> list[Chained]:
     paired with the wrong links."""
     links = store.append_prepared(entries)
     if not isinstance(links, list) or len(links) != len(entries):
-        count = len(links) if isinstance(links, list) else type(links).__name__
+        answer = f"{len(links)}" if isinstance(links, list) else f"a {type(links).__name__}"
         name = getattr(store, "url", type(store).__name__)
         raise StoreError(
-            f"the store `{name}` answered {count} links for {len(entries)} entries written: "
-            "`append_prepared` must return one per entry, in order"
+            f"the store `{name}` answered {answer} for the {len(entries)} entries written: "
+            "`append_prepared` must return a list of one link per entry, in order"
         )
     return links
 
@@ -578,7 +578,7 @@ def open_store(url: str, create: bool = True) -> AuditStore:
     mistyped path must not look like reading a log with nothing in it."""
     parsed = urlparse(url)
     if parsed.scheme == "stdout":
-        if parsed.netloc or parsed.path or parsed.query:
+        if parsed.netloc or parsed.path or parsed.query or parsed.fragment or url != "stdout:":
             raise StoreError(f"`{url}`: `stdout:` takes no path; write just `stdout:`")
         return StdoutStore(url)
     if parsed.scheme in ("sqlite", "jsonl"):
@@ -604,6 +604,10 @@ def open_store(url: str, create: bool = True) -> AuditStore:
                 f"`{url}` holds a `%` that is no escape: write a `%` in a file's name as `%25`"
             )
         raw = unquote(parsed.path)
+        if "\x00" in raw:
+            raise StoreError(
+                f"`{url}` names a file with a NUL character (`%00`), which no file has"
+            )
         if not raw:
             raise StoreError(f"`{url}` names no file: write `{parsed.scheme}:///path/to/file`")
         path = Path(raw)

@@ -600,12 +600,12 @@ def _syntax_diagnostic(source: Source, err: UnexpectedInput) -> Diagnostic:
             )
         shown = repr(char)[1:-1] if char else "end of file"
         help_ = _expected_help(set(err.allowed or ()))
-        if (char.isdigit() or char.isalpha()) and source.text[pos - 1 : pos].isdigit():
+        if char.isdigit() or (char.isalpha() and source.text[pos - 1 : pos].isdigit()):
+            # the lexer stops at a number that runs on (`1x`, `10GBx`), or at what follows it
             help_ = "a number must not run into a name or unit it does not know; add a space"
         elif char.isalpha() and not char.isascii():
             help_ = (
-                "a name is ASCII letters, digits and `_`; other text goes in a string "
-                f'(`"{char}"`)'
+                f'a name is ASCII letters, digits and `_`; other text goes in a string (`"{char}"`)'
             )
         return Diagnostic("syntax", f"unexpected character `{shown}`", span, help_)
     if isinstance(err, UnexpectedEOF):
