@@ -268,7 +268,8 @@ def test_a_question_mark_in_a_log_s_name_is_written_quoted(tmp_path: Path) -> No
     "url, message",
     [
         ("sqlite://host/tmp/x.db", "names a host (`host`)"),
-        ("jsonl://audit.jsonl", "with three slashes: `jsonl:///"),
+        ("sqlite://localhost/tmp/x.db", "write `sqlite:///tmp/x.db`, or `sqlite:///"),
+        ("jsonl://audit.jsonl", "with three slashes: write `jsonl:///"),
         ("sqlite:///tmp/bad%ZZ.db", "a `%` that is no escape"),
         ("jsonl:///tmp/50%.jsonl", "write a `%` in a file's name as `%25`"),
     ],

@@ -594,10 +594,16 @@ def open_store(url: str, create: bool = True) -> AuditStore:
                 "as `%3F` or `%23`"
             )
         if parsed.netloc:
-            where = Path(unquote(parsed.netloc + parsed.path)).absolute()
+            # `sqlite://audit.db` meant a path relative to here; `sqlite://host/x.db` may
+            # have meant `/x.db`, or `host/x.db` relative to here
+            here = Path(unquote(parsed.netloc + parsed.path)).absolute()
+            write = f"`{parsed.scheme}://{here}`"
+            if parsed.path:
+                named = f"`{parsed.scheme}://{unquote(parsed.path)}`"
+                write = f"{named}, or {write} for a path relative to here"
             raise StoreError(
                 f"`{url}` names a host (`{parsed.netloc}`); a log URL names a file on this "
-                f"machine, with three slashes: `{parsed.scheme}://{where}`"
+                f"machine, with three slashes: write {write}"
             )
         if _BAD_ESCAPE.search(parsed.path):
             raise StoreError(
