@@ -12,6 +12,7 @@ import click
 from click.core import ParameterSource
 
 import tenet
+from tenet.audit.log import names_someone
 from tenet.audit.stores import AuditStore, StoreError, open_store
 from tenet.bundle.signing import KeyFileError
 from tenet.diagnostics import PolicyError
@@ -41,7 +42,7 @@ def read_log(url: str) -> AuditStore:
 
 def check_actor(actor: str | None) -> None:
     """Refuse an `--actor` that names nobody, or that a table or log line could not show."""
-    if actor is not None and (not actor.strip() or not actor.isprintable()):
+    if actor is not None and not names_someone(actor):
         fail(f"--actor {actor!r} is not a name: give who acts, such as `ci` or `alice`")
 
 

@@ -45,6 +45,7 @@ __all__ = [
     "check_chains",
     "default_actor",
     "expired_behind",
+    "names_someone",
     "open_log",
     "prune",
     "store_path",
@@ -246,11 +247,17 @@ def _holds_records(store: AuditStore) -> bool:
         return False  # a store that cannot be read back (stdout:) keeps no key either
 
 
+def names_someone(actor: object) -> bool:
+    """Whether an actor is a name: not empty or blank, and nothing a table or log line could
+    not show (a control character, a zero-width space)."""
+    return isinstance(actor, str) and bool(actor.strip()) and actor.isprintable()
+
+
 def _named(actor: str) -> None:
-    """Refuse an actor that names nobody, or that a table or log line could not show
-    (ValueError), as `--actor` does: a caller's empty name would otherwise become a record
-    that blames no one, or, defaulted, whoever runs the process."""
-    if not isinstance(actor, str) or not actor.strip() or not actor.isprintable():
+    """Refuse an actor that names nobody (ValueError), as `--actor` does: a caller's empty
+    name would otherwise become a record that blames no one, or, defaulted, whoever runs
+    the process."""
+    if not names_someone(actor):
         raise ValueError(f"the actor {actor!r} is not a name: give who decides, such as `ci`")
 
 
