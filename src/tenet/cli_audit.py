@@ -277,11 +277,8 @@ def access_review_cmd(log_url: str, bundle_path: str, since: str, fmt: str) -> N
     bundle = load(bundle_path)
     grants = grants_of(bundle.program.data)
     if not grants:
-        what = (
-            "has no grant in its role table"
-            if "roles" in bundle.program.data
-            else ("has no role table")
-        )
+        has_table = "roles" in bundle.program.data
+        what = "has no grant in its role table" if has_table else "has no role table"
         _fail(
             f"bundle `{bundle_path}` {what}: `data.roles` maps each role to its grants "
             "`{pattern, actions}`, by resource type or for every type"

@@ -275,3 +275,13 @@ def test_a_single_action_written_as_text_is_one_grant() -> None:
         Grant("clerk", "ledger", "a/*", "write"),
         Grant("viewer", "*", "**", "read"),
     ]
+
+
+def test_a_role_table_without_grants_is_named_as_such(tmp_path: Path) -> None:
+    files = {"tenet.yaml": "name: e\nversion: 1.0.0\n", "access/a.tenet": FLAT}
+    root = write_bundle(tmp_path / "e", files, {"roles": {"admin": [], "viewer": None}})
+    url = f"sqlite:///{tmp_path}/audit.db"
+    AuditLog.open(url).close()
+    args = ["audit", "access-review", "--log", url, "--bundle", str(root), "--since", "1d"]
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 2 and "has no grant in its role table" in out.output
