@@ -266,11 +266,14 @@ def compute_file(
         while hashing.readinto(bytearray(1 << 16)):
             pass  # the digest covers the whole file, even after a last blank line
     except _NotUtf8 as bad:
+        # a UTF-16 file starts with its byte order mark, FF FE or FE FF
+        utf16 = bad.offset == 0 and bad.byte in (0xFF, 0xFE)
         raise FairnessError(
             f"{source} is not UTF-8 text: line {bad.line} holds the byte 0x{bad.byte:02x} "
-            f"(at byte offset {bad.offset})",
+            f"(at byte offset {bad.offset})"
+            + (", the start of a UTF-16 byte order mark" if utf16 else ""),
             'save the file as UTF-8 ("CSV UTF-8" in a spreadsheet), or convert it, e.g. '
-            "`iconv -f latin1 -t utf-8 IN.csv > OUT.csv`",
+            f"`iconv -f {'utf-16' if utf16 else 'latin1'} -t utf-8 IN.csv > OUT.csv`",
         ) from None
     except csv.Error as err:
         raise FairnessError(f"{source} line {reader.line_num}: {err}") from None

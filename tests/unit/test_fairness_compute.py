@@ -314,6 +314,20 @@ def test_a_file_that_is_not_utf8_names_the_line_and_byte(tmp_path: Path) -> None
                      stdin=io.BytesIO(b"label\xe9,prediction,sex\n"))  # fmt: skip
 
 
+def test_a_utf16_file_is_named_as_such(tmp_path: Path) -> None:
+    for name, encoding in (("le.csv", "utf-16"), ("be.csv", "utf-16-be")):
+        text = "label,prediction,sex\n1,1,f\n"
+        data = text.encode(encoding)
+        if encoding == "utf-16-be":
+            data = b"\xfe\xff" + data
+        (tmp_path / name).write_bytes(data)
+        err = fails("--predictions", str(tmp_path / name), *BASE)
+        assert "(at byte offset 0), the start of a UTF-16 byte order mark" in err
+        assert "iconv -f utf-16 -t utf-8" in err
+    (tmp_path / "latin1.csv").write_bytes(b"label,prediction,sex\n1,1,f\xe9\n")
+    assert "iconv -f latin1" in fails("--predictions", str(tmp_path / "latin1.csv"), *BASE)
+
+
 def test_malformed_files(tmp_path: Path) -> None:
     short = write(tmp_path / "short.csv", "label,prediction,sex\n1,1,f\n1,1\n")
     assert "line 3 (row 2) has 2 fields; the header has 3" in fails("--predictions", short, *BASE)
