@@ -15,6 +15,7 @@ __all__ = [
     "DocumentError",
     "JsonSafeLoader",
     "check_document",
+    "is_text",
     "load_json",
     "load_yaml",
     "load_yaml_with_nodes",
@@ -28,11 +29,16 @@ MAX_YAML_VALUES = 1_000_000
 
 # Half of a UTF-16 pair with no other half: JSON's `\ud800` escape decodes to one, though it
 # is no character, and no UTF-8 text (an answer, a log record) can hold it.
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_MESSAGE = (
     "the text holds a lone surrogate (an unpaired `\\ud800`–`\\udfff` escape), which is not "
     "a character: pair it (`\\ud83d\\ude00`) or write the character itself"
 )
+
+
+def is_text(s: str) -> bool:
+    """Whether a string is text: it holds no half of a UTF-16 pair alone."""
+    return s.isascii() or not _LONE_SURROGATE.search(s)
 
 
 class JsonSafeLoader(yaml.SafeLoader):
@@ -62,9 +68,8 @@ class JsonSafeLoader(yaml.SafeLoader):
                     None, None, f"alias `*{event.anchor}` refers to itself", event.start_mark
                 )
         node = super().compose_node(parent, index)
-        if self.text_only and isinstance(node, yaml.ScalarNode) and not node.value.isascii():
-            if LONE_SURROGATE.search(node.value):
-                raise yaml.composer.ComposerError(None, None, _SURROGATE_MESSAGE, node.start_mark)
+        if self.text_only and isinstance(node, yaml.ScalarNode) and not is_text(node.value):
+            raise yaml.composer.ComposerError(None, None, _SURROGATE_MESSAGE, node.start_mark)
         if node is not None and id(node) not in self._sizes:
             size = _expanded_size(node, self._sizes)
             if size > self.max_values:
@@ -191,7 +196,7 @@ def check_document(value: Any, max_depth: int = 100, max_nodes: int = 1_000_000)
             )
         t = type(v)
         if t is str:
-            if not v.isascii() and LONE_SURROGATE.search(v):
+            if not is_text(v):
                 raise DocumentError(pointer(path), _SURROGATE_MESSAGE)
             continue
         if t is bool or v is None:
@@ -212,7 +217,7 @@ def check_document(value: Any, max_depth: int = 100, max_nodes: int = 1_000_000)
                     raise DocumentError(
                         pointer(path), f"object key `{k!r}` is not a string; quote it"
                     )
-                if not k.isascii() and LONE_SURROGATE.search(k):
+                if not is_text(k):
                     # the path stops at the object: the key itself cannot be printed
                     raise DocumentError(
                         pointer(path), "a key of this object: " + _SURROGATE_MESSAGE

@@ -30,7 +30,7 @@ from tenet.audit.retention import EVENTS, Retention, read_retention
 from tenet.audit.stores import AuditStore, StoreError, appended, open_store
 from tenet.decision import input_digest, uuid7
 from tenet.runtime.clock import format_rfc3339, parse_rfc3339
-from tenet.yamlutil import LONE_SURROGATE
+from tenet.yamlutil import is_text
 
 if TYPE_CHECKING:
     from tenet.bundle import Bundle
@@ -379,7 +379,7 @@ def _as_text(value: Any) -> Any:
     `\ud800` escape gives) written with backslash escapes instead, so that its decision can
     still be recorded."""
     if isinstance(value, str):
-        if value.isascii() or not LONE_SURROGATE.search(value):
+        if is_text(value):
             return value
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, dict):

@@ -13,7 +13,7 @@ from tenet.compiler.expressions import Fn
 from tenet.runtime.trace import CondMeta, Record, Tracer
 from tenet.runtime.values import UNDEF, EvalError, freeze, to_json
 from tenet.source import Span
-from tenet.yamlutil import LONE_SURROGATE
+from tenet.yamlutil import is_text
 
 __all__ = ["CheckResult", "CompiledCheck", "render_value"]
 
@@ -60,7 +60,7 @@ def _format(v: Any, spec: str) -> str:
             out = format(render_value(v), spec)
     except (ValueError, TypeError, OverflowError) as err:
         raise EvalError("template", f"bad format `:{spec}` for {render_value(v)}: {err}") from None
-    if t is int and not out.isascii() and LONE_SURROGATE.search(out):  # `:c` of 0xd800
+    if t is int and not is_text(out):  # `:c` of 0xd800
         raise EvalError("template", f"bad format `:{spec}` for {v}: it is not a character")
     return out
 

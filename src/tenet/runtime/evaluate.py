@@ -14,7 +14,7 @@ from tenet.compiler.rules import RuleTrace
 from tenet.runtime.clock import parse_rfc3339
 from tenet.runtime.trace import Tracer
 from tenet.runtime.values import DOUBLE_MAX, UNDEF, EvalError, equal
-from tenet.yamlutil import LONE_SURROGATE, DocumentError, check_document
+from tenet.yamlutil import DocumentError, check_document, is_text
 
 __all__ = ["Ctx", "Limits", "Outcome", "evaluate", "resolve_now"]
 
@@ -167,11 +167,6 @@ def evaluate(
     return out
 
 
-def _text(s: str) -> bool:
-    """Whether a string is text: no half of a UTF-16 pair alone, which no output can hold."""
-    return s.isascii() or not LONE_SURROGATE.search(s)
-
-
 def _plain_document(value: Any, max_depth: int, max_nodes: int) -> bool:
     """Whether a document is plainly valid: JSON types, finite numbers, within the limits.
 
@@ -183,7 +178,7 @@ def _plain_document(value: Any, max_depth: int, max_nodes: int) -> bool:
         budget[0] -= 1
         t = type(v)
         if t is str:
-            return _text(v)
+            return is_text(v)
         if t is bool or v is None:
             return True
         if t is int:
@@ -194,7 +189,7 @@ def _plain_document(value: Any, max_depth: int, max_nodes: int) -> bool:
             return False
         if t is dict:
             for k, x in v.items():
-                if type(k) is not str or not _text(k) or not ok(x, depth + 1):
+                if type(k) is not str or not is_text(k) or not ok(x, depth + 1):
                     return False
             return budget[0] >= 0
         if t is list:
