@@ -111,6 +111,20 @@ def test_a_folder_is_not_a_log(tmp_path: Path, scheme: str) -> None:
             open_store(f"{scheme}:///{tmp_path}", create=create)
 
 
+@pytest.mark.parametrize("scheme", ["sqlite", "jsonl"])
+@pytest.mark.parametrize("end", ["/", "%2F", "%2f"])
+def test_a_path_ending_in_a_slash_names_a_folder(tmp_path: Path, scheme: str, end: str) -> None:
+    # not the file `new` (as `Path` would read it), nor a log made there
+    ext = "db" if scheme == "sqlite" else "jsonl"
+    with pytest.raises(StoreError) as caught:
+        open_store(f"{scheme}://{tmp_path}/new{end}")
+    assert str(caught.value) == (
+        f"`{scheme}://{tmp_path}/new{end}` names a folder (its path ends in `/`): name the "
+        f"log's file, as in `{scheme}://{tmp_path}/new/audit.{ext}`"
+    )
+    assert not (tmp_path / "new").exists()
+
+
 def test_recording_into_a_file_that_is_not_a_log_exits_2(tmp_path: Path) -> None:
     notes = tmp_path / "notes.txt"
     notes.write_text("precious\n", "utf-8")

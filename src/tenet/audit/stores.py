@@ -616,6 +616,11 @@ def open_store(url: str, create: bool = True) -> AuditStore:
             )
         if not raw:
             raise StoreError(f"`{url}` names no file: write `{parsed.scheme}:///path/to/file`")
+        if raw.endswith("/"):  # `Path` would drop the slash and name a file `dir`
+            raise StoreError(
+                f"`{url}` names a folder (its path ends in `/`): name the log's file, as in "
+                f"`{parsed.scheme}://{raw}audit.{'db' if parsed.scheme == 'sqlite' else 'jsonl'}`"
+            )
         path = Path(raw)
         if path.is_dir():
             raise StoreError(f"cannot open `{url}`: `{path}` is a folder, not a file")
