@@ -191,3 +191,24 @@ def test_half_a_utf16_pair_in_any_yaml_of_a_bundle_is_a_load_error(
         tenet.load_bundle(root)
     assert "lone surrogate" in str(info.value)
     str(info.value).encode()  # the error itself is text
+
+
+def test_half_a_utf16_pair_in_a_schema_file_is_a_load_error_at_its_place(tmp_path: Path) -> None:
+    # as in the bundle's YAML files: JSON's `\ud800` escape reads as no character
+    schema = '{"type": "object",\n "properties": {"x": {"enum": ["a",\n   "\\ud800"]}}}\n'
+    root = write_bundle(
+        tmp_path / "b",
+        {
+            "tenet.yaml": "name: b\nversion: 1.0.0\ninputs:\n  p.allow: schemas/in.schema.json\n",
+            "p.tenet": 'package p\nallow = input.x == "a"\n',
+            "schemas/in.schema.json": schema,
+        },
+    )
+    with pytest.raises(tenet.PolicyError) as info:
+        tenet.load_bundle(root)
+    (diag,) = info.value.diagnostics
+    assert diag.code == "schema" and diag.file == "schemas/in.schema.json"
+    assert diag.message.startswith(
+        "schema `schemas/in.schema.json` at /properties/x/enum/1: the text holds a lone surrogate"
+    )
+    assert diag.span is not None and (diag.span.line, diag.span.column) == (3, 4)

@@ -24,7 +24,9 @@ from referencing.exceptions import (
 from referencing.jsonschema import DRAFT202012
 
 from tenet.diagnostics import Diagnostic
-from tenet.yamlutil import load_json
+from tenet.locate import InputLocator, split_pointer
+from tenet.source import Source
+from tenet.yamlutil import DocumentError, check_document, load_json
 
 __all__ = ["BASE", "SchemaFiles"]
 
@@ -68,6 +70,11 @@ class SchemaFiles:
                 Diagnostic("schema", f"schema `{rel}` is not JSON: {err}", None, None, file=rel)
             )
             return False
+        try:
+            check_document(schema)  # as the YAML files' loader does: half a UTF-16 pair alone
+        except DocumentError as err:
+            diags.append(self._at(rel, err))
+            return False
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
         try:
             cls.check_schema(schema)
@@ -87,6 +94,14 @@ class SchemaFiles:
                 schema = {"$id": BASE + rel, **schema}  # relative references resolve from it
         self._schemas[rel] = (schema, cls)
         return True
+
+    def _at(self, rel: str, err: DocumentError) -> Diagnostic:
+        """A schema's value that is no JSON value, pointed at in its file."""
+        source = Source(rel, self._files[rel].decode("utf-8"))
+        found = InputLocator(source.text, True).bounds(split_pointer(err.path))
+        span = None if found is None else source.span(found[0], found[1])
+        message = f"schema `{rel}` at {err.path or '/'}: {err.message}"
+        return Diagnostic("schema", message, span, None, file=rel)
 
     def validator(self, rel: str, diags: list[Diagnostic]) -> Any:
         """The validator of a schema file `add`ed before, once every schema is added (so that
