@@ -318,6 +318,29 @@ def test_an_input_with_a_key_given_twice_is_refused(
     assert "twice" in result.output
 
 
+def test_a_nan_or_infinity_kept_from_a_refused_input_is_recorded_as_its_word(
+    tmp_path: Path,
+) -> None:
+    # not the `null` that encoding a NaN gives: the record must not say the input held null
+    manifest = "name: main\nversion: 1.0.0\naudit:\n  keep: [input.role, input.scores]\n"
+    bundle = write_bundle(tmp_path / "b", {"tenet.yaml": manifest, "main.tenet": POLICY})
+    path = tmp_path / "in.yaml"
+    path.write_text("role: .nan\nscores: [-.inf, .inf, 1.5]\n", "utf-8")
+    log = f"jsonl:///{tmp_path}/audit.jsonl"
+    result = run("eval", "main.allow", "--bundle", str(bundle), "--input", str(path),
+                 "--decision-log", log)  # fmt: skip
+    assert result.exit_code == 1 and "numbers must be finite" in result.output
+    from tenet.audit import open_store, verify
+
+    store = open_store(log, create=False)
+    (record,) = store.records()
+    assert record["outcome"] == "error" and verify(store) == []
+    assert record["input"] == {
+        "input.role": "NaN",
+        "input.scores": ["-Infinity", "Infinity", 1.5],
+    }
+
+
 @pytest.mark.parametrize("fmt", ["text", "json"])
 def test_half_a_utf16_pair_in_the_input_is_an_error_decision_and_recorded(
     tmp_path: Path, fmt: str

@@ -4,6 +4,7 @@ classed, chained) and writes them, directly or in batches off a server's request
 from __future__ import annotations
 
 import getpass
+import math
 import os
 import queue
 import threading
@@ -376,12 +377,16 @@ def _settle(future: Future[dict[str, Any]], outcome: dict[str, Any] | BaseExcept
 
 def _as_text(value: Any) -> Any:
     """A refused input with each string that is not text (a lone surrogate, which JSON's
-    `\ud800` escape gives) written with backslash escapes instead, so that its decision can
-    still be recorded."""
+    `\ud800` escape gives) written with backslash escapes instead, and each number JSON has
+    no word for (YAML's `.nan`, `.inf`) as the word JavaScript has, so that its decision can
+    still be recorded, and kept paths hold what the input held, not the `null` that encoding
+    would make of a NaN."""
     if isinstance(value, str):
         if is_text(value):
             return value
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if value != value else "Infinity" if value > 0 else "-Infinity"
     if isinstance(value, dict):
         return {_as_text(k): _as_text(v) for k, v in value.items()}
     if isinstance(value, list):
