@@ -252,6 +252,23 @@ def test_unknown_query_suggests_a_near_name(main: tenet.Bundle) -> None:
     assert d.help == "did you mean `main.allow`?"
 
 
+def test_querying_a_check_says_to_query_its_package(main: tenet.Bundle) -> None:
+    with pytest.raises(tenet.QueryError) as info:
+        main.decide("main.owner", {})
+    (d,) = info.value.diagnostics
+    assert d.message == "`main.owner` is a check, and a check is decided with its package"
+    assert d.help == "query `main`: the decision lists `main.owner` among its checks"
+
+
+def test_an_unknown_query_with_no_near_name_is_shown_this_bundle_s_names(
+    main: tenet.Bundle,
+) -> None:
+    with pytest.raises(tenet.QueryError) as info:
+        main.decide("zzzzzz", {})
+    (d,) = info.value.diagnostics
+    assert d.help == "name a package (`main`) or a rule (`main.allow`)"
+
+
 def test_querying_a_function_raises_query_error(main: tenet.Bundle) -> None:
     with pytest.raises(tenet.QueryError) as info:
         main.decide("main.is_big", {})

@@ -58,17 +58,41 @@ class Program:
                     ]
                 )
             return Query(text, rule, ())
+        if any(c.name == path[-1] for c in self.checks.get(path[:-1], ())):
+            package = ".".join(path[:-1])
+            raise QueryError(
+                [
+                    Diagnostic(
+                        "query",
+                        f"`{text}` is a check, and a check is decided with its package",
+                        None,
+                        f"query `{package}`: the decision lists `{text}` among its checks",
+                    )
+                ]
+            )
         raise QueryError(
             [
                 Diagnostic(
                     "query",
                     f"unknown query `{text}`: no package or rule has that name",
                     None,
-                    self._suggest(path)
-                    or "name a package (`deploy.staging`) or a rule (`access.allow`)",
+                    self._suggest(path) or self._examples(),
                 )
             ]
         )
+
+    def _examples(self) -> str:
+        """What may be queried, named from this bundle: a package with checks, and a rule."""
+        package = min((".".join(p) for p, checks in self.checks.items() if checks), default=None)
+        rule = min((r for r in self.rules if r not in self.functions), default=None)
+        named = []
+        if package is not None:
+            named.append(f"a package (`{package}`)")
+        if rule is not None:
+            named.append(f"a rule (`{rule}`)")
+        if not named:
+            return "this bundle has no package or rule to query"
+        return "name " + " or ".join(named)
 
     def _suggest(self, path: tuple[str, ...]) -> str | None:
         """Within a known package, compare the last name only; else whole names."""
