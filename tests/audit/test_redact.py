@@ -112,6 +112,27 @@ def test_a_value_inside_a_word_is_not_replaced() -> None:
     assert secrets.text("planning") == "planning"
 
 
+@pytest.mark.parametrize("name", ["Kovacs/Zoltan", "z~k", "a/~b"])
+def test_a_value_escaped_in_a_json_pointer_is_replaced(tmp_path: Path, name: str) -> None:
+    # `input.scores[input.applicant.name]` reads `/scores/<name>`, with `/` and `~` escaped
+    manifest = "name: p\nversion: 1.0.0\naudit:\n  personal: [input.applicant.name]\n"
+    policy = (
+        "package p\nrequire lookup blocking {\n    input.scores[input.applicant.name] < 100\n}\n"
+    )
+    root = write_bundle(tmp_path / "b", {"tenet.yaml": manifest, "p.tenet": policy})
+    bundle = tenet.load_bundle(root)
+    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    input = {"applicant": {"name": name}, "scores": {name: 500}}
+    log.record(bundle, bundle.decide("p", input), input, "ci")
+    text = (tmp_path / "audit.jsonl").read_text("utf-8")
+    escaped = name.replace("~", "~0").replace("/", "~1")
+    assert name not in text and escaped not in text
+    (record,) = (json.loads(line) for line in text.splitlines())
+    (evidence,) = record["decision"]["checks"][0]["evidence"]
+    token = Redactor([], [], log.key).token(name)
+    assert evidence["input_paths"] == ["/applicant/name", f"/scores/{token}"]
+
+
 def test_a_short_key_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tenet.audit.stores import StoreError
 

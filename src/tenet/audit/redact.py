@@ -232,6 +232,9 @@ class Secrets:
         self._scalars = {_key_of(v): t for v, t, _ in found if not isinstance(v, dict | list)}
         self._containers = [(v, t) for v, t, _ in found if isinstance(v, dict | list)]
         texts = {_text_of(v): t for v, t, is_key in found if _text_of(v) and not is_key}
+        # in a JSON pointer (`input_paths`, an error's path or message) a value is escaped
+        for text, token in list(texts.items()):
+            texts.setdefault(text.replace("~", "~0").replace("/", "~1"), token)
         self._texts = sorted(texts.items(), key=lambda item: -len(item[0]))
         self._token_of = texts
         self._finder: Any = None  # made on first use, when there are many values to find
