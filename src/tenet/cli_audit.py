@@ -87,17 +87,19 @@ def verify_cmd(log_url: str, anchors: tuple[str, ...]) -> None:
     "--now",
     "now_text",
     default=None,
-    help="Prune as of this RFC 3339 time, not later than the clock (default: the clock).",
+    help="Prune as of this RFC 3339 time, or a window back from now such as 30d; not later "
+    "than the clock (default: the clock).",
 )
 def prune_cmd(log_url: str, actor: str | None, now_text: str | None) -> None:
     """Remove each class's expired records, leaving a checkpoint so the rest still verifies."""
     check_actor(actor)
     store = read_log(log_url)
     try:
-        now = parse_since(now_text, 0) if now_text else time.time()
+        clock = time.time()
+        now = parse_since(now_text, clock) if now_text else clock  # `30d`: back from the clock
     except ValueError as err:
         _fail(str(err))
-    if now > time.time() + CLOCK_SLACK:
+    if now > clock + CLOCK_SLACK:
         _fail(
             f"`--now {now_text}` is in the future: pruning as of it would remove records "
             "before they expire"

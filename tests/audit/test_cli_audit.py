@@ -121,6 +121,19 @@ def test_prune_reports_what_it_removed(tmp_path: Path, monkeypatch: pytest.Monke
     assert run("audit", "verify", "--log", url).exit_code == 0
 
 
+@pytest.mark.parametrize("now", ["30d", "1h"])
+def test_prune_as_of_a_window_back_from_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, now: str
+) -> None:
+    with monkeypatch.context() as m:
+        m.setattr("tenet.audit.log.time.time", lambda: 1_500_000_000.0)  # records of 2017
+        url, _ = make_log(tmp_path)
+    result = run("audit", "prune", "--log", url, "--now", now, "--actor", "ops")
+    assert result.exit_code == 0, result.output
+    assert "access: removed 3 expired records" in result.output
+    assert run("audit", "verify", "--log", url).exit_code == 0
+
+
 def test_a_window_that_is_neither_a_duration_nor_a_time_says_both(tmp_path: Path) -> None:
     url, _ = make_log(tmp_path)
     result = run("audit", "query", "--log", url, "--since", "7x")
