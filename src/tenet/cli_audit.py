@@ -299,6 +299,7 @@ def access_review_cmd(log_url: str, bundle_path: str, since: str, fmt: str) -> N
                     "since": since,
                     "allowed_decisions": result.decisions,
                     "without_grant_evidence": result.unattributed,
+                    "data_api_reads": result.answers_only,
                     "grants": len(grants),
                     "unused": [_grant(g) for g in unused],
                     "unused_share": round(result.unused_share, 4),
@@ -314,12 +315,18 @@ def access_review_cmd(log_url: str, bundle_path: str, since: str, fmt: str) -> N
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     lines.append(f"{len(unused)} of {len(grants)} grants unused ({result.unused_share:.0%})")
-    if result.unattributed:
+    if result.answers_only:
+        lines.append(
+            f"note: {count(result.answers_only, 'allowed decision')} read through the data API "
+            "(`/v1/data/...`), whose records hold the result alone, not which grant matched: ask "
+            "the sidecar's `/v1/decisions/...` for access decisions a review must attribute"
+        )
+    if result.unattributed > result.answers_only:
         lines.append(
             "note: no grant could be read from the evidence of "
-            f"{count(result.unattributed, 'allowed decision')}: record the rule query "
-            "(`access.allow`), or the package with `--explain full` when its checks bind the "
-            "grant"
+            f"{count(result.unattributed - result.answers_only, 'allowed decision')}: record "
+            "the rule query (`access.allow`), or the package with `--explain full` when its "
+            "checks bind the grant"
         )
     click.echo("\n".join(lines))
 

@@ -257,6 +257,40 @@ def test_a_role_table_without_resource_types_is_reviewed(tmp_path: Path) -> None
     assert "analyst  *              dev/**   write" in out.output
 
 
+def test_data_api_reads_are_named_as_such_in_the_note(tmp_path: Path) -> None:
+    # their records hold OPA's answer alone: the grant cannot be read, for a reason of its own
+    manifest = (
+        "name: flat\nversion: 1.0.0\n"
+        "audit:\n  keep: [input.subject.role, input.action, input.resource.path]\n"
+    )
+    roles = {"roles": {"analyst": [{"pattern": "dev/**", "actions": ["read"]}]}}
+    root = write_bundle(tmp_path / "flat", {"tenet.yaml": manifest, "access/a.tenet": FLAT}, roles)
+    bundle = tenet.load_bundle(root)
+    url = f"sqlite:///{tmp_path}/audit.db"
+    log = AuditLog.open(url)
+    inp = {
+        "subject": {"id": "a", "role": "analyst"},
+        "action": "read",
+        "resource": {"path": "dev/x"},
+    }
+    doc = bundle.evaluate_document("access.allow", inp)
+    assert doc.to_dict()["result"] is True
+    log.write([log.document_entry(bundle, doc, inp, "a") for _ in range(2)])
+    result = review(grants_of(bundle.program.data), log.store.records())
+    assert (result.decisions, result.unattributed, result.answers_only) == (2, 2, 2)
+    args = ["audit", "access-review", "--log", url, "--bundle", str(root), "--since", "1d"]
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 0, out.output
+    assert out.output.splitlines()[-1] == (
+        "note: 2 allowed decisions read through the data API (`/v1/data/...`), whose records "
+        "hold the result alone, not which grant matched: ask the sidecar's `/v1/decisions/...` "
+        "for access decisions a review must attribute"
+    )
+    assert "record the rule query" not in out.output
+    out = CliRunner().invoke(main, [*args, "--format", "json"])
+    assert json.loads(out.output)["data_api_reads"] == 2
+
+
 def test_the_report_keeps_builds_of_one_version_apart() -> None:
     def record(digest: str, outcome: str) -> dict[str, Any]:
         bundle = {"name": "gov", "version": "1.0.0", "digest": "sha256:" + digest * 64}

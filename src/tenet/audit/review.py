@@ -32,6 +32,7 @@ class Review:
     used: dict[Grant, int]  # grant -> allowed decisions that used it
     decisions: int  # allowed access decisions read (a role and an action known)
     unattributed: int = 0  # of those, the ones whose evidence held no grant
+    answers_only: int = 0  # of those, data API reads: their records hold the result alone
 
     @property
     def unused(self) -> list[Grant]:
@@ -96,7 +97,7 @@ def _value(values: dict[str, Any], suffix: str) -> Any:
 def review(grants: list[Grant], records: Iterable[dict[str, Any]]) -> Review:
     known = set(grants)
     used: dict[Grant, int] = {}
-    decisions = unattributed = 0
+    decisions = unattributed = answers_only = 0
     for r in records:
         if r.get("kind") != "decision" or r.get("outcome") != "allow":
             continue
@@ -107,7 +108,10 @@ def review(grants: list[Grant], records: Iterable[dict[str, Any]]) -> Review:
         if role is None or action is None:
             continue  # not an access decision: it says nothing of the role table
         decisions += 1
-        unattributed += not matched
+        if not matched:
+            unattributed += 1
+            # OPA's answer, `{decision_id, result}`: no explanation was asked or recorded
+            answers_only += "outcome" not in (r.get("decision") or {})
         types = [ANY_TYPE] if rtype is None else [str(rtype), ANY_TYPE]
         for g in matched:
             for t in types:
@@ -115,4 +119,4 @@ def review(grants: list[Grant], records: Iterable[dict[str, Any]]) -> Review:
                 if grant in known:
                     used[grant] = used.get(grant, 0) + 1
                     break
-    return Review(grants, used, decisions, unattributed)
+    return Review(grants, used, decisions, unattributed, answers_only)
