@@ -107,6 +107,24 @@ def test_a_decision_of_another_bundle_is_refused(tmp_path: Path, bundle: tenet.B
         log.event_entry("decision", {}, "ci")
 
 
+def test_a_decision_of_another_build_of_the_same_version_names_both_digests(
+    tmp_path: Path, bundle: tenet.Bundle
+) -> None:
+    root = tmp_path / "b2"
+    write_bundle(
+        root, {"tenet.yaml": MANIFEST, "access.tenet": POLICY + "\n", "deploy.tenet": DEPLOY}
+    )
+    other = tenet.load_bundle(root)
+    assert (other.info.name, other.info.version) == (bundle.info.name, bundle.info.version)
+    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    with pytest.raises(ValueError) as caught:
+        log.record(bundle, other.decide("access.allow", INPUT()), INPUT(), "ci")
+    assert str(caught.value) == (
+        f"the decision was made by bundle audited 1.0.0 built as {other.digest}, "
+        f"not the build {bundle.digest}"
+    )
+
+
 def test_a_decision_recorded_with_another_input_is_refused(
     tmp_path: Path, bundle: tenet.Bundle
 ) -> None:

@@ -223,10 +223,14 @@ class AuditLog:
         decision made by another bundle or on another input: the record would join one
         decision to another's kept input)."""
         if decision.bundle.digest != bundle.digest:
-            raise ValueError(
-                f"the decision was made by bundle {decision.bundle.name} "
-                f"{decision.bundle.version}, not {bundle.name} {bundle.version}"
-            )
+            made, given = decision.bundle, bundle.info
+            if (made.name, made.version) == (given.name, given.version):  # another build
+                made_by = f"{made.name} {made.version} built as {made.digest}"
+                audited = f"the build {given.digest}"
+            else:
+                made_by = f"{made.name} {made.version}"
+                audited = f"{given.name} {given.version}"
+            raise ValueError(f"the decision was made by bundle {made_by}, not {audited}")
         if not decision.made_on(input):
             raise ValueError(
                 f"the decision was made on another input (digest {decision.input_digest}): "
