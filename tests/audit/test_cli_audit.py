@@ -302,6 +302,22 @@ def test_where_on_a_star_path_matches_any_value_found() -> None:
     assert not Filter(where=[("input.approvals.*.role", "intern")]).matches(record)
 
 
+def test_where_on_a_personal_star_path_matches_the_whole_list_item_by_item() -> None:
+    from tenet.audit.query import Filter
+    from tenet.audit.redact import Redactor
+
+    token = Redactor([], [], b"k" * 16).token
+    record = {"kind": "decision", "input": {"input.r.*.user": [token("Rita"), token("Sam")]}}
+    for value, found in [
+        ("Rita", True),
+        (["Rita", "Sam"], True),
+        (["Sam", "Rita"], False),
+        (["Rita"], False),
+        (["Rita", "Sam", "Ann"], False),
+    ]:
+        assert Filter(where=[("input.r.*.user", value)], token=token).matches(record) is found
+
+
 @pytest.mark.parametrize("option", ["--since", "--incident"])
 def test_a_window_reaching_before_1970_is_a_usage_error(tmp_path: Path, option: str) -> None:
     url, _ = make_log(tmp_path)

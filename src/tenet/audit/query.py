@@ -82,9 +82,13 @@ class Filter:
     def _holds(self, path: str, kept: Any, value: Any) -> bool:
         """Whether a kept value is the one asked for: as it is, or its token when the path
         is personal (hashed with the log's key, when known), or for a `*` path, one of the
-        values found."""
+        values found, or the whole list, item by item."""
         if kept == value or (self.token is not None and kept == self.token(value)):
             return True
+        if isinstance(kept, list) and isinstance(value, list) and len(kept) == len(value):
+            # a `*` path's whole list, personal items hidden one by one
+            if all(self._holds("", k, v) for k, v in zip(kept, value, strict=True)):
+                return True
         return (
             "*" in path.split(".")
             and isinstance(kept, list)
