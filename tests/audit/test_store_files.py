@@ -62,11 +62,14 @@ def test_a_jsonl_log_with_a_foreign_line_later_is_refused_on_append(tmp_path: Pa
     assert _digest(path) == before  # the torn last line was not cut either
 
 
-def test_a_jsonl_line_that_is_not_an_object_is_a_finding_of_verify(tmp_path: Path) -> None:
+@pytest.mark.parametrize("line", ["[1, 2]", '{"x": 1}'])
+def test_a_jsonl_line_that_is_not_a_record_is_a_finding_of_verify(
+    tmp_path: Path, line: str
+) -> None:
     url, _ = make_log(tmp_path)
     lines = [json.dumps(r) for r in open_store(url, create=False).records()]
     path = tmp_path / "log.jsonl"
-    path.write_text("\n".join([*lines[:2], "[1, 2]", *lines[2:]]) + "\n", "utf-8")
+    path.write_text("\n".join([*lines[:2], line, *lines[2:]]) + "\n", "utf-8")
     problems = verify(open_store(f"jsonl:///{path}", create=False))
     assert problems and problems[0].record_id == "line 3"
 

@@ -435,12 +435,9 @@ class JsonlStore(AuditStore):
                 for n, line in enumerate(f, 1):
                     if not line.endswith("\n"):
                         return  # the last line, torn by a killed writer: never committed
-                    if line.strip():
-                        try:
-                            r = json.loads(line)
-                        except ValueError:
-                            r = None
-                        yield r if isinstance(r, dict) else _unreadable(n)
+                    if line.strip():  # JSON that is no record (`{"x":1}`) is unreadable too
+                        r = _record(line)
+                        yield _unreadable(n) if r is None else r
             except OSError as err:
                 raise StoreError(f"cannot read `{self.url}`: {err.strerror}") from err
 
