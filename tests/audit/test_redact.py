@@ -143,6 +143,19 @@ def test_a_short_key_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
 
 
+def test_a_short_key_is_named_as_such_also_beside_a_key_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tenet.audit.stores import StoreError
+
+    monkeypatch.delenv("TENET_AUDIT_KEY", raising=False)
+    AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")  # makes the key file beside the log
+    assert (tmp_path / "audit.jsonl.key").exists()
+    monkeypatch.setenv("TENET_AUDIT_KEY", "short")
+    with pytest.raises(StoreError, match="`TENET_AUDIT_KEY` holds a key of 5 bytes"):
+        AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+
+
 def _secrets(*values: str) -> Any:
     r = Redactor([], ["input.v.*"], b"k" * 16)
     return r, r.secrets_of({"v": list(values)})

@@ -33,7 +33,8 @@ def read_key(store_path: Path | None, key_file: Path | None = None) -> bytes | N
     except FileNotFoundError:
         kept = None
     if env:
-        if kept is not None and kept != env.encode().strip():
+        key = _strong(env.encode(), f"`{KEY_ENV}`")  # too short is wrong whatever the file holds
+        if kept is not None and kept != key.strip():
             # records hashed with one and the other would not correlate: one person, two tokens
             raise KeyConflict(
                 f"`{KEY_ENV}` holds another key than the log's key file `{beside}`: the log's "
@@ -41,7 +42,7 @@ def read_key(store_path: Path | None, key_file: Path | None = None) -> bytes | N
                 f"get another token; unset `{KEY_ENV}`, or remove the file if no record was "
                 "written with it"
             )
-        return _strong(env.encode(), f"`{KEY_ENV}`")
+        return key
     if kept is None:
         return None
     return _strong(kept, f"the key file `{beside}`")
