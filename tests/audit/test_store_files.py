@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tenet.audit import prune, verify
-from tenet.audit.stores import StoreError, open_store
+from tenet.audit.stores import SqliteStore, StdoutStore, StoreError, open_store
 from tenet.cli import main
 from tests.audit.test_cli_audit import make_log
 
@@ -99,6 +99,11 @@ def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="file is not a database"):
         open_store(f"sqlite:///{path}")
     assert path.read_text("utf-8") == "precious notes " * 100
+
+
+def test_a_scheme_is_read_without_regard_to_case(tmp_path: Path) -> None:
+    assert isinstance(open_store("STDOUT:"), StdoutStore)
+    assert isinstance(open_store(f"SQLite:///{tmp_path}/a.db"), SqliteStore)
 
 
 @pytest.mark.parametrize("url", ["stdout:/foo", "stdout://host"])
