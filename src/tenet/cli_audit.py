@@ -96,7 +96,9 @@ def prune_cmd(log_url: str, actor: str | None, now_text: str | None) -> None:
     store = read_log(log_url)
     try:
         clock = time.time()
-        now = parse_since(now_text, clock) if now_text else clock  # `30d`: back from the clock
+        now = (
+            parse_since(now_text, clock, future=True) if now_text else clock
+        )  # `30d`: back from the clock
     except ValueError as err:
         _fail(str(err))
     if now > clock + CLOCK_SLACK:

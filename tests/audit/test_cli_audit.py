@@ -325,6 +325,16 @@ def test_a_window_reaching_before_1970_is_a_usage_error(tmp_path: Path, option: 
     assert result.exit_code == 2 and "`99999999d` reaches back before 1970" in result.output
 
 
+@pytest.mark.parametrize("option", ["--since", "--incident"])
+def test_a_time_in_the_future_is_a_usage_error(tmp_path: Path, option: str) -> None:
+    url, _ = make_log(tmp_path)
+    later = "2999-01-01T00:00:00Z"
+    result = run("audit", "report", "--log", url, option, later, "-o", str(tmp_path / "r"))
+    assert result.exit_code == 2 and f"`{later}` is in the future" in result.output
+    result = run("audit", "query", "--log", url, "--since", later)
+    assert result.exit_code == 2 and f"`{later}` is in the future" in result.output
+
+
 def test_a_waived_check_is_listed_among_those_not_passed() -> None:
     from tenet.cli_audit import _violations
 

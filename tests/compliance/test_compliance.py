@@ -285,6 +285,18 @@ def test_the_report_command_writes_html_and_json(root: Path, tmp_path: Path) -> 
     assert doc["controls"][0]["totals"] == {"passed": 2, "violated": 1, "waived": 1, "error": 0}
 
 
+def test_a_window_starting_in_the_future_is_a_usage_error(root: Path, tmp_path: Path) -> None:
+    # an empty pack of it would look like a quiet quarter
+    url, _, _ = make_log(root, tmp_path)
+    out = tmp_path / "pack.html"
+    result = run(
+        "compliance", "report", "--bundle", str(root), "--log", url, "--framework", "act",
+        "--since", "2999-01-01T00:00:00Z", "-o", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 2 and not out.exists()
+    assert "`2999-01-01T00:00:00Z` is in the future (the clock says " in result.output
+
+
 def test_a_tampered_log_is_reported_in_the_pack(root: Path, tmp_path: Path) -> None:
     import sqlite3
 

@@ -7,16 +7,19 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from tenet.audit.records import CLOCK_SLACK
 from tenet.runtime.builtins.time import duration_seconds
-from tenet.runtime.clock import parse_rfc3339
+from tenet.runtime.clock import format_rfc3339, parse_rfc3339
 
 __all__ = ["Filter", "parse_since", "parse_where", "select"]
 
 _NOT_PASSED = ("violated", "error", "waived")
 
 
-def parse_since(text: str, now: float) -> float:
-    """`7d`, `90d`, `12h` back from now, or an RFC 3339 time (raises ValueError)."""
+def parse_since(text: str, now: float, future: bool = False) -> float:
+    """`7d`, `90d`, `12h` back from now, or an RFC 3339 time (raises ValueError), not after
+    `now` unless `future`: a window that starts later holds nothing yet, and a report or
+    evidence pack of it would look like one of a quiet time."""
     seconds = duration_seconds(text)
     if seconds is not None:
         if seconds > now:
@@ -26,12 +29,18 @@ def parse_since(text: str, now: float) -> float:
             )
         return now - float(seconds)
     try:
-        return float(parse_rfc3339(text))
+        at = float(parse_rfc3339(text))
     except ValueError:
         raise ValueError(
             f"`{text}` is neither a window back from now such as `7d`, `12h` or `1h30m` "
             "nor an RFC 3339 time such as `2026-01-01T00:00:00Z`"
         ) from None
+    if at > now + CLOCK_SLACK and not future:
+        raise ValueError(
+            f"`{text}` is in the future (the clock says {format_rfc3339(now)}): no decision "
+            "was made after it yet; give a time before now"
+        )
+    return at
 
 
 def parse_where(text: str) -> tuple[str, Any]:
