@@ -137,6 +137,22 @@ def test_sighup_reloads_the_bundle_and_the_token_file(tmp_path: Path) -> None:
         assert status["digest"] != before and status["reloads"] == 1
         assert s.get("/v1/bundle", headers=ok)[0] == 401
         assert s.post("/v1/data/extra/x", {}, headers=new)[2]["result"] == 1
+        assert s.get("/health")[2]["tokens"] == {"status": "ok", "last_error": None}
+        # a file that has become invalid keeps the tokens, and /health shows the failure
+        tokens.write_text("short\n")
+        s.proc.send_signal(signal.SIGHUP)
+        health = poll(
+            lambda: (h := s.get("/health")[2])["status"] == "degraded" and h, what="degraded"
+        )
+        assert health["tokens"]["status"] == "failing"
+        assert health["tokens"]["last_error"] == (
+            f"{tokens}:1: a token must have at least 16 characters (generate one with "
+            "`openssl rand -hex 32`)"
+        )
+        assert s.get("/v1/bundle", headers=new)[0] == 200  # still the previous tokens
+        tokens.write_text(f"{other} second\n")
+        s.proc.send_signal(signal.SIGHUP)
+        poll(lambda: s.get("/health")[2]["status"] == "ok", what="health ok again")
     finally:
         assert s.stop() == 0
 

@@ -74,6 +74,7 @@ class Sidecar:
     ) -> None:
         self.watcher = watcher
         self.tokens = tokens
+        self.tokens_error: str | None = None  # why the token file last failed to reload
         self.max_body = max_body
         self.max_batch = max_batch
         self.on_decision = on_decision
@@ -372,6 +373,12 @@ class Sidecar:
             "bundle": {"name": info.name, "version": info.version, "digest": info.digest},
             "last_reload_error": s.last_error,
         }
+        if self.tokens is not None:
+            # the previous tokens still apply, but a rotation that did not happen must show
+            error = self.tokens_error
+            health["tokens"] = {"status": "ok" if error is None else "failing", "last_error": error}
+            if error is not None:
+                health["status"] = "degraded"
         if self.audit is not None:
             health["audit"] = audit = self.audit.status()
             if audit["last_error"] is not None:

@@ -306,8 +306,10 @@ def _run(
             try:
                 app.tokens = Tokens.load(token_file)
             except TokenFileError as err:
+                app.tokens_error = str(err)
                 log.error("keeping the previous tokens: %s", err)
             else:
+                app.tokens_error = None
                 log.info("reloaded the token file `%s`", token_file)
 
         watcher.watch_file(token_file, reload_tokens)
