@@ -101,6 +101,18 @@ def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:
     assert path.read_text("utf-8") == "precious notes " * 100
 
 
+def test_an_empty_sqlite_file_reads_as_a_log_with_no_records_and_stays_empty(
+    tmp_path: Path,
+) -> None:
+    # as `touch` makes it: a write would adopt it, so a read must not call it no log
+    path = tmp_path / "audit.db"
+    path.touch()
+    url = f"sqlite:///{path}"
+    assert run("audit", "verify", "--log", url).output == "verified: the log holds no records yet\n"
+    assert list(open_store(url, create=False).records()) == []
+    assert path.stat().st_size == 0 and not (tmp_path / "audit.db-wal").exists()
+
+
 def test_a_scheme_is_read_without_regard_to_case(tmp_path: Path) -> None:
     assert isinstance(open_store("STDOUT:"), StdoutStore)
     assert isinstance(open_store(f"SQLite:///{tmp_path}/a.db"), SqliteStore)

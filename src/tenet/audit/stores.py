@@ -112,6 +112,12 @@ class SqliteStore(AuditStore):
         """Check that the database is a decision log, or make it one when it holds nothing
         else: pointed at another program's database by mistake, a store must neither pass an
         audit as an empty log nor add its table there."""
+        if not create and self.path.stat().st_size == 0:
+            # SQLite's empty database, as `touch` makes it, which a write would adopt: read
+            # as a log with no records yet, as an empty JSONL file is, and left untouched
+            # (a connection of the store's own would make it a WAL database)
+            self._identity = _identity(self.path)
+            return
         conn = self._conn()
         tables = [
             name
@@ -272,6 +278,8 @@ class SqliteStore(AuditStore):
         except sqlite3.Error as err:
             raise StoreError(f"cannot read `{self.url}`: {err}") from err
         try:
+            if not conn.execute(_HAS_RECORDS).fetchone():
+                return  # an empty file, opened to read (`_open`)
             rows = conn.execute(f"SELECT {', '.join(INDEXED)}, body FROM records ORDER BY position")
             for row in rows:
                 yield _as_indexed(json.loads(row[-1]), row)
@@ -532,6 +540,9 @@ def _as_indexed(record: dict[str, Any], row: tuple[Any, ...]) -> dict[str, Any]:
     if changed and record_hash(record) == record.get("hash"):
         record.update(changed)
     return record
+
+
+_HAS_RECORDS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'records'"
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
