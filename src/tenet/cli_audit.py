@@ -96,9 +96,8 @@ def prune_cmd(log_url: str, actor: str | None, now_text: str | None) -> None:
     store = read_log(log_url)
     try:
         clock = time.time()
-        now = (
-            parse_since(now_text, clock, future=True) if now_text else clock
-        )  # `30d`: back from the clock
+        # `30d` is back from the clock; a later time is refused below, with its own reason
+        now = parse_since(now_text, clock, future=True) if now_text else clock
     except ValueError as err:
         _fail(str(err))
     if now > clock + CLOCK_SLACK:

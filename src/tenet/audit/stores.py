@@ -586,14 +586,7 @@ def open_store(url: str, create: bool = True) -> AuditStore:
     mistyped path must not look like reading a log with nothing in it."""
     parsed = urlparse(url)
     if parsed.scheme == "stdout":
-        # `STDOUT:` too: a scheme is read without regard to case, as `SQLITE:///x` is
-        if (
-            parsed.netloc
-            or parsed.path
-            or parsed.query
-            or parsed.fragment
-            or url.lower() != "stdout:"
-        ):
+        if url.lower() != "stdout:":  # `STDOUT:` too: `SQLITE:///x` is SQLite as well
             raise StoreError(f"`{url}`: `stdout:` takes no path; write just `stdout:`")
         return StdoutStore(url)
     if parsed.scheme in ("sqlite", "jsonl"):
