@@ -553,3 +553,21 @@ def test_unknown_query_suggestions_compare_the_last_name_in_a_known_package(
     with pytest.raises(tenet.QueryError) as info:
         bundle.decide("main.alow", {})
     assert "`main.allow`" in (info.value.diagnostics[0].help or "")
+
+
+def test_the_order_of_an_input_s_keys_changes_nothing_in_the_decision(tmp_path: Path) -> None:
+    # objects iterate in sorted key order, and are shown in it: same digest, same decision
+    policy = (
+        "package ord\n\n"
+        'require show info { false } message "o={input.o}"\n\n'
+        'm = {"o": input.o, "lit": {"b": 1, "a": 2}}\n'
+    )
+    bundle = load(tmp_path, {"ord.tenet": policy}, {})
+    first = {"o": {"z": 1, "b": {"y": 2, "c": 3}, "a": 3}}
+    second = {"o": {"a": 3, "b": {"c": 3, "y": 2}, "z": 1}}
+    docs = [decide(bundle, q, i, now=0) for q in ("ord", "ord.m") for i in (first, second)]
+    assert stable(docs[0]) == stable(docs[1]) and stable(docs[2]) == stable(docs[3])
+    assert docs[0]["checks"][0]["message"] == 'o={"a": 3, "b": {"c": 3, "y": 2}, "z": 1}'
+    assert json.dumps(docs[2]["result"]) == (
+        '{"lit": {"a": 2, "b": 1}, "o": {"a": 3, "b": {"c": 3, "y": 2}, "z": 1}}'
+    )

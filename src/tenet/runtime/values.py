@@ -205,7 +205,9 @@ def json_number(v: int | float) -> int | float:
 
 
 def to_json(v: Any) -> Any:
-    """The JSON form of a value: sets become sorted arrays, whole floats become integers."""
+    """The JSON form of a value: sets become sorted arrays, whole floats become integers, and
+    objects have their keys in sorted order (as they iterate), so that two inputs of the same
+    content give the same messages, results and evidence whatever order their keys came in."""
     t = type(v)
     if t is str or t is bool or t is int or v is None:
         return v
@@ -214,7 +216,7 @@ def to_json(v: Any) -> Any:
     if t is list:
         return [to_json(x) for x in v]
     if t is dict:
-        return {k: to_json(x) for k, x in v.items()}
+        return {k: to_json(v[k]) for k in sorted(v)}
     if t is TSet:
         return [to_json(x) for x in v.sorted_values()]
     if v is UNDEF:
