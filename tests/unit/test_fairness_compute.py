@@ -233,6 +233,10 @@ def test_the_block_is_what_the_governance_bundle_reads(tmp_path: Path) -> None:
     }
     doc = bundle.decide("fairness", registration).to_dict()
     assert doc["errors"] == []  # the input schema accepts it
+    # and so do the registration's and the deployment request's, which share its definition
+    for query in ("registration", "deploy.staging", "deploy.production"):
+        decided = bundle.decide(query, registration, now="2026-06-01T00:00:00Z").to_dict()
+        assert [e for e in decided["errors"] if "/fairness" in e.get("path", "/fairness")] == []
     checks = {c["id"]: c for c in doc["checks"]}
     # the tool reports the group with no positive labels; the policy names it as a gap
     assert block["attributes"]["sex"]["excluded"]["true_positive_rate"] == ["nonbinary"]
