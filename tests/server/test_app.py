@@ -362,3 +362,69 @@ def test_the_lifespan_protocol_is_answered(app: Sidecar) -> None:
 
     asyncio.run(app({"type": "lifespan"}, receive, send))
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+# ---- shutdown ------------------------------------------------------------------------------
+
+
+def _cancel_in_flight(
+    app: Sidecar, receive: Any, send: Any, in_flight: asyncio.Event | None = None
+) -> None:
+    """Start a request and cancel it once it waits, as uvicorn cancels the requests still
+    running when its shutdown timeout runs out; the app must return, not raise."""
+
+    async def main() -> None:
+        scope = {"type": "http", "method": "POST", "path": "/v1/decisions/access.allow",
+                 "headers": [(b"content-length", b"22")]}  # fmt: skip
+        task = asyncio.create_task(app(scope, receive, send))
+        while app.metrics.in_flight == 0 or (in_flight is not None and not in_flight.is_set()):
+            await asyncio.sleep(0)
+        for _ in range(5):  # let it reach its wait
+            await asyncio.sleep(0)
+        task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+        await task
+
+    asyncio.run(main())
+
+
+def test_a_request_cancelled_at_the_shutdown_timeout_is_answered_503(app: Sidecar) -> None:
+    """Its body was still arriving: nothing was decided, and it is refused in JSON."""
+    chunks = [{"type": "http.request", "body": b'{"inp', "more_body": True}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if chunks:
+            return chunks.pop()
+        await asyncio.Event().wait()  # the rest of the body never comes
+        raise AssertionError
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    _cancel_in_flight(app, receive, send)
+    start, body = sent
+    assert start["status"] == 503 and (b"connection", b"close") in start["headers"]
+    error = json.loads(body["body"])["error"]
+    assert error["code"] == "shutting_down"
+    assert error["message"].startswith("the server shut down before this request was answered")
+    assert app.metrics.in_flight == 0
+
+
+def test_an_answer_cancelled_while_it_is_sent_is_cut_short(app: Sidecar) -> None:
+    """The client is not reading: the app returns, and uvicorn closes the connection."""
+    sent: list[dict[str, Any]] = []
+    started = asyncio.Event()
+    body = json.dumps({"input": ADMIN}).encode()
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        started.set()
+        if message["type"] == "http.response.body":
+            await asyncio.Event().wait()  # the write buffer never drains
+
+    _cancel_in_flight(app, receive, send, started)
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert sent[0]["status"] == 200 and app.metrics.in_flight == 0

@@ -196,16 +196,22 @@ def _serve(args: list[str]) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _send_partly(s: Server, body: bytes, sent: int) -> socket.socket:
+    """A connection with a decision request whose body is sent up to `sent` bytes."""
+    slow = socket.create_connection(("127.0.0.1", s.port), timeout=20)
+    head = (
+        f"POST /v1/decisions/access.allow HTTP/1.1\r\nHost: x\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    slow.sendall(head + body[:sent])
+    return slow
+
+
 def test_sigterm_finishes_the_request_in_flight(root: Path, tmp_path: Path) -> None:
     s = Server(["--bundle", str(root)], tmp_path / "log")
     try:
         body = json.dumps({"input": ADMIN}).encode()
-        slow = socket.create_connection(("127.0.0.1", s.port), timeout=20)
-        head = (
-            f"POST /v1/decisions/access.allow HTTP/1.1\r\nHost: x\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        ).encode()
-        slow.sendall(head + body[:10])  # the rest comes after SIGTERM
+        slow = _send_partly(s, body, 10)  # the rest comes after SIGTERM
         # the request is in flight once the app has it (the metrics request counts itself)
         poll(lambda: (s.metric("tenet_http_requests_in_flight") or 0) >= 2, what="in flight")
         s.proc.send_signal(signal.SIGTERM)
@@ -230,3 +236,27 @@ def test_sigterm_finishes_the_request_in_flight(root: Path, tmp_path: Path) -> N
         assert s.proc.wait(20) == 0
     finally:
         s.kill()
+
+
+def test_a_request_still_running_at_the_shutdown_timeout_gets_a_json_503(
+    root: Path, tmp_path: Path
+) -> None:
+    """Its body is only partly sent when SIGTERM comes, and `--shutdown-timeout 1` runs out."""
+    s = Server(["--bundle", str(root), "--shutdown-timeout", "1"], tmp_path / "log")
+    try:
+        slow = _send_partly(s, json.dumps({"input": ADMIN}).encode(), 5)  # the rest never comes
+        poll(lambda: (s.metric("tenet_http_requests_in_flight") or 0) >= 2, what="in flight")
+        s.proc.send_signal(signal.SIGTERM)
+        response = b""
+        while chunk := slow.recv(65536):
+            response += chunk
+        slow.close()
+        assert s.proc.wait(20) == 0
+    finally:
+        s.kill()
+    head_text, _, payload = response.partition(b"\r\n\r\n")
+    assert head_text.startswith(b"HTTP/1.1 503"), response[:200]
+    assert b"content-type: application/json" in head_text.lower()
+    assert json.loads(payload)["error"]["code"] == "shutting_down"
+    log = s.log.read_text()
+    assert "Traceback" not in log and "Exception in ASGI application" not in log

@@ -3,6 +3,7 @@ API's `Bundle.evaluate_document`) on the current bundle, and writes JSON. I/O on
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,7 @@ from tenet.server.http import (
     parse_json,
     read_body,
     send_bytes,
+    shutdown_cancelled,
 )
 from tenet.server.metrics import Metrics
 from tenet.server.openapi import openapi
@@ -119,8 +121,20 @@ class Sidecar:
         except Exception:  # a bug: say so in JSON, and log it
             log.exception("internal error answering %s %s", scope["method"], scope["path"])
             status, body, ctype, headers = 500, _INTERNAL, JSON, []
+        except asyncio.CancelledError:
+            # the shutdown timeout ran out while the request was running (its body still
+            # arriving, its record not yet committed, ...): refuse it rather than leave it to
+            # uvicorn's plain-text 500
+            if not shutdown_cancelled():
+                raise
+            status, body, ctype, headers = 503, _SHUTTING_DOWN, JSON, [(b"connection", b"close")]
         try:
             await send_bytes(send, status, body, ctype, headers)
+        except asyncio.CancelledError:
+            # cancelled while the client was not reading the answer: it is cut short, and
+            # uvicorn closes the connection
+            if not shutdown_cancelled():
+                raise
         finally:
             metrics.in_flight -= 1
             metrics.answered(route, status)
@@ -398,6 +412,11 @@ class Sidecar:
 
 
 _INTERNAL = error_body("internal", "the server failed to answer; the error is in its log")
+_SHUTTING_DOWN = error_body(
+    "shutting_down",
+    "the server shut down before this request was answered (its `--shutdown-timeout` ran out):"
+    " nothing was decided; send it again",
+)
 
 
 def _decide(bundle: Bundle, query: str, input: Any, now: Any, explain: Any) -> Any:

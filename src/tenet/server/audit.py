@@ -15,7 +15,7 @@ from tenet.audit.linking import Entry, Prepared, prepared
 from tenet.audit.log import WriteCounts
 from tenet.audit.stores import JsonlStore, SqliteStore, StoreError
 from tenet.audit.writer import WriterProcess, chunks
-from tenet.server.http import HTTPError
+from tenet.server.http import HTTPError, shutdown_cancelled
 
 if TYPE_CHECKING:
     from tenet.bundle import Bundle
@@ -100,12 +100,11 @@ class SidecarAudit:
         try:
             await self.writer.write(entries)
         except asyncio.CancelledError:
-            # the server's shutdown timeout ran out while the store was slow: answer, saying
-            # the record is not known to be committed, rather than leave the client a 500
-            task = asyncio.current_task()
-            if task is None or not task.cancelling():
+            # the server's shutdown timeout ran out while the store was slow: answer as for a
+            # failed write (the decision, or with `fail_closed` a 503), since the record is not
+            # known to be committed; other requests get the app's 503 `shutting_down`
+            if not shutdown_cancelled():
                 raise
-            task.uncancel()
             return self._unrecorded(
                 StoreError(
                     "the request was cancelled (the server shutting down) before its record "

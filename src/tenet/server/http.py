@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -20,6 +21,7 @@ __all__ = [
     "parse_json",
     "read_body",
     "send_bytes",
+    "shutdown_cancelled",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -82,6 +84,20 @@ def parse_json(body: bytes) -> Any:
         raise HTTPError(400, "invalid_input", "the body nests too deeply to read") from None
     except ValueError as err:  # NaN, Infinity, a key given twice, too many digits
         raise HTTPError(400, "malformed_json", f"the body is not valid JSON: {err}") from None
+
+
+def shutdown_cancelled() -> bool:
+    """Whether the running request was cancelled by the server's shutdown, which is then taken
+    back so that the request can still be answered.
+
+    When `--shutdown-timeout` runs out, uvicorn cancels every request still running (nothing
+    else cancels one); left to uvicorn, each is answered a plain-text 500 and its traceback
+    logged. Call this where `asyncio.CancelledError` is caught."""
+    task = asyncio.current_task()
+    if task is None or not task.cancelling():
+        return False
+    task.uncancel()
+    return True
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
