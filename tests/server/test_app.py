@@ -123,6 +123,8 @@ def test_input_schema_failures_are_error_decisions_not_refusals(app: Sidecar) ->
         (b'{"input": {}, "input": {}}', "malformed_json", "given twice"),
         (b'{"input": NaN}', "malformed_json", "NaN"),
         (b"\xff", "malformed_json", "UTF-8"),
+        (b'\xef\xbb\xbf{"input": {}}', "malformed_json", "starts with a byte order mark: send"),
+        (b"\xff\xfe{\x00}\x00", "malformed_json", "a UTF-16 byte order mark: send UTF-8 JSON"),
         (b"[1]", "bad_request", "must be a JSON object"),
         (b'{"inptu": {}}', "bad_request", "unknown field `inptu`"),
         (b'{"explain": "all"}', "bad_request", "explain"),

@@ -68,6 +68,12 @@ def parse_json(body: bytes) -> Any:
     twice in one object are refused."""
     if not body.strip():
         return {}
+    if body.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        # JSON has no byte order mark (RFC 8259 8.1), and what Python says of one advises
+        # a decoding that the client cannot choose
+        mark = "a byte order mark" if body[0] == 0xEF else "a UTF-16 byte order mark"
+        message = f"the body starts with {mark}: send UTF-8 JSON without one"
+        raise HTTPError(400, "malformed_json", message)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as err:
