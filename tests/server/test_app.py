@@ -332,6 +332,11 @@ def test_with_tokens_every_endpoint_but_health_needs_one(
         body = {"requests": [{"query": "access"}]} if path == "/v1/batch" else {}
         assert call(app, method, path, body, ok)[0] == 200, path
     assert call(app, "GET", "/health")[0] == 200
+    basic = call(app, "GET", "/v1/bundle", headers={"authorization": f"Basic {TOKEN}"})
+    assert error(basic) == (401, "unauthorized")
+    assert basic[2]["error"]["message"] == (
+        "`Authorization` uses the `Basic` scheme: send `Authorization: Bearer TOKEN`"
+    )
     assert seen == [("ci pipeline", "decisions"), ("ci pipeline", "data"), ("ci pipeline", "batch")]
     logged = [r.getMessage() for r in caplog.records if r.name == "tenet.access"]
     assert any(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tenet.server.auth import TokenFileError, Tokens
+from tenet.server.auth import TokenFileError, Tokens, refusal
 
 A = "a" * 32
 B = "b" * 20
@@ -26,6 +26,23 @@ def test_wrong_or_missing_tokens_name_nobody() -> None:
     tokens = Tokens.parse(A)
     for header in (None, b"", b"Bearer", f"Basic {A}".encode(), b"Bearer " + b"a" * 31, A.encode()):
         assert tokens.caller(header) is None
+
+
+@pytest.mark.parametrize(
+    ("header", "why"),
+    [
+        (None, "a bearer token is required"),
+        (b"Bearer " + b"a" * 31, "the bearer token is wrong"),
+        (b"bearer  ", "`Authorization: Bearer` holds no token"),
+        (f"Basic {A}".encode(), "`Authorization` uses the `Basic` scheme"),
+        (f"Token {A}".encode(), "`Authorization` uses the `Token` scheme"),
+        (f"B`a {A}".encode(), "`Authorization` uses another scheme than `Bearer`"),
+        (A.encode(), "`Authorization` names no scheme"),  # the token is not shown back
+        (b"", "`Authorization` names no scheme"),
+    ],
+)
+def test_a_refusal_says_what_is_wrong_with_the_header(header: bytes | None, why: str) -> None:
+    assert refusal(header) == why
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from tenet.bundle import Bundle
 from tenet.diagnostics import QueryError
 from tenet.runtime.clock import format_rfc3339
 from tenet.server.audit import ANONYMOUS, SidecarAudit
-from tenet.server.auth import Tokens
+from tenet.server.auth import Tokens, refusal
 from tenet.server.cache import Cached, DecisionCache
 from tenet.server.http import (
     HTTPError,
@@ -181,11 +181,10 @@ class Sidecar:
                 break
         caller = tokens.caller(header)
         if caller is None:
-            why = "a bearer token is required" if header is None else "the bearer token is wrong"
             raise HTTPError(
                 401,
                 "unauthorized",
-                f"{why}: send `Authorization: Bearer TOKEN`",
+                f"{refusal(header)}: send `Authorization: Bearer TOKEN`",
                 [(b"www-authenticate", b'Bearer realm="tenet"')],
             )
         return caller

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["TokenFileError", "Tokens"]
+__all__ = ["TokenFileError", "Tokens", "refusal"]
 
 MIN_TOKEN_CHARS = 16
 
@@ -65,7 +66,31 @@ class Tokens:
         """The caller named by an `Authorization: Bearer TOKEN` header value, or None."""
         if authorization is None:
             return None
-        scheme, _, token = authorization.strip().partition(b" ")
+        scheme, token = _credentials(authorization)
         if scheme.lower() != b"bearer":
             return None
-        return self.callers.get(hashlib.sha256(token.strip()).digest())
+        return self.callers.get(hashlib.sha256(token).digest())
+
+
+# an auth scheme's name as it may be shown back (RFC 9110 11.1 allows a few more characters)
+_SCHEME = re.compile(rb"[A-Za-z0-9._~+-]{1,32}")
+
+
+def _credentials(authorization: bytes) -> tuple[bytes, bytes]:
+    """An `Authorization` header value's scheme and credentials."""
+    scheme, _, token = authorization.strip().partition(b" ")
+    return scheme, token.strip()
+
+
+def refusal(authorization: bytes | None) -> str:
+    """Why an `Authorization` header value (or none) named no caller, for the 401."""
+    if authorization is None:
+        return "a bearer token is required"
+    scheme, token = _credentials(authorization)
+    if scheme.lower() == b"bearer":
+        return "the bearer token is wrong" if token else "`Authorization: Bearer` holds no token"
+    if not token:  # one word: perhaps the token without its scheme, not to be shown back
+        return "`Authorization` names no scheme"
+    if _SCHEME.fullmatch(scheme) is None:
+        return "`Authorization` uses another scheme than `Bearer`"
+    return f"`Authorization` uses the `{scheme.decode('ascii')}` scheme"
