@@ -127,6 +127,9 @@ def test_input_schema_failures_are_error_decisions_not_refusals(app: Sidecar) ->
         (b"\xff\xfe{\x00}\x00", "malformed_json", "a UTF-16 byte order mark: send UTF-8 JSON"),
         (b"[1]", "bad_request", "must be a JSON object"),
         (b'{"inptu": {}}', "bad_request", "unknown field `inptu`"),
+        (b'{"input": null}', "bad_request", "the body has `input` null: leave `input` out to"),
+        (b'{"now": null}', "bad_request", "has `now` null: leave `now` out to decide at the"),
+        (b'{"explain": null}', "bad_request", "`explain` null: leave `explain` out to get the"),
         (b'{"explain": "all"}', "bad_request", "explain"),
         (b'{"now": "yesterday"}', "bad_request", "`now`"),
         (b'{"now": true}', "bad_request", "`now`"),
@@ -199,6 +202,10 @@ def test_data_api_errors_fail_closed(app: Sidecar) -> None:
     deep: dict[str, Any] = {"input": [[[[[[]]]]]] * 400}
     assert error(call(app, "POST", "/v1/data/access", deep)) == (400, "invalid_input")
     assert error(call(app, "POST", "/v1/data/access", {"now": "x"})) == (400, "bad_request")
+    for body in ({"input": None}, {"input": {}, "now": None}):
+        response = call(app, "POST", "/v1/data/access", body)
+        assert error(response) == (400, "bad_request")
+        assert "null: leave" in response[2]["error"]["message"]
 
 
 # ---- batch ---------------------------------------------------------------------------------
@@ -213,6 +220,7 @@ def test_a_batch_answers_in_order_with_errors_in_place(app: Sidecar) -> None:
         {"query": 3},
         "not an object",
         {"query": "access.allow", "input": [0] * 1500},
+        {"query": "access.allow", "input": None},
     ]
     status, _, body = call(app, "POST", "/v1/batch", {"requests": requests})
     assert status == 200
@@ -229,7 +237,9 @@ def test_a_batch_answers_in_order_with_errors_in_place(app: Sidecar) -> None:
         (400, "bad_request"),
         (400, "bad_request"),
         (400, "invalid_input"),
+        (400, "bad_request"),
     ]
+    assert out[-1]["error"]["message"].startswith("requests[7] has `input` null: leave `input` out")
 
 
 def test_malformed_batches_get_400(app: Sidecar) -> None:

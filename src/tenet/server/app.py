@@ -223,6 +223,7 @@ class Sidecar:
             return reused
         body = _object(parse_json(raw), "the body")
         _only(body, ("input", "now", "explain"), "the body")
+        _not_null(body, "the body")
         input, now = body.get("input"), body.get("now")
         decision = _decide(bundle, query, input, now, body.get("explain"))
         doc = decision.to_dict()
@@ -245,6 +246,7 @@ class Sidecar:
         if reused is not None:
             return reused
         body = _object(parse_json(raw), "the body")
+        _not_null(body, "the body")
         now = _now(body.get("now"))
         input = body.get("input")
         try:
@@ -336,6 +338,7 @@ class Sidecar:
                 where = f"requests[{i}]"
                 item = _object(item, where)
                 _only(item, ("query", "input", "now", "explain"), where)
+                _not_null(item, where)
                 query = item.get("query")
                 if not isinstance(query, str):
                     raise HTTPError(400, "bad_request", f"{where} needs `query`: a string")
@@ -469,6 +472,22 @@ def _only(body: dict[str, Any], fields: tuple[str, ...], what: str) -> None:
         if key not in fields:
             names = ", ".join(f"`{f}`" for f in fields)
             message = f"{what} has an unknown field `{key}`: it takes {names}"
+            raise HTTPError(400, "bad_request", message)
+
+
+# what leaving each field out means: a `null` is refused rather than read as that, so that a
+# client's unset variable is not decided as no input
+_LEFT_OUT = {
+    "input": "decide on no input",
+    "now": "decide at the server's clock",
+    "explain": 'get the "summary" explanation',
+}
+
+
+def _not_null(body: dict[str, Any], what: str) -> None:
+    for key, meaning in _LEFT_OUT.items():
+        if key in body and body[key] is None:
+            message = f"{what} has `{key}` null: leave `{key}` out to {meaning}"
             raise HTTPError(400, "bad_request", message)
 
 
