@@ -8,6 +8,7 @@ import json
 import logging
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -47,10 +48,11 @@ def call(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
+    scope = {  # as uvicorn gives it: `path` decoded, `raw_path` as sent
         "type": "http",
         "method": method,
-        "path": path,
+        "path": unquote(path),
+        "raw_path": path.encode(),
         "headers": [(k.encode(), v.encode()) for k, v in hdrs.items()],
     }
     asyncio.run(app(scope, receive, send))
@@ -198,6 +200,20 @@ def test_data_api_errors_fail_closed(app: Sidecar) -> None:
     assert body["errors"][0]["code"] == "conflict"
     assert error(call(app, "POST", "/v1/data/access/nope", {})) == (404, "unknown_query")
     assert error(call(app, "POST", "/v1/data/access//allow", {})) == (404, "unknown_query")
+    # an encoded `/` is part of its segment, not a separator; one trailing `/` is allowed
+    response = call(app, "POST", "/v1/data/access%2Fallow", {"input": ADMIN})
+    assert error(response) == (404, "unknown_query")
+    assert response[2]["error"]["message"] == (
+        "`/v1/data/access%2Fallow`: the segment `access/allow` names no package or rule: each "
+        "segment is one name, without `/` or `.`"
+    )
+    assert error(call(app, "POST", "/v1/data/access.allow", {})) == (404, "unknown_query")
+    assert error(call(app, "POST", "/v1/data/access%2Eallow", {})) == (404, "unknown_query")
+    assert error(call(app, "POST", "/v1/data/access/allow//", {})) == (404, "unknown_query")
+    assert error(call(app, "POST", "/v1/data//", {})) == (404, "unknown_query")
+    assert error(call(app, "POST", "/v1%2Fdata/access", {})) == (404, "not_found")
+    assert call(app, "POST", "/v1/data/access/allow/", {"input": ADMIN})[2]["result"] is True
+    assert call(app, "POST", "/v1/data/%61ccess/allow", {"input": ADMIN})[2]["result"] is True
     assert error(call(app, "POST", "/v1/data/access", [])) == (400, "bad_request")
     deep: dict[str, Any] = {"input": [[[[[[]]]]]] * 400}
     assert error(call(app, "POST", "/v1/data/access", deep)) == (400, "invalid_input")

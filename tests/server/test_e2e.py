@@ -66,6 +66,8 @@ def test_errors_are_json_over_http(server: Server) -> None:
         ("PUT", "/v1/bundle", None, 405, "method_not_allowed"),
         ("POST", "/v1/data/access", b'{"input": ' + b"[" * 150 + b"]" * 150 + b"}", 400,
          "invalid_input"),
+        # uvicorn decodes `path`: the segments are split from `raw_path`
+        ("POST", "/v1/data/access%2Fallow", b"{}", 404, "unknown_query"),
     ]  # fmt: skip
     for method, path, raw, status, code in cases:
         got, headers, body = server.request(method, path, raw=raw)

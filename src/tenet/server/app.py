@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote
 
 from tenet.audit.linking import Prepared, prepare
 from tenet.bundle import Bundle
@@ -199,12 +200,9 @@ class Sidecar:
 
     async def _data(self, scope: Scope, receive: Receive, caller: str | None) -> Response:
         start = time.perf_counter_ns()
-        path = scope["path"][len(DATA) :].strip("/")
-        parts = path.split("/") if path else []
-        if "" in parts:
-            raise HTTPError(404, "unknown_query", f"`{scope['path']}` has an empty segment")
+        query = _data_query(scope)
         raw = await read_body(scope, receive, self.max_body)
-        out, entry = self._document(scope["path"], ".".join(parts), raw, caller, start)
+        out, entry = self._document(scope["path"], query, raw, caller, start)
         return _ok(out) if entry is None else await self._logged(out, entry)
 
     # Deciding is not async: what a decision builds (its document, the input, the log entry
@@ -419,6 +417,34 @@ _SHUTTING_DOWN = error_body(
     "the server shut down before this request was answered (its `--shutdown-timeout` ran out):"
     " nothing was decided; send it again",
 )
+
+
+def _data_query(scope: Scope) -> str:
+    """The query a data API path names: the names after `/v1/data`, dotted.
+
+    The path is split as sent (`raw_path`), and each segment decoded on its own: an encoded
+    `/` (`%2F`) is part of its segment, not a separator, as in OPA. A segment is one package
+    or rule name, so one holding `/` or `.` names none. One trailing `/` is allowed, as OPA
+    allows it; any other empty segment names nothing."""
+    raw = scope.get("raw_path") or scope["path"].encode()
+    sent = raw.decode("latin-1")  # uvicorn takes only ASCII paths
+    segments = [unquote(segment) for segment in sent.split("/")]
+    if segments[:3] != ["", "v1", "data"]:  # `/v1%2Fdata/...`
+        raise HTTPError(404, "not_found", f"no endpoint at `{sent}`; see /openapi.json")
+    names = segments[3:]
+    if names and names[-1] == "":
+        names.pop()
+    for name in names:
+        if name == "":
+            raise HTTPError(404, "unknown_query", f"`{sent}` has an empty segment")
+        if "/" in name or "." in name:
+            raise HTTPError(
+                404,
+                "unknown_query",
+                f"`{sent}`: the segment `{name}` names no package or rule: each segment is "
+                "one name, without `/` or `.`",
+            )
+    return ".".join(names)
 
 
 def _decide(bundle: Bundle, query: str, input: Any, now: Any, explain: Any) -> Any:
