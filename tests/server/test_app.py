@@ -4,8 +4,10 @@ JSON shape of each."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import logging
+import tracemalloc
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -173,6 +175,70 @@ def test_bodies_over_the_limit_get_413(app: Sidecar) -> None:
         400,
         "bad_request",
     )
+
+
+def test_gzip_bodies_are_decompressed(app: Sidecar) -> None:
+    body = json.dumps({"input": ADMIN}).encode()
+    for coding in ("gzip", "x-gzip", "GZIP", "identity, gzip"):
+        headers = {"content-encoding": coding}
+        status, _, doc = call(
+            app, "POST", "/v1/decisions/access.allow", gzip.compress(body), headers
+        )
+        assert (status, doc["result"]) == (200, True), coding
+    # in pieces, and as two gzip members one after the other (RFC 1952)
+    packed = gzip.compress(body[:7]) + gzip.compress(body[7:])
+    chunks = [packed[:10], packed[10:]]
+    response = call(app, "POST", "/v1/data/access/allow", headers={"content-encoding": "gzip"},
+                    chunks=chunks)  # fmt: skip
+    assert response[2]["result"] is True
+    status, _, doc = call(
+        app, "POST", "/v1/decisions/access.allow", body, {"content-encoding": "identity"}
+    )
+    assert (status, doc["result"]) == (200, True)
+
+
+def test_a_gzip_bomb_is_refused_while_it_is_decompressed(app: Sidecar) -> None:
+    """The limit (20,000 bytes here) applies to the decompressed body, which is never
+    inflated beyond it: 10 MB of zeros, compressed to 10 kB, is refused in a few kB."""
+    bomb = gzip.compress(b'{"input": "' + b"0" * 10_000_000 + b'"}')
+    assert len(bomb) < 20_000
+    tracemalloc.start()
+    try:
+        response = call(
+            app, "POST", "/v1/decisions/access.allow", bomb, {"content-encoding": "gzip"}
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert error(response) == (413, "body_too_large")
+    assert response[2]["error"]["message"] == (
+        "the body, decompressed, is larger than the limit of 20000 bytes"
+    )
+    assert peak < 2_000_000
+
+
+@pytest.mark.parametrize(
+    ("coding", "body", "status", "message"),
+    [
+        ("br", b"{}", 415, "`Content-Encoding: br` is not supported: send the body as it is, or "
+         "compressed once with `Content-Encoding: gzip`"),
+        ("gzip, gzip", b"{}", 415, "`Content-Encoding: gzip, gzip` is not supported"),
+        ("deflate", b"{}", 415, "`Content-Encoding: deflate` is not supported"),
+        ("gzip", b'{"input": {}}', 400, "the body is not valid gzip (incorrect header check), "
+         "which `Content-Encoding: gzip` says it is"),
+        ("gzip", gzip.compress(b'{"input": {}}')[:-9], 400,
+         "the body is not valid gzip (it ends before its gzip stream does)"),
+    ],
+)  # fmt: skip
+def test_other_content_encodings_and_bad_gzip_are_refused(
+    app: Sidecar, coding: str, body: bytes, status: int, message: str
+) -> None:
+    response = call(app, "POST", "/v1/decisions/access.allow", body, {"content-encoding": coding})
+    code = "unsupported_encoding" if status == 415 else "bad_request"
+    assert error(response) == (status, code)
+    assert response[2]["error"]["message"].startswith(message)
+    if status == 415:
+        assert response[1][b"accept-encoding"] == b"gzip"
 
 
 # ---- the data API --------------------------------------------------------------------------

@@ -3,6 +3,7 @@ tokens, limits, startup failures, and a graceful shutdown that finishes a reques
 
 from __future__ import annotations
 
+import gzip
 import json
 import signal
 import socket
@@ -39,6 +40,10 @@ def test_decisions_data_and_batch_over_http(server: Server) -> None:
     assert_valid_decision(doc)
     assert doc["allowed"] is True and doc["bundle"]["name"] == "gates"
     status, _, body = server.post("/v1/data/access/allow", {"input": ADMIN})
+    assert status == 200 and body["result"] is True
+    packed = gzip.compress(json.dumps({"input": ADMIN}).encode())
+    gzipped = {"content-encoding": "gzip"}
+    status, _, body = server.post("/v1/data/access/allow", raw=packed, headers=gzipped)
     assert status == 200 and body["result"] is True
     status, _, body = server.post(
         "/v1/batch", {"requests": [{"query": "access.allow"}, {"query": "deploy.staging"}]}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import zlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -107,7 +108,66 @@ def shutdown_cancelled() -> bool:
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole request body, refused with 413 as soon as it is known to exceed `limit`."""
+    """The whole request body, refused with 413 as soon as it is known to exceed `limit`; a
+    gzip body (`Content-Encoding: gzip`) is decompressed, `limit` applying to both sizes."""
+    gzip = _gzipped(scope)
+    body = await _read(scope, receive, limit)
+    return _gunzip(body, limit) if gzip and body else body
+
+
+def _gzipped(scope: Scope) -> bool:
+    """Whether the body is gzip; a content coding other than gzip and identity is a 415."""
+    found = [value for name, value in scope["headers"] if name == b"content-encoding"]
+    if not found:
+        return False
+    text = b",".join(found).decode("latin-1")
+    codings = [c.strip().lower() for c in text.split(",")]
+    codings = [c for c in codings if c not in ("", "identity")]
+    if not codings:
+        return False
+    if codings in (["gzip"], ["x-gzip"]):
+        return True
+    raise HTTPError(
+        415,
+        "unsupported_encoding",
+        f"`Content-Encoding: {text.strip()}` is not supported: send the body as it is, or "
+        "compressed once with `Content-Encoding: gzip`",
+        [(b"accept-encoding", b"gzip")],
+    )
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    """A gzip body decompressed, refused with 413 as soon as it exceeds `limit` (never
+    inflated further, so a small body cannot fill memory); members one after another, as
+    RFC 1952 allows, are read one after another."""
+    out: list[bytes] = []
+    size = 0
+    rest = body
+    while rest:
+        member = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            data = member.decompress(rest, limit + 1 - size)
+        except zlib.error as err:  # "Error -3 while decompressing data: incorrect header check"
+            raise _bad_gzip(str(err).rpartition(": ")[2]) from None
+        size += len(data)
+        if size > limit:
+            raise _too_large(limit, "the body, decompressed,")
+        if not member.eof:
+            raise _bad_gzip("it ends before its gzip stream does")
+        out.append(data)
+        rest = member.unused_data
+    return b"".join(out)
+
+
+def _bad_gzip(why: str) -> HTTPError:
+    return HTTPError(
+        400,
+        "bad_request",
+        f"the body is not valid gzip ({why}), which `Content-Encoding: gzip` says it is",
+    )
+
+
+async def _read(scope: Scope, receive: Receive, limit: int) -> bytes:
     message = await receive()
     if not message.get("more_body", False) and message["type"] == "http.request":
         # the usual case, a body that came in one piece: its length is known
@@ -142,11 +202,11 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _too_large(limit: int) -> HTTPError:
+def _too_large(limit: int, what: str = "the body") -> HTTPError:
     return HTTPError(
         413,
         "body_too_large",
-        f"the body is larger than the limit of {limit} bytes",
+        f"{what} is larger than the limit of {limit} bytes",
         [(b"connection", b"close")],
     )
 
