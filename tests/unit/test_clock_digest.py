@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,6 +20,19 @@ def test_rfc3339_text_is_datetimes(epoch: float) -> None:
     moment = datetime.fromtimestamp(epoch, UTC)
     pattern = "%Y-%m-%dT%H:%M:%S.%fZ" if moment.microsecond else "%Y-%m-%dT%H:%M:%SZ"
     assert format_rfc3339(epoch) == moment.strftime(pattern)
+
+
+@pytest.mark.parametrize(
+    ("epoch", "text"),
+    [
+        (-62135596800, "0001-01-01T00:00:00Z"),  # the earliest `now` a decision takes
+        (-62135596799.5, "0001-01-01T00:00:00.500000Z"),
+        (-30610310400, "0999-12-31T00:00:00Z"),
+        (253402300799, "9999-12-31T23:59:59Z"),  # the latest
+    ],
+)
+def test_rfc3339_years_have_four_digits(epoch: float, text: str) -> None:
+    assert format_rfc3339(epoch) == text
 
 
 def test_canonical_json_sorts_keys_without_whitespace() -> None:

@@ -31,7 +31,8 @@ def format_rfc3339(epoch: int | float) -> str:
     # every decision formats its clock: most fall in the same second as the one before
     cached = _second
     if cached[0] != whole:
-        text = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        # not strftime, whose `%Y` gives `1`, not `0001`, for the years before 1000 (glibc)
+        text = datetime.fromtimestamp(whole, UTC).isoformat(timespec="seconds")[:19]
         cached[0], cached[1] = whole, text
     else:
         text = cached[1]
