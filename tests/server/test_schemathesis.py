@@ -4,20 +4,27 @@ shaped as the description says."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from jsonschema import Draft202012Validator
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    negative_data_rejection,
+    positive_data_acceptance,
     response_schema_conformance,
     status_code_conformance,
 )
 
+from tenet.runtime.evaluate import resolve_now
 from tenet.server.openapi import openapi
 from tests.server.helpers import Server, make_bundle
 
@@ -76,11 +83,54 @@ def test_no_request_gets_a_server_error(
                 status_code_conformance,
                 content_type_conformance,
                 response_schema_conformance,
+                # what the description allows is accepted, what it does not is refused
+                positive_data_acceptance,
+                negative_data_rejection,
             ],
         )
 
     check()
     assert calls[0] > 0
+
+
+def test_the_command_line_run_with_every_check_passes(sidecar: Server, tmp_path: Path) -> None:
+    """`st run --checks all`, as a user would run it: its coverage phase adds the boundary
+    values of each schema (the first and last `now`, say) and the methods a path does not
+    take, which the generated cases above do not."""
+    command = "from schemathesis.cli import schemathesis; schemathesis()"
+    result = subprocess.run(
+        [sys.executable, "-c", command, "run", f"http://127.0.0.1:{sidecar.port}/openapi.json",
+         "--checks", "all", "--max-examples", "10", "--seed", "1", "--workers", "1",
+         "--generation-database", "none", "--no-color"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        "2026-11-27T10:15:00Z", "2026-11-27t10:15:00.123456789+02:00", "2026-11-27T10:15:00z",
+        "0001-01-01T00:00:00Z", "0001-01-01T00:00:00-01:00", "9999-12-31T23:59:59+01:00",
+        "0000-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00",
+        "2026-11-27T24:00:00Z", "2016-12-31T23:59:60Z", "2026-11-27T10:15:00Z\n",
+        "2026-11-27 10:15:00Z", "2026-11-27T10:15:00+0200", "2026-11-27T10:15:00",
+        "2026-13-01T00:00:00Z", "2026-11-27T10:15:00+24:00",
+        -62135596800, 253402300799, -62135596801, 253402300800, 1.5, 0,
+    ],
+)  # fmt: skip
+def test_the_declared_now_is_what_the_server_takes(now: Any) -> None:
+    """The description's `now` (its pattern and range; its format keeps days within their
+    months) holds exactly the values `Bundle.decide` takes."""
+    schemas = openapi(False, 65536, 1000)["components"]["schemas"]
+    declared = Draft202012Validator(schemas["DecisionRequest"]["properties"]["now"])
+    try:
+        resolve_now(now)
+    except ValueError:
+        taken = False
+    else:
+        taken = True
+    assert declared.is_valid(now) == taken
 
 
 def test_the_served_description_is_the_one_built(sidecar: Server) -> None:

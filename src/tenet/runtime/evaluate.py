@@ -16,7 +16,7 @@ from tenet.runtime.trace import Tracer
 from tenet.runtime.values import DOUBLE_MAX, UNDEF, EvalError, equal
 from tenet.yamlutil import DocumentError, check_document, is_text
 
-__all__ = ["Ctx", "Limits", "Outcome", "evaluate", "resolve_now"]
+__all__ = ["EARLIEST", "LATEST", "Ctx", "Limits", "Outcome", "evaluate", "resolve_now"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +88,14 @@ def resolve_now(now: Any) -> int | float:
         raise ValueError(
             f"`now` must be RFC 3339 text, epoch seconds or a datetime, not {type(now).__name__}"
         )
-    if not _EARLIEST <= value <= _LATEST:  # also refuses NaN
+    if not EARLIEST <= value <= LATEST:  # also refuses NaN
         raise ValueError(f"`now` is out of range: {now!r}")
     return value
 
 
-# the years 0001 to 9999, the range an RFC 3339 timestamp can name
-_EARLIEST, _LATEST = -62135596800, 253402300799
+# the years 0001 to 9999, the range an RFC 3339 timestamp can name (the sidecar's OpenAPI
+# description declares it)
+EARLIEST, LATEST = -62135596800, 253402300799
 
 
 def _error(err: EvalError, check: str | None = None) -> ErrorEntry:

@@ -8,10 +8,23 @@ from typing import Any
 
 import tenet
 from tenet.decision import decision_schema
+from tenet.runtime.evaluate import EARLIEST, LATEST
 
 __all__ = ["openapi"]
 
 _JSON = "application/json"
+
+# `now` as `tenet.runtime.clock` reads it: RFC 3339 with `T` or `t`, seconds up to 59, any
+# number of fraction digits, `Z`, `z` or an offset up to 23:59; the years 0001 to 9999 in UTC.
+# The format (date-time) keeps the day within its month; the lookaheads keep the first and last
+# day's offsets from leaving that range (a little stricter than the server, which takes the
+# offsets that stay within it). It ends with `(?![\s\S])`, not `$`, which in Python matches
+# before a final newline too.
+RFC3339 = (
+    "^(?!0000)(?!0001-01-01[Tt][^+]*[+](?!00:00))(?!9999-12-31[Tt][^-]*-(?!00:00))"
+    "[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])[Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    "([.][0-9]+)?([Zz]|[+-]([01][0-9]|2[0-3]):[0-5][0-9])(?![\\s\\S])"
+)
 
 
 def _rewrite_refs(node: Any) -> Any:
@@ -50,16 +63,26 @@ def _schemas(max_batch: int) -> dict[str, Any]:
         f"Decision_{name}": _rewrite_refs(schema) for name, schema in defs.items()
     }
     now = {
-        "description": "The decision's clock: RFC 3339 text or epoch seconds (default: the "
-        "server's clock when the request is decided).",
-        "oneOf": [{"type": "string"}, {"type": "number"}],
+        "description": "The decision's clock: RFC 3339 text or epoch seconds, within the years "
+        "0001 to 9999 in UTC (default, when left out: the server's clock when the request is "
+        "decided). Not `null`.",
+        "oneOf": [
+            {"type": "string", "format": "date-time", "pattern": RFC3339},
+            {"type": "number", "minimum": EARLIEST, "maximum": LATEST},
+        ],
         "examples": ["2026-11-27T10:15:00Z"],
     }
     explain = {
         "description": "How much evidence the decision carries: `full` adds the evidence of "
-        "passed checks and every condition of a rule definition that did not hold.",
+        "passed checks and every condition of a rule definition that did not hold (default, "
+        "when left out: `summary`). Not `null`.",
         "enum": ["summary", "full"],
         "default": "summary",
+    }
+    input = {
+        "description": "The document being decided: any JSON value but `null` (left out: the "
+        "empty object `{}`).",
+        "not": {"type": "null"},
     }
     schemas.update(
         {
@@ -77,18 +100,17 @@ def _schemas(max_batch: int) -> dict[str, Any]:
             "DecisionRequest": {
                 "type": "object",
                 "additionalProperties": False,
-                "properties": {
-                    "input": {"description": "The document being decided (default `{}`)."},
-                    "now": now,
-                    "explain": explain,
-                },
+                "properties": {"input": input, "now": now, "explain": explain},
                 "examples": [{"input": {"subject": {"role": "ml_engineer"}, "action": "read"}}],
             },
             "DataRequest": {
                 "type": "object",
                 "description": "As Open Policy Agent's data API takes it; other fields are "
                 "ignored.",
-                "properties": {"input": {}, "now": now},
+                "properties": {
+                    "input": {**input, "description": "The input (left out: no input)."},
+                    "now": now,
+                },
             },
             "DataResponse": {
                 "type": "object",
@@ -114,18 +136,31 @@ def _schemas(max_batch: int) -> dict[str, Any]:
                     "requests": {
                         "type": "array",
                         "maxItems": max_batch,
+                        # an item that is no BatchItem is still answered 200, with an error
+                        # entry in its place: only the body's shape is refused
                         "items": {
-                            "type": "object",
-                            "required": ["query"],
-                            "additionalProperties": False,
-                            "properties": {
-                                "query": {"type": "string", "examples": ["access.allow"]},
-                                "input": {},
-                                "now": now,
-                                "explain": explain,
-                            },
+                            "anyOf": [
+                                _ref("BatchItem"),
+                                {
+                                    "description": "Any other value: answered with an error "
+                                    "entry in its place (the status it would have had alone), "
+                                    "the other requests still decided."
+                                },
+                            ]
                         },
                     }
+                },
+            },
+            "BatchItem": {
+                "type": "object",
+                "description": "One request of a batch: a decision request with its query.",
+                "required": ["query"],
+                "additionalProperties": False,
+                "properties": {
+                    "query": {"type": "string", "examples": ["access.allow"]},
+                    "input": input,
+                    "now": now,
+                    "explain": explain,
                 },
             },
             "BatchResponse": {
@@ -193,27 +228,53 @@ def _schemas(max_batch: int) -> dict[str, Any]:
 def openapi(auth: bool, max_body: int, max_batch: int) -> dict[str, Any]:
     """The description: with `auth`, every operation but `/health` needs a bearer token."""
     e400 = _error_response(
-        "Malformed JSON, a body of the wrong shape, a bad `now` or `explain`, or an input "
-        "nested too deeply or holding too many values."
+        "Malformed JSON, a body of the wrong shape, a bad or `null` `input`, `now` or "
+        "`explain`, an input nested too deeply or holding too many values, or with "
+        "`Content-Encoding: gzip` a body that is not gzip."
     )
-    e401 = _error_response("A missing or wrong bearer token (when the server has a token file).")
+    e401 = _error_response(
+        "A missing or wrong bearer token, or another scheme than `Bearer` (when the server has "
+        "a token file)."
+    )
     e404 = _error_response("The query names no package or rule of the bundle.")
-    e413 = _error_response(f"The body is larger than the limit ({max_body} bytes by this server).")
-    common = {"400": e400, "413": e413}
+    e405 = _error_response("Another method than this path takes; `Allow` names it.")
+    e405["headers"] = {"Allow": {"schema": {"type": "string"}, "required": True}}
+    e413 = _error_response(
+        f"The body, as sent or gzip-decompressed, is larger than the limit ({max_body} bytes "
+        "by this server)."
+    )
+    e415 = _error_response("A `Content-Encoding` other than `gzip` (or `identity`).")
+    e503 = _error_response(
+        "Nothing is returned: `shutting_down` when the server's shutdown timeout ran out "
+        "before the request was answered; `audit_unavailable` when, failing closed, its "
+        "decisions could not be recorded in the decision log."
+    )
+    logged = {
+        "Tenet-Decision-Logged": {
+            "description": "With a decision log: whether the answer's decisions were recorded.",
+            "schema": {"enum": ["true", "false"]},
+        }
+    }
+    common = {"400": e400, "405": e405, "413": e413, "415": e415, "503": e503}
     if auth:
         common["401"] = e401
 
-    def post(summary: str, request: str, ok: dict[str, Any], **errors: Any) -> dict[str, Any]:
-        return {
-            "post": {
-                "summary": summary,
-                "requestBody": {"required": False, "content": {_JSON: {"schema": _ref(request)}}},
-                "responses": {"200": ok, **common, **errors},
-            }
-        }
+    def post(
+        summary: str,
+        request: str,
+        ok: dict[str, Any],
+        errors: dict[str, Any] | None = None,
+        required: bool = False,
+    ) -> dict[str, Any]:
+        body = {"required": required, "content": {_JSON: {"schema": _ref(request)}}}
+        if not required:
+            body["description"] = "Optional: an empty body is the same as `{}`."
+        responses = {"200": {**ok, "headers": logged}, **common, **(errors or {})}
+        responses["503"] = {**e503, "headers": logged}
+        return {"post": {"summary": summary, "requestBody": body, "responses": responses}}
 
     def get(summary: str, ok: dict[str, Any], extra: dict[str, Any] | None = None) -> Any:
-        responses = {"200": ok, **(extra or {})}
+        responses = {"200": ok, "405": e405, **(extra or {})}
         if auth:
             responses["401"] = e401
         return {"get": {"summary": summary, "responses": responses}}
@@ -236,14 +297,14 @@ def openapi(auth: bool, max_body: int, max_batch: int) -> dict[str, Any]:
         "Decide a query: the decision document",
         "DecisionRequest",
         _json_response("The decision document.", _ref("Decision")),
-        **{"404": e404},
+        {"404": e404},
     )
     decisions["post"]["parameters"] = [query_param]
     data = post(
         "A rule's value or a package's document, shaped as OPA's data API",
         "DataRequest",
         _json_response("The value; `result` is absent when undefined.", _ref("DataResponse")),
-        **{"404": e404},
+        {"404": e404},
     )
     data_root = copy.deepcopy(data)
     data_root["post"]["summary"] = "Every package's document"
@@ -255,7 +316,12 @@ def openapi(auth: bool, max_body: int, max_batch: int) -> dict[str, Any]:
         "/v1/batch": post(
             "Many decisions in one request, in order, on one version of the bundle",
             "BatchRequest",
-            _json_response("One entry per request, in order.", _ref("BatchResponse")),
+            _json_response(
+                "One entry per request, in order: a request that cannot be decided (a bad "
+                "field, an unknown query) is an error entry in its place.",
+                _ref("BatchResponse"),
+            ),
+            required=True,
         ),
         "/v1/bundle": get(
             "The bundle deciding now, and the last reload error",
@@ -265,7 +331,10 @@ def openapi(auth: bool, max_body: int, max_batch: int) -> dict[str, Any]:
             "get": {
                 "summary": "Liveness: `degraded` while the last reload failed",
                 "security": [],
-                "responses": {"200": _json_response("The server is up.", _ref("Health"))},
+                "responses": {
+                    "200": _json_response("The server is up.", _ref("Health")),
+                    "405": e405,
+                },
             }
         },
         "/ready": get(
