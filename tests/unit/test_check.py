@@ -162,6 +162,35 @@ xs = [x for x in input.xs if true]
     ]
 
 
+def test_a_local_named_like_a_constant_rule_is_not_constant() -> None:
+    # from its binding on, the name is the local's: `limit > 1` tests the input
+    text = """\
+package p
+
+limit = 10
+
+r6 if {
+    limit := input.n
+    limit > 1
+}
+
+r7 if { every limit in input.xs { limit > 1 } }
+
+r8 = [limit for limit in input.xs if limit > 1]
+
+r9 if {
+    some limit in input.xs
+    limit > 1
+}
+
+r10 if { limit > 1 }
+"""
+    found = [(line, m) for c, line, m, _ in lint_one(text) if c == "constant-condition"]
+    assert found == [
+        (19, "condition `limit > 1` is constant: it has the same value for every input"),
+    ]
+
+
 def test_check_without_message() -> None:
     text = """\
 package p

@@ -571,10 +571,10 @@ class _Module(Walker[_Scope]):
     # ---- constant conditions ----------------------------------------------------------------
 
     def condition(self, e: ast.Expr, scope: _Scope) -> None:
-        self._constant(e, "condition")
+        self._constant(e, "condition", scope)
 
-    def _constant(self, e: ast.Expr, what: str) -> None:
-        if not self._is_constant(e):
+    def _constant(self, e: ast.Expr, what: str, local: _Scope | None = None) -> None:
+        if not self._is_constant(e, local):
             return
         value = self._fold(e)
         if value is UNDEF:
@@ -607,18 +607,25 @@ class _Module(Walker[_Scope]):
             return UNDEF
         return code.const is not False
 
-    def _is_constant(self, e: ast.Expr) -> bool:
+    def _is_constant(self, e: ast.Expr, local: _Scope | None = None) -> bool:
+        """Whether `e` has one value for every input; a name bound in the body (`local`) is
+        the body's, even when a constant rule has that name too."""
         match e:
             case ast.Literal():
                 return True
             case ast.Var() | ast.Field() | ast.Index():
                 found = chain_of(e)
                 if found is None:
-                    return self._is_constant(e.obj) and (  # type: ignore[union-attr]
-                        not isinstance(e, ast.Index) or self._is_constant(e.index)
+                    return self._is_constant(e.obj, local) and (  # type: ignore[union-attr]
+                        not isinstance(e, ast.Index) or self._is_constant(e.index, local)
                     )
                 root, steps = found
-                if any(isinstance(s, ast.Index) and not self._is_constant(s.index) for s in steps):
+                if local is not None and local.find(root.name) is not None:
+                    return False
+                if any(
+                    isinstance(s, ast.Index) and not self._is_constant(s.index, local)
+                    for s in steps
+                ):
                     return False
                 target = self.scope.lookup(root.name)
                 if target is None:
@@ -635,19 +642,21 @@ class _Module(Walker[_Scope]):
                 if not isinstance(target, BuiltinTarget):
                     return False
                 b = target.builtin
-                return b.pure and not b.needs_ctx and all(self._is_constant(a) for a in args)
+                return b.pure and not b.needs_ctx and all(self._is_constant(a, local) for a in args)
             case ast.Negate(operand=x) | ast.Not(operand=x):
-                return self._is_constant(x)
+                return self._is_constant(x, local)
             case (
                 ast.Binary(left=a, right=b)
                 | ast.Compare(left=a, right=b)
                 | ast.BoolOp(left=a, right=b)
             ):
-                return self._is_constant(a) and self._is_constant(b)
+                return self._is_constant(a, local) and self._is_constant(b, local)
             case ast.ArrayLit(items=items):
-                return all(self._is_constant(i) for i in items)
+                return all(self._is_constant(i, local) for i in items)
             case ast.ObjectLit(pairs=pairs):
-                return all(self._is_constant(k) and self._is_constant(v) for k, v in pairs)
+                return all(
+                    self._is_constant(k, local) and self._is_constant(v, local) for k, v in pairs
+                )
             case _:
                 return False
 
