@@ -10,7 +10,12 @@ import pytest
 import yaml
 
 import tenet
-from tenet.testing.expect import compare, load_errors_match, unknown_expect_keys
+from tenet.testing.expect import (
+    compare,
+    load_errors_match,
+    malformed_expect,
+    unknown_expect_keys,
+)
 from tests.conftest import CONFORMANCE, assert_valid_decision, write_bundle
 
 
@@ -58,7 +63,7 @@ def test_case(f: Path, doc: dict[str, Any], case: dict[str, Any], tmp_path_facto
     decision = bundle.decide(case["query"], case.get("input") or {}, now=case.get("now"))
     got = decision.to_dict()
     assert_valid_decision(got)
-    problems = unknown_expect_keys(case["expect"])
+    problems = unknown_expect_keys(case["expect"]) + malformed_expect(case["expect"])
     assert not problems, problems
     mismatches = compare(case["expect"], got)
     shown = json.dumps(got, indent=1)

@@ -219,6 +219,34 @@ def test_unknown_expect_keys_are_named_with_a_suggestion() -> None:
     ]
 
 
+def test_an_expectation_of_the_wrong_shape_is_named_not_compared(tmp_path: Path) -> None:
+    # a string where a list is meant was compared letter by letter, `""` as no check at all
+    cases, problems = read_test_file(
+        "tests/t.yaml",
+        b"""\
+cases:
+  - name: string for list
+    query: gate
+    expect: {violated: ""}
+  - name: id not in a list
+    query: gate
+    expect: {passed: gate.owner, messages: "no owner"}
+  - name: fine
+    query: gate
+    expect: {violated: [], passed: null, allowed: true}
+""",
+    )
+    assert [c.name for c in cases] == ["fine"]
+    assert [(p.name, p.message) for p in problems] == [
+        ("string for list", '`violated` must be a list of check ids, not ""'),
+        (
+            "id not in a list",
+            '`passed` must be a list of check ids, not "gate.owner"; '
+            '`messages` must be a list of messages, not "no owner"',
+        ),
+    ]
+
+
 def test_malformed_test_files_are_failures(tmp_path: Path) -> None:
     cases, problems = read_test_file(
         "tests/t.yaml",

@@ -17,6 +17,7 @@ __all__ = [
     "compare",
     "json_equal",
     "load_errors_match",
+    "malformed_expect",
     "unknown_expect_keys",
 ]
 
@@ -85,6 +86,46 @@ def unknown_expect_keys(expect: dict[str, Any]) -> list[str]:
         if key not in EXPECT_KEYS:
             hint = did_you_mean(str(key), EXPECT_KEYS)
             out.append(f"unknown expect key `{key}`" + (f": {hint}" if hint else ""))
+    return out
+
+
+def _texts(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _ids(v: Any) -> bool:
+    return v is None or _texts(v)  # null: none
+
+
+def _by_check(of: Any) -> Any:
+    return lambda v: isinstance(v, dict) and all(of(x) for x in v.values())
+
+
+# an expect key -> whether a value has the shape the comparison reads, and that shape: a
+# string where a list is meant would be compared letter by letter, and pass or fail for
+# nothing to do with the policy
+_SHAPES: dict[str, tuple[Any, str]] = {
+    "outcome": (lambda v: isinstance(v, str), "a string (`allow`, `deny`, `error`)"),
+    "allowed": (lambda v: isinstance(v, bool), "`true` or `false`"),
+    "defined": (lambda v: isinstance(v, bool), "`true` or `false`"),
+    **{key: (_ids, "a list of check ids") for _, key in _STATUS_KEYS},
+    "messages": (_texts, "a list of messages"),
+    "evidence": (_by_check(lambda v: isinstance(v, dict)), "check id -> {reference: value}"),
+    "undefined": (_texts, "a list of references"),
+    "error_contains": (lambda v: isinstance(v, str), "a string"),
+    "controls": (_by_check(_texts), "check id -> a list of control ids"),
+    "remediation": (_by_check(lambda v: isinstance(v, str)), "check id -> its remediation text"),
+}
+
+
+def malformed_expect(expect: dict[str, Any]) -> list[str]:
+    """Messages (`` `violated` must be a list of check ids ``) for known keys whose value has
+    another shape than the comparison reads."""
+    out = []
+    for key, value in expect.items():
+        shape = _SHAPES.get(key)
+        if shape is not None and not shape[0](value):
+            out.append(f"`{key}` must be {shape[1]}, not {_show(value)}")
     return out
 
 

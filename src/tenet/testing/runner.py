@@ -18,7 +18,7 @@ from tenet.compiler import compile_program
 from tenet.decision import canonical_json
 from tenet.diagnostics import PolicyError, QueryError, did_you_mean
 from tenet.testing.coverage import CoverageReport, Recorder, coverage_report
-from tenet.testing.expect import Mismatch, compare, unknown_expect_keys
+from tenet.testing.expect import Mismatch, compare, malformed_expect, unknown_expect_keys
 from tenet.yamlutil import DocumentError, check_document, load_yaml_with_nodes
 
 __all__ = [
@@ -178,6 +178,7 @@ def read_test_file(rel: str, raw: bytes) -> tuple[list[TestCase], list[FileProbl
             found.append("a case needs `expect`: a mapping of what the decision must show")
         else:
             found.extend(unknown_expect_keys(expect))
+            found.extend(malformed_expect(expect))
         case_data = c.get("data")
         if case_data is not None and not isinstance(case_data, dict):
             found.append("`data` must be a mapping of data paths to values")
