@@ -57,6 +57,19 @@ def resolve_imports(an: Analysis) -> list[Diagnostic]:
                     )
                 )
                 continue
+            if isinstance(target, RuleTarget) and target.rule.package == module.package:
+                # before the alias checks: its alias is the rule's own name, and renaming it
+                # (the clash's advice) would only leave this error
+                diags.append(
+                    Diagnostic(
+                        "self-import",
+                        f"`{dotted}` is a rule of this package and needs no import",
+                        imp.span,
+                        f"remove the import, and refer to the rule by its name, "
+                        f"`{target.rule.name}`",
+                    )
+                )
+                continue
             name = imp.name
             if name in ("input", "data"):
                 diags.append(
@@ -92,15 +105,6 @@ def resolve_imports(an: Analysis) -> list[Diagnostic]:
                         f"`{name}` is imported twice in this file",
                         imp.span,
                         "give one of them another alias with `as`",
-                    )
-                )
-                continue
-            if isinstance(target, RuleTarget) and target.rule.package == module.package:
-                diags.append(
-                    Diagnostic(
-                        "self-import",
-                        f"`{dotted}` is a rule of this package and needs no import",
-                        imp.span,
                     )
                 )
                 continue
