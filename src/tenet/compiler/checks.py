@@ -11,7 +11,7 @@ from typing import Any
 from tenet.compiler.bodies import Body, Cont
 from tenet.compiler.expressions import Fn
 from tenet.runtime.trace import CondMeta, Record, Tracer
-from tenet.runtime.values import UNDEF, EvalError, freeze, to_json
+from tenet.runtime.values import UNDEF, EvalError, freeze, json_number, to_json
 from tenet.source import Span
 from tenet.yamlutil import is_text
 
@@ -52,6 +52,8 @@ def _format(v: Any, spec: str) -> str:
             "template",
             f"format `:{spec}` asks for a width or precision over {MAX_FORMAT_WIDTH}",
         )
+    if type(v) is float:
+        v = json_number(v)  # `6 / 3` is 2, as the message prints it: `:d` takes it too
     t = type(v)
     try:
         if t is int or t is float or t is str:
