@@ -25,10 +25,11 @@ def _warnings(found: Metrics, label: str, prediction: str, pos_label: str) -> li
                 f"no row has `{pos_label}` in column `{column}` (values seen: {shown}); "
                 f"every row counts as negative there. Is --pos-label right?"
             )
-        elif len(values - {pos_label}) > 1:
+        elif len(others := values - {pos_label}) > 1:
+            listed = ", ".join(f"`{v}`" for v in sorted(others)[:10])
             out.append(
-                f"column `{column}` has {len(values - {pos_label})} values besides "
-                f"`{pos_label}` ({shown}); all of them count as negative"
+                f"column `{column}` has {len(others)} values besides `{pos_label}` ({listed}); "
+                "all of them count as negative"
             )
     return out
 

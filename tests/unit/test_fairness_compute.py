@@ -188,7 +188,7 @@ def test_pos_label_and_other_values(tmp_path: Path) -> None:
         "b": (0, 0, 0, 1),
     }
     assert out["positive_label"] == "yes"
-    assert "column `y` has 2 values besides `yes`" in r.stderr
+    assert "column `y` has 2 values besides `yes` (`maybe`, `no`); all of them" in r.stderr
 
 
 def test_yaml_and_json_say_the_same(tmp_path: Path) -> None:
