@@ -352,3 +352,42 @@ def test_the_longest_chain_the_parser_accepts_evaluates_explains_and_formats(
     assert decide(b, "main.any_b", {"b": True}, explain="full")["result"] is True
     assert decide(b, "main.any_b", {}, explain="full")["defined"] is False
     assert format_text(text).count(" or") == n - 1
+
+
+def test_a_local_bound_to_part_of_the_input_reads_with_its_pointer(tmp_path: Path) -> None:
+    # CI annotations point at the field a condition read through a local, not its parent
+    policy = """package main
+require approved {
+    bg := input.subject.bg
+    bg.approved_by != input.subject.id
+}
+forbid unreviewed {
+    some d in input.ds
+    not d.reviewed
+}
+forbid big {
+    some name, m in input.models
+    m.size > 10
+}
+forbid pair {
+    some i, row in input.rows
+    row[1] > 1
+}
+"""
+    doc = decide(
+        bundle(tmp_path, policy),
+        "main",
+        {
+            "subject": {"id": "a", "bg": {"approved_by": "a"}},
+            "ds": [{"reviewed": True}, {"reviewed": False}],
+            "models": {"x": {"size": 1}, "y": {"size": 11}},
+            "rows": [[0, 0], [0, 2]],
+        },
+    )
+    paths = {c["id"]: c["evidence"][-1]["input_paths"] for c in doc["checks"]}
+    assert paths == {
+        "main.approved": ["/subject/bg/approved_by", "/subject/id"],
+        "main.unreviewed": ["/ds/1/reviewed"],
+        "main.big": ["/models/y/size"],
+        "main.pair": ["/rows/1/1"],
+    }

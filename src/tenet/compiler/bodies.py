@@ -299,9 +299,14 @@ def _traced_some(
             if not items:
                 rec.holds = False
                 return _settle(ctx, fr, rec, False, nxt, k)
-            for item in items:
+            tr = ctx.tracer
+            for at, item in enumerate(items):
                 _step(ctx, stmt.span)
                 values = (item,) if len(bound) == 1 else item
+                if len(bound) == 1:
+                    tr.bound(c, at, item)  # an array's element (an object's key is text)
+                else:
+                    tr.bound(c, item[0], item[1])  # index or key, and the value
                 one = rec.copy()
                 one.holds = True
                 for slot, name, v in zip(bound, names, values, strict=True):

@@ -259,6 +259,8 @@ class ExprCompiler:
             if v is UNDEF:
                 tr.missing(texts[0])
                 return UNDEF
+            # a local bound to part of the input reads where that part is
+            root = pointer_root if pointer_root is not None else tr.origin(v)
             keys: list[Any] = []
             for i, s in enumerate(steps):
                 if type(s) is str:
@@ -273,7 +275,7 @@ class ExprCompiler:
                     tr.missing(texts[i + 1])
                     return UNDEF
             # the input's keys are kept as they are; the JSON pointer is written only if shown
-            tr.read(full, v, (*pointer_root, *keys) if pointer_root is not None else None)
+            tr.read(full, v, (*root, *keys) if root is not None else None)
             return v
 
         return fn

@@ -46,7 +46,7 @@ class Tracer:
     copy of the variables at that point so that a message can be rendered from them.
     """
 
-    __slots__ = ("best", "best_frame", "cur", "error_path", "path", "successes")
+    __slots__ = ("best", "best_frame", "cur", "error_path", "origins", "path", "successes")
 
     def __init__(self) -> None:
         self.cur: Record | None = None
@@ -55,6 +55,10 @@ class Tracer:
         self.best_frame: list[Any] | None = None
         self.successes: list[tuple[list[Record], list[Any]]] = []
         self.error_path: list[Record] | None = None
+        # where in the input an object or array read from it is (by identity: the input is
+        # alive for the whole evaluation, so no other object can share its id), so that a
+        # local bound to it (`bg := input.x`, `some d in input.ds`) reads with a pointer too
+        self.origins: dict[int, tuple[Any, ...]] = {}
 
     def reset(self) -> None:
         self.cur = None
@@ -63,6 +67,7 @@ class Tracer:
         self.best_frame = None
         self.successes = []
         self.error_path = None
+        self.origins = {}
 
     def read(self, text: str, value: Any, pointer: tuple[Any, ...] | None) -> None:
         cur = self.cur
@@ -70,6 +75,21 @@ class Tracer:
             cur.values[text] = value
             if pointer is not None and pointer not in cur.pointers:
                 cur.pointers.append(pointer)
+        if pointer is not None and (type(value) is dict or type(value) is list):
+            self.origins.setdefault(id(value), pointer)
+
+    def origin(self, value: Any) -> tuple[Any, ...] | None:
+        """Where in the input an object or array is, if it was read from there."""
+        if type(value) is dict or type(value) is list:
+            return self.origins.get(id(value))
+        return None
+
+    def bound(self, collection: Any, key: Any, value: Any) -> None:
+        """`value`, bound from `collection` at `key`, is where the collection is, at `key`."""
+        if type(value) is dict or type(value) is list:
+            origin = self.origin(collection)
+            if origin is not None:
+                self.origins.setdefault(id(value), (*origin, key))
 
     def missing(self, text: str) -> None:
         cur = self.cur
