@@ -4,15 +4,35 @@ a one-line verdict."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-__all__ = ["render_text"]
+__all__ = ["printable", "render_text"]
 
 _MARKS = {"passed": "✓", "violated": "✗", "error": "✗", "not_applicable": "~", "waived": "~"}
 
 
+# Characters a log or terminal obeys rather than shows: C0 (a newline would let an input start
+# a line of its own, such as a GitHub `::error` command), DEL, C1 (`\x9b` opens a terminal
+# escape as ESC `[` does) and the Unicode line and paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SHORT_ESCAPES = {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def _escape(m: re.Match[str]) -> str:
+    c = m.group()
+    return _SHORT_ESCAPES.get(c) or f"\\u{ord(c):04x}"
+
+
+def printable(text: str) -> str:
+    """``text`` on one line with nothing a terminal obeys: control characters are written as
+    JSON writes them (`\\n`, `\\u001b`)."""
+    return _CONTROL.sub(_escape, text)
+
+
 def _value(v: Any) -> str:
-    text = json.dumps(v, ensure_ascii=False)
+    # JSON escapes C0, but not DEL, C1 or U+2028
+    text = printable(json.dumps(v, ensure_ascii=False))
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -31,7 +51,7 @@ def _evidence_lines(evidence: list[dict[str, Any]], indent: str) -> list[str]:
             lines.append(f"{indent}  {ref} is undefined")
         if "error" in e:
             lines.append(f"{indent}  {e['error']}")
-    return lines
+    return [printable(line) for line in lines]
 
 
 def _check_lines(c: dict[str, Any]) -> list[str]:
@@ -64,7 +84,8 @@ def _check_lines(c: dict[str, Any]) -> list[str]:
     elif status == "not_applicable":
         for e in c.get("evidence", []):
             lines.append(f"      when: {e['condition']} does not hold")
-    return lines
+    # a message or waiver reason may quote input text: it must not start a line of its own
+    return [printable(line) for line in lines]
 
 
 def _summary_line(doc: dict[str, Any]) -> str:
@@ -115,4 +136,4 @@ def render_text(doc: dict[str, Any]) -> str:
             if doc["defined"]
             else f"{verdict}: {doc['query']} is undefined"
         )
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)

@@ -533,7 +533,8 @@ def test_input_text_cannot_inject_a_workflow_command(bundle: Path, tmp_path: Pat
     lines = r.stdout.splitlines()
     commands = [line for line in lines if line.lstrip().startswith("::")]
     assert len(commands) == 1  # the owner annotation, with the name escaped inside it
-    assert "x%0A::error file=evil.py,line=1::injected%0D%0A::add-mask::y %250A" in commands[0]
+    # shown as the text report shows it (`\\n`), so that even the decoded message has no line end
+    assert "x\\n::error file=evil.py,line=1::injected\\r\\n::add-mask::y %250A" in commands[0]
     assert len(lines) == 2
 
 

@@ -368,3 +368,64 @@ def test_half_a_utf16_pair_in_the_input_is_an_error_decision_and_recorded(
     assert records[0]["input"] == {"input.role": "\\ud800"}  # kept, escaped as text
     decision = tenet.load_bundle(bundle).decide("main.allow", {"role": "\ud800"})
     assert decision.outcome == "error" and decision.to_json().encode()
+
+
+# ---- the text report shows control characters, it does not obey them -------------------------
+
+ECHO_POLICY = """package echo
+
+#@ title: by {input.who}
+require who blocking {
+    input.who == "ok"
+} message "requested by {input.who}"
+
+allow if { input.who == "ok" }
+"""
+
+HOSTILE = "x\n::error file=evil.yaml,line=1::injected\r\x1b[31m\x00\x7f\x9b\u2028end"
+HOSTILE_SHOWN = (
+    "x\\n::error file=evil.yaml,line=1::injected\\r\\u001b[31m\\u0000\\u007f\\u009b\\u2028end"
+)
+
+
+def _assert_inert(out: str, commands: int = 0) -> None:
+    for c in "\r\x1b\x00\x7f\x9b\u2028":
+        assert c not in out
+    assert sum(line.lstrip().startswith("::") for line in out.splitlines()) == commands
+
+
+@pytest.mark.parametrize("query", ["echo", "echo.allow"])
+def test_control_characters_in_input_values_are_escaped_in_the_text_report(
+    tmp_path: Path, query: str
+) -> None:
+    bundle = write_bundle(tmp_path / "b", {"echo.tenet": ECHO_POLICY})
+    inp = write(tmp_path / "in.json", json.dumps({"who": HOSTILE}))
+    r = run("eval", query, "--bundle", str(bundle), "--input", inp, "--explain", "full")
+    assert r.exit_code == 1
+    _assert_inert(r.stdout)
+    if query == "echo":
+        assert f"echo.who: requested by {HOSTILE_SHOWN}\n" in r.stdout
+    # the value, as JSON writes it, then DEL, C1 and U+2028, which JSON leaves raw
+    assert '  input.who = "x\\n::error file=evil.yaml' in r.stdout
+    assert r.stdout.endswith("\n") and r.stdout.count("\n") > 3  # the report's own lines
+
+
+def test_control_characters_in_error_messages_and_paths_are_escaped(tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "b", {"echo.tenet": ECHO_POLICY})
+    evil = write(tmp_path / "a\n::error::x.json", json.dumps({"who": 1.5, "k\x1b": [10**400]}))
+    good = write(tmp_path / "in.yaml", "who: ok\n")
+    r = run("eval", "echo", "--bundle", str(bundle), "--input", evil, "--input", good)
+    assert r.exit_code == 1
+    _assert_inert(r.stdout)
+    assert "== " + str(tmp_path) + "/a\\n::error::x.json\n" in r.stdout
+    assert "error [invalid_input] at /k\\u001b/0: " in r.stdout
+
+
+def test_control_characters_are_escaped_inside_github_annotations(tmp_path: Path) -> None:
+    bundle = write_bundle(tmp_path / "b", {"echo.tenet": ECHO_POLICY})
+    inp = write(tmp_path / "in.json", json.dumps({"who": HOSTILE}))
+    r = run("eval", "echo", "--bundle", str(bundle), "--input", inp, "--format", "github")
+    _assert_inert(r.stdout, commands=1)
+    first = r.stdout.splitlines()[0]
+    assert ",title=echo.who (blocking)::requested by x\\n::error file=evil.yaml" in first
+    assert "\\u001b[31m\\u0000" in first

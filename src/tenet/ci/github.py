@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tenet.ci.run import Evaluated, Finding, verdict_line
+from tenet.report import printable
 
 __all__ = ["escape_data", "escape_property", "render_github"]
 
@@ -27,9 +28,11 @@ def annotation(item: Evaluated, f: Finding) -> str:
         region = item.region(f.pointer)
         line, col = (region.start_line, region.start_column) if region else (1, 1)
         props += [("line", str(line)), ("col", str(col))]
-    props.append(("title", f.title))
+    props.append(("title", printable(f.title)))
     head = ",".join(f"{k}={escape_property(v)}" for k, v in props)
-    message = "\n".join([f.message, *f.details])
+    # the lines are the report's own; within them, control characters from the input (ESC,
+    # NUL) are shown escaped as in the text report, and line ends are the command's escapes
+    message = "\n".join(printable(line) for line in [f.message, *f.details])
     return f"::{_COMMANDS[f.level]} {head}::{escape_data(message)}"
 
 
@@ -39,6 +42,6 @@ def render_github(items: list[Evaluated]) -> str:
     for item in items:
         lines.extend(annotation(item, f) for f in item.findings())
     for item in items:
-        name = escape_data("standard input" if item.path == "-" else item.path)
+        name = escape_data(printable("standard input" if item.path == "-" else item.path))
         lines.append(f"tenet: {name}: {verdict_line(item.decision)}")
     return "\n".join(lines)

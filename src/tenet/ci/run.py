@@ -10,7 +10,7 @@ from functools import cached_property
 from typing import Any
 
 from tenet.locate import InputLocator, Region, pointer_of_reference, split_pointer
-from tenet.report import _check_lines, _evidence_lines, _value, render_text
+from tenet.report import _check_lines, _evidence_lines, _value, printable, render_text
 
 __all__ = [
     "FAIL_ON",
@@ -262,7 +262,7 @@ def verdict_line(doc: dict[str, Any]) -> str:
 
 def render_text_all(items: list[Evaluated]) -> str:
     """The text report of several inputs: each under a `== path` line, then a tally."""
-    blocks = [f"== {item.path}\n{render_text(item.decision)}" for item in items]
+    blocks = [f"== {printable(item.path)}\n{render_text(item.decision)}" for item in items]
     outcomes = [item.decision["outcome"] for item in items]
     tally = ", ".join(f"{outcomes.count(o)} {o}" for o in ("allow", "deny", "error"))
     return "\n\n".join(blocks) + f"\n\n{len(items)} inputs: {tally}"
