@@ -50,9 +50,11 @@ from tenet.cli_common import fail as _fail
 from tenet.cli_fairness import fairness
 from tenet.cli_serve import serve
 from tenet.diagnostics import PolicyError, QueryError, render_all
-from tenet.report import render_text
+from tenet.locate import duplicate_key
+from tenet.report import printable, render_text
+from tenet.utf8 import NotUtf8, decode_utf8
 from tenet.wording import count
-from tenet.yamlutil import load_json, load_yaml
+from tenet.yamlutil import DuplicateKeyError, load_json, load_yaml
 
 EXIT_ALLOW, EXIT_DENY = 0, 1
 
@@ -63,25 +65,72 @@ class _InputError(Exception):
 
 def _read_input(path: str) -> tuple[str, Any]:
     """The text and document of a YAML or JSON file or `-` (stdin); raises _InputError."""
+    name = printable(path)  # a file name cannot start a line of the log either
     try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text("utf-8")
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as err:
-        raise _InputError(f"cannot read input `{path}`: {err.strerror or err}") from None
-    except UnicodeDecodeError:
-        raise _InputError(f"input `{path}` is not UTF-8 text") from None
+        raise _InputError(f"cannot read input `{name}`: {err.strerror or err}") from None
     try:
-        if path.endswith(".json"):
-            return text, load_json(text)
-        return text, load_yaml(text, text_only=False)  # an error decision, as for JSON
+        # a byte order mark is no part of the document, in JSON as in YAML
+        text = decode_utf8(data).removeprefix("\ufeff")
+    except NotUtf8 as bad:
+        raise _InputError(
+            f"input `{name}` is not UTF-8 text: {bad.where()}\n  = help: save it as UTF-8, "
+            f"e.g. `iconv -f {'utf-16' if bad.utf16 else 'latin1'} -t utf-8 IN > OUT`"
+        ) from None
+    is_json = path.endswith(".json")
+    try:
+        if not is_json:
+            doc = load_yaml(text, text_only=False)  # a lone surrogate: an error decision
+        elif text.strip(" \t\r\n"):
+            doc = load_json(text)
+        else:
+            doc = None  # said to be empty below, rather than "expecting value"
+    except DuplicateKeyError as err:
+        found = duplicate_key(text)
+        if found is None:
+            raise _InputError(f"input `{name}` is not valid JSON: {err}") from None
+        key, line, column = found
+        raise _InputError(
+            f"input `{name}` is not valid JSON at line {line}, column {column}: "
+            f"the key `{printable(key)}` is given twice in one object"
+        ) from None
+    except json.JSONDecodeError as err:
+        raise _InputError(
+            f"input `{name}` is not valid JSON at line {err.lineno}, column {err.colno}: "
+            + err.msg[:1].lower()
+            + err.msg[1:]
+        ) from None
     except ValueError as err:
-        raise _InputError(f"input `{path}` is not valid JSON: {err}") from None
+        raise _InputError(f"input `{name}` is not valid JSON: {err}") from None
     except RecursionError:
-        raise _InputError(f"input `{path}` nests too deeply to read") from None
+        raise _InputError(f"input `{name}` nests too deeply to read") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err)
-        raise _InputError(f"input `{path}` is not valid YAML{where}: {problem}") from None
+        raise _InputError(f"input `{name}` is not valid YAML{where}: {problem}") from None
+    if doc is None:
+        # YAML reads an empty file as null: deciding it as if it were `{}` would hide that
+        # the file is not what was meant (a failed redirect, a truncated checkout)
+        if _has_content(text):
+            holds = "only `null`"
+        else:
+            holds = "nothing but blanks" + ("" if is_json else " and comments")
+        raise _InputError(
+            f"input `{name}` is empty: it holds {holds}\n  = help: give the document to "
+            "decide, an object of its fields (`{}` for one with none)"
+        )
+    return text, doc
+
+
+def _has_content(text: str) -> bool:
+    """Whether a YAML text holds more than blank lines, comments and document markers."""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#") and stripped not in ("---", "..."):
+            return True
+    return False
 
 
 def read_document(path: str) -> Any:
@@ -265,7 +314,11 @@ _GLOB_MAGIC = re.compile(r"[*?\[]")
 
 def _expand_inputs(patterns: list[str]) -> list[str]:
     """The input files: each path as given, each glob's matching files sorted (a glob that
-    matches no file is a usage error), each file once, in order."""
+    matches no file is a usage error), each file once (however it is spelt: `d/a.yaml`,
+    `./d/a.yaml`, a glob matching it), in order, under the spelling that came first."""
+    if "" in patterns:
+        # an unset variable (`--input "$FILE"`): it is no file, and no folder to read
+        _fail("an input path is empty: give a YAML or JSON file, or `-` for standard input")
     if patterns.count("-") > 1:
         _fail("standard input (`-`) can be given only once")
     out: list[str] = []
@@ -277,10 +330,11 @@ def _expand_inputs(patterns: list[str]) -> list[str]:
             found = glob.glob(pattern, recursive=True)
             matches = sorted(m for m in found if not os.path.isdir(m))
             if not matches:
-                _fail(f"no input file matches `{pattern}`")
+                _fail(f"no input file matches `{printable(pattern)}`")
         for m in matches:
-            if m not in seen:
-                seen.add(m)
+            key = m if m == "-" else os.path.realpath(m)
+            if key not in seen:
+                seen.add(key)
                 out.append(m)
     return out
 

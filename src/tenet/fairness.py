@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
 import csv
 import difflib
 import hashlib
@@ -15,6 +14,7 @@ from fractions import Fraction
 from operator import itemgetter
 from typing import IO, Any
 
+from tenet.utf8 import NotUtf8, Utf8Checker
 from tenet.wording import count
 
 __all__ = [
@@ -38,14 +38,6 @@ class FairnessError(ValueError):
     def __init__(self, message: str, help: str | None = None) -> None:
         super().__init__(message)
         self.help = help
-
-
-class _NotUtf8(Exception):
-    """Bytes that are not UTF-8, where the file holds them: 1-based line, 0-based byte."""
-
-    def __init__(self, line: int, offset: int, byte: int) -> None:
-        super().__init__(line, offset, byte)
-        self.line, self.offset, self.byte = line, offset, byte
 
 
 @dataclass
@@ -93,14 +85,12 @@ class _HashingReader(io.RawIOBase):
 
     The check is made here, on the bytes in file order, because the text layer above
     decodes read-ahead chunks: its error knows neither the line (the CSV reader has not
-    reached it) nor the byte in the file. Raises `_NotUtf8` at the first bad byte."""
+    reached it) nor the byte in the file. Raises `NotUtf8` at the first bad byte."""
 
     def __init__(self, raw: IO[bytes]) -> None:
         self._raw = raw
         self.hash = hashlib.sha256()
-        self._utf8 = codecs.getincrementaldecoder("utf-8")()
-        self._read = 0  # bytes read before the current chunk
-        self._newlines = 0  # line ends among them
+        self._utf8 = Utf8Checker()
 
     def readable(self) -> bool:
         return True
@@ -108,21 +98,10 @@ class _HashingReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         data = self._raw.read(len(buffer))
         n = len(data)
-        self._check(data)
+        self._utf8.feed(data, final=not data)
         buffer[:n] = data
         self.hash.update(data)
         return n
-
-    def _check(self, data: bytes) -> None:
-        held = len(self._utf8.getstate()[0])  # the start of a character split across reads
-        try:
-            self._utf8.decode(data, final=not data)
-        except UnicodeDecodeError as err:
-            into = max(0, err.start - held)  # the bad bytes' start within `data`
-            line = self._newlines + data.count(b"\n", 0, into) + 1
-            raise _NotUtf8(line, self._read - held + err.start, err.object[err.start]) from None
-        self._read += len(data)
-        self._newlines += data.count(b"\n")
 
 
 def _column(header: list[str], name: str, option: str, source: str) -> int:
@@ -265,15 +244,11 @@ def compute_file(
         )
         while hashing.readinto(bytearray(1 << 16)):
             pass  # the digest covers the whole file, even after a last blank line
-    except _NotUtf8 as bad:
-        # a UTF-16 file starts with its byte order mark, FF FE or FE FF
-        utf16 = bad.offset == 0 and bad.byte in (0xFF, 0xFE)
+    except NotUtf8 as bad:
         raise FairnessError(
-            f"{source} is not UTF-8 text: line {bad.line} holds the byte 0x{bad.byte:02x} "
-            f"(at byte offset {bad.offset})"
-            + (", the start of a UTF-16 byte order mark" if utf16 else ""),
+            f"{source} is not UTF-8 text: {bad.where()}",
             'save the file as UTF-8 ("CSV UTF-8" in a spreadsheet), or convert it, e.g. '
-            f"`iconv -f {'utf-16' if utf16 else 'latin1'} -t utf-8 IN.csv > OUT.csv`",
+            f"`iconv -f {'utf-16' if bad.utf16 else 'latin1'} -t utf-8 IN.csv > OUT.csv`",
         ) from None
     except csv.Error as err:
         raise FairnessError(f"{source} line {reader.line_num}: {err}") from None

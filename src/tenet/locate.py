@@ -13,7 +13,7 @@ import yaml
 
 from tenet.yamlutil import JsonSafeLoader, load_json
 
-__all__ = ["InputLocator", "Region", "pointer_of_reference", "split_pointer"]
+__all__ = ["InputLocator", "Region", "duplicate_key", "pointer_of_reference", "split_pointer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,20 +174,35 @@ _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
 _scanstring: Any = json.decoder.scanstring  # type: ignore[attr-defined]
 
 
-def _compose_json(text: str) -> _Node | None:
+def _compose_json(text: str, twice: list[tuple[str, int]] | None = None) -> _Node | None:
     try:
         pos = _WS.match(text, 1 if text.startswith("\ufeff") else 0).end()  # type: ignore[union-attr]
-        node, _ = _json_value(text, pos)
+        node, _ = _json_value(text, pos, twice)
         return node
     except (ValueError, IndexError, RecursionError):
         return None
 
 
-def _json_value(text: str, pos: int) -> tuple[_Node, int]:
-    """The value starting at ``pos`` and the index after it and the whitespace that follows."""
+def duplicate_key(text: str) -> tuple[str, int, int] | None:
+    """The first key of a JSON text given a second time in its object, as written: the key
+    and the 1-based line and column (code points) where it is given again; None if none is."""
+    twice: list[tuple[str, int]] = []
+    _compose_json(text, twice)
+    if not twice:
+        return None
+    key, at = twice[0]
+    return key, text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+
+
+def _json_value(
+    text: str, pos: int, twice: list[tuple[str, int]] | None = None
+) -> tuple[_Node, int]:
+    """The value starting at ``pos`` and the index after it and the whitespace that follows;
+    a key given again in its object is added to ``twice`` with its start."""
     c = text[pos]
     if c == "{":
-        node = _Node(pos, pos, mapping={})
+        members: dict[str, tuple[int, _Node]] = {}
+        node = _Node(pos, pos, mapping=members)
         pos = _skip(text, pos + 1)
         if text[pos] == "}":
             return _close(node, text, pos)
@@ -196,12 +211,13 @@ def _json_value(text: str, pos: int) -> tuple[_Node, int]:
             if text[pos] != '"':
                 raise ValueError("expected a key")
             key, pos = _scanstring(text, pos + 1, True)
+            if twice is not None and key in members:
+                twice.append((key, key_start))  # before any given twice inside its value
             pos = _skip(text, pos)
             if text[pos] != ":":
                 raise ValueError("expected `:`")
-            value, pos = _json_value(text, _skip(text, pos + 1))
-            assert node.mapping is not None
-            node.mapping.setdefault(key, (key_start, value))
+            value, pos = _json_value(text, _skip(text, pos + 1), twice)
+            members.setdefault(key, (key_start, value))
             if text[pos] == "}":
                 return _close(node, text, pos)
             if text[pos] != ",":
@@ -213,7 +229,7 @@ def _json_value(text: str, pos: int) -> tuple[_Node, int]:
         if text[pos] == "]":
             return _close(node, text, pos)
         while True:
-            value, pos = _json_value(text, pos)
+            value, pos = _json_value(text, pos, twice)
             assert node.sequence is not None
             node.sequence.append(value)
             if text[pos] == "]":

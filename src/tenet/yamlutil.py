@@ -13,6 +13,7 @@ from tenet.runtime.values import DOUBLE_MAX
 
 __all__ = [
     "DocumentError",
+    "DuplicateKeyError",
     "JsonSafeLoader",
     "check_document",
     "is_text",
@@ -269,11 +270,19 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"`{name}` is not a JSON number")
 
 
+class DuplicateKeyError(ValueError):
+    """A JSON object that gives a key twice; `tenet.locate.duplicate_key` finds where."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"the key `{key}` is given twice in one object")
+        self.key = key
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            raise ValueError(f"the key `{key}` is given twice in one object")
+            raise DuplicateKeyError(key)
         out[key] = value
     return out
 

@@ -40,7 +40,7 @@ def bundle(tmp_path: Path) -> Path:
     return write_bundle(tmp_path / "bundle", {"main.tenet": POLICY})
 
 
-def run(*args: str, stdin: str | None = None) -> Result:
+def run(*args: str, stdin: str | bytes | None = None) -> Result:
     result = CliRunner().invoke(main, list(args), input=stdin, catch_exceptions=False)
     assert "Traceback" not in result.stdout + result.stderr
     return result
@@ -429,3 +429,117 @@ def test_control_characters_are_escaped_inside_github_annotations(tmp_path: Path
     first = r.stdout.splitlines()[0]
     assert ",title=echo.who (blocking)::requested by x\\n::error file=evil.yaml" in first
     assert "\\u001b[31m\\u0000" in first
+
+
+# ---- inputs: empty, encodings, positions of parse errors, the same file twice ---------------
+
+
+def test_an_empty_input_path_is_said_to_be_empty(bundle: Path) -> None:
+    r = run("eval", "main", "--bundle", str(bundle), "--input", "")
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr == (
+        "error: an input path is empty: give a YAML or JSON file, or `-` for standard input\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "holds"),
+    [
+        ("empty.yaml", "", "nothing but blanks and comments"),
+        ("blank.yaml", "\n  \n# only a comment\n---\n", "nothing but blanks and comments"),
+        ("null.yaml", "# nothing\nnull\n", "only `null`"),
+        ("tilde.yaml", "~\n", "only `null`"),
+        ("empty.json", "", "nothing but blanks"),
+        ("blank.json", " \n\t\n", "nothing but blanks"),
+        ("null.json", "null", "only `null`"),
+    ],
+)
+def test_an_empty_or_null_input_is_an_input_error(
+    bundle: Path, tmp_path: Path, name: str, text: str, holds: str
+) -> None:
+    (tmp_path / "t").mkdir()
+    inp = write(tmp_path / "t" / name, text)
+    r = run("eval", "main", "--bundle", str(bundle), "--input", inp)
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr == (
+        f"error: input `{inp}` is empty: it holds {holds}\n"
+        "  = help: give the document to decide, an object of its fields (`{}` for one with none)\n"
+    )
+
+
+def test_empty_standard_input_is_an_input_error(bundle: Path) -> None:
+    r = run("eval", "main", "--bundle", str(bundle), "--input", "-", stdin="")
+    assert r.exit_code == 2
+    assert r.stderr.startswith("error: input `-` is empty: it holds nothing but blanks")
+
+
+@pytest.mark.parametrize("name", ["in.json", "in.yaml"])
+def test_a_byte_order_mark_is_accepted_in_json_and_yaml(
+    bundle: Path, tmp_path: Path, name: str
+) -> None:
+    inp = write(tmp_path / name, b'\xef\xbb\xbf{"role": "admin"}')
+    r = run("eval", "main.allow", "--bundle", str(bundle), "--input", inp)
+    assert r.exit_code == 0, r.output
+    # and it takes no column: a result is placed where an editor shows the value
+    inp = write(tmp_path / name, b'\xef\xbb\xbf{"owner": false, "card": "c"}')
+    r = run("eval", "main", "--bundle", str(bundle), "--input", inp, "--format", "sarif")
+    (result,) = json.loads(r.stdout)["runs"][0]["results"]
+    region = result["locations"][0]["physicalLocation"]["region"]
+    assert (region["startLine"], region["startColumn"]) == (1, 2)
+
+
+def test_a_json_key_given_twice_is_placed_at_its_second_occurrence(
+    bundle: Path, tmp_path: Path
+) -> None:
+    text = '{"model_id": "a", "version": "1.0.0",\n "stage": "prod", "model_id": "b"}'
+    inp = write(tmp_path / "dup.json", text)
+    r = run("eval", "main", "--bundle", str(bundle), "--input", inp)
+    assert r.exit_code == 2
+    assert r.stderr == (
+        f"error: input `{inp}` is not valid JSON at line 2, column 19: "
+        "the key `model_id` is given twice in one object\n"
+    )
+    # the first given twice as written, an outer key before one inside its value
+    inp = write(tmp_path / "nested.json", '{"a": 1,\n"a": {"b": 1, "b": 2}}')
+    r = run("eval", "main", "--bundle", str(bundle), "--input", inp)
+    assert "at line 2, column 1: the key `a` is given twice" in r.stderr
+
+
+def test_a_json_syntax_error_is_placed_in_our_words(bundle: Path, tmp_path: Path) -> None:
+    inp = write(tmp_path / "syn.json", '{"a": [1,\n  }')
+    r = run("eval", "main", "--bundle", str(bundle), "--input", inp)
+    assert r.exit_code == 2
+    assert (
+        r.stderr == f"error: input `{inp}` is not valid JSON at line 2, column 3: expecting value\n"
+    )
+
+
+def test_an_input_that_is_not_utf8_names_line_column_and_byte(bundle: Path, tmp_path: Path) -> None:
+    inp = write(tmp_path / "bad.yaml", b"owner: ok\nmodel_id: \xc3\xa9\xff\xfe\n")
+    r = run("eval", "main", "--bundle", str(bundle), "--input", inp)
+    assert r.exit_code == 2
+    assert r.stderr == (
+        f"error: input `{inp}` is not UTF-8 text: line 2, column 12 holds the byte 0xff "
+        "(at byte offset 22)\n"
+        "  = help: save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 IN > OUT`\n"
+    )
+    r = run("eval", "main", "--bundle", str(bundle), "--input", "-", stdin=b"\xff\xfea\x00")
+    assert "error: input `-` is not UTF-8 text: line 1, column 1 holds the byte 0xff" in r.stderr
+    assert "the start of a UTF-16 byte order mark" in r.stderr and "iconv -f utf-16" in r.stderr
+
+
+def test_a_file_named_twice_in_any_spelling_is_decided_once(
+    bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d").mkdir()
+    write(tmp_path / "d" / "u1.yaml", "role: admin\n")
+    write(tmp_path / "d" / "u2.yaml", "role: user\n")
+    r = run(
+        "eval", "main.allow", "--bundle", str(bundle), "--input", "d/u1.yaml",
+        "--input", "./d/u1.yaml", "--input", "./d/*.yaml", "--input", str(tmp_path / "d/u2.yaml"),
+        "d//u2.yaml",
+    )  # fmt: skip
+    heads = [line for line in r.stdout.splitlines() if line.startswith("== ")]
+    assert heads == ["== d/u1.yaml", "== ./d/u2.yaml"]
+    assert r.stdout.endswith("2 inputs: 1 allow, 1 deny, 0 error\n")

@@ -300,7 +300,7 @@ def test_a_bad_score_names_its_row(tmp_path: Path) -> None:
 def test_a_file_that_is_not_utf8_names_the_line_and_byte(tmp_path: Path) -> None:
     (tmp_path / "latin1.csv").write_bytes(b"label,prediction,sex\n1,1,f\n1,0,m\n0,1,f\xe9\n")
     err = fails("--predictions", str(tmp_path / "latin1.csv"), *BASE)
-    assert "is not UTF-8 text: line 4 holds the byte 0xe9 (at byte offset 38)" in err
+    assert "is not UTF-8 text: line 4, column 6 holds the byte 0xe9 (at byte offset 38)" in err
     assert "\n  = help: save the file as UTF-8" in err
     # far past the first read-ahead chunk, and a character split across chunks is fine
     rows = "".join(f"1,{i % 2},\u00e9t\u00e9\n" for i in range(20_000)).encode()
@@ -308,12 +308,14 @@ def test_a_file_that_is_not_utf8_names_the_line_and_byte(tmp_path: Path) -> None
     assert data[(1 << 16) - 1 : (1 << 16) + 1] == "\u00e9".encode()  # split by the 64 KiB read
     (tmp_path / "far.csv").write_bytes(data)
     err = fails("--predictions", str(tmp_path / "far.csv"), *BASE)
-    assert f"line 20002 holds the byte 0xff (at byte offset {len(data) - 2})" in err
+    assert f"line 20002, column 5 holds the byte 0xff (at byte offset {len(data) - 2})" in err
     (tmp_path / "cut.csv").write_bytes(b"label,prediction,sex\n1,1,\xc3")
-    assert "line 2 holds the byte 0xc3 (at byte offset 25)" in fails(
+    assert "line 2, column 5 holds the byte 0xc3 (at byte offset 25)" in fails(
         "--predictions", str(tmp_path / "cut.csv"), *BASE
     )
-    with pytest.raises(FairnessError, match="standard input is not UTF-8 text: line 1 holds"):
+    with pytest.raises(
+        FairnessError, match="standard input is not UTF-8 text: line 1, column 6 holds"
+    ):
         compute_file("-", label="label", prediction="prediction", groups=["sex"],
                      stdin=io.BytesIO(b"label\xe9,prediction,sex\n"))  # fmt: skip
 
