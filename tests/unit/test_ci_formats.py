@@ -566,3 +566,74 @@ def test_a_forbid_finding_points_at_its_bound_member(monkeypatch: pytest.MonkeyP
         "::error file=tests/golden/eval/inputs/forbid_bindings.yaml,line=3,col=8",
         "::error file=tests/golden/eval/inputs/forbid_bindings.yaml,line=3,col=34",
     ]
+
+
+# ---- findings whose input value has no known place ---------------------------------------------
+
+HELPER_POLICY = """package h
+
+owner_ok if { input.owner == "o" }
+
+require owner blocking {
+    owner_ok
+} message "no owner"
+
+require ratio blocking {
+    ratio < 2
+} message "ratio too high"
+
+ratio = 1 / input.zero
+"""
+
+# line 1 is a comment: pointing there would be a guess, and a wrong one
+HELPER_INPUT = "# a registration\nowner: x\nzero: 0\n"
+UNLOCATED = "the input value could not be located: the evidence names no input field"
+
+
+@pytest.fixture
+def unlocated(tmp_path: Path) -> tuple[str, str]:
+    bundle = write_bundle(tmp_path / "hb", {"h.tenet": HELPER_POLICY})
+    return str(bundle), write(tmp_path / "in.yaml", HELPER_INPUT)
+
+
+def test_sarif_claims_no_line_it_does_not_know(unlocated: tuple[str, str]) -> None:
+    bundle, inp = unlocated
+    r, log = sarif_of("eval", "h", "--bundle", bundle, "--input", inp)
+    assert r.exit_code == 1
+    owner, ratio = log["runs"][0]["results"]
+    for result, first in ((owner, "no owner"), (ratio, "evaluation error: division by zero")):
+        (location,) = result["locations"]
+        assert location == {
+            "physicalLocation": {"artifactLocation": {"uri": uri_of(inp)}},
+            "message": {"text": UNLOCATED},
+        }
+        assert result["message"]["text"].split("\n")[:2] == [first, UNLOCATED]
+        # the check is still placed in the bundle
+        assert result["relatedLocations"][0]["physicalLocation"]["region"]["startLine"] > 1
+    assert "h.tenet" in owner["relatedLocations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+
+
+def test_github_gives_a_file_annotation_when_the_line_is_not_known(
+    unlocated: tuple[str, str],
+) -> None:
+    bundle, inp = unlocated
+    r = run("eval", "h", "--bundle", bundle, "--input", inp, "--format", "github")
+    owner, ratio = r.stdout.splitlines()[:2]
+    prop = escape_property(inp)
+    assert owner == (
+        f"::error file={prop},title=h.owner (blocking)::no owner%0A{UNLOCATED}%0A"
+        "undefined: owner_ok  (h.tenet:6:5)%0A  owner_ok is undefined"
+    )
+    assert ratio.startswith(f"::error file={prop},title=h.ratio (blocking)::evaluation error")
+    assert "line=" not in owner + ratio and "col=" not in owner + ratio
+
+
+def test_junit_says_the_line_is_not_known(unlocated: tuple[str, str]) -> None:
+    bundle, inp = unlocated
+    root = junit_of("eval", "h", "--bundle", bundle, "--input", inp)
+    failures = root.findall("testsuite/testcase/failure")
+    assert len(failures) == 2
+    for failure in failures:
+        lines = str(failure.text).splitlines()
+        assert lines[1] == f"at {inp}, line not known ({UNLOCATED})"
+        assert lines[2].startswith("check h.") and ":1" not in lines[1]

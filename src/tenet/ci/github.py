@@ -26,13 +26,15 @@ def annotation(item: Evaluated, f: Finding) -> str:
     if item.path != "-":
         props.append(("file", item.path))
         region = item.region(f.pointer)
-        line, col = (region.start_line, region.start_column) if region else (1, 1)
-        props += [("line", str(line)), ("col", str(col))]
+        if region is not None:  # else a file-level annotation: no line is better than a guess
+            props += [("line", str(region.start_line)), ("col", str(region.start_column))]
     props.append(("title", printable(f.title)))
     head = ",".join(f"{k}={escape_property(v)}" for k, v in props)
+    unlocated = item.unlocated(f)
+    lines = [f.message, *([unlocated] if unlocated else []), *f.details]
     # the lines are the report's own; within them, control characters from the input (ESC,
     # NUL) are shown escaped as in the text report, and line ends are the command's escapes
-    message = "\n".join(printable(line) for line in [f.message, *f.details])
+    message = "\n".join(printable(line) for line in lines)
     return f"::{_COMMANDS[f.level]} {head}::{escape_data(message)}"
 
 

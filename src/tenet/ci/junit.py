@@ -23,11 +23,11 @@ def _el(parent: ET.Element, tag: str, **attrs: str) -> ET.Element:
     return ET.SubElement(parent, tag, {k: _clean(v) for k, v in attrs.items()})
 
 
-def _where(item: Evaluated, f: Finding) -> str | None:
+def _where(item: Evaluated, f: Finding) -> str:
     region = item.region(f.pointer)
-    if region is None:
-        return None
     name = "standard input" if item.path == "-" else item.path
+    if region is None:
+        return f"at {name}, line not known ({item.unlocated(f)})"
     what = f.pointer or "/"
     if not region.exact:
         what = f"{what} is missing from the value here"
@@ -35,10 +35,7 @@ def _where(item: Evaluated, f: Finding) -> str | None:
 
 
 def _body(item: Evaluated, f: Finding) -> str:
-    lines = [f.message]
-    where = _where(item, f)
-    if where:
-        lines.append(where)
+    lines = [f.message, _where(item, f)]
     if f.kind == "check" and f.policy is not None:
         lines.append(f"check {f.rule_id} at {f.policy}")
     lines.extend(f.details)

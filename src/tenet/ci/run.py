@@ -97,6 +97,17 @@ class Evaluated:
             self._regions[pointer] = self._locator.region(pointer)
         return self._regions[pointer]
 
+    def unlocated(self, f: Finding) -> str | None:
+        """Why a finding has no line in its input, said in its message; None when it has one.
+        A report then points at the file alone: line 1 would be a guess (and may be a
+        comment)."""
+        if self.region(f.pointer) is not None:
+            return None
+        if f.pointer is None:
+            # a condition that reads a rule (`code_gaps`), not an input field, or an error
+            return "the input value could not be located: the evidence names no input field"
+        return f"the input value {f.pointer or '/'} could not be located in the text"
+
 
 @dataclass(frozen=True)
 class Finding:

@@ -82,6 +82,11 @@ def _other_rule(f: Finding) -> dict[str, Any]:
     }
 
 
+def _lines(item: Evaluated, f: Finding) -> list[str]:
+    unlocated = item.unlocated(f)
+    return [f.message, *([unlocated] if unlocated else []), *f.details]
+
+
 class _Renderer:
     def __init__(self, query: str, bundle_path: str) -> None:
         self.query = query
@@ -129,9 +134,10 @@ class _Renderer:
         region = item.region(f.pointer)
         physical: dict[str, Any] = {"artifactLocation": artifact}
         location: dict[str, Any] = {"physicalLocation": physical}
-        if region is None:
-            physical["region"] = {"startLine": 1, "startColumn": 1}
-        else:
+        unlocated = item.unlocated(f)
+        if unlocated is not None:
+            location["message"] = {"text": unlocated}  # the file, and no region: no line
+        if region is not None:
             physical["region"] = {
                 "startLine": region.start_line,
                 "startColumn": region.start_column,
@@ -174,7 +180,7 @@ class _Renderer:
             "ruleIndex": index,
             "kind": "fail",
             "level": f.level,
-            "message": {"text": "\n".join([f.message, *f.details])},
+            "message": {"text": "\n".join(_lines(item, f))},
             "locations": [self.input_location(item, f)],
             "partialFingerprints": {
                 "tenetFinding/v1": hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
