@@ -34,19 +34,19 @@ def test_an_invalid_input_lists_every_schema_error_with_its_path(bundle: tenet.B
     assert d["errors"] == [
         {
             "code": "input_schema",
-            "message": "/: 'model' is a required property",
+            "message": '/: "model" is a required property',
             "location": f"{SCHEMA_FILE}#/required",
             "path": "",
         },
         {
             "code": "input_schema",
-            "message": "/evaluation/accuracy: 'high' is not of type 'number'",
+            "message": '/evaluation/accuracy: "high" is not of type "number"',
             "location": f"{SCHEMA_FILE}#/properties/evaluation/properties/accuracy/type",
             "path": "/evaluation/accuracy",
         },
         {
             "code": "input_schema",
-            "message": "/evaluation/latency_p99: [] is not of type 'number'",
+            "message": '/evaluation/latency_p99: [] is not of type "number"',
             "location": f"{SCHEMA_FILE}#/properties/evaluation/properties/latency_p99/type",
             "path": "/evaluation/latency_p99",
         },
@@ -92,7 +92,7 @@ def test_a_rule_query_under_a_mapped_package_is_validated(bundle: tenet.Bundle) 
     # `deploy` maps the schema; a query of a rule anywhere below it is checked too
     d = _decide(bundle, "deploy", {"model": 3, "evaluation": {}})
     assert d["outcome"] == "error"
-    assert d["errors"][0]["message"] == "/model: 3 is not of type 'object'"
+    assert d["errors"][0]["message"] == '/model: 3 is not of type "object"'
 
 
 def test_errors_are_ordered_by_input_path_with_indexes_in_numeric_order(tmp_path: Path) -> None:
@@ -128,9 +128,9 @@ def test_a_value_matching_no_form_of_a_one_of_says_why_each_form_failed(tmp_path
     assert error["path"] == "/target"
     assert error["message"] == (
         "/target: matches none of the 5 allowed forms ("
-        "form 1: /target/id: 3 is not of type 'string'; "
-        "form 2: /target/kind: 'dataset' was expected; "
-        "form 3: /target: {'kind': 'model', 'id': 3} is not of type 'string'; and 2 more)"
+        'form 1: /target/id: 3 is not of type "string"; '
+        'form 2: /target/kind: "dataset" was expected; '
+        'form 3: /target: {"id": 3, "kind": "model"} is not of type "string"; and 2 more)'
     )
 
 
@@ -148,5 +148,78 @@ def test_an_invalid_input_renders_in_text_with_its_paths(bundle: tenet.Bundle) -
     text = render_text(
         bundle.decide("deploy.staging", {"evaluation": {"accuracy": "high"}}).to_dict()
     )
-    assert "error [input_schema] at /evaluation/accuracy: /evaluation/accuracy: 'high'" in text
+    assert 'error [input_schema] at /evaluation/accuracy: /evaluation/accuracy: "high"' in text
     assert text.splitlines()[-1].startswith("ERROR")
+
+
+# ---- messages write values as JSON, not as Python ----------------------------------------------
+
+MESSAGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "training_code": {"type": "object"},
+        "tags": {"type": "array"},
+        "stage": {"enum": ["dev", "staging", "prod"]},
+        "approved": {"const": True},
+        "owner": {"type": ["string", "null"], "pattern": "^[a-z]+$"},
+        "score": {"minimum": 0.5, "maximum": 1, "multipleOf": 0.25},
+        "extra": {"type": "object", "properties": {"k": {}}, "additionalProperties": False},
+        "features": {"minItems": 1, "uniqueItems": True},
+        "pair": {"prefixItems": [{}], "items": False},
+        "kind": {"oneOf": [{"type": "integer"}, {"type": "number"}]},
+        "name": {"not": {"const": "root"}},
+    },
+    "required": ["model_id"],
+    "dependentRequired": {"owner": ["team"]},
+}
+
+
+def _messages(doc: Any) -> list[str]:
+    import jsonschema
+
+    from tenet.bundle.inputs import input_errors
+    from tenet.runtime.evaluate import Limits
+
+    validator = jsonschema.Draft202012Validator(MESSAGE_SCHEMA)
+    return [e.message for e in input_errors(("s.json", validator), doc, Limits())]
+
+
+def test_schema_messages_write_values_as_json() -> None:
+    assert _messages(
+        {
+            "training_code": None,
+            "tags": {"a": 1, "b": [True, None]},
+            "stage": "production",
+            "approved": False,
+            "owner": "Root!",
+            "score": 0.6,
+            "extra": {"k": 1, "y": 2, "x": None},
+            "features": [],
+            "pair": [1, "two", None],
+            "kind": 3,
+            "name": "root",
+        }
+    ) == [
+        '/: "team" is required when "owner" is given',
+        '/: "model_id" is a required property',
+        "/approved: true was expected",
+        '/extra: additional properties are not allowed ("x", "y" were unexpected)',
+        "/features: [] should be non-empty",
+        "/kind: 3 matches more than one of the 2 allowed forms",
+        '/name: "root" should not be valid under {"const": "root"}',
+        '/owner: "Root!" does not match "^[a-z]+$"',
+        '/pair: expected at most 1 item, but found 2 more: ["two", null]',
+        "/score: 0.6 is not a multiple of 0.25",
+        '/stage: "production" is not one of ["dev", "staging", "prod"]',
+        '/tags: {"a": 1, "b": [true, null]} is not of type "array"',
+        '/training_code: null is not of type "object"',
+    ]
+    assert _messages(
+        {"model_id": "m", "approved": 1, "score": 2, "owner": 3, "features": [1, 1]}
+    ) == [
+        '/: "team" is required when "owner" is given',
+        "/approved: true was expected",
+        "/features: [1, 1] has non-unique elements",
+        '/owner: 3 is not of type "string", "null"',
+        "/score: 2 is greater than the maximum of 1",
+    ]

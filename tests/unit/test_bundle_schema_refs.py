@@ -53,10 +53,10 @@ def test_a_relative_reference_names_a_file_of_the_bundle(tmp_path: Path) -> None
         },
     )
     assert errors(b, {"model": {"model_id": "Churn!"}, "owner": 3}) == [
-        "/model/model_id: 'Churn!' does not match '^[a-z]+$'",
-        "/owner: 3 is not of type 'string'",
+        '/model/model_id: "Churn!" does not match "^[a-z]+$"',
+        '/owner: 3 is not of type "string"',
     ]
-    assert errors(b, {"model": {}}) == ["/model: 'model_id' is a required property"]
+    assert errors(b, {"model": {}}) == ['/model: "model_id" is a required property']
 
 
 def test_a_schema_is_found_by_its_own_id(tmp_path: Path) -> None:
@@ -68,7 +68,7 @@ def test_a_schema_is_found_by_its_own_id(tmp_path: Path) -> None:
             "schemas/model.schema.json": json.dumps(model),
         },
     )
-    assert errors(b, {"model": {"model_id": 7}}) == ["/model/model_id: 7 is not of type 'string'"]
+    assert errors(b, {"model": {"model_id": 7}}) == ['/model/model_id: 7 is not of type "string"']
 
 
 @pytest.mark.parametrize(

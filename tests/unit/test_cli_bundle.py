@@ -261,7 +261,7 @@ def test_eval_reports_an_input_schema_error_decision(tmp_path: Path, bundle: Pat
     doc = json.loads(result.stdout)
     assert_valid_decision(doc)
     assert [e["message"] for e in doc["errors"]] == [
-        "/evaluation/accuracy: 'high' is not of type 'number'"
+        '/evaluation/accuracy: "high" is not of type "number"'
     ]
 
 

@@ -408,3 +408,20 @@ cases:
     assert failure is not None and "expected true, got false" in (failure.get("message") or "")
     cov = suites["coverage"].find("testcase/failure")
     assert cov is not None and "below the threshold 100%" in (cov.get("message") or "")
+
+
+def test_error_contains_matches_a_message_as_written_or_its_entry_as_json() -> None:
+    doc = {
+        "errors": [
+            {
+                "code": "input_schema",
+                "message": '/: "stage" is a required property',
+                "location": "schemas/r.json#/required",
+                "path": "",
+            }
+        ]
+    }
+    for want in ('"stage" is a required property', '\\"stage\\" is', '"code": "input_schema"'):
+        assert compare({"error_contains": want}, doc) == [], want
+    (miss,) = compare({"error_contains": '"version" is a required property'}, doc)
+    assert miss.actual == ['/: "stage" is a required property']

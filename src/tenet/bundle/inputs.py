@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tenet.runtime.evaluate import ErrorEntry, Limits
+from tenet.wording import count
 from tenet.yamlutil import DocumentError, check_document, pointer
 
 __all__ = ["input_errors", "schema_for"]
@@ -61,7 +64,7 @@ def _message(err: Any) -> str:
     at = pointer(list(err.absolute_path)) or "/"
     forms = err.validator_value if isinstance(err.validator_value, list) else []
     if err.validator not in ("anyOf", "oneOf") or not err.context or not forms:
-        return f"{at}: {err.message}"
+        return f"{at}: {_text(err)}"
     by_form: dict[int, list[Any]] = {}
     for sub in err.context:
         by_form.setdefault(sub.relative_schema_path[0], []).append(sub)
@@ -72,3 +75,108 @@ def _message(err: Any) -> str:
     if len(by_form) > SHOWN_FORMS:
         reasons.append(f"and {len(by_form) - SHOWN_FORMS} more")
     return f"{at}: matches none of the {len(forms)} allowed forms ({'; '.join(reasons)})"
+
+
+# ---- messages with values written as JSON --------------------------------------------------------
+#
+# jsonschema's messages quote the value and the schema's keyword value with Python's `repr`
+# (`None is not of type 'object'`, `'production' is not one of ['dev', 'prod']`): for the
+# validators that phrase it so, the message is written here, with JSON values.
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _jsons(values: Any) -> str:
+    return ", ".join(_json(v) for v in values)
+
+
+def _type(err: Any) -> str:
+    types = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+    return f"{_json(err.instance)} is not of type {_jsons(types)}"
+
+
+def _required(err: Any) -> str | None:
+    for name in err.validator_value:
+        if err.message == f"{name!r} is a required property":
+            return f"{_json(name)} is a required property"
+    return None
+
+
+def _dependent_required(err: Any) -> str | None:
+    for name, needed in err.validator_value.items():
+        for each in needed:
+            if err.message == f"{each!r} is a dependency of {name!r}":
+                return f"{_json(each)} is required when {_json(name)} is given"
+    return None
+
+
+def _additional(err: Any) -> str | None:
+    if not isinstance(err.instance, dict) or not isinstance(err.schema, dict):
+        return None
+    known = err.schema.get("properties", {})
+    patterns = list(err.schema.get("patternProperties", {}))
+    extras = [
+        k for k in err.instance if k not in known and not any(re.search(p, k) for p in patterns)
+    ]
+    if not extras:
+        return None
+    verb = "was" if len(extras) == 1 else "were"
+    return f"additional properties are not allowed ({_jsons(sorted(extras))} {verb} unexpected)"
+
+
+def _compared(phrase: str) -> Callable[[Any], str]:
+    return lambda err: f"{_json(err.instance)} {phrase} {_json(err.validator_value)}"
+
+
+def _items(err: Any) -> str | None:
+    if err.validator_value is not False or not isinstance(err.instance, list):
+        return None
+    allowed = len(err.schema.get("prefixItems", [])) if isinstance(err.schema, dict) else 0
+    extra = err.instance[allowed:]
+    return f"expected at most {count(allowed, 'item')}, but found {len(extra)} more: {_json(extra)}"
+
+
+_MESSAGES: dict[str, Callable[[Any], str | None]] = {
+    "type": _type,
+    "enum": _compared("is not one of"),
+    "const": lambda err: f"{_json(err.validator_value)} was expected",
+    "required": _required,
+    "dependentRequired": _dependent_required,
+    "additionalProperties": _additional,
+    "minimum": _compared("is less than the minimum of"),
+    "maximum": _compared("is greater than the maximum of"),
+    "exclusiveMinimum": _compared("is less than or equal to the minimum of"),
+    "exclusiveMaximum": _compared("is greater than or equal to the maximum of"),
+    "multipleOf": _compared("is not a multiple of"),
+    "pattern": _compared("does not match"),
+    "format": _compared("is not a"),
+    "not": _compared("should not be valid under"),
+    "oneOf": lambda err: (
+        f"{_json(err.instance)} matches more than one of the "
+        f"{len(err.validator_value)} allowed forms"
+    ),
+    "items": _items,
+}
+
+
+def _text(err: Any) -> str:
+    """jsonschema's message for an error, with values written as JSON: our own text for the
+    validators in `_MESSAGES`, else its text with a leading `repr` of the value replaced
+    (`[] is too short`, `{} has non-unique elements` ...)."""
+    make = _MESSAGES.get(err.validator or "")
+    text = None
+    if make is not None:
+        try:
+            text = make(err)
+        except (TypeError, AttributeError, re.error):
+            text = None  # a keyword value of an unexpected shape: say what jsonschema says
+    if text is not None:
+        return text
+    shown = repr(err.instance)
+    if err.message.startswith(shown):
+        return _json(err.instance) + err.message[len(shown) :]
+    if err.message.startswith("False schema does not allow "):
+        return f"no value is allowed here, and {_json(err.instance)} is given"
+    return str(err.message)
