@@ -151,8 +151,9 @@ def test_recording_into_a_file_that_is_not_a_log_exits_2(tmp_path: Path) -> None
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "tenet.yaml").write_text("name: b\nversion: 1.0.0\n", "utf-8")
     (tmp_path / "b" / "p.tenet").write_text("package p\nallow = true\n", "utf-8")
+    (tmp_path / "in.json").write_text("{}", "utf-8")
     result = run(
-        "eval", "p", "--bundle", str(tmp_path / "b"), "--input", "-",
+        "eval", "p", "--bundle", str(tmp_path / "b"), "--input", str(tmp_path / "in.json"),
         "--decision-log", f"jsonl:///{notes}",
     )  # fmt: skip
     assert result.exit_code == 2
