@@ -76,7 +76,7 @@ def _read_input(path: str) -> tuple[str, Any]:
     except NotUtf8 as bad:
         raise _InputError(
             f"input `{name}` is not UTF-8 text: {bad.where()}\n  = help: save it as UTF-8, "
-            f"e.g. `iconv -f {'utf-16' if bad.utf16 else 'latin1'} -t utf-8 IN > OUT`"
+            f"e.g. {bad.iconv()}"
         ) from None
     is_json = path.endswith(".json")
     try:

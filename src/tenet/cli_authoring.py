@@ -22,6 +22,7 @@ from tenet.diagnostics import Diagnostic, PolicyError, render_all
 from tenet.source import Source, Span
 from tenet.testing.report import Threshold, render_junit, render_run, run_to_dict
 from tenet.testing.runner import run_tests
+from tenet.utf8 import NotUtf8, decode_utf8
 from tenet.wording import count
 
 __all__ = ["check_command", "fmt_command", "test_command"]
@@ -177,11 +178,11 @@ def _policy_files(paths: tuple[str, ...]) -> list[Path]:
 
 def _read_text(path: Path) -> str | None:
     try:
-        return path.read_bytes().decode("utf-8")
+        return decode_utf8(path.read_bytes())
     except OSError as err:
         click.echo(f"error: cannot read `{path}`: {err.strerror or err}", err=True)
-    except UnicodeDecodeError:
-        click.echo(f"error: `{path}` is not UTF-8 text", err=True)
+    except NotUtf8 as bad:
+        click.echo(f"error: `{path}` is not UTF-8 text: {bad.where()}", err=True)
     return None
 
 

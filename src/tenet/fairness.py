@@ -248,7 +248,7 @@ def compute_file(
         raise FairnessError(
             f"{source} is not UTF-8 text: {bad.where()}",
             'save the file as UTF-8 ("CSV UTF-8" in a spreadsheet), or convert it, e.g. '
-            f"`iconv -f {'utf-16' if bad.utf16 else 'latin1'} -t utf-8 IN.csv > OUT.csv`",
+            + bad.iconv("IN.csv > OUT.csv"),
         ) from None
     except csv.Error as err:
         raise FairnessError(f"{source} line {reader.line_num}: {err}") from None

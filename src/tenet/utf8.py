@@ -22,6 +22,11 @@ class NotUtf8(Exception):
         """Whether the file starts as a UTF-16 one does, with its byte order mark FF FE or FE FF."""
         return self.offset == 0 and self.byte in (0xFF, 0xFE)
 
+    def iconv(self, files: str = "IN > OUT") -> str:
+        """The command that converts such a file, for advice: from UTF-16 when it starts as
+        one, else from Latin-1, the likeliest of the rest."""
+        return f"`iconv -f {'utf-16' if self.utf16 else 'latin1'} -t utf-8 {files}`"
+
     def where(self) -> str:
         """`line 4, column 6 holds the byte 0xe9 (at byte offset 38)`, for a message."""
         return (

@@ -212,3 +212,31 @@ def test_half_a_utf16_pair_in_a_schema_file_is_a_load_error_at_its_place(tmp_pat
         "schema `schemas/in.schema.json` at /properties/x/enum/1: the text holds a lone surrogate"
     )
     assert diag.span is not None and (diag.span.line, diag.span.column) == (3, 4)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "line", "column"),
+    [
+        ("p.tenet", b'package p\nr = "caf\xe9"\n', 2, 9),
+        ("data.yaml", b"owner: Jos\xe9\n", 1, 11),
+        ("p.tenet", b"\xff\xfep\x00", 1, 1),  # UTF-16, with its byte order mark
+    ],
+)
+def test_a_file_that_is_not_utf8_is_an_error_at_its_first_bad_byte(
+    tmp_path: Path, name: str, content: bytes, line: int, column: int
+) -> None:
+    root = write_bundle(tmp_path / "b", {"tenet.yaml": "name: b\nversion: 1.0.0\n"})
+    if name != "p.tenet":
+        (root / "p.tenet").write_text("package p\nx = 1\n", "utf-8")
+    (root / name).write_bytes(content)
+    with pytest.raises(tenet.PolicyError) as info:
+        tenet.load_bundle(root)
+    (diag,) = info.value.diagnostics
+    assert diag.code == "encoding" and diag.file == name
+    assert diag.message.startswith(f"`{name}` is not UTF-8 text: line {line}, column {column}")
+    assert diag.span is not None and (diag.span.line, diag.span.column) == (line, column)
+    utf16 = content.startswith(b"\xff\xfe")
+    assert diag.help == (
+        f"save it as UTF-8, or convert it, e.g. `iconv -f {'utf-16' if utf16 else 'latin1'} "
+        "-t utf-8 IN > OUT`"
+    )
