@@ -299,14 +299,15 @@ def _traced_some(
             if not items:
                 rec.holds = False
                 return _settle(ctx, fr, rec, False, nxt, k)
-            tr = ctx.tracer
+            # where the collection is in the input, if it is: its members bound are there too
+            origin = ctx.tracer.origin(c)
             for at, item in enumerate(items):
                 _step(ctx, stmt.span)
                 values = (item,) if len(bound) == 1 else item
-                if len(bound) == 1:
-                    tr.bound(c, at, item)  # an array's element (an object's key is text)
-                else:
-                    tr.bound(c, item[0], item[1])  # index or key, and the value
+                if origin is not None:
+                    # an array's element (an object's key is text), or index or key and value
+                    key, value = (at, item) if len(bound) == 1 else item
+                    ctx.tracer.bound(origin, key, value)
                 one = rec.copy()
                 one.holds = True
                 for slot, name, v in zip(bound, names, values, strict=True):

@@ -259,8 +259,10 @@ class ExprCompiler:
             if v is UNDEF:
                 tr.missing(texts[0])
                 return UNDEF
-            # a local bound to part of the input reads where that part is
-            root = pointer_root if pointer_root is not None else tr.origin(v)
+            # a local bound to part of the input reads where that part is (inline: a hot path)
+            root = pointer_root
+            if root is None and (type(v) is dict or type(v) is list):
+                root = tr.origins.get(id(v))
             keys: list[Any] = []
             for i, s in enumerate(steps):
                 if type(s) is str:

@@ -84,12 +84,10 @@ class Tracer:
             return self.origins.get(id(value))
         return None
 
-    def bound(self, collection: Any, key: Any, value: Any) -> None:
-        """`value`, bound from `collection` at `key`, is where the collection is, at `key`."""
+    def bound(self, origin: tuple[Any, ...], key: Any, value: Any) -> None:
+        """`value`, bound from a collection at `origin` in the input, is at `key` in it."""
         if type(value) is dict or type(value) is list:
-            origin = self.origin(collection)
-            if origin is not None:
-                self.origins.setdefault(id(value), (*origin, key))
+            self.origins.setdefault(id(value), (*origin, key))
 
     def missing(self, text: str) -> None:
         cur = self.cur

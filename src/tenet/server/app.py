@@ -428,7 +428,9 @@ def _data_query(scope: Scope) -> str:
     allows it; any other empty segment names nothing."""
     raw = scope.get("raw_path") or scope["path"].encode()
     sent = raw.decode("latin-1")  # uvicorn takes only ASCII paths
-    segments = [unquote(segment) for segment in sent.split("/")]
+    segments = sent.split("/")
+    if "%" in sent:  # most paths have no escape: a hot path, so decoded only when needed
+        segments = [unquote(segment) for segment in segments]
     if segments[:3] != ["", "v1", "data"]:  # `/v1%2Fdata/...`
         raise HTTPError(404, "not_found", f"no endpoint at `{sent}`; see /openapi.json")
     names = segments[3:]
