@@ -203,6 +203,12 @@ def test_a_package_decision_counts_by_the_grant_its_passed_checks_bound(
     assert (Grant("auditor", "vault", "gold/*", "inspect") in result.used) == bool(used)
 
 
+ANALYST_READS = {
+    "subject": {"id": "a", "role": "analyst"},
+    "action": "read",
+    "resource": {"path": "dev/x"},
+}
+
 FLAT = """package access
 
 import data.roles
@@ -240,11 +246,7 @@ def test_a_role_table_without_resource_types_is_reviewed(tmp_path: Path) -> None
     )
     url = f"sqlite:///{tmp_path}/audit.db"
     log = AuditLog.open(url)
-    inp = {
-        "subject": {"id": "a", "role": "analyst"},
-        "action": "read",
-        "resource": {"path": "dev/x"},
-    }
+    inp = ANALYST_READS
     log.record(bundle, bundle.decide("access.allow", inp), inp, actor="a")
     result = review(grants, log.store.records())
     assert result.decisions == 1 and result.unattributed == 0
@@ -268,11 +270,7 @@ def test_data_api_reads_are_named_as_such_in_the_note(tmp_path: Path) -> None:
     bundle = tenet.load_bundle(root)
     url = f"sqlite:///{tmp_path}/audit.db"
     log = AuditLog.open(url)
-    inp = {
-        "subject": {"id": "a", "role": "analyst"},
-        "action": "read",
-        "resource": {"path": "dev/x"},
-    }
+    inp = ANALYST_READS
     doc = bundle.evaluate_document("access.allow", inp)
     assert doc.to_dict()["result"] is True
     log.write([log.document_entry(bundle, doc, inp, "a") for _ in range(2)])
