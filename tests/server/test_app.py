@@ -149,6 +149,15 @@ def test_bad_requests_get_400(app: Sidecar, body: bytes, code: str, words: str) 
     assert words in response[2]["error"]["message"]
 
 
+def test_the_data_api_ignores_explain_even_null_as_its_other_fields(app: Sidecar) -> None:
+    for extra in (b'"explain": null', b'"explain": 5', b'"other": 1'):
+        response = call(app, "POST", "/v1/data/access/allow", b'{"input": {}, ' + extra + b"}")
+        assert response[0] == 200, response
+    for key in (b"input", b"now"):
+        response = call(app, "POST", "/v1/data/access/allow", b'{"' + key + b'": null}')
+        assert error(response) == (400, "bad_request")
+
+
 def test_unknown_queries_and_endpoints_get_404_and_wrong_methods_405(app: Sidecar) -> None:
     response = call(app, "POST", "/v1/decisions/access.alow", {})
     assert error(response) == (404, "unknown_query")

@@ -244,7 +244,7 @@ class Sidecar:
         if reused is not None:
             return reused
         body = _object(parse_json(raw), "the body")
-        _not_null(body, "the body")
+        _not_null(body, "the body", ("input", "now"))  # others are ignored here, as in OPA
         now = _now(body.get("now"))
         input = body.get("input")
         try:
@@ -512,9 +512,10 @@ _LEFT_OUT = {
 }
 
 
-def _not_null(body: dict[str, Any], what: str) -> None:
-    for key, meaning in _LEFT_OUT.items():
+def _not_null(body: dict[str, Any], what: str, keys: tuple[str, ...] = tuple(_LEFT_OUT)) -> None:
+    for key in keys:
         if key in body and body[key] is None:
+            meaning = _LEFT_OUT[key]
             message = f"{what} has `{key}` null: leave `{key}` out to {meaning}"
             raise HTTPError(400, "bad_request", message)
 
