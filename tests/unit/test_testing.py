@@ -233,17 +233,21 @@ cases:
     expect: {passed: gate.owner, messages: "no owner"}
   - name: fine
     query: gate
-    expect: {violated: [], passed: null, allowed: true}
+    expect: {violated: [], passed: [], allowed: true}
+  - name: null for none
+    query: gate
+    expect: {passed: null}
 """,
     )
     assert [c.name for c in cases] == ["fine"]
     assert [(p.name, p.message) for p in problems] == [
-        ("string for list", '`violated` must be a list of check ids, not ""'),
+        ("string for list", '`violated` must be a list of check ids (`[]` for none), not ""'),
         (
             "id not in a list",
-            '`passed` must be a list of check ids, not "gate.owner"; '
+            '`passed` must be a list of check ids (`[]` for none), not "gate.owner"; '
             '`messages` must be a list of messages, not "no owner"',
         ),
+        ("null for none", "`passed` must be a list of check ids (`[]` for none), not null"),
     ]
 
 

@@ -93,10 +93,6 @@ def _texts(v: Any) -> bool:
     return isinstance(v, list) and all(isinstance(x, str) for x in v)
 
 
-def _ids(v: Any) -> bool:
-    return v is None or _texts(v)  # null: none
-
-
 def _by_check(of: Any) -> Any:
     return lambda v: isinstance(v, dict) and all(of(x) for x in v.values())
 
@@ -108,7 +104,7 @@ _SHAPES: dict[str, tuple[Any, str]] = {
     "outcome": (lambda v: isinstance(v, str), "a string (`allow`, `deny`, `error`)"),
     "allowed": (lambda v: isinstance(v, bool), "`true` or `false`"),
     "defined": (lambda v: isinstance(v, bool), "`true` or `false`"),
-    **{key: (_ids, "a list of check ids") for _, key in _STATUS_KEYS},
+    **{key: (_texts, "a list of check ids (`[]` for none)") for _, key in _STATUS_KEYS},
     "messages": (_texts, "a list of messages"),
     "evidence": (_by_check(lambda v: isinstance(v, dict)), "check id -> {reference: value}"),
     "undefined": (_texts, "a list of references"),
@@ -148,7 +144,7 @@ def compare(expect: dict[str, Any], doc: dict[str, Any]) -> list[Mismatch]:
     for status, key in _STATUS_KEYS:
         if key in expect:
             ids = sorted({c["id"] for c in doc["checks"] if c["status"] == status})
-            want = expect[key] or []
+            want = expect[key]
             if set(ids) != set(want):
                 out.append(Mismatch(key, sorted(want), ids))
     if "messages" in expect:
