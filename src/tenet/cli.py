@@ -54,7 +54,7 @@ from tenet.locate import duplicate_key
 from tenet.report import printable, render_text
 from tenet.utf8 import NotUtf8, decode_utf8
 from tenet.wording import count
-from tenet.yamlutil import DuplicateKeyError, load_json, load_yaml
+from tenet.yamlutil import DuplicateKeyError, json_problem, load_json, load_yaml
 
 EXIT_ALLOW, EXIT_DENY = 0, 1
 
@@ -98,8 +98,7 @@ def _read_input(path: str) -> tuple[str, Any]:
     except json.JSONDecodeError as err:
         raise _InputError(
             f"input `{name}` is not valid JSON at line {err.lineno}, column {err.colno}: "
-            + err.msg[:1].lower()
-            + err.msg[1:]
+            + json_problem(err)
         ) from None
     except ValueError as err:
         raise _InputError(f"input `{name}` is not valid JSON: {err}") from None

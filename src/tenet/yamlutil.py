@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from typing import Any
 
 import yaml
@@ -17,6 +18,7 @@ __all__ = [
     "JsonSafeLoader",
     "check_document",
     "is_text",
+    "json_problem",
     "load_json",
     "load_yaml",
     "load_yaml_with_nodes",
@@ -288,5 +290,23 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def load_json(text: str) -> Any:
-    """Parse JSON, refusing NaN, Infinity and keys given twice (raises ValueError)."""
-    return json.loads(text, parse_constant=_no_constants, object_pairs_hook=_unique_keys)
+    """Parse JSON, refusing NaN, Infinity and keys given twice (raises ValueError; for a
+    syntax error json.JSONDecodeError, whose text `json_problem` gives in our words)."""
+    try:
+        return json.loads(text, parse_constant=_no_constants, object_pairs_hook=_unique_keys)
+    except ValueError as err:
+        if "int_max_str_digits" not in str(err):
+            raise
+        # Python's text advises a setting of its own that no user of Tenet can change
+        raise ValueError(
+            f"a number has more than {sys.get_int_max_str_digits()} digits, more than is read"
+        ) from None
+
+
+def json_problem(err: json.JSONDecodeError) -> str:
+    """A JSON syntax error in our words, its position apart (`err.lineno`, `err.colno`)."""
+    if err.msg.startswith("Unexpected UTF-8 BOM"):  # "(decode using utf-8-sig)": Python's
+        return "a byte order mark stands where the document should start"
+    # "Invalid control character at", "Unterminated string starting at": the position follows
+    msg = err.msg.removesuffix(" at").removesuffix(" starting")
+    return msg[:1].lower() + msg[1:]

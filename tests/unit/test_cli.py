@@ -514,6 +514,27 @@ def test_a_json_syntax_error_is_placed_in_our_words(bundle: Path, tmp_path: Path
     )
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"a": "\t"}', " at line 1, column 8: invalid control character\n"),
+        ('{"a": "abc', " at line 1, column 7: unterminated string\n"),
+        (
+            "\ufeff\ufeff{}",  # one byte order mark is taken; a second is no JSON
+            " at line 1, column 1: a byte order mark stands where the document should start\n",
+        ),
+        ('{"a": 1' + "0" * 5000 + "}", ": a number has more than 4300 digits, more than is read\n"),
+    ],
+)
+def test_json_errors_are_whole_sentences_of_ours(
+    bundle: Path, tmp_path: Path, content: str, message: str
+) -> None:
+    inp = write(tmp_path / "in.json", content)
+    r = run("eval", "main", "--bundle", str(bundle), "--input", inp)
+    assert r.exit_code == 2
+    assert r.stderr == f"error: input `{inp}` is not valid JSON" + message
+
+
 def test_an_input_that_is_not_utf8_names_line_column_and_byte(bundle: Path, tmp_path: Path) -> None:
     inp = write(tmp_path / "bad.yaml", b"owner: ok\nmodel_id: \xc3\xa9\xff\xfe\n")
     r = run("eval", "main", "--bundle", str(bundle), "--input", inp)

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from tenet.yamlutil import load_json
+from tenet.yamlutil import json_problem, load_json
 
 __all__ = [
     "HTTPError",
@@ -85,7 +85,8 @@ def parse_json(body: bytes) -> Any:
         raise HTTPError(
             400,
             "malformed_json",
-            f"the body is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})",
+            f"the body is not valid JSON: {json_problem(err)} (line {err.lineno}, column "
+            f"{err.colno})",
         ) from None
     except RecursionError:
         raise HTTPError(400, "invalid_input", "the body nests too deeply to read") from None
