@@ -96,13 +96,25 @@ def test_a_whole_number_from_arithmetic_takes_an_integer_format(tmp_path: Path) 
     # `6 / 3` is 2 (`1 == 1.0`), and prints as 2: `:d` and `:x` take it as an integer does
     policy = (
         "package main\n"
-        'require ok { input.n < 0 } message "{6 / 3:d} {input.f:d} {input.n:x} {7 / 2:.1f}"\n'
+        'require ok { input.n < 0 } message "{6 / 3:d} {input.f:d} {input.n:x} {7 / 2:.1f} '
+        '{1e16 * 1:d}"\n'
     )
     doc = decide(bundle(tmp_path, policy), "main", {"n": 255.0, "f": 1.0})
     assert by_id(doc, "main.ok")[0]["status"] == "violated", doc
-    assert by_id(doc, "main.ok")[0]["message"] == "2 1 ff 3.5"
+    assert by_id(doc, "main.ok")[0]["message"] == "2 1 ff 3.5 10000000000000000"
     bad = decide(bundle(tmp_path / "b", policy), "main", {"n": 2.5, "f": 1.0})
-    assert "bad format `:x` for 2.5" in bad["errors"][0]["message"]
+    assert (
+        "bad format `:x` for 2.5: `x` is no format for a number with a fraction"
+        in (bad["errors"][0]["message"])
+    )
+    text = decide(
+        bundle(tmp_path / "c", 'package main\nrequire ok { false } message "{6 / 3:s}"\n'),
+        "main",
+        {},
+    )
+    assert (
+        "bad format `:s` for 2: `s` is no format for a whole number" in text["errors"][0]["message"]
+    )
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from typing import Any
 from tenet.compiler.bodies import Body, Cont
 from tenet.compiler.expressions import Fn
 from tenet.runtime.trace import CondMeta, Record, Tracer
-from tenet.runtime.values import UNDEF, EvalError, freeze, json_number, to_json
+from tenet.runtime.values import UNDEF, EvalError, freeze, to_json
 from tenet.source import Span
 from tenet.yamlutil import is_text
 
@@ -52,8 +52,8 @@ def _format(v: Any, spec: str) -> str:
             "template",
             f"format `:{spec}` asks for a width or precision over {MAX_FORMAT_WIDTH}",
         )
-    if type(v) is float:
-        v = json_number(v)  # `6 / 3` is 2, as the message prints it: `:d` takes it too
+    if type(v) is float and v.is_integer():
+        v = int(v)  # a whole number is one whatever made it (`6 / 3`, `1e16 * 1`): `:d` takes it
     t = type(v)
     try:
         if t is int or t is float or t is str:
@@ -61,10 +61,26 @@ def _format(v: Any, spec: str) -> str:
         else:
             out = format(render_value(v), spec)
     except (ValueError, TypeError, OverflowError) as err:
-        raise EvalError("template", f"bad format `:{spec}` for {render_value(v)}: {err}") from None
+        raise EvalError(
+            "template", f"bad format `:{spec}` for {render_value(v)}: {_format_problem(err, t)}"
+        ) from None
     if t is int and not is_text(out):  # `:c` of 0xd800
         raise EvalError("template", f"bad format `:{spec}` for {v}: it is not a character")
     return out
+
+
+_UNKNOWN_CODE = re.compile(r"Unknown format code '(.)' for object of type")
+_KIND = {int: "a whole number", float: "a number with a fraction", str: "text"}
+
+
+def _format_problem(err: Exception, t: type) -> str:
+    """Python's complaint about a format in the language's words: it has numbers and text,
+    not `int`, `float` and `str`."""
+    found = _UNKNOWN_CODE.match(str(err))
+    if found is None:
+        return str(err)
+    kind = _KIND.get(t, "the value's text")
+    return f"`{found.group(1)}` is no format for {kind}"
 
 
 @dataclass(eq=False)
