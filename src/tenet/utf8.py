@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import codecs
 
-__all__ = ["NotUtf8", "Utf8Checker", "decode_utf8"]
+from tenet.diagnostics import Diagnostic
+from tenet.source import Source
+
+__all__ = ["NotUtf8", "Utf8Checker", "decode_utf8", "not_utf8"]
 
 _BOM = codecs.BOM_UTF8
 
@@ -73,3 +76,21 @@ class Utf8Checker:
 def decode_utf8(data: bytes) -> str:
     """The text of a whole file's bytes, a byte order mark kept; raises `NotUtf8`."""
     return Utf8Checker().feed(data, final=True)
+
+
+def not_utf8(rel: str, content: bytes) -> Diagnostic:
+    """A file that is not UTF-8 text, pointed at its first bad byte (its excerpt shows the
+    byte as the replacement character)."""
+    try:
+        decode_utf8(content)
+    except NotUtf8 as bad:
+        source = Source(rel, content.decode("utf-8", "replace"))
+        at = len(content[: bad.offset].decode("utf-8"))  # whole characters before it
+        return Diagnostic(
+            "encoding",
+            f"`{rel}` is not UTF-8 text: {bad.where()}",
+            source.span(at, at + 1),
+            f"save it as UTF-8, or convert it, e.g. {bad.iconv()}",
+            file=rel,
+        )
+    raise AssertionError(f"`{rel}` decodes as UTF-8 here but did not for the caller")

@@ -220,13 +220,14 @@ def test_half_a_utf16_pair_in_a_schema_file_is_a_load_error_at_its_place(tmp_pat
         ("p.tenet", b'package p\nr = "caf\xe9"\n', 2, 9),
         ("data.yaml", b"owner: Jos\xe9\n", 1, 11),
         ("p.tenet", b"\xff\xfep\x00", 1, 1),  # UTF-16, with its byte order mark
+        ("tenet.yaml", b'name: b\nversion: 1.0.0\ndescription: "caf\xe9"\n', 3, 18),
     ],
 )
 def test_a_file_that_is_not_utf8_is_an_error_at_its_first_bad_byte(
     tmp_path: Path, name: str, content: bytes, line: int, column: int
 ) -> None:
     root = write_bundle(tmp_path / "b", {"tenet.yaml": "name: b\nversion: 1.0.0\n"})
-    if name != "p.tenet":
+    if name != "p.tenet":  # the bundle's one policy, whole
         (root / "p.tenet").write_text("package p\nx = 1\n", "utf-8")
     (root / name).write_bytes(content)
     with pytest.raises(tenet.PolicyError) as info:

@@ -251,6 +251,18 @@ cases:
     ]
 
 
+def test_a_test_file_that_is_not_utf8_is_placed_at_its_first_bad_byte() -> None:
+    cases, problems = read_test_file("tests/t.yaml", b'cases:\n  - name: "caf\xe9"\n')
+    assert cases == []
+    assert [(p.line, p.message) for p in problems] == [
+        (
+            2,
+            "the test file is not UTF-8 text: line 2, column 15 holds the byte 0xe9 (at byte "
+            "offset 21); save it as UTF-8",
+        )
+    ]
+
+
 def test_malformed_test_files_are_failures(tmp_path: Path) -> None:
     cases, problems = read_test_file(
         "tests/t.yaml",

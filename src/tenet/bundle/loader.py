@@ -19,7 +19,7 @@ from tenet.bundle.schemas import SchemaFiles
 from tenet.compliance.catalogue import Catalogue, read_catalogue
 from tenet.diagnostics import Diagnostic, did_you_mean
 from tenet.source import Source
-from tenet.utf8 import NotUtf8, decode_utf8
+from tenet.utf8 import not_utf8
 from tenet.yamlutil import DocumentError, check_document, load_json, load_yaml
 
 __all__ = ["BundleFiles", "bundle_digest", "default_name", "read_parts", "read_tree"]
@@ -202,24 +202,6 @@ def _merge(
             continue
         target[key] = value
         places.owners[at] = file
-
-
-def not_utf8(rel: str, content: bytes) -> Diagnostic:
-    """A file that is not UTF-8 text, pointed at its first bad byte (its excerpt shows the
-    byte as the replacement character)."""
-    try:
-        decode_utf8(content)
-    except NotUtf8 as bad:
-        source = Source(rel, content.decode("utf-8", "replace"))
-        at = len(content[: bad.offset].decode("utf-8"))  # whole characters before it
-        return Diagnostic(
-            "encoding",
-            f"`{rel}` is not UTF-8 text: {bad.where()}",
-            source.span(at, at + 1),
-            f"save it as UTF-8, or convert it, e.g. {bad.iconv()}",
-            file=rel,
-        )
-    raise AssertionError(f"`{rel}` decodes as UTF-8 here but did not for the caller")
 
 
 def _read_data(content: bytes, rel: str, diags: list[Diagnostic], places: DataPlaces) -> Any:

@@ -13,6 +13,7 @@ from tenet.diagnostics import Diagnostic, did_you_mean
 from tenet.runtime.builtins.versions import parse_range, parse_version, semver_satisfies
 from tenet.runtime.values import EvalError
 from tenet.source import Source, Span
+from tenet.utf8 import not_utf8
 from tenet.yamlutil import load_yaml_with_nodes
 
 __all__ = ["FIELDS", "MANIFEST", "Manifest", "check_requires", "parse_manifest"]
@@ -113,7 +114,7 @@ def parse_manifest(raw: bytes | None, default_name: str) -> tuple[Manifest, list
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        return whole, [_whole("`tenet.yaml` is not UTF-8 text")]
+        return whole, [not_utf8(MANIFEST, raw)]
     source = Source(MANIFEST, text)
     try:
         doc, nodes = load_yaml_with_nodes(text)

@@ -19,6 +19,7 @@ from tenet.decision import canonical_json
 from tenet.diagnostics import PolicyError, QueryError, did_you_mean
 from tenet.testing.coverage import CoverageReport, Recorder, coverage_report
 from tenet.testing.expect import Mismatch, compare, malformed_expect, unknown_expect_keys
+from tenet.utf8 import NotUtf8, decode_utf8
 from tenet.yamlutil import DocumentError, check_document, load_yaml_with_nodes
 
 __all__ = [
@@ -134,10 +135,11 @@ def _unknown_keys(doc: Mapping[str, Any], allowed: Sequence[str], what: str) -> 
 def read_test_file(rel: str, raw: bytes) -> tuple[list[TestCase], list[FileProblem]]:
     """The cases of one test file, and what is wrong with it (each problem fails the run)."""
     try:
-        doc, nodes = load_yaml_with_nodes(raw.decode("utf-8"))
+        doc, nodes = load_yaml_with_nodes(decode_utf8(raw))
         check_document(doc)
-    except UnicodeDecodeError:
-        return [], [FileProblem(rel, "the test file is not UTF-8 text")]
+    except NotUtf8 as bad:
+        message = f"the test file is not UTF-8 text: {bad.where()}; save it as UTF-8"
+        return [], [FileProblem(rel, message, bad.line)]
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         problem = getattr(err, "problem", None) or str(err)
