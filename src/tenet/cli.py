@@ -50,8 +50,9 @@ from tenet.cli_common import fail as _fail
 from tenet.cli_fairness import fairness
 from tenet.cli_serve import serve
 from tenet.diagnostics import PolicyError, QueryError, render_all
+from tenet.escape import printable
 from tenet.locate import duplicate_key
-from tenet.report import printable, render_text
+from tenet.report import render_text
 from tenet.utf8 import NotUtf8, decode_utf8
 from tenet.wording import count
 from tenet.yamlutil import DuplicateKeyError, json_problem, load_json, load_yaml

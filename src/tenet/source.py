@@ -5,6 +5,9 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
+from tenet.escape import CONTROL as _CONTROL
+from tenet.escape import printable
+
 __all__ = ["NO_SPAN", "Source", "Span"]
 
 
@@ -74,6 +77,12 @@ class Span:
         line_text = self.source.line_text(self.line)
         at = self.column - 1
         width = max(1, min(self.end - self.start, len(line_text) - at))
+        if _CONTROL.search(line_text):
+            # shown escaped, never obeyed (a NUL, a terminal escape): the caret follows
+            shown = [printable(c) for c in line_text]
+            width = max(1, sum(len(p) for p in shown[at : at + width]))
+            at = sum(len(p) for p in shown[:at])
+            line_text = "".join(shown)
         if len(line_text) > EXCERPT_WIDTH:
             first = max(0, min(at - EXCERPT_WIDTH // 3, len(line_text) - EXCERPT_WIDTH))
             last = first + EXCERPT_WIDTH

@@ -602,6 +602,18 @@ def test_the_excerpt_of_a_long_line_is_a_window_around_the_caret() -> None:
     assert src.span(0, 1).excerpt().splitlines()[1].startswith("1 | x = aaa")
 
 
+def test_an_excerpt_shows_control_characters_escaped_with_the_caret_under_them() -> None:
+    # a NUL or a terminal escape in a file is shown, never sent to the terminal as it is
+    line = 'x = "\x1b[31m" @ \x00\x07\tz'
+    src = Source("t.tenet", line)
+    at = line.index("z")
+    code, caret = src.span(at, at + 1).excerpt().splitlines()[1:]
+    assert code == '1 | x = "\\u001b[31m" @ \\u0000\\u0007\\tz'
+    assert code[caret.index("^")] == "z" and caret.count("^") == 1
+    code, caret = src.span(5, 6).excerpt().splitlines()[1:]  # the escape itself
+    assert code[caret.index("^") :].startswith("\\u001b") and caret.count("^") == 6
+
+
 @pytest.mark.parametrize(
     ("text", "column", "half"),
     [

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tenet.ci.run import Evaluated, Finding, verdict_line
-from tenet.report import printable
+from tenet.escape import printable
 
 __all__ = ["escape_data", "escape_property", "render_github"]
 

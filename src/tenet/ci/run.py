@@ -9,8 +9,9 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
+from tenet.escape import printable
 from tenet.locate import InputLocator, Region, pointer_of_reference, split_pointer
-from tenet.report import _check_lines, _evidence_lines, _value, printable, render_text
+from tenet.report import _check_lines, _evidence_lines, _value, render_text
 
 __all__ = [
     "FAIL_ON",
