@@ -214,3 +214,27 @@ def test_a_store_answering_the_wrong_number_of_links_is_a_store_error(
         log.write([log.decision_entry(bundle, decision, INPUT(0), "ci")] * 2)
     with pytest.raises(StoreError, match="one link per entry"):
         Lossy().append([log.decision_entry(bundle, decision, INPUT(0), "ci")] * 3)
+
+
+@pytest.mark.parametrize("how", ["key file replaced", "moved without its key"])
+def test_recording_with_another_key_than_the_records_is_refused(
+    tmp_path: Path, bundle: tenet.Bundle, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    # one person would get two tokens in one log, and a query by name would find half
+    monkeypatch.delenv("TENET_AUDIT_KEY", raising=False)
+    url = f"sqlite:///{tmp_path}/audit.db"
+    log = AuditLog.open(url)
+    log.record(bundle, bundle.decide("access.allow", INPUT()), INPUT(), "ci")
+    written_with = log.key_id
+    log.close()
+    if how == "key file replaced":
+        (tmp_path / "audit.db.key").write_text("another key, long enough to be one")
+    else:
+        (tmp_path / "audit.db.key").unlink()
+        monkeypatch.setenv("TENET_AUDIT_KEY", "another key, long enough to be one")
+    with pytest.raises(StoreError) as caught:
+        AuditLog.open(url)
+    assert f"holds records written with another key ({written_with}) than the one" in str(
+        caught.value
+    )
+    assert len(list(open_store(url).records())) == 1  # nothing written

@@ -89,7 +89,8 @@ class AuditLog:
         path = store_path(url)
         try:
             known = read_key(path, key_file)
-            if known is None and path is not None and _holds_records(store):
+            holds, written_with = _records_key(store) if path is not None else (False, None)
+            if known is None and holds:
                 # its records' tokens were made with a key not at hand (TENET_AUDIT_KEY when
                 # they were written): a new key would give the same people other tokens
                 raise StoreError(
@@ -98,6 +99,14 @@ class AuditLog:
                     "file"
                 )
             key = known if known is not None else load_key(path, key_file)
+            if written_with is not None and written_with != key_id(key):
+                # a key file replaced, a log moved without its key: the same reason
+                raise StoreError(
+                    f"`{url}` holds records written with another key ({written_with}) than "
+                    f"the one at hand ({key_id(key)}): the same person would get another "
+                    f"token; give the key they were written with (`{KEY_ENV}` or the log's "
+                    "key file), or record into a new log"
+                )
         except OSError as err:
             store.close()
             raise StoreError(f"cannot read the audit key: {err}") from err
@@ -245,11 +254,21 @@ class AuditLog:
         self.store.close()
 
 
-def _holds_records(store: AuditStore) -> bool:
+def _records_key(store: AuditStore, look: int = 1000) -> tuple[bool, str | None]:
+    """Whether the store holds records, and the `key_id` of the first that names one (among
+    the first `look`: a log starts with its activation events, then decisions)."""
+    holds = False
     try:
-        return next(iter(store.records()), None) is not None
+        for n, record in enumerate(store.records()):
+            holds = True
+            found = record.get("key_id")
+            if isinstance(found, str):
+                return True, found
+            if n >= look:
+                break
     except StoreError:
-        return False  # a store that cannot be read back (stdout:) keeps no key either
+        return False, None  # a store that cannot be read back (stdout:) keeps no key either
+    return holds, None
 
 
 def names_someone(actor: object) -> bool:
