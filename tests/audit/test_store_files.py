@@ -57,8 +57,14 @@ def test_a_jsonl_log_with_a_foreign_line_later_is_refused_on_append(tmp_path: Pa
     path.write_text(lines[0] + "\nnot a record\n" + lines[1][:20], "utf-8")
     before = _digest(path)
     store = open_store(f"jsonl:///{path}")
-    with pytest.raises(StoreError, match="line 2 is not an audit record"):
+    with pytest.raises(StoreError) as caught:
         store.append([{"id": "x", "class": "c", "kind": "decision", "time": "t"}])
+    # records before the line: a log damaged or edited, kept as evidence, not another file
+    assert str(caught.value) == (
+        f"`jsonl:///{path}` is damaged: line 2 is not an audit record; nothing is appended to "
+        "a log that does not read as one: run `tenet audit verify` on it, keep it as "
+        "evidence, and record into a new log"
+    )
     assert _digest(path) == before  # the torn last line was not cut either
 
 
@@ -72,6 +78,15 @@ def test_a_jsonl_line_that_is_not_a_record_is_a_finding_of_verify(
     path.write_text("\n".join([*lines[:2], line, *lines[2:]]) + "\n", "utf-8")
     problems = verify(open_store(f"jsonl:///{path}", create=False))
     assert problems and problems[0].record_id == "line 3"
+
+
+def test_a_record_cut_short_is_named_in_its_class(tmp_path: Path) -> None:
+    url, written = make_log(tmp_path)
+    path = tmp_path / "log.jsonl"
+    lines = [json.dumps(r, sort_keys=True, separators=(",", ":")) for r in written]
+    path.write_text("\n".join([*lines[:2], lines[2][:400], *lines[3:]]) + "\n", "utf-8")
+    (problem, *_) = verify(open_store(f"jsonl:///{path}", create=False))
+    assert (problem.record_id, problem.retention_class) == ("line 3", written[2]["class"])
 
 
 def test_a_sqlite_database_of_another_program_is_refused_and_untouched(tmp_path: Path) -> None:

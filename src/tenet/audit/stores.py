@@ -359,6 +359,12 @@ class JsonlStore(AuditStore):
             raise self._not_a_log(1)
 
     def _not_a_log(self, line: int) -> StoreError:
+        if line > 1:  # records before it: a log damaged or edited, not another program's file
+            return StoreError(
+                f"`{self.url}` is damaged: line {line} is not an audit record; nothing is "
+                "appended to a log that does not read as one: run `tenet audit verify` on it, "
+                "keep it as evidence, and record into a new log"
+            )
         return StoreError(
             f"`{self.url}` is not a decision log: line {line} is not an audit record; "
             "give the decision log a file of its own"
@@ -445,7 +451,7 @@ class JsonlStore(AuditStore):
                         return  # the last line, torn by a killed writer: never committed
                     if line.strip():  # JSON that is no record (`{"x":1}`) is unreadable too
                         r = _record(line)
-                        yield _unreadable(n) if r is None else r
+                        yield _unreadable(n, line) if r is None else r
             except OSError as err:
                 raise StoreError(f"cannot read `{self.url}`: {err.strerror}") from err
 
@@ -568,9 +574,14 @@ def _record_line(line: bytes) -> bool:
     return _record(line) is not None
 
 
-def _unreadable(n: int) -> dict[str, Any]:
-    """What verification sees of a line that is not a record: a record whose hash is wrong."""
-    return {"id": f"line {n}", "class": "?", "hash": "unreadable"}
+_CLASS = re.compile(r'"class":"([^"\\]*)"')  # as records are written: compact, sorted keys
+
+
+def _unreadable(n: int, line: str = "") -> dict[str, Any]:
+    """What verification sees of a line that is not a record: a record whose hash is wrong,
+    in the class its text still names (a record cut short keeps its early keys), else `?`."""
+    found = _CLASS.search(line)
+    return {"id": f"line {n}", "class": found.group(1) if found else "?", "hash": "unreadable"}
 
 
 def _lines(linked: list[tuple[Chained, bytes]]) -> str:
