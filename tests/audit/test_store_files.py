@@ -81,7 +81,7 @@ def test_a_jsonl_line_that_is_not_a_record_is_a_finding_of_verify(
 
 
 def test_a_record_cut_short_is_named_in_its_class(tmp_path: Path) -> None:
-    url, written = make_log(tmp_path)
+    _, written = make_log(tmp_path)
     path = tmp_path / "log.jsonl"
     lines = [json.dumps(r, sort_keys=True, separators=(",", ":")) for r in written]
     path.write_text("\n".join([*lines[:2], lines[2][:400], *lines[3:]]) + "\n", "utf-8")
