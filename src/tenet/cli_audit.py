@@ -175,11 +175,15 @@ def query_cmd(
     hashed: set[str] = set()  # paths found holding personal values' tokens
     ours = key_id(key) if key is not None else None
     others = 0  # records whose tokens another key made
+    checked = False  # whether any record has the check --check names, whatever its status
     try:
         found = []
         for r in store.records():
             values = r.get("input") or {}
             kept.update(values)
+            if check is not None and not checked:
+                checks = (r.get("decision") or {}).get("checks") or []
+                checked = any(c.get("id") == check for c in checks if isinstance(c, dict))
             if key is None:
                 hashed.update(p for p, _ in f.where if _is_token(values.get(p)))
             elif r.get("key_id", ours) != ours:
@@ -194,6 +198,13 @@ def query_cmd(
             + ("was" if others == 1 else "were")
             + " written with another key than the one at hand: a personal value given to "
             "--where cannot match their tokens",
+            err=True,
+        )
+    if check is not None and not checked:
+        # a mistyped id would read as "never violated"
+        click.echo(
+            f"note: no record has a check `{check}`, passed or not: check ids are "
+            "`package.check`, as in the decisions' `checks`",
             err=True,
         )
     for path, value in f.where:

@@ -268,6 +268,16 @@ def test_where_on_a_path_no_record_keeps_says_so(tmp_path: Path) -> None:
     assert "note: no record keeps `input.owner`" in result.stderr
 
 
+def test_check_on_an_id_no_record_has_says_so(tmp_path: Path) -> None:
+    url, written = make_log(tmp_path)
+    known = next(c["id"] for r in written for c in (r.get("decision") or {}).get("checks", []))
+    result = CliRunner().invoke(main, ["audit", "query", "--log", url, "--check", known])
+    assert result.exit_code == 0 and "note:" not in result.stderr
+    result = CliRunner().invoke(main, ["audit", "query", "--log", url, "--check", known + "x"])
+    assert result.exit_code == 0 and "0 records" in result.stdout
+    assert f"note: no record has a check `{known}x`, passed or not" in result.stderr
+
+
 @pytest.mark.parametrize("limit", ["0", "-3"])
 def test_a_limit_below_one_is_refused(tmp_path: Path, limit: str) -> None:
     url, _ = make_log(tmp_path)
