@@ -17,6 +17,7 @@ def test_tokens_with_and_without_names() -> None:
     tokens = Tokens.parse(f"# callers\n\n{A} ci-pipeline\n  {B}\tmodel registry  \n")
     assert tokens.caller(f"Bearer {A}".encode()) == "ci-pipeline"
     assert tokens.caller(f"bearer   {B} ".encode()) == "model registry"
+    assert tokens.caller(f"Bearer\t{A}".encode()) == "ci-pipeline"
     unnamed = Tokens.parse(A)
     name = unnamed.caller(f"Bearer {A}".encode())
     assert name is not None and name.startswith("token-") and len(name) == 14
@@ -39,6 +40,7 @@ def test_wrong_or_missing_tokens_name_nobody() -> None:
         (f"B`a {A}".encode(), "`Authorization` uses another scheme than `Bearer`"),
         (A.encode(), "`Authorization` names no scheme"),  # the token is not shown back
         (b"", "`Authorization` names no scheme"),
+        (b"Bearer\t" + b"a" * 31, "the bearer token is wrong"),  # any whitespace parts them
     ],
 )
 def test_a_refusal_says_what_is_wrong_with_the_header(header: bytes | None, why: str) -> None:

@@ -78,8 +78,11 @@ _SCHEME = re.compile(rb"[A-Za-z0-9._~+-]{1,32}")
 
 def _credentials(authorization: bytes) -> tuple[bytes, bytes]:
     """An `Authorization` header value's scheme and credentials."""
-    scheme, _, token = authorization.strip().partition(b" ")
-    return scheme, token.strip()
+    # any whitespace parts them (`Bearer<TAB>TOKEN` names the scheme too)
+    parts = authorization.split(None, 1)
+    if not parts:
+        return b"", b""
+    return parts[0], parts[1].strip() if len(parts) > 1 else b""
 
 
 def refusal(authorization: bytes | None) -> str:
