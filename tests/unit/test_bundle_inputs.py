@@ -223,3 +223,28 @@ def test_schema_messages_write_values_as_json() -> None:
         '/owner: 3 is not of type "string", "null"',
         "/score: 2 is greater than the maximum of 1",
     ]
+
+
+def test_unevaluated_and_false_property_errors_read_as_json_at_their_place(
+    tmp_path: Path,
+) -> None:
+    schema = (
+        '{"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",'
+        ' "properties": {"ui": {"prefixItems": [{}], "unevaluatedItems": false},'
+        ' "ue": {"unevaluatedProperties": false, "properties": {"a": {}}}, "fs": false}}'
+    )
+    manifest = "inputs:\n  access: schemas/s.schema.json\n"
+    b = tenet.load_bundle(
+        make_bundle(tmp_path / "b", **{"tenet.yaml": manifest, "schemas/s.schema.json": schema})
+    )
+    d = _decide(
+        b,
+        "access.allow",
+        {"ui": [1, None, True], "ue": {"a": 1, "b": None, "c": False}, "fs": {"x": [None]}},
+    )
+    assert [(e["path"], e["message"]) for e in d["errors"]] == [
+        ("/fs", '/fs: no value is allowed here, and {"x": [null]} is given'),
+        ("/ue", '/ue: unevaluated properties are not allowed ("b", "c" were unexpected)'),
+        ("/ui", "/ui: unevaluated items are not allowed (null, true were unexpected)"),
+    ]
+    assert d["errors"][0]["location"] == "schemas/s.schema.json#/properties/fs"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -39,8 +40,37 @@ def input_errors(schema: InputSchema, doc: Any, limits: Limits) -> list[ErrorEnt
         found = list(validator.iter_errors(doc))
     except Exception as err:  # a validator bug must not let the input through
         return [ErrorEntry("input_schema", f"the input could not be validated: {err}", path)]
+    for e in found:
+        _place_false_property(e, validator.schema, doc)
     found.sort(key=lambda e: (_order(e.absolute_path), _order(e.absolute_schema_path)))
     return [_entry(path, e) for e in found]
+
+
+def _place_false_property(err: Any, root: Any, doc: Any) -> None:
+    """jsonschema reports a property whose schema is `false` (`"properties": {"x": false}`)
+    at the object holding it, without the property's name: put the name back, found by
+    walking the schema and the input to that object (when no `$ref` lies on the way)."""
+    where = list(err.absolute_schema_path)
+    if err.validator is not None or err.parent is not None or where[-1:] != ["properties"]:
+        return
+    schema, value = root, doc
+    for key in where[:-1]:
+        if not isinstance(schema, dict | list):
+            return
+        try:
+            schema = schema[key]
+        except (KeyError, IndexError, TypeError):
+            return
+    for key in err.absolute_path:
+        value = value[key]
+    props = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(props, dict) or not isinstance(value, dict):
+        return
+    for name, sub in props.items():
+        if sub is False and name in value and value[name] == err.instance:
+            err.path.append(name)
+            err.schema_path.append(name)
+            return
 
 
 def _order(path: Any) -> list[tuple[int, int, str]]:
@@ -138,6 +168,26 @@ def _items(err: Any) -> str | None:
     return f"expected at most {count(allowed, 'item')}, but found {len(extra)} more: {_json(extra)}"
 
 
+_UNEVALUATED = re.compile(
+    r"Unevaluated (properties|items) are not allowed \((.*) (was|were) unexpected\)", re.S
+)
+
+
+def _unevaluated(err: Any) -> str | None:
+    """`unevaluatedProperties`/`unevaluatedItems`: which names or items were left over is
+    jsonschema's to work out (what the other keywords evaluated), so its list is read back
+    from its text, a `repr` of JSON values, and written as JSON."""
+    found = _UNEVALUATED.fullmatch(err.message)
+    if found is None:
+        return None
+    what, listed, verb = found.groups()
+    try:
+        values = ast.literal_eval(f"[{listed}]")
+    except (ValueError, SyntaxError):
+        return None
+    return f"unevaluated {what} are not allowed ({_jsons(values)} {verb} unexpected)"
+
+
 _MESSAGES: dict[str, Callable[[Any], str | None]] = {
     "type": _type,
     "enum": _compared("is not one of"),
@@ -158,6 +208,8 @@ _MESSAGES: dict[str, Callable[[Any], str | None]] = {
         f"{len(err.validator_value)} allowed forms"
     ),
     "items": _items,
+    "unevaluatedProperties": _unevaluated,
+    "unevaluatedItems": _unevaluated,
 }
 
 
