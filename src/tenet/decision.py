@@ -105,7 +105,9 @@ def _flat_repr(value: Any) -> str:
         elif isinstance(v, dict):
             out.append("{")
             stack.append(_Close("}"))
-            for k in reversed(list(v)):
+            # in key order, as canonical JSON is: a refused input's digest must not depend
+            # on the order its keys came in either (keys of any type: ordered by their text)
+            for k in sorted(v, key=repr, reverse=True):
                 stack += [v[k], _Close(f"{k!r}:")]
         elif isinstance(v, list | tuple):
             out.append("[")
@@ -255,10 +257,11 @@ class Decision:
             "outcome": self.outcome,
             "allowed": self.allowed,
             "defined": self.defined,
-            "result": self.result,
+            # copies: the document is the caller's to change, and the decision stays as made
+            "result": to_json(self.result),
             "checks": [_check_dict(c, r, full) for c, r in out.checks],
             "summary": _summary(out.checks, len(out.errors)),
-            "errors": self.errors,
+            "errors": [dict(e) for e in self.errors],
             "bundle": self._bundle.to_dict(),
             "input_digest": self.input_digest,
             "evaluated_at": format_rfc3339(out.now),

@@ -571,3 +571,20 @@ def test_the_order_of_an_input_s_keys_changes_nothing_in_the_decision(tmp_path: 
     assert json.dumps(docs[2]["result"]) == (
         '{"lit": {"a": 2, "b": 1}, "o": {"a": 3, "b": {"c": 3, "y": 2}, "z": 1}}'
     )
+
+
+def test_a_document_is_a_copy_the_decision_does_not_share(tmp_path: Path) -> None:
+    bundle = load(tmp_path, {"r.tenet": "package r\n\nv = input.o\n"}, {})
+    d = bundle.decide("r.v", {"o": {"b": [1]}})
+    d.to_dict()["result"]["b"].append(5)
+    d.to_dict()["errors"].append({"code": "x"})
+    assert d.result == {"b": [1]} and d.to_dict()["result"] == {"b": [1]}
+    assert d.to_dict()["errors"] == [] and d.errors == []
+
+
+def test_a_refused_input_s_digest_does_not_depend_on_key_order(main: tenet.Bundle) -> None:
+    # a value no JSON holds (half a UTF-16 pair) is digested from another text: sorted too
+    first = main.decide("main.allow", {"a": "\ud800", "b": 1})
+    second = main.decide("main.allow", {"b": 1, "a": "\ud800"})
+    assert first.outcome == second.outcome == "error"
+    assert first.input_digest == second.input_digest

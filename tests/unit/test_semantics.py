@@ -403,3 +403,28 @@ forbid pair {
         "main.big": ["/models/y/size"],
         "main.pair": ["/rows/1/1"],
     }
+
+
+def test_a_whole_float_index_reads_with_the_element_s_pointer(tmp_path: Path) -> None:
+    b = bundle(tmp_path, "package main\nr if { input.xs[1.0] > 0 }\n")
+    doc = decide(b, "main.r", {"xs": [1, 2]}, explain="full")
+    (evidence,) = doc["explanation"]["definitions"][0]["evidence"]
+    assert evidence["input_paths"] == ["/xs/1"]
+
+
+def test_a_missing_data_key_is_named_at_its_first_missing_step(tmp_path: Path) -> None:
+    # as `input.a.b` names `input.a`: constant folding of data must not hide which key is missing
+    policy = "package main\nr if { data.th.o }\ns if { data.th2.o.x.y }\n"
+    b = bundle(tmp_path, policy, {"th2": {"o": {}}})
+    undefined = {
+        q: decide(b, q, {})["explanation"]["definitions"][0]["evidence"][0]["undefined"]
+        for q in ("main.r", "main.s")
+    }
+    assert undefined == {"main.r": ["data.th"], "main.s": ["data.th2.o.x"]}
+
+
+def test_duration_keeps_to_the_integers_arithmetic_keeps(tmp_path: Path) -> None:
+    b = bundle(tmp_path, "package main\nd = duration(input.s)\n")
+    assert decide(b, "main.d", {"s": "90w"})["result"] == 90 * 7 * 86400
+    doc = decide(b, "main.d", {"s": "9" * 1300 + "w"})
+    assert doc["outcome"] == "error" and doc["errors"][0]["code"] == "overflow"

@@ -197,7 +197,10 @@ class ExprCompiler:
             base, const, pointer_root = self._target_base(target)
         # fold static keys into a constant base (data documents)
         while self.folding and rest and const is not NOCONST and isinstance(rest[0], ast.Field):
-            const = index(const, rest[0].name) if const is not UNDEF else UNDEF
+            folded = index(const, rest[0].name) if const is not UNDEF else UNDEF
+            if folded is UNDEF and self.traced:
+                break  # left to the traced walk, which names the first key that is missing
+            const = folded
             rest = rest[1:]
         if const is not NOCONST:
             c = const
@@ -272,7 +275,8 @@ class ExprCompiler:
                     if k is UNDEF:
                         return UNDEF
                 v = v.get(k, UNDEF) if type(v) is dict and type(k) is str else index(v, k)
-                keys.append(k)
+                # `xs[1.0]` reads `xs[1]`: the pointer names the element by its index
+                keys.append(int(k) if type(k) is float and k.is_integer() else k)
                 if v is UNDEF:
                     tr.missing(texts[i + 1])
                     return UNDEF

@@ -8,6 +8,7 @@ from typing import Any
 
 from tenet.runtime.values import (
     DOUBLE_MAX,
+    MAX_INT_BITS,
     UNDEF,
     EvalError,
     TSet,
@@ -26,8 +27,6 @@ __all__ = [
     "member",
 ]
 
-_MAX_INT_BITS = 4096  # integers are exact, within reason: beyond this is an error, not a hang
-
 
 def _num(v: Any) -> bool:
     t = type(v)
@@ -45,7 +44,7 @@ def _finish(r: Any) -> Any:
     if type(r) is float:
         if not math.isfinite(r):
             raise EvalError("overflow", "the result is not a finite number")
-    elif type(r) is int and r.bit_length() > _MAX_INT_BITS:
+    elif type(r) is int and r.bit_length() > MAX_INT_BITS:
         raise EvalError("overflow", "the integer result is too large")
     return r
 

@@ -197,6 +197,9 @@ def type_name(v: Any) -> str:
     return t.__name__
 
 
+MAX_INT_BITS = 4096  # integers are exact, within reason: beyond this is an error, not a hang
+
+
 def json_number(v: int | float) -> int | float:
     """A whole float within the exact-integer range becomes an int, so `24.0` prints as `24`."""
     if type(v) is float and v.is_integer() and abs(v) <= 2**53:

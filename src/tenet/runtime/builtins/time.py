@@ -8,7 +8,7 @@ from fractions import Fraction
 from typing import Any, Final
 
 from tenet.runtime.builtins import register
-from tenet.runtime.builtins.types import builtin_error, finite, want_string
+from tenet.runtime.builtins.types import builtin_error, finite, want_string, whole
 
 
 @register(
@@ -139,7 +139,7 @@ def duration(s: Any) -> int | float:
     try:
         seconds = duration_seconds(text)
         if seconds is not None and seconds.denominator == 1:
-            return int(seconds)
+            return whole("duration", int(seconds))
         if seconds is not None:
             return finite("duration", float(seconds))
     except (ValueError, OverflowError) as e:  # digit strings too long to convert

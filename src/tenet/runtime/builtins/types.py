@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tenet.runtime.builtins import register
-from tenet.runtime.values import EvalError, TSet, type_name
+from tenet.runtime.values import MAX_INT_BITS, EvalError, TSet, type_name
 
 __all__ = [
     "bad_arg",
@@ -36,6 +36,13 @@ def finite(fn: str, x: float) -> float:
     if math.isfinite(x):
         return x
     raise EvalError("non_finite", f"`{fn}`: the result is not a finite number")
+
+
+def whole(fn: str, n: int) -> int:
+    """``n`` when it is within the integers the language keeps exact, as arithmetic's are."""
+    if n.bit_length() <= MAX_INT_BITS:
+        return n
+    raise EvalError("overflow", f"`{fn}`: the integer result is too large")
 
 
 def want_string(fn: str, v: Any, what: str = "a string") -> str:
