@@ -30,8 +30,7 @@ def annotation(item: Evaluated, f: Finding) -> str:
             props += [("line", str(region.start_line)), ("col", str(region.start_column))]
     props.append(("title", printable(f.title)))
     head = ",".join(f"{k}={escape_property(v)}" for k, v in props)
-    unlocated = item.unlocated(f)
-    lines = [f.message, *([unlocated] if unlocated else []), *f.details]
+    lines = item.lines(f)
     # the lines are the report's own; within them, control characters from the input (ESC,
     # NUL) are shown escaped as in the text report, and line ends are the command's escapes
     message = "\n".join(printable(line) for line in lines)

@@ -109,6 +109,11 @@ class Evaluated:
             return "the input value could not be located: the evidence names no input field"
         return f"the input value {f.pointer or '/'} could not be located in the text"
 
+    def lines(self, f: Finding) -> list[str]:
+        """A finding's message, why it has no line (when it has none), and its details."""
+        unlocated = self.unlocated(f)
+        return [f.message, *([unlocated] if unlocated else []), *f.details]
+
 
 @dataclass(frozen=True)
 class Finding:

@@ -82,11 +82,6 @@ def _other_rule(f: Finding) -> dict[str, Any]:
     }
 
 
-def _lines(item: Evaluated, f: Finding) -> list[str]:
-    unlocated = item.unlocated(f)
-    return [f.message, *([unlocated] if unlocated else []), *f.details]
-
-
 class _Renderer:
     def __init__(self, query: str, bundle_path: str) -> None:
         self.query = query
@@ -180,7 +175,7 @@ class _Renderer:
             "ruleIndex": index,
             "kind": "fail",
             "level": f.level,
-            "message": {"text": "\n".join(_lines(item, f))},
+            "message": {"text": "\n".join(item.lines(f))},
             "locations": [self.input_location(item, f)],
             "partialFingerprints": {
                 "tenetFinding/v1": hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
