@@ -248,3 +248,26 @@ def test_unevaluated_and_false_property_errors_read_as_json_at_their_place(
         ("/ui", "/ui: unevaluated items are not allowed (null, true were unexpected)"),
     ]
     assert d["errors"][0]["location"] == "schemas/s.schema.json#/properties/fs"
+
+
+def test_a_package_query_is_checked_against_the_schemas_below_it(tmp_path: Path) -> None:
+    # the package's own checks and its sub-packages' run on the input: theirs must hold too
+    schema = '{"type": "object", "required": ["ticket"]}'
+    sub = 'package acc.sub\n\nrequire admin blocking { input.role == "admin" }\n'
+    b = tenet.load_bundle(
+        make_bundle(
+            tmp_path / "b",
+            **{
+                "tenet.yaml": "inputs:\n  acc.sub: schemas/t.schema.json\n",
+                "schemas/t.schema.json": schema,
+                "acc/sub/s.tenet": sub,
+            },
+        )
+    )
+    for query in ("acc", "acc.sub"):
+        d = _decide(b, query, {"role": "admin"})
+        assert d["outcome"] == "error" and d["errors"][0]["code"] == "input_schema", query
+    for path in ("", "acc", "acc.sub"):
+        doc = b.evaluate_document(path, {"role": "admin"}).to_dict()
+        assert "result" not in doc and doc["errors"][0]["code"] == "input_schema", path
+    assert _decide(b, "acc", {"role": "admin", "ticket": "T-1"})["outcome"] == "allow"

@@ -13,7 +13,7 @@ from typing import Any
 from tenet.analysis import check
 from tenet.bundle.documents import Document, evaluate_document
 from tenet.bundle.files import ReadLimits, Tree
-from tenet.bundle.inputs import InputSchema, input_errors, schema_for
+from tenet.bundle.inputs import InputSchema, schemas_errors
 from tenet.bundle.loader import BundleFiles, bundle_digest, default_name, read_parts, read_tree
 from tenet.bundle.manifest import MANIFEST, Manifest, check_requires, parse_manifest
 from tenet.bundle.signing import PublicKeyLike, load_public_key, verify_signature
@@ -87,8 +87,7 @@ class Bundle:
         q = self.program.query(query)
         clock = resolve_now(now)
         doc = {} if input is None else input
-        schema = schema_for(query, self.input_schemas)
-        invalid = input_errors(schema, doc, self.limits) if schema is not None else []
+        invalid = schemas_errors(query, self.input_schemas, doc, self.limits)
         if invalid:
             outcome = Outcome(q, clock, errors=invalid)
         else:

@@ -8,7 +8,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
-from tenet.bundle.inputs import input_errors, schema_for
+from tenet.bundle.inputs import schemas_errors
 from tenet.compiler.program import Program, Query
 from tenet.compiler.rules import CompiledRule
 from tenet.decision import BundleInfo, uuid7
@@ -107,8 +107,7 @@ def evaluate_document(bundle: Bundle, path: str, input: Any = None, now: Any = N
         rule = program.rules[path]
     clock = resolve_now(now)
     doc = {} if input is None else input
-    schema = schema_for(path, bundle.input_schemas) if path else None
-    invalid = input_errors(schema, doc, bundle.limits) if schema is not None else []
+    invalid = schemas_errors(path, bundle.input_schemas, doc, bundle.limits)
     if invalid:
         return _undefined(bundle, path, [e.to_dict() for e in invalid])
     # a rule: exactly what a rule query evaluates; a package: the input is checked the same way

@@ -12,7 +12,7 @@ from tenet.runtime.evaluate import ErrorEntry, Limits
 from tenet.wording import count
 from tenet.yamlutil import DocumentError, check_document, pointer
 
-__all__ = ["input_errors", "schema_for"]
+__all__ = ["input_errors", "schema_for", "schemas_errors", "schemas_for"]
 
 InputSchema = tuple[str, Any]  # the schema's path in the bundle, its validator
 
@@ -25,6 +25,28 @@ def schema_for(query: str, schemas: Mapping[str, InputSchema]) -> InputSchema | 
         if found is not None:
             return found
     return None
+
+
+def schemas_for(query: str, schemas: Mapping[str, InputSchema]) -> list[InputSchema]:
+    """The schemas a query's input must match: its own, or its nearest enclosing package's;
+    a query with neither (a package above every mapped one, the data API's root) those of
+    the packages and rules below it, which it evaluates too. Without them an input that
+    `acc.sub`'s schema refuses would be decided by `acc.sub`'s checks through a query of
+    `acc`. A query that has a schema is checked against it alone: its author said what its
+    input is, and a sub-package may take another (`data.audit` under `data`)."""
+    found = schema_for(query, schemas) if query else None
+    if found is not None:
+        return [found]
+    prefix = f"{query}." if query else ""
+    below = [schema for name, schema in sorted(schemas.items()) if name.startswith(prefix)]
+    return list({schema[0]: schema for schema in below}.values())  # a file mapped twice: once
+
+
+def schemas_errors(
+    query: str, schemas: Mapping[str, InputSchema], doc: Any, limits: Limits
+) -> list[ErrorEntry]:
+    """How the input fails the schemas of `schemas_for`, schema by schema."""
+    return [e for schema in schemas_for(query, schemas) for e in input_errors(schema, doc, limits)]
 
 
 def input_errors(schema: InputSchema, doc: Any, limits: Limits) -> list[ErrorEntry]:
