@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from tenet.escape import printable
+from tenet.wording import count
 
 __all__ = ["printable", "render_text"]
 
@@ -81,7 +82,7 @@ def _summary_line(doc: dict[str, Any]) -> str:
         f"{s['passed']} passed",
         f"{s['not_applicable']} not applicable",
         f"{s['waived']} waived",
-        f"{s['errors']} errors",
+        count(s['errors'], 'error'),
     ]
     return ", ".join(parts)
 
