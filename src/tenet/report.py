@@ -82,7 +82,7 @@ def _summary_line(doc: dict[str, Any]) -> str:
         f"{s['passed']} passed",
         f"{s['not_applicable']} not applicable",
         f"{s['waived']} waived",
-        count(s['errors'], 'error'),
+        count(s["errors"], "error"),
     ]
     return ", ".join(parts)
 

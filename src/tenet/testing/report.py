@@ -31,6 +31,20 @@ class Threshold:
         what = "check coverage" if self.checks_only else "coverage"
         return f"{what} {got:.1f}% is below the threshold {self.percent:g}%"
 
+    def verdict(self, coverage: CoverageReport) -> str:
+        """The report's line on the threshold, met or not, naming what it was held to: with
+        `--threshold-checks`, the check items alone, not the total shown above it."""
+        problem = self.problem(coverage)
+        if problem is not None:
+            return f"FAIL {problem}"
+        if self.checks_only:
+            return (
+                f"ok    check coverage {self.measured(coverage):.1f}% meets the threshold "
+                f"{self.percent:g}% (--threshold-checks: the check items alone, not the total)"
+            )
+        got = self.measured(coverage)
+        return f"ok    coverage {got:.1f}% meets the threshold {self.percent:g}%"
+
     def to_dict(self, coverage: CoverageReport) -> dict[str, Any]:
         return {
             "percent": self.percent,
@@ -78,9 +92,7 @@ def render_run(run: TestRun, verbose: bool = False, threshold: Threshold | None 
     if run.coverage is not None:
         lines.append(render_coverage(run.coverage))
         if threshold is not None:
-            problem = threshold.problem(run.coverage)
-            if problem is not None:
-                lines.append(f"FAIL {problem}")
+            lines.append(threshold.verdict(run.coverage))
     if not run.results and not run.problems:
         lines.append("no test cases found")
     lines.append(f"{run.passed} passed, {run.failed} failed")
