@@ -428,3 +428,19 @@ def test_duration_keeps_to_the_integers_arithmetic_keeps(tmp_path: Path) -> None
     assert decide(b, "main.d", {"s": "90w"})["result"] == 90 * 7 * 86400
     doc = decide(b, "main.d", {"s": "9" * 1300 + "w"})
     assert doc["outcome"] == "error" and doc["errors"][0]["code"] == "overflow"
+
+
+def test_sum_keeps_to_the_integers_arithmetic_keeps(tmp_path: Path) -> None:
+    big = "9" * 1300  # about 4,300 bits: twice it is over the 4,096 kept exact
+    b = bundle(tmp_path, f"package main\nr = sum([{big}, {big}, {big}, {big}])\n")
+    doc = decide(b, "main.r", {})
+    assert doc["outcome"] == "error" and doc["errors"][0]["code"] == "overflow"
+
+
+def test_the_fairness_built_ins_read_groups_in_key_order(tmp_path: Path) -> None:
+    # which group an error names does not depend on the order of the input's keys
+    b = bundle(tmp_path, "package main\nr = demographic_parity_difference(input.g)\n")
+    empty = {"tp": 0, "fp": 0, "tn": 0, "fn": 0}
+    first = decide(b, "main.r", {"g": {"b": empty, "a": {"tp": 1}}})
+    second = decide(b, "main.r", {"g": {"a": {"tp": 1}, "b": empty}})
+    assert first["errors"] == second["errors"] and "group `a`" in first["errors"][0]["message"]

@@ -44,7 +44,9 @@ def _spread(fn: str, groups: Any, rate: Callable[[str, Counts], float]) -> float
     obj = want_object(fn, groups, "an object of groups {group: {tp, fp, tn, fn}}")
     if not obj:
         raise builtin_error(fn, "there are no groups")
-    rates = [rate(g, _counts(fn, g, v)) for g, v in obj.items()]
+    # in key order, as objects iterate: which group an error names must not depend on the
+    # order the input's keys came in
+    rates = [rate(g, _counts(fn, g, obj[g])) for g in sorted(obj)]
     return finite(fn, max(rates) - min(rates))
 
 

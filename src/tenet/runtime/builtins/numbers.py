@@ -13,6 +13,7 @@ from tenet.runtime.builtins.types import (
     finite,
     want_collection,
     want_number,
+    whole,
 )
 from tenet.runtime.values import UNDEF, EvalError, type_name
 
@@ -133,4 +134,6 @@ def sum_(coll: Any) -> int | float:
             raise builtin_error(
                 "sum", "an integer beyond the double range cannot be added to a decimal"
             ) from e
-    return finite("sum", total) if type(total) is float else total
+    if isinstance(total, float):
+        return finite("sum", total)
+    return whole("sum", total)
