@@ -17,7 +17,7 @@ import orjson
 from tenet.compiler.checks import CheckResult, CompiledCheck
 from tenet.compiler.rules import RuleTrace
 from tenet.runtime.clock import format_rfc3339
-from tenet.runtime.evaluate import Outcome
+from tenet.runtime.evaluate import ErrorEntry, Outcome
 from tenet.runtime.trace import Record
 from tenet.runtime.values import UNDEF, to_json
 from tenet.yamlutil import pointer
@@ -127,6 +127,20 @@ class _Close:
         self.text = text
 
 
+def _result(outcome: Outcome) -> Any:
+    """A rule query's value as JSON; one that nests deeper than it can be written adds a
+    `limit` error to the outcome (and is None), as evaluating too deeply does."""
+    if outcome.query.rule is None or outcome.value is UNDEF or outcome.errors:
+        return None
+    try:
+        return to_json(outcome.value)
+    except RecursionError:
+        outcome.errors.append(
+            ErrorEntry("limit", "the result nests too deeply to be written as JSON", "<policy>")
+        )
+        return None
+
+
 def canonical_json(value: Any) -> bytes:
     """Sorted keys, no whitespace, UTF-8: the form the input digest is taken over."""
     return canonical(to_json(value))
@@ -156,6 +170,18 @@ def canonical_exact(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+TOO_DEEP = "<nested too deeply to show>"
+
+
+def _shown(value: Any) -> Any:
+    """A value read or bound, as JSON, or a note where it nests deeper than Python's stack
+    lets it be written (evaluation goes deeper than writing does)."""
+    try:
+        return to_json(value)
+    except RecursionError:
+        return TOO_DEEP
+
+
 def evidence_dict(rec: Record) -> dict[str, Any]:
     d: dict[str, Any] = {
         "condition": rec.meta.text,
@@ -163,7 +189,7 @@ def evidence_dict(rec: Record) -> dict[str, Any]:
         "holds": rec.holds,
     }
     if rec.values:
-        d["values"] = {k: to_json(v) for k, v in rec.values.items()}
+        d["values"] = {k: _shown(v) for k, v in rec.values.items()}
     if rec.undefined:
         d["undefined"] = list(rec.undefined)
     if rec.pointers:
@@ -184,6 +210,7 @@ class Decision:
         explain: str,
         duration_ns: int,
     ) -> None:
+        result = _result(outcome)  # before the verdict: a result too deep to write is an error
         self._outcome = outcome
         self._bundle = bundle
         self._input = input
@@ -205,7 +232,7 @@ class Decision:
             self.result: Any = None
         else:
             self.defined = outcome.value is not UNDEF and not outcome.errors
-            self.result = to_json(outcome.value) if self.defined else None
+            self.result = result if self.defined else None
 
     def __repr__(self) -> str:
         return f"Decision({self.query!r}, outcome={self.outcome!r}, result={self.result!r})"
@@ -300,7 +327,7 @@ def _check_dict(check: CompiledCheck, r: CheckResult, full: bool) -> dict[str, A
     if r.status != "passed" or full:
         d["evidence"] = [evidence_dict(e) for e in r.evidence]
     if r.bindings is not None:
-        d["bindings"] = {k: to_json(v) for k, v in r.bindings.items()}
+        d["bindings"] = {k: _shown(v) for k, v in r.bindings.items()}
     if r.waiver is not None:
         d["waiver"] = r.waiver
     if r.error is not None:

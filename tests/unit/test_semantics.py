@@ -444,3 +444,18 @@ def test_the_fairness_built_ins_read_groups_in_key_order(tmp_path: Path) -> None
     first = decide(b, "main.r", {"g": {"b": empty, "a": {"tp": 1}}})
     second = decide(b, "main.r", {"g": {"a": {"tp": 1}, "b": empty}})
     assert first["errors"] == second["errors"] and "group `a`" in first["errors"][0]["message"]
+
+
+def test_a_value_too_deep_to_write_is_an_error_not_an_exception(tmp_path: Path) -> None:
+    # evaluation nests deeper than Python can write JSON: the decision says so
+    def wrap(x: str) -> str:
+        return "[" * 170 + x + "]" * 170
+
+    policy = f"package main\na = {wrap('1')}\nb = {wrap('a')}\nc = {wrap('b')}\n"
+    policy += "require x { is_array(c) }\n"
+    b = bundle(tmp_path, policy)
+    doc = decide(b, "main.c", {})
+    assert doc["outcome"] == "error" and doc["errors"][0]["code"] == "limit"
+    full = decide(b, "main", {}, explain="full")
+    (evidence,) = full["checks"][0]["evidence"]
+    assert full["outcome"] == "allow" and evidence["values"]["c"] == "<nested too deeply to show>"
