@@ -806,3 +806,11 @@ def test_glob_engines_agree(pattern: str, path: str) -> None:
         return
     slow = matching._re2_compile("glob", regex)
     assert call("glob", pattern, path) is (slow.fullmatch(path) is not None)
+
+
+def test_trim_takes_unicode_white_space_only() -> None:
+    # Python's strip() also takes U+001C-U+001F, information separators, not space
+    from tenet.runtime.builtins.strings import trim
+
+    assert trim("\u3000 churn\u2028\n") == "churn"
+    assert trim("\x1cchurn\x1f") == "\x1cchurn\x1f"

@@ -108,11 +108,19 @@ def join(sep: Any, items: Any) -> str:
     "trim",
     "strings",
     1,
-    "The string without the whitespace at its start and end.",
+    "The string without the white space (Unicode's `White_Space`) at its start and end.",
     'trim("  churn \\n") == "churn"',
 )
 def trim(s: Any) -> str:
-    return want_string("trim", s).strip()
+    return want_string("trim", s).strip(WHITESPACE)
+
+
+# Unicode's White_Space, written out: Python's `str.strip()` also takes U+001C-U+001F (the
+# information separators), which are not space
+WHITESPACE = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 @register(
