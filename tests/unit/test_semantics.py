@@ -459,3 +459,16 @@ def test_a_value_too_deep_to_write_is_an_error_not_an_exception(tmp_path: Path) 
     full = decide(b, "main", {}, explain="full")
     (evidence,) = full["checks"][0]["evidence"]
     assert full["outcome"] == "allow" and evidence["values"]["c"] == "<nested too deeply to show>"
+
+
+def test_a_big_integer_and_a_decimal_are_ordered_as_sort_orders_them(tmp_path: Path) -> None:
+    # one total order: `<` agrees with sort and max, exactly, beyond the double range too
+    big = "1" + "0" * 400
+    policy = (
+        f"package main\nlt = 1.5 < {big}\ngt = {big} > 1.5\nm = max([1.5, {big}]) == {big}\n"
+        f"s = sort([{big}, 1.5])[0] == 1.5\nsum_ = 1.5 + {big}\n"
+    )
+    b = bundle(tmp_path, policy)
+    for q in ("main.lt", "main.gt", "main.m", "main.s"):
+        assert decide(b, q, {})["result"] is True, q
+    assert decide(b, "main.sum_", {})["errors"][0]["code"] == "overflow"  # arithmetic still

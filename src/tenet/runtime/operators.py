@@ -118,8 +118,7 @@ ARITHMETIC = {"+": add, "-": sub, "*": mul, "/": div, "%": mod}
 def _order(op: str, a: Any, b: Any) -> tuple[Any, Any]:
     ta, tb = type(a), type(b)
     if _num(a) and _num(b):
-        _check_mix(a, b)
-        return a, b
+        return a, b  # exact, a big integer against a decimal too: the order `sort` uses
     if ta is tb and ta is str:
         return a, b
     if ta is tb:
