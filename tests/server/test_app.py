@@ -124,11 +124,15 @@ def test_input_schema_failures_are_error_decisions_not_refusals(app: Sidecar) ->
     ("body", "code", "words"),
     [
         (b'{"input": ', "malformed_json", "line 1, column 11"),
-        (b'{"input": {}, "input": {}}', "malformed_json", "given twice"),
+        (
+            b'{"input": {}, "input": {}}',
+            "malformed_json",
+            "given twice in one object (line 1, column 15)",
+        ),
         (b'{"input": NaN}', "malformed_json", "NaN"),
         (b'{"input": "\t"}', "malformed_json", "invalid control character (line 1, column 12)"),
         (b'{"input": 1' + b"0" * 5000 + b"}", "malformed_json", "more than 4300 digits, more"),
-        (b"\xff", "malformed_json", "UTF-8"),
+        (b"\xff", "malformed_json", "UTF-8: line 1, column 1 holds the byte 0xff"),
         (b'\xef\xbb\xbf{"input": {}}', "malformed_json", "starts with a byte order mark: send"),
         (b"\xff\xfe{\x00}\x00", "malformed_json", "a UTF-16 byte order mark: send UTF-8 JSON"),
         (b"[1]", "bad_request", "must be a JSON object"),

@@ -10,7 +10,9 @@ from typing import Any
 
 import orjson
 
-from tenet.yamlutil import json_problem, load_json
+from tenet.locate import duplicate_key
+from tenet.utf8 import NotUtf8, decode_utf8
+from tenet.yamlutil import DuplicateKeyError, json_problem, load_json
 
 __all__ = [
     "HTTPError",
@@ -78,9 +80,18 @@ def parse_json(body: bytes) -> Any:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise HTTPError(400, "malformed_json", f"the body is not UTF-8: {err.reason}") from None
+        where = err.reason
+        try:
+            decode_utf8(body)  # where, as `tenet eval` says it of an input file
+        except NotUtf8 as bad:
+            where = bad.where()
+        raise HTTPError(400, "malformed_json", f"the body is not UTF-8: {where}") from None
     try:
         return load_json(text)
+    except DuplicateKeyError as err:
+        found = duplicate_key(text)
+        at = f" (line {found[1]}, column {found[2]})" if found is not None else ""
+        raise HTTPError(400, "malformed_json", f"the body is not valid JSON: {err}{at}") from None
     except json.JSONDecodeError as err:
         raise HTTPError(
             400,
