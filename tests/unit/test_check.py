@@ -484,3 +484,28 @@ def test_unknown_control_ids_are_warned_about(tmp_path: Path) -> None:
         ),
     ]
     assert all(w["line"] == 3 for w in controls)
+
+
+def test_number_literals_out_of_range_are_load_errors_named_by_their_spelling() -> None:
+    # integers are exact up to 4096 bits, decimals up to the double range; a literal past
+    # either is refused by its own spelling, however long, without Python's words
+    big = "1" + "0" * 1300
+    longer = "1" + "0" * 5000
+    text = (
+        f"package p\na = {big}\nb = {longer}\nc = {longer}ms\nd = 1e400\n"
+        f"e = {'9' * 1233}\nf = 1{'_000' * 300}\n"
+    )
+    module, diags = parse(Source("p.tenet", text))
+    assert module is not None and not diags
+    _, errors = check([module], {})
+    got = [(d.code, d.line, d.column, d.message) for d in errors]
+    assert got == [
+        ("number", 2, 5, "the integer `10000000000000000000…` (1301 digits) is over 4096 bits"),
+        ("number", 3, 5, "the integer `10000000000000000000…` (5001 digits) is over 4096 bits"),
+        ("number", 4, 5, "the integer `10000000000000000000…` (5001 digits) is over 4096 bits"),
+        ("number", 5, 5, "the number `1e400` is beyond the double range"),
+    ]
+    assert errors[0].help == (
+        "integers are exact up to 4096 bits (1233 digits); write a smaller number"
+    )
+    assert all("sys." not in (d.help or "") for d in errors)

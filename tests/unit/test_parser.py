@@ -3,12 +3,16 @@ reserved words. Nodes compare without their spans, so trees are compared whole."
 
 from __future__ import annotations
 
+import math
+
 import pytest
+from lark import Token
+from lark.exceptions import VisitError
 
 from tenet.diagnostics import Diagnostic
 from tenet.source import Source
 from tenet.syntax import ast
-from tenet.syntax.parser import parse, parse_expression
+from tenet.syntax.parser import _unreadable, parse, parse_expression
 
 
 def module(text: str) -> ast.Module:
@@ -406,11 +410,24 @@ def test_an_unknown_escape_points_at_the_escape() -> None:
 
 
 def test_a_node_the_transformer_cannot_build_is_a_diagnostic_not_visit_error() -> None:
-    # Python refuses to read an integer of more than 4300 digits: Lark wraps that in VisitError
-    d = syntax_error("package p\nx = 1 + " + "1" * 5000 + "\n")
-    assert (d.line, d.column, d.message) == (2, 9, "this number cannot be read")
+    # Lark wraps an exception raised while building a node in VisitError: the user sees where
+    source = Source("t.tenet", "package p\nx = 1 + 2\n")
+    token = Token("NUMBER", "2", start_pos=18, end_pos=19)
+    d = _unreadable(source, VisitError("number", token, ValueError("Bad digits")))
+    assert (d.code, d.line, d.column, d.message, d.help) == (
+        "syntax",
+        2,
+        9,
+        "this number cannot be read",
+        "bad digits",
+    )
+
+
+def test_an_integer_longer_than_python_reads_is_built_for_the_check_to_refuse() -> None:
+    # Python's int() refuses more than 4300 digits: such a literal is far over 4096 bits
     got = parse_expression(Source("t.tenet", "1" * 5000), 0, "1" * 5000)
-    assert isinstance(got, Diagnostic) and got.message == "this number cannot be read"
+    assert isinstance(got, ast.Literal) and got.value == math.inf
+    assert expr("0" * 5000 + "7") == L(7)  # leading zeros are not digits that count
 
 
 def test_a_number_running_into_a_name_is_a_syntax_error() -> None:

@@ -431,7 +431,7 @@ def test_duration_keeps_to_the_integers_arithmetic_keeps(tmp_path: Path) -> None
 
 
 def test_sum_keeps_to_the_integers_arithmetic_keeps(tmp_path: Path) -> None:
-    big = "9" * 1300  # about 4,300 bits: twice it is over the 4,096 kept exact
+    big = "9" * 1233  # 4,096 bits, the most kept exact: four of them are over
     b = bundle(tmp_path, f"package main\nr = sum([{big}, {big}, {big}, {big}])\n")
     doc = decide(b, "main.r", {})
     assert doc["outcome"] == "error" and doc["errors"][0]["code"] == "overflow"

@@ -19,6 +19,7 @@ from tenet.analysis.symbols import (
 from tenet.analysis.walk import Walker, chain_of
 from tenet.diagnostics import Diagnostic, did_you_mean
 from tenet.runtime.builtins import BUILTINS
+from tenet.runtime.values import MAX_INT_BITS
 from tenet.source import Span
 from tenet.syntax import ast
 from tenet.syntax.parser import parse_expression
@@ -186,10 +187,23 @@ class _Resolver(Walker[Locals]):
 
     # -- expressions
     def literal(self, e: ast.Literal, scope: Locals) -> None:
-        if type(e.value) is float and not math.isfinite(e.value):
+        value = e.value
+        infinite = type(value) is float and not math.isfinite(value)
+        if (type(value) is int and value.bit_length() > MAX_INT_BITS) or (
+            infinite and _whole_spelling(e.raw)
+        ):
+            digits = sum(c.isdigit() for c in e.raw)
             self._error(
                 "number",
-                f"the number `{e.raw}` is beyond the double range",
+                f"the integer `{_shortened(e.raw)}` ({digits} digits) is over {MAX_INT_BITS} bits",
+                e.span,
+                f"integers are exact up to {MAX_INT_BITS} bits (1233 digits); "
+                "write a smaller number",
+            )
+        elif infinite:
+            self._error(
+                "number",
+                f"the number `{_shortened(e.raw)}` is beyond the double range",
                 e.span,
                 "write a smaller number",
             )
@@ -359,3 +373,15 @@ def check_names(an: Analysis) -> list[Diagnostic]:
                 case _:
                     assert_never(d)
     return diags
+
+
+def _whole_spelling(raw: str) -> bool:
+    """Whether a number literal (`1_000`, `30s`, not `1.5`, `1e3`) is spelt as an integer."""
+    return not any(
+        c in raw.rstrip("%abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") for c in ".eE"
+    )
+
+
+def _shortened(raw: str) -> str:
+    """A literal as a message names it: a number thousands of digits long is cut."""
+    return raw if len(raw) <= 24 else raw[:20] + "…"

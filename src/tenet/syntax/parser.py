@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import threading
 from collections.abc import Iterator
@@ -265,11 +266,18 @@ def _unreadable(source: Source, err: VisitError, base: int = 0) -> Diagnostic:
 # ---- building nodes ------------------------------------------------------------------------
 
 
+_INT_DIGITS = 4300  # Python's int() refuses longer text (sys.int_info.str_digits_check_threshold)
+
+
 def _number(text: str) -> int | float:
     clean = text.replace("_", "")
     if any(c in clean for c in ".eE"):
         return float(clean)
-    return int(clean)
+    digits = clean.lstrip("0") or "0"
+    if len(digits) > _INT_DIGITS:
+        # far beyond the 4096 bits an integer may have: `check_names` reports it by its spelling
+        return math.inf
+    return int(digits)
 
 
 def unit_value(text: str) -> int | float:
