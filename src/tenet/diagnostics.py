@@ -105,7 +105,7 @@ class QueryError(PolicyError):
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """A help line naming the closest candidate, if one is close enough."""
-    pool = sorted(set(candidates))
+    pool = sorted(set(candidates) - {name})  # the name itself is never the advice
     close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
     if not close:
         lowered = {c.lower(): c for c in pool}

@@ -15,6 +15,7 @@ import tenet
 from tenet.analysis import check
 from tenet.analysis.lints import LINTS, lint
 from tenet.cli import main
+from tenet.diagnostics import did_you_mean
 from tenet.source import Source
 from tenet.syntax.parser import parse
 from tests.conftest import write_bundle
@@ -509,3 +510,44 @@ def test_number_literals_out_of_range_are_load_errors_named_by_their_spelling() 
         "integers are exact up to 4096 bits (1233 digits); write a smaller number"
     )
     assert all("sys." not in (d.help or "") for d in errors)
+
+
+def load_errors(text: str) -> list[tuple[str, int | None, int | None, str, str | None]]:
+    module, diags = parse(Source("p.tenet", text))
+    assert module is not None and not diags
+    _, errors = check([module], {})
+    return [(d.code, d.line, d.column, d.message, d.help) for d in errors]
+
+
+def test_an_opa_built_in_is_named_with_its_tenet_counterpart() -> None:
+    got = load_errors(
+        'package p\nimport data.lib\na = time.now_ns()\nb = sprintf("%v", [1])\n'
+        "c = count.x(1)\nd = lob.f(1)\ne = foo.bar(1)\nf = lenn([])\n"
+    )
+    assert [(line, col, msg) for _, line, col, msg, _ in got] == [
+        (3, 5, "unknown function `time.now_ns`"),
+        (4, 5, "unknown function `sprintf`"),
+        (5, 5, "unknown function `count.x`"),
+        (6, 5, "unknown function `lob.f`"),
+        (7, 5, "unknown function `foo.bar`"),
+        (8, 5, "unknown function `lenn`"),
+    ]
+    assert [h for *_, h in got] == [
+        "in Tenet, OPA's `time.now_ns` is `now()`, in seconds rather than nanoseconds",
+        "in Tenet, OPA's `sprintf` is a message template, "
+        'such as `message "{value:.1%} is over {limit}"`',
+        "built-in names have no dots: call the built-in `count(…)`",
+        "did you mean `lib`?",
+        "`foo` is not imported: import the package that defines the function, "
+        "e.g. `import some.package as foo`",
+        "did you mean `len`?",
+    ]
+
+
+def test_a_suggestion_is_never_the_name_itself() -> None:
+    # `time` is a built-in, but `time.x` is not: "did you mean `time`?" helped no one
+    assert all(
+        "did you mean `time`" not in (h or "")
+        for *_, h in load_errors("package p\nx = time.x(1)\n")
+    )
+    assert did_you_mean("time", ["time", "lime"]) == "did you mean `lime`?"

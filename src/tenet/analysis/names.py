@@ -279,15 +279,27 @@ class _Resolver(Walker[Locals]):
             self.scope.lookup_function(root.name) if not steps else self.scope.lookup(root.name)
         )
         if target is None:
+            dotted = ".".join([root.name, *(s.name for s in steps if isinstance(s, ast.Field))])
             functions = [
                 *BUILTINS,
                 *(r.name for r in self.scope.package.rules.values() if r.is_function),
             ]
+            if dotted in OPA_EQUIVALENTS:
+                advice: str | None = f"in Tenet, OPA's `{dotted}` is {OPA_EQUIVALENTS[dotted]}"
+            elif not steps:
+                advice = did_you_mean(root.name, functions)
+            elif root.name in BUILTINS:
+                advice = f"built-in names have no dots: call the built-in `{root.name}(…)`"
+            else:  # `lib.f(x)`: `lib` should be an import
+                advice = did_you_mean(root.name, self.scope.imports) or (
+                    f"`{root.name}` is not imported: import the package that defines "
+                    f"the function, e.g. `import some.package as {root.name}`"
+                )
             self._error(
                 "unknown-function",
-                f"unknown function `{root.name}`",
-                root.span,
-                did_you_mean(root.name, functions) or "see the built-in table in docs/language.md",
+                f"unknown function `{dotted}`",
+                e.func.span,
+                advice or "see the built-in table in docs/language.md",
             )
             return
         target, used, problem = resolve_chain(self.scope, target, steps)
@@ -373,6 +385,25 @@ def check_names(an: Analysis) -> list[Diagnostic]:
                 case _:
                     assert_never(d)
     return diags
+
+
+# OPA built-ins whose Tenet counterpart has another name, for the help of an unknown function
+OPA_EQUIVALENTS: dict[str, str] = {
+    "array.concat": "`a + b`",
+    "concat": "`join(separator, strings)`",
+    "crypto.sha256": "`sha256(string)`",
+    "glob.match": "`glob(pattern, path)`, with `/` as the only separator",
+    "is_boolean": "`is_bool(value)`",
+    "json.match_schema": '`matches_schema(value, "NAME")`, NAME a schema of the bundle',
+    "object.keys": "`keys(object)`",
+    "regex.match": "`regex(pattern, string)`",
+    "semver.compare": "`semver_compare(a, b)`",
+    "sprintf": 'a message template, such as `message "{value:.1%} is over {limit}"`',
+    "time.now_ns": "`now()`, in seconds rather than nanoseconds",
+    "time.parse_duration_ns": "`duration(text)`, in seconds rather than nanoseconds",
+    "time.parse_rfc3339_ns": "`time(timestamp)`, in seconds rather than nanoseconds",
+    "trim_space": "`trim(string)`",
+}
 
 
 def _whole_spelling(raw: str) -> bool:
