@@ -19,7 +19,7 @@ from tenet.audit import (
 )
 from tenet.audit.log import expired_behind, store_path
 from tenet.audit.query import Filter, parse_since, parse_where, select
-from tenet.audit.records import CLOCK_SLACK, Anchor
+from tenet.audit.records import Anchor
 from tenet.audit.redact import KEY_ENV, TOKEN, Redactor, key_id, read_key
 from tenet.cli_common import check_actor, load, read_log, write_report
 from tenet.cli_common import fail as _fail
@@ -100,7 +100,7 @@ def prune_cmd(log_url: str, actor: str | None, now_text: str | None) -> None:
         now = parse_since(now_text, clock, future=True) if now_text else clock
     except ValueError as err:
         _fail(str(err))
-    if now > clock + CLOCK_SLACK:
+    if now > clock:  # no slack, unlike a query's window: a second early is a record early
         _fail(
             f"`--now {now_text}` is in the future: pruning as of it would remove records "
             "before they expire"

@@ -7,6 +7,7 @@ import itertools
 import json
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import pytest
 
 import tenet
 from tenet.audit import AuditLog, BatchWriter, check_chains, prune, verify
-from tenet.audit.records import GENESIS
+from tenet.audit.records import GENESIS, canonical
 from tenet.audit.stores import SqliteStore
 from tests.conftest import write_bundle
 
@@ -177,8 +178,8 @@ def test_an_inserted_record_is_found(tmp_path: Path, bundle: tenet.Bundle) -> No
     forged = {**first, "id": "forged", "outcome": "allow", "seq": 2, "prev": first["hash"]}
     forged["prev_id"] = first["id"]
     forged["hash"] = record_hash(forged)
-    lines.insert(1, json.dumps(forged))
-    path.write_text("\n".join(lines) + "\n")
+    lines.insert(1, canonical(forged).decode())  # written as the writer writes, or it is
+    path.write_text("\n".join(lines) + "\n")  # caught as not stored as hashed
     (problem,) = verify(log.store)
     assert (problem.kind, problem.record_id) == ("inserted", "forged")
 
@@ -401,3 +402,62 @@ def test_the_manifest_refuses_a_path_that_is_not_an_input_path(tmp_path: Path) -
     with pytest.raises(tenet.PolicyError) as caught:
         tenet.load_bundle(root)
     assert "`*` for every item of a list" in str(caught.value)
+
+
+def _replace_text(log: AuditLog, record_id: str, text: str) -> None:
+    """Store `text` as the record's stored text, in either store."""
+    url = log.store.url
+    path = Path(url.split(":///", 1)[1])
+    if url.startswith("sqlite"):
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("UPDATE records SET body = ? WHERE id = ?", (text, record_id))
+        conn.close()
+    else:
+        lines = path.read_text("utf-8").splitlines()
+        at = next(i for i, line in enumerate(lines) if json.loads(line)["id"] == record_id)
+        lines[at] = text
+        path.write_text("\n".join(lines) + "\n", "utf-8")
+
+
+def test_a_key_given_twice_is_an_edit_though_a_parser_reads_the_record_unchanged(
+    log: AuditLog, bundle: tenet.Bundle
+) -> None:
+    written = fill(log, bundle, 3)
+    target = next(r for r in written if r["outcome"] == "deny")
+    text = canonical(target).decode()
+    # SQLite's json_extract reads the first copy: to it, the record now says allow
+    _replace_text(log, target["id"], '{"outcome":"allow","actor":"nobody",' + text[1:])
+    (problem,) = verify(log.store)
+    assert (problem.kind, problem.record_id) == ("modified", target["id"])
+    assert problem.detail == (
+        "it is not stored as the text its hash was taken over (a key given twice?)"
+    )
+    _replace_text(log, target["id"], json.dumps(target))  # the same value, laid out otherwise
+    (problem,) = verify(log.store)
+    assert (problem.kind, problem.record_id) == ("modified", target["id"])
+    _replace_text(log, target["id"], text)
+    assert verify(log.store) == []
+
+
+def test_a_checkpoint_whose_two_names_of_the_last_removed_record_differ_is_modified(
+    log: AuditLog, bundle: tenet.Bundle
+) -> None:
+    from tenet.audit.records import record_hash
+
+    fill(log, bundle, 2)
+    later = time.time() + 10 * 365 * 86400  # when every record has expired
+    prune(log.store, later, "ops")
+    checkpoint = next(r for r in log.store.records() if r["kind"] == "checkpoint")
+    assert verify(log.store, later) == []
+    forged = {k: v for k, v in checkpoint.items()}
+    forged["event"] = {**forged["event"], "last_removed_hash": "sha256:" + "ab" * 32}
+    forged["hash"] = record_hash(forged)
+    _replace_text(log, forged["id"], canonical(forged).decode())
+    if log.store.url.startswith("sqlite"):  # the row's own column too, as a forger would
+        conn = sqlite3.connect(Path(log.store.url.split(":///", 1)[1]), isolation_level=None)
+        conn.execute("UPDATE records SET hash = ? WHERE id = ?", (forged["hash"], forged["id"]))
+        conn.close()
+    problems = verify(log.store, later)
+    assert [(p.kind, p.record_id, p.detail) for p in problems if p.record_id == forged["id"]] == [
+        ("modified", forged["id"], "its `last_removed_hash` is not the record it follows (`prev`)")
+    ]

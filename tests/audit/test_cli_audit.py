@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 
 import tenet
 from tenet.audit import AuditLog, StoreError
-from tenet.audit.records import record_hash
+from tenet.audit.records import Anchor, canonical, record_hash
 from tenet.cli import main
 from tenet.runtime.clock import format_rfc3339, parse_rfc3339
 from tests.audit.test_audit_core import DATA, DEPLOY, INPUT, MANIFEST, POLICY
@@ -230,7 +230,7 @@ def test_an_anchored_record_pruned_before_it_expired_is_found(tmp_path: Path) ->
         forged["hash"] = record_hash(forged)
         conn.execute(
             "UPDATE records SET body = ?, time = ?, hash = ? WHERE id = ?",
-            (json.dumps(forged), forged["time"], forged["hash"], forged["id"]),
+            (canonical(forged).decode(), forged["time"], forged["hash"], forged["id"]),
         )  # the columns too: a row whose columns disagree with its body is found modified
     assert run("audit", "verify", "--log", url).exit_code == 0  # consistent in itself
     result = run("audit", "verify", "--log", url, "--anchor", anchor)
@@ -381,7 +381,7 @@ def test_a_record_kept_forever_is_anchored_never_and_its_pruning_found(tmp_path:
     }  # fmt: skip
     checkpoint["hash"] = record_hash(checkpoint)
     lines = path.read_text().splitlines()
-    path.write_text("\n".join([json.dumps(checkpoint), *lines[2:]]) + "\n")
+    path.write_text("\n".join([canonical(checkpoint).decode(), *lines[2:]]) + "\n")
     assert run("audit", "verify", "--log", f"jsonl:///{path}").exit_code == 0  # consistent
     result = run("audit", "verify", "--log", f"jsonl:///{path}", "--anchor", early)
     assert result.exit_code == 1 and "pruned early" in result.output
@@ -477,3 +477,35 @@ def test_a_log_written_with_an_environment_key_is_not_given_a_new_one(
     assert not (tmp_path / "audit.db.key").exists()  # no second key made
     result = run("audit", "verify", "--log", url)  # reading needs no key
     assert result.exit_code == 0
+
+
+def test_prune_refuses_a_now_even_a_minute_ahead_of_the_clock(tmp_path: Path) -> None:
+    url, _ = make_log(tmp_path)
+    ahead = format_rfc3339(time.time() + 60)
+    result = run("audit", "prune", "--log", url, "--now", ahead)
+    assert result.exit_code == 2 and f"`--now {ahead}` is in the future" in result.output
+
+
+def test_an_anchored_record_pruned_a_minute_before_it_expired_is_found(tmp_path: Path) -> None:
+    # no clock slack between an anchored expiry and the checkpoint that removed the record
+    from tenet.audit import check_chains, open_store, prune
+    from tenet.runtime.clock import parse_rfc3339
+
+    url, _ = make_log(tmp_path)
+    anchor = Anchor.parse(next(a for a in _anchors(url) if a.startswith("access:")))
+    assert anchor.expires is not None
+    expires = parse_rfc3339(anchor.expires)
+    later = expires + 86400  # when the log is verified
+    prune(open_store(url), later, "ops")
+    conn = sqlite3.connect(tmp_path / "audit.db", isolation_level=None)
+    (body,) = conn.execute("SELECT body FROM records WHERE class = 'access'").fetchone()
+    for dated, found in ((expires, []), (expires - 60, ["pruned early"])):
+        forged = json.loads(body)
+        forged["time"] = format_rfc3339(dated)
+        forged["hash"] = record_hash(forged)
+        conn.execute(
+            "UPDATE records SET body = ?, time = ?, hash = ? WHERE class = 'access'",
+            (canonical(forged).decode(), forged["time"], forged["hash"]),
+        )
+        checked = check_chains(open_store(url, create=False), [anchor], now=later)
+        assert [p.kind for p in checked.problems] == found, dated

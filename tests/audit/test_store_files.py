@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from tenet.audit import prune, verify
+from tenet.audit.records import canonical
 from tenet.audit.stores import SqliteStore, StdoutStore, StoreError, open_store
 from tenet.cli import main
 from tests.audit.test_cli_audit import make_log
@@ -52,7 +53,7 @@ def test_a_jsonl_file_that_is_not_a_log_is_refused_and_kept(
 
 def test_a_jsonl_log_with_a_foreign_line_later_is_refused_on_append(tmp_path: Path) -> None:
     url, _ = make_log(tmp_path)
-    lines = [json.dumps(r) for r in open_store(url, create=False).records()]
+    lines = [canonical(r).decode() for r in open_store(url, create=False).records()]
     path = tmp_path / "log.jsonl"
     path.write_text(lines[0] + "\nnot a record\n" + lines[1][:20], "utf-8")
     before = _digest(path)
@@ -73,7 +74,7 @@ def test_a_jsonl_line_that_is_not_a_record_is_a_finding_of_verify(
     tmp_path: Path, line: str
 ) -> None:
     url, _ = make_log(tmp_path)
-    lines = [json.dumps(r) for r in open_store(url, create=False).records()]
+    lines = [canonical(r).decode() for r in open_store(url, create=False).records()]
     path = tmp_path / "log.jsonl"
     path.write_text("\n".join([*lines[:2], line, *lines[2:]]) + "\n", "utf-8")
     problems = verify(open_store(f"jsonl:///{path}", create=False))
@@ -206,7 +207,8 @@ def test_a_jsonl_log_pruned_under_its_writer_is_written_on(tmp_path: Path) -> No
     url, _ = make_log(tmp_path)  # sqlite: copied into a JSONL log
     path = tmp_path / "log.jsonl"
     path.write_text(
-        "".join(json.dumps(r) + "\n" for r in open_store(url, create=False).records()), "utf-8"
+        "".join(canonical(r).decode() + "\n" for r in open_store(url, create=False).records()),
+        "utf-8",
     )
     writer = open_store(f"jsonl:///{path}")
     entry = {"id": "n1", "class": "access", "kind": "decision", "time": "2026-01-01T00:00:00Z"}

@@ -19,6 +19,7 @@ __all__ = [
     "Anchor",
     "ChainProblem",
     "Link",
+    "Stored",
     "anchor_of",
     "canonical",
     "canonical_exact",
@@ -49,6 +50,19 @@ def record_hash(record: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
 
 
+class Stored(dict[str, Any]):
+    """A record as a store read it, with the text it was stored as. The hash was taken over
+    the canonical text, and a record is intact only if it is stored as that text: an edit
+    that leaves the parsed value alone, such as a second copy of a key in front (which
+    SQLite's JSON functions read, and Python's parser overrides), is still an edit."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, value: dict[str, Any], text: str | bytes) -> None:
+        super().__init__(value)
+        self.text = text.encode() if isinstance(text, str) else text
+
+
 @dataclass(frozen=True, slots=True)
 class ChainProblem:
     """The first thing wrong with one class's chain."""
@@ -75,7 +89,7 @@ class Link:
     seq: Any
     time: Any
     keep: Any  # keep_seconds
-    intact: bool
+    flaw: str | None  # why the record is not intact; None when it is
 
     @classmethod
     def of(cls, record: dict[str, Any], index: int) -> Link:
@@ -89,8 +103,22 @@ class Link:
             record.get("seq"),
             record.get("time"),
             record.get("keep_seconds"),
-            record_hash(record) == record.get("hash"),
+            _flaw(record),
         )
+
+
+def _flaw(record: dict[str, Any]) -> str | None:
+    if record_hash(record) != record.get("hash"):
+        return "its content does not match its hash"
+    if isinstance(record, Stored) and canonical(record) != record.text:
+        return "it is not stored as the text its hash was taken over (a key given twice?)"
+    if record.get("kind") == "checkpoint":
+        # it names the last record it removed twice, as the record it follows and in its
+        # event: re-hashed with the two apart, it was forged
+        event = record.get("event")
+        if not isinstance(event, dict) or event.get("last_removed_hash") != record.get("prev"):
+            return "its `last_removed_hash` is not the record it follows (`prev`)"
+    return None
 
 
 def verify_chain(retention_class: str, records: Iterable[dict[str, Any]]) -> ChainProblem | None:
@@ -113,10 +141,8 @@ def verify_links(
     expected_seq = 1
     walked: set[Any] = set()  # hashes of the records walked: a second copy is inserted
     for i, r in enumerate(listed):
-        if not r.intact:
-            return ChainProblem(
-                retention_class, r.id, "modified", "its content does not match its hash"
-            )
+        if r.flaw is not None:
+            return ChainProblem(retention_class, r.id, "modified", r.flaw)
         if r.hash in walked:
             return ChainProblem(
                 retention_class, r.id, "inserted", "it is a second copy of a record stored before"
@@ -155,6 +181,16 @@ def _after(when: Any, now: float) -> bool:
         return parse_rfc3339(str(when)) > now + CLOCK_SLACK
     except ValueError:
         return False  # the record's hash covers its time: a bad one is the writer's
+
+
+def _expires_after(expires: str, pruned_at: float) -> bool:
+    """Whether a record anchored to be kept until `expires` was pruned before then. No clock
+    slack: `prune` removes a record only once its own time plus its keep has passed, by the
+    same clock that dates the checkpoint; the microsecond is the rounding of written times."""
+    try:
+        return parse_rfc3339(expires) > pruned_at + 1e-6
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +278,7 @@ def check_anchor(anchor: Anchor, listed: list[Link]) -> ChainProblem | None:
                 "pruned early",
                 f"it removed record {seq}, anchored as kept forever, at {first.time}",
             )
-        if anchor.expires and _after(anchor.expires, _time(first.time)):
+        if anchor.expires and _expires_after(anchor.expires, _time(first.time)):
             return ChainProblem(
                 cls,
                 first.id,

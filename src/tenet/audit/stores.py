@@ -22,7 +22,7 @@ from typing import Any, TextIO
 from urllib.parse import unquote, urlparse
 
 from tenet.audit.linking import Chained, Prepared, Tail, link_all, prepare, record_of
-from tenet.audit.records import canonical, record_hash
+from tenet.audit.records import Stored, canonical, record_hash
 
 __all__ = [
     "AuditStore",
@@ -282,7 +282,7 @@ class SqliteStore(AuditStore):
                 return  # an empty file, opened to read (`_open`)
             rows = conn.execute(f"SELECT {', '.join(INDEXED)}, body FROM records ORDER BY position")
             for row in rows:
-                yield _as_indexed(json.loads(row[-1]), row)
+                yield _as_indexed(Stored(json.loads(row[-1]), row[-1]), row)
         except sqlite3.Error as err:
             raise StoreError(f"cannot read `{self.url}`: {err}") from err
         finally:
@@ -451,7 +451,7 @@ class JsonlStore(AuditStore):
                         return  # the last line, torn by a killed writer: never committed
                     if line.strip():  # JSON that is no record (`{"x":1}`) is unreadable too
                         r = _record(line)
-                        yield _unreadable(n, line) if r is None else r
+                        yield _unreadable(n, line) if r is None else Stored(r, line[:-1])
             except OSError as err:
                 raise StoreError(f"cannot read `{self.url}`: {err.strerror}") from err
 
