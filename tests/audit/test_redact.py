@@ -220,3 +220,54 @@ def test_evaluation_errors_are_cleaned_and_keys_of_personal_objects_stay_words(
     assert "hmac:" in checks["e.dated"]["error"]
     # `first` names a field of the personal object: a word of the message, not a secret
     assert checks["e.named"]["message"].startswith('the first check, name {"first": "hmac:')
+
+
+def _strings(value: Any) -> list[str]:
+    """Every text in a record, keys included."""
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (k, *_strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return [value] if isinstance(value, str) else []
+
+
+@pytest.mark.parametrize("name", ['Sean "Red" O\'Brien', "Anna \\ Back", "tab\there", 'Zoë "Z"'])
+def test_a_value_the_engine_wrote_as_json_or_grouped_is_replaced(tmp_path: Path, name: str) -> None:
+    # a message quoting an object and a schema error write values as JSON (escaped), and a
+    # format spec can group a whole number's thousands
+    manifest = (
+        "name: p\nversion: 1.0.0\ninputs:\n  typed: schemas/s.schema.json\n"
+        "audit:\n  keep: [input.officer]\n  personal: [input.officer, input.applicant.name, "
+        "input.applicant.ssn]\n"
+    )
+    policy = (
+        'package p\nrequire obj blocking { false } message "applicant {input.applicant}"\n'
+        'require num blocking { false } message "ssn {input.applicant.ssn:,} / '
+        '{input.applicant.ssn:_}"\n'
+    )
+    typed = 'package typed\nrequire ok blocking { input.x != 1 } message "m"\n'
+    schema = '{"type": "object", "properties": {"officer": {"type": "integer"}}}'
+    root = write_bundle(
+        tmp_path / "b",
+        {
+            "tenet.yaml": manifest,
+            "p.tenet": policy,
+            "typed.tenet": typed,
+            "schemas/s.schema.json": schema,
+        },
+    )
+    bundle = tenet.load_bundle(root)
+    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    input = {"officer": name, "applicant": {"name": name, "ssn": 123456789}}
+    for query in ("typed", "p"):
+        log.record(bundle, bundle.decide(query, input), input, "ci")
+    records = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    texts = [s for r in records for s in _strings(r)]
+    spelled = [name, json.dumps(name)[1:-1], json.dumps(name, ensure_ascii=False)[1:-1]]
+    for secret in [*spelled, "123456789", "123,456,789", "123_456_789"]:
+        assert not [t for t in texts if secret in t], secret
+    token = Redactor([], [], log.key).token
+    (error,) = records[0]["decision"]["errors"]
+    assert error["message"] == f'/officer: "{token(name)}" is not of type "integer"'
+    (_, num) = records[1]["decision"]["checks"]
+    assert num["message"] == f"ssn {token(123456789)} / {token(123456789)}"

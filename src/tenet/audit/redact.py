@@ -232,10 +232,11 @@ class Secrets:
         (replaced where copied, not searched for in text)."""
         self._scalars = {_key_of(v): t for v, t, _ in found if not isinstance(v, dict | list)}
         self._containers = [(v, t) for v, t, _ in found if isinstance(v, dict | list)]
-        texts = {_text_of(v): t for v, t, is_key in found if _text_of(v) and not is_key}
-        # in a JSON pointer (`input_paths`, an error's path or message) a value is escaped
-        for text, token in list(texts.items()):
-            texts.setdefault(text.replace("~", "~0").replace("/", "~1"), token)
+        texts: dict[str, str] = {}
+        for v, t, is_key in found:
+            if not is_key:
+                for spelling in _spellings(v):
+                    texts.setdefault(spelling, t)
         self._texts = sorted(texts.items(), key=lambda item: -len(item[0]))
         self._token_of = texts
         self._finder: Any = None  # made on first use, when there are many values to find
@@ -386,6 +387,26 @@ class Secrets:
             if isinstance(out.get(key), str):
                 out[key] = self.text(out[key])
         return out
+
+
+def _spellings(value: Any) -> list[str]:
+    """How a scalar personal value may read in text the engine wrote: as itself; inside a
+    JSON string, escaped (a message quoting an object, a schema error: `Sean \\"Red\\"`); as
+    a JSON pointer escapes it (`input_paths`, an error's path: `Kovacs~1Zoltan`); and a whole
+    number with its thousands grouped (`{ssn:,}` gives `123,456,789`)."""
+    text = _text_of(value)
+    if not text:
+        return []
+    out = [text]
+    if isinstance(value, str):
+        out += [
+            json.dumps(value, ensure_ascii=False)[1:-1],
+            json.dumps(value)[1:-1],
+            text.replace("~", "~0").replace("/", "~1"),
+        ]
+    elif type(value) is int and abs(value) >= 1000:
+        out += [f"{value:,}", f"{value:_}"]
+    return [t for i, t in enumerate(out) if t not in out[:i]]
 
 
 def _text_of(value: Any) -> str:
