@@ -19,7 +19,7 @@ from tenet.audit import (
 )
 from tenet.audit.log import expired_behind, store_path
 from tenet.audit.query import Filter, parse_since, parse_where, select
-from tenet.audit.records import Anchor
+from tenet.audit.records import Anchor, version_of
 from tenet.audit.redact import KEY_ENV, TOKEN, Redactor, key_id, read_key
 from tenet.cli_common import check_actor, load, read_log, write_report
 from tenet.cli_common import fail as _fail
@@ -299,8 +299,13 @@ def access_review_cmd(log_url: str, bundle_path: str, since: str, fmt: str) -> N
         )
     store = read_log(log_url)
     try:
+        key = read_key(store_path(log_url))
+    except OSError as err:
+        _fail(f"cannot read the audit key: {err}")
+    try:
         window = Filter(since=parse_since(since, time.time()), outcome="allow")
-        result = review(grants, select(store.records(), window))
+        token = Redactor([], [], key).token if key else None
+        result = review(grants, select(store.records(), window), token)
     except (StoreError, ValueError) as err:
         _fail(str(err))
     unused = result.unused
@@ -312,6 +317,8 @@ def access_review_cmd(log_url: str, bundle_path: str, since: str, fmt: str) -> N
                     "allowed_decisions": result.decisions,
                     "without_grant_evidence": result.unattributed,
                     "data_api_reads": result.answers_only,
+                    "grant_hidden_without_key": result.hidden,
+                    "grant_not_in_table": result.not_in_table,
                     "grants": len(grants),
                     "unused": [_grant(g) for g in unused],
                     "unused_share": round(result.unused_share, 4),
@@ -339,6 +346,18 @@ def access_review_cmd(log_url: str, bundle_path: str, since: str, fmt: str) -> N
             f"{count(result.unattributed - result.answers_only, 'allowed decision')}: record "
             "the rule query (`access.allow`), or the package with `--explain full` when its "
             "checks bind the grant"
+        )
+    if result.hidden:
+        lines.append(
+            f"note: {count(result.hidden, 'allowed decision')} used a grant whose pattern holds "
+            "a personal value, hidden in the log: give the log's key (the key file beside it, "
+            f"or {KEY_ENV}) so that the review can tell which grant it was"
+        )
+    if result.not_in_table:
+        lines.append(
+            f"note: {count(result.not_in_table, 'allowed decision')} used a grant that is not in "
+            f"this bundle's role table (recorded under another version of it?): bundle "
+            f"`{bundle_path}` is {version_of(bundle.info.to_dict())}"
         )
     click.echo("\n".join(lines))
 

@@ -317,3 +317,73 @@ def test_a_role_table_without_grants_is_named_as_such(tmp_path: Path) -> None:
     args = ["audit", "access-review", "--log", url, "--bundle", str(root), "--since", "1d"]
     out = CliRunner().invoke(main, args)
     assert out.exit_code == 2 and "has no grant in its role table" in out.output
+
+
+def test_a_grant_whose_pattern_holds_a_personal_value_is_matched_with_the_log_s_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `home/ana.ortiz/**` is recorded as `home/hmac:…/**`: the review matches it by the token
+    monkeypatch.delenv("TENET_AUDIT_KEY", raising=False)
+    manifest = "name: flat\nversion: 1.0.0\naudit:\n  personal: [input.subject.id]\n"
+    roles = {
+        "roles": {
+            "sandbox": [
+                {"pattern": "home/ana.ortiz/**", "actions": ["write"]},
+                {"pattern": "shared/**", "actions": ["read"]},
+            ]
+        }
+    }
+    root = write_bundle(tmp_path / "flat", {"tenet.yaml": manifest, "access/a.tenet": FLAT}, roles)
+    bundle = tenet.load_bundle(root)
+    url = f"sqlite:///{tmp_path}/audit.db"
+    log = AuditLog.open(url)
+    inp = {
+        "subject": {"id": "ana.ortiz", "role": "sandbox"},
+        "action": "write",
+        "resource": {"path": "home/ana.ortiz/nb1"},
+    }
+    written = log.record(bundle, bundle.decide("access.allow", inp), inp, actor="a")
+    assert "ana.ortiz" not in json.dumps(written)
+    args = ["audit", "access-review", "--log", url, "--bundle", str(root), "--since", "1d"]
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 0, out.output
+    assert "1 of 2 grants unused (50%)" in out.output
+    assert "home/ana.ortiz/**" not in out.output and "shared/**" in out.output
+    assert "note:" not in out.output
+    # without the key, the decision is named in a note, not counted as a grant unused
+    (tmp_path / "audit.db.key").unlink()
+    out = CliRunner().invoke(main, args)
+    assert "2 of 2 grants unused (100%)" in out.output
+    assert out.output.splitlines()[-1] == (
+        "note: 1 allowed decision used a grant whose pattern holds a personal value, hidden in "
+        "the log: give the log's key (the key file beside it, or TENET_AUDIT_KEY) so that the "
+        "review can tell which grant it was"
+    )
+    out = CliRunner().invoke(main, [*args, "--format", "json"])
+    assert json.loads(out.output)["grant_hidden_without_key"] == 1
+
+
+def test_a_grant_not_in_the_table_reviewed_is_named_in_a_note(tmp_path: Path) -> None:
+    roles = {"roles": {"analyst": [{"pattern": "dev/**", "actions": ["read"]}]}}
+    root = write_bundle(
+        tmp_path / "v1",
+        {"tenet.yaml": "name: flat\nversion: 1.0.0\n", "access/a.tenet": FLAT},
+        roles,
+    )
+    url = f"sqlite:///{tmp_path}/audit.db"
+    log = AuditLog.open(url)
+    bundle = tenet.load_bundle(root)
+    log.record(bundle, bundle.decide("access.allow", ANALYST_READS), ANALYST_READS, actor="a")
+    later = {"roles": {"analyst": [{"pattern": "dev/*", "actions": ["read"]}]}}
+    root2 = write_bundle(
+        tmp_path / "v2",
+        {"tenet.yaml": "name: flat\nversion: 2.0.0\n", "access/a.tenet": FLAT},
+        later,
+    )
+    args = ["audit", "access-review", "--log", url, "--bundle", str(root2), "--since", "1d"]
+    out = CliRunner().invoke(main, args)
+    assert "1 of 1 grants unused (100%)" in out.output
+    assert "note: 1 allowed decision used a grant that is not in this bundle's role table" in (
+        out.output
+    )
+    assert "flat 2.0.0" in out.output.splitlines()[-1]

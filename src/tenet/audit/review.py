@@ -11,9 +11,13 @@ bound grant object (a value with `pattern` and `actions`), next to `input.subjec
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+import re2
+
+from tenet.audit.redact import TOKEN
 
 __all__ = ["Grant", "Review", "grants_of", "review"]
 
@@ -33,6 +37,8 @@ class Review:
     decisions: int  # allowed access decisions read (a role and an action known)
     unattributed: int = 0  # of those, the ones whose evidence held no grant
     answers_only: int = 0  # of those, data API reads: their records hold the result alone
+    hidden: int = 0  # of those, the ones whose grant holds a personal value, and no key to match
+    not_in_table: int = 0  # of those, the ones whose grant is not in this role table
 
     @property
     def unused(self) -> list[Grant]:
@@ -94,10 +100,17 @@ def _value(values: dict[str, Any], suffix: str) -> Any:
     return None
 
 
-def review(grants: list[Grant], records: Iterable[dict[str, Any]]) -> Review:
+def review(
+    grants: list[Grant],
+    records: Iterable[dict[str, Any]],
+    token: Callable[[Any], str] | None = None,
+) -> Review:
+    """`token`: the log's keyed hash of a personal value, to match a recorded grant whose
+    pattern held one (`home/ana.ortiz/**`, recorded as `home/hmac:…/**`) to its grant."""
     known = set(grants)
+    patterns = sorted({g.pattern for g in grants})
     used: dict[Grant, int] = {}
-    decisions = unattributed = answers_only = 0
+    decisions = unattributed = answers_only = hidden = not_in_table = 0
     for r in records:
         if r.get("kind") != "decision" or r.get("outcome") != "allow":
             continue
@@ -112,11 +125,56 @@ def review(grants: list[Grant], records: Iterable[dict[str, Any]]) -> Review:
             unattributed += 1
             # OPA's answer, `{decision_id, result}`: no explanation was asked or recorded
             answers_only += "outcome" not in (r.get("decision") or {})
+            continue
         types = [ANY_TYPE] if rtype is None else [str(rtype), ANY_TYPE]
+        found = False
         for g in matched:
-            for t in types:
-                grant = Grant(str(role), t, str(g["pattern"]), str(action))
-                if grant in known:
+            for pattern in _patterns(str(g["pattern"]), patterns, token):
+                grant = next(
+                    (x for t in types if (x := Grant(str(role), t, pattern, str(action))) in known),
+                    None,
+                )
+                if grant is not None:
                     used[grant] = used.get(grant, 0) + 1
+                    found = True
                     break
-    return Review(grants, used, decisions, unattributed, answers_only)
+        if not found:
+            if token is None and any(TOKEN in str(g["pattern"]) for g in matched):
+                hidden += 1
+            else:
+                not_in_table += 1
+    return Review(grants, used, decisions, unattributed, answers_only, hidden, not_in_table)
+
+
+_HIDDEN = re2.compile(re2.escape(TOKEN) + "[0-9a-f]{32}")
+
+
+def _patterns(recorded: str, patterns: list[str], token: Callable[[Any], str] | None) -> list[str]:
+    """The role table's patterns a recorded one stands for: itself, or where the log hid a
+    personal value in it, each pattern that reads the same with that value's token."""
+    hidden = _HIDDEN.findall(recorded)
+    if not hidden:
+        return [recorded]
+    if token is None:
+        return []
+    pieces = _HIDDEN.split(recorded)
+    shape = re2.compile("(.+?)".join(re2.escape(p) for p in pieces))
+    out = []
+    for pattern in patterns:
+        m = shape.fullmatch(pattern)
+        if m is not None and all(
+            _is_token_of(text, tok, token) for text, tok in zip(m.groups(), hidden, strict=True)
+        ):
+            out.append(pattern)
+    return out
+
+
+def _is_token_of(text: str, tok: str, token: Callable[[Any], str]) -> bool:
+    """Whether `tok` hides `text`, read as text or, as a number in text, as that number."""
+    if token(text) == tok:
+        return True
+    try:
+        number = int(text)
+    except ValueError:
+        return False
+    return token(number) == tok
