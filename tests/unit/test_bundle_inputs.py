@@ -271,3 +271,62 @@ def test_a_package_query_is_checked_against_the_schemas_below_it(tmp_path: Path)
         doc = b.evaluate_document(path, {"role": "admin"}).to_dict()
         assert "result" not in doc and doc["errors"][0]["code"] == "input_schema", path
     assert _decide(b, "acc", {"role": "admin", "ticket": "T-1"})["outcome"] == "allow"
+
+
+def _schema_bundle(tmp_path: Path, schema: str) -> tenet.Bundle:
+    manifest = "inputs:\n  access: schemas/s.schema.json\n"
+    return tenet.load_bundle(
+        make_bundle(tmp_path / "b", **{"tenet.yaml": manifest, "schemas/s.schema.json": schema})
+    )
+
+
+def test_schema_patterns_are_matched_by_re2_in_linear_time(tmp_path: Path) -> None:
+    # Python's `re` takes minutes on `^(a+)+$` against 30 `a`s and a `b`; RE2 no time at all
+    b = _schema_bundle(
+        tmp_path,
+        '{"type": "object", "properties": {"name": {"pattern": "^(a+)+$"}},'
+        ' "patternProperties": {"^(x+)+$": {"type": "integer"}}}',
+    )
+    d = _decide(b, "access.allow", {"name": "a" * 30 + "b", "x" * 30 + "y": "any"})
+    assert [e["message"] for e in d["errors"]] == [
+        '/name: "' + "a" * 30 + 'b" does not match "^(a+)+$"'
+    ]
+
+
+@pytest.mark.parametrize(
+    ("schema", "doc"),
+    [
+        # RE2's `\d` is ASCII, as ECMA-262's (JSON Schema's dialect); Python's takes `٣` too
+        ('{"properties": {"n": {"pattern": "^\\\\d$"}}}', {"n": "٣"}),
+        ('{"patternProperties": {"^\\\\d$": false}}', {"3": 1}),
+        ('{"patternProperties": {"^\\\\d$": {}}, "additionalProperties": false}', {"٣": 1}),
+        (
+            '{"$schema": "https://json-schema.org/draft/2020-12/schema",'
+            ' "patternProperties": {"^\\\\d$": {}}, "unevaluatedProperties": false}',
+            {"٣": 1},
+        ),
+        (
+            '{"$schema": "http://json-schema.org/draft-07/schema#",'
+            ' "patternProperties": {"^\\\\d$": {}}, "additionalProperties": false}',
+            {"٣": 1},
+        ),
+    ],
+)
+def test_every_keyword_that_reads_a_pattern_reads_it_as_re2_does(
+    tmp_path: Path, schema: str, doc: dict[str, Any]
+) -> None:
+    d = _decide(_schema_bundle(tmp_path, schema), "access.allow", doc)
+    assert len(d["errors"]) == 1 and d["errors"][0]["code"] == "input_schema", d["errors"]
+
+
+def test_a_schema_pattern_re2_cannot_take_is_a_load_error_at_the_pattern(tmp_path: Path) -> None:
+    schema = '{\n  "properties": {\n    "name": {"pattern": "^(?=a)\\\\w+$"}\n  }\n}'
+    with pytest.raises(tenet.PolicyError) as caught:
+        _schema_bundle(tmp_path, schema)
+    (d,) = caught.value.diagnostics
+    assert (d.code, d.file, d.line, d.column) == ("schema", "schemas/s.schema.json", 3, 14)
+    assert d.message == (
+        "schema `schemas/s.schema.json` at /properties/name/pattern: pattern `^(?=a)\\w+$` is "
+        "not RE2 syntax: invalid perl operator: (?="
+    )
+    assert d.help is not None and "without lookaround or backreferences" in d.help

@@ -23,6 +23,7 @@ from referencing.exceptions import (
 )
 from referencing.jsonschema import DRAFT202012
 
+from tenet.bundle.schema_regex import linear, pattern_problems
 from tenet.diagnostics import Diagnostic
 from tenet.locate import InputLocator, split_pointer
 from tenet.source import Source
@@ -35,6 +36,12 @@ BASE = "https://bundle.tenet.invalid/"
 
 # keywords whose values are data, not schemas: a `$ref` key inside them is not a reference
 _DATA = frozenset({"const", "enum", "examples", "default"})
+
+
+_RE2_HELP = (
+    "Tenet matches schema patterns with RE2, in time linear in the input, as the `regex` "
+    "built-in: write it without lookaround or backreferences"
+)
 
 
 class SchemaFiles:
@@ -85,6 +92,11 @@ class SchemaFiles:
                 )
             )
             return False
+        bad = pattern_problems(schema)
+        if bad:
+            diags.extend(self._at(rel, DocumentError(at, why), _RE2_HELP) for at, why in bad)
+            return False
+        cls = linear(cls)
         if isinstance(schema, dict):
             resource = Resource.from_contents(schema, default_specification=DRAFT202012)
             self._registry = self._registry.with_resource(BASE + rel, resource)
@@ -95,13 +107,13 @@ class SchemaFiles:
         self._schemas[rel] = (schema, cls)
         return True
 
-    def _at(self, rel: str, err: DocumentError) -> Diagnostic:
+    def _at(self, rel: str, err: DocumentError, help: str | None = None) -> Diagnostic:
         """A schema's value that is no JSON value, pointed at in its file."""
         source = Source(rel, self._files[rel].decode("utf-8"))
         found = InputLocator(source.text, True).bounds(split_pointer(err.path))
         span = None if found is None else source.span(found[0], found[1])
         message = f"schema `{rel}` at {err.path or '/'}: {err.message}"
-        return Diagnostic("schema", message, span, None, file=rel)
+        return Diagnostic("schema", message, span, help, file=rel)
 
     def validator(self, rel: str, diags: list[Diagnostic]) -> Any:
         """The validator of a schema file `add`ed before, once every schema is added (so that
