@@ -341,3 +341,45 @@ def test_one_slash_names_the_same_file_as_three(tmp_path: Path) -> None:
 def test_a_nul_in_a_log_s_name_or_a_fragment_after_stdout_is_refused(url: str) -> None:
     with pytest.raises(StoreError):
         open_store(url)
+
+
+DAMAGE = {
+    "not json": b"garbage\n",
+    "nested too deeply": b"[" * 100_000 + b"]" * 100_000 + b"\n",
+    "not utf-8": b'{"id": "\xff\xfe"}\n',
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE.values(), ids=DAMAGE.keys())
+def test_a_damaged_jsonl_line_is_named_by_verify_and_passed_by_by_every_reader(
+    tmp_path: Path, damage: bytes
+) -> None:
+    url, _ = make_log(tmp_path)
+    records = open_store(url, create=False).records()
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b"".join(canonical(r) + b"\n" for r in records) + damage)
+    log = f"jsonl:///{path}"
+    (problem,) = verify(open_store(log, create=False))
+    assert (problem.record_id, problem.kind) == ("line 7", "modified")
+    for args in (
+        ["audit", "verify"],
+        ["audit", "query", "--since", "1d"],
+        ["audit", "report", "-o", str(tmp_path / "r.html")],
+    ):
+        result = CliRunner().invoke(main, [*args, "--log", log])
+        assert result.exception is None or isinstance(result.exception, SystemExit), args
+    assert "6 records" in CliRunner().invoke(main, ["audit", "query", "--log", log]).output
+    with pytest.raises(StoreError, match="is damaged: line 7 is not an audit record"):
+        open_store(log).append([{"id": "n", "class": "c", "kind": "decision", "time": "t"}])
+
+
+@pytest.mark.parametrize("body", ["garbage", "[" * 100_000 + "]" * 100_000, "[1, 2]"])
+def test_a_sqlite_body_that_is_no_record_is_modified(tmp_path: Path, body: str) -> None:
+    url, written = make_log(tmp_path)
+    conn = sqlite3.connect(tmp_path / "audit.db", isolation_level=None)
+    conn.execute("UPDATE records SET body = ? WHERE id = ?", (body, written[2]["id"]))
+    conn.close()
+    (problem,) = verify(open_store(url, create=False))
+    assert (problem.record_id, problem.kind) == (written[2]["id"], "modified")
+    result = CliRunner().invoke(main, ["audit", "report", "--log", url, "-o", str(tmp_path / "r")])
+    assert result.exit_code == 1 and "DOES NOT VERIFY" in result.output

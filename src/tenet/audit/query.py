@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenet.audit.records import CLOCK_SLACK
+from tenet.audit.records import CLOCK_SLACK, record_time
 from tenet.runtime.builtins.time import duration_seconds
 from tenet.runtime.clock import format_rfc3339, parse_rfc3339
 
@@ -75,8 +75,10 @@ class Filter:
             return False
         if self.outcome is not None and r.get("outcome") != self.outcome:
             return False
-        if self.since is not None and parse_rfc3339(str(r.get("time"))) < self.since:
-            return False
+        if self.since is not None:
+            t = record_time(r)
+            if t is None or t < self.since:
+                return False
         if self.check is not None:
             checks = (r.get("decision") or {}).get("checks") or []
             if not any(

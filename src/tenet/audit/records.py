@@ -26,6 +26,7 @@ __all__ = [
     "canonical_fast",
     "check_anchor",
     "record_hash",
+    "record_time",
     "verify_chain",
     "verify_links",
     "version_of",
@@ -61,6 +62,15 @@ class Stored(dict[str, Any]):
     def __init__(self, value: dict[str, Any], text: str | bytes) -> None:
         super().__init__(value)
         self.text = text.encode() if isinstance(text, str) else text
+
+
+def record_time(record: dict[str, Any]) -> float | None:
+    """When a record was made; None for one whose time does not read (a damaged line, an
+    edited record: `verify` names it, and the other readers pass it by)."""
+    try:
+        return parse_rfc3339(str(record.get("time")))
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from html import escape
 from typing import Any
 
-from tenet.audit.records import version_of
-from tenet.runtime.clock import format_rfc3339, parse_rfc3339
+from tenet.audit.records import record_time, version_of
+from tenet.runtime.clock import format_rfc3339
 
 __all__ = ["Summary", "render_html", "summarize"]
 
@@ -65,8 +65,8 @@ def summarize(
 ) -> Summary:
     s = Summary(since, until, incident, problems=list(problems or []))
     for r in records:
-        t = parse_rfc3339(str(r.get("time")))
-        if not since <= t <= until:
+        t = record_time(r)
+        if t is None or not since <= t <= until:
             continue
         if r.get("kind") == "configuration_change":
             if incident is None or t <= incident:

@@ -282,7 +282,14 @@ class SqliteStore(AuditStore):
                 return  # an empty file, opened to read (`_open`)
             rows = conn.execute(f"SELECT {', '.join(INDEXED)}, body FROM records ORDER BY position")
             for row in rows:
-                yield _as_indexed(Stored(json.loads(row[-1]), row[-1]), row)
+                try:
+                    body = json.loads(row[-1])
+                except (ValueError, RecursionError, TypeError):
+                    body = None
+                if not isinstance(body, dict):  # a body edited into no record at all
+                    yield {"id": str(row[0]), "class": str(row[1]), "hash": "unreadable"}
+                    continue
+                yield _as_indexed(Stored(body, row[-1]), row)
         except sqlite3.Error as err:
             raise StoreError(f"cannot read `{self.url}`: {err}") from err
         finally:
@@ -397,7 +404,8 @@ class JsonlStore(AuditStore):
         the lock on the old one opens the new one, or its records would go to a removed
         file."""
         for _ in range(1000):
-            with self.path.open("r+", encoding="utf-8") as f:
+            # a byte that is not UTF-8 reads as an escape, and its line as no record
+            with self.path.open("r+", encoding="utf-8", errors="surrogateescape") as f:
                 fcntl.flock(f, fcntl.LOCK_EX)
                 st = os.fstat(f.fileno())
                 if (st.st_dev, st.st_ino) == _identity(self.path):
@@ -441,7 +449,7 @@ class JsonlStore(AuditStore):
 
     def records(self) -> Iterator[dict[str, Any]]:
         try:
-            f = self.path.open(encoding="utf-8")
+            f = self.path.open(encoding="utf-8", errors="surrogateescape")
         except OSError as err:
             raise StoreError(f"cannot read `{self.url}`: {err.strerror}") from err
         with f:  # line by line: a large log is never in memory at once
@@ -482,7 +490,7 @@ class JsonlStore(AuditStore):
             if not placed:
                 kept.append(canonical(checkpoint).decode())
             tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-            with tmp.open("w", encoding="utf-8") as out:
+            with tmp.open("w", encoding="utf-8", errors="surrogateescape") as out:
                 out.write("".join(x + "\n" for x in kept))
                 out.flush()
                 os.fsync(out.fileno())
@@ -560,10 +568,13 @@ def _identity(path: Path) -> tuple[int, int] | None:
 
 
 def _record(line: str | bytes) -> dict[str, Any] | None:
-    """A JSONL line as a record, or None if it is not one."""
+    """A JSONL line as a record, or None if it is not one (not JSON, not UTF-8, or nested
+    beyond what a parser can follow: damage, not a traceback)."""
     try:
+        if isinstance(line, str):
+            line.encode("utf-8")  # a byte that was not UTF-8 reads as a lone surrogate
         r = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if isinstance(r, dict) and all(k in r for k in ("id", "class", "seq", "hash")):
         return r

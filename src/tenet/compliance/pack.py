@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from tenet.audit.records import version_of
+from tenet.audit.records import record_time, version_of
 from tenet.compliance.matrix import build_matrix
-from tenet.runtime.clock import format_rfc3339, parse_rfc3339
+from tenet.runtime.clock import format_rfc3339
 from tenet.wording import count
 
 if TYPE_CHECKING:
@@ -138,7 +138,8 @@ def build_pack(
     window = []
     others: Counter[str] = Counter()  # decisions of other bundles, by name: not this pack's
     for r in records:
-        if r.get("kind") != "decision" or not since <= parse_rfc3339(str(r.get("time"))) <= until:
+        t = record_time(r) if r.get("kind") == "decision" else None
+        if t is None or not since <= t <= until:
             continue
         name = str((r.get("bundle") or {}).get("name"))
         if name == bundle.info.name:  # every version of this bundle
