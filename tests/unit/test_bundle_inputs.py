@@ -330,3 +330,29 @@ def test_a_schema_pattern_re2_cannot_take_is_a_load_error_at_the_pattern(tmp_pat
         "not RE2 syntax: invalid perl operator: (?="
     )
     assert d.help is not None and "without lookaround or backreferences" in d.help
+
+
+def test_each_value_a_false_schema_refuses_is_placed_at_its_own_key(tmp_path: Path) -> None:
+    # jsonschema reports them at the parent, without the key: two of equal value included
+    schema = (
+        '{"$schema": "https://json-schema.org/draft/2020-12/schema",'
+        ' "properties": {"a": false, "b": false, "list": {"prefixItems": [{}, false]}},'
+        ' "patternProperties": {"^x_": false}}'
+    )
+    d = _decide(
+        _schema_bundle(tmp_path, schema),
+        "access.allow",
+        {"a": 1, "b": 1, "list": [0, "no"], "x_1": True, "y": 2},
+    )
+    assert [(e["path"], e["message"]) for e in d["errors"]] == [
+        ("/a", "/a: no value is allowed here, and 1 is given"),
+        ("/b", "/b: no value is allowed here, and 1 is given"),
+        ("/list/1", '/list/1: no value is allowed here, and "no" is given'),
+        ("/x_1", "/x_1: no value is allowed here, and true is given"),
+    ]
+    assert [e["location"].split("#")[1] for e in d["errors"]] == [
+        "/properties/a",
+        "/properties/b",
+        "/properties/list/prefixItems/1",
+        "/patternProperties/^x_",
+    ]

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from tenet.bundle.schema_regex import pattern_search
 from tenet.runtime.evaluate import ErrorEntry, Limits
 from tenet.wording import count
 from tenet.yamlutil import DocumentError, check_document, pointer
@@ -62,37 +63,63 @@ def input_errors(schema: InputSchema, doc: Any, limits: Limits) -> list[ErrorEnt
         found = list(validator.iter_errors(doc))
     except Exception as err:  # a validator bug must not let the input through
         return [ErrorEntry("input_schema", f"the input could not be validated: {err}", path)]
-    for e in found:
-        _place_false_property(e, validator.schema, doc)
+    _place_false_schemas(found, validator.schema, doc)
     found.sort(key=lambda e: (_order(e.absolute_path), _order(e.absolute_schema_path)))
     return [_entry(path, e) for e in found]
 
 
-def _place_false_property(err: Any, root: Any, doc: Any) -> None:
-    """jsonschema reports a property whose schema is `false` (`"properties": {"x": false}`)
-    at the object holding it, without the property's name: put the name back, found by
-    walking the schema and the input to that object (when no `$ref` lies on the way)."""
-    where = list(err.absolute_schema_path)
-    if err.validator is not None or err.parent is not None or where[-1:] != ["properties"]:
-        return
+def _place_false_schemas(found: list[Any], root: Any, doc: Any) -> None:
+    """jsonschema reports a value whose schema is `false` (`"properties": {"x": false}`, a
+    `patternProperties` or `prefixItems` entry) at the object or array holding it, without
+    its key: put the key back. The errors come in jsonschema's own order, which is the order
+    of the `false` members present, so the n-th such error at one place is the n-th member
+    (found by walking the schema and the input to it, when no `$ref` lies on the way)."""
+    seen: dict[tuple[Any, ...], int] = {}
+    for err in found:
+        where = list(err.absolute_schema_path)
+        if err.validator is not None or err.parent is not None or not where:
+            continue
+        place = (*where, "@", *err.absolute_path)
+        n = seen.get(place, 0)
+        seen[place] = n + 1
+        members = _false_members(where, root, list(err.absolute_path), doc)
+        if n < len(members):
+            key, schema_key = members[n]
+            err.path.append(key)
+            err.schema_path.append(schema_key)
+
+
+def _false_members(where: list[Any], root: Any, path: list[Any], doc: Any) -> list[tuple[Any, Any]]:
+    """The (input key, schema key) of each `false` member of the keyword at `where` that
+    the input at `path` has, in the order jsonschema visits them."""
     schema, value = root, doc
     for key in where[:-1]:
         if not isinstance(schema, dict | list):
-            return
+            return []
         try:
             schema = schema[key]
         except (KeyError, IndexError, TypeError):
-            return
-    for key in err.absolute_path:
-        value = value[key]
-    props = schema.get("properties") if isinstance(schema, dict) else None
-    if not isinstance(props, dict) or not isinstance(value, dict):
-        return
-    for name, sub in props.items():
-        if sub is False and name in value and value[name] == err.instance:
-            err.path.append(name)
-            err.schema_path.append(name)
-            return
+            return []
+    try:
+        for key in path:
+            value = value[key]
+    except (KeyError, IndexError, TypeError):
+        return []
+    keyword = where[-1]
+    members = schema.get(keyword) if isinstance(schema, dict) else None
+    if keyword == "properties" and isinstance(members, dict) and isinstance(value, dict):
+        return [(name, name) for name, sub in members.items() if sub is False and name in value]
+    if keyword == "patternProperties" and isinstance(members, dict) and isinstance(value, dict):
+        return [
+            (name, pattern)
+            for pattern, sub in members.items()
+            if sub is False
+            for name in value
+            if pattern_search(pattern, name)
+        ]
+    if keyword == "prefixItems" and isinstance(members, list) and isinstance(value, list):
+        return [(i, i) for i, sub in enumerate(members[: len(value)]) if sub is False]
+    return []
 
 
 def _order(path: Any) -> list[tuple[int, int, str]]:

@@ -22,7 +22,7 @@ import re2
 
 from tenet.yamlutil import pointer
 
-__all__ = ["linear", "pattern_problems"]
+__all__ = ["linear", "pattern_problems", "pattern_search"]
 
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # a pattern RE2 refuses is reported by the loader, not logged
@@ -33,12 +33,15 @@ def _compiled(pattern: str) -> Any:
     return re2.compile(pattern, _OPTIONS)
 
 
+def pattern_search(pattern: str, text: str) -> Any:
+    """A schema pattern's first match in `text` (None if none), by RE2."""
+    return _compiled(pattern).search(text)
+
+
 class _Re2:
     """What jsonschema's keywords use of the `re` module: `search`, by RE2."""
 
-    @staticmethod
-    def search(pattern: str, string: str) -> Any:
-        return _compiled(pattern).search(string)
+    search = staticmethod(pattern_search)
 
 
 def _copy(fn: types.FunctionType, made: dict[Any, Any]) -> types.FunctionType:
