@@ -45,7 +45,7 @@ from tenet.ci import (
 )
 from tenet.cli_authoring import check_command, fmt_command, test_command
 from tenet.cli_common import bundle_failed as _bundle_failed
-from tenet.cli_common import check_log_options, load, log_failed, write_atomically
+from tenet.cli_common import check_log_options, load, log_failed, write_file
 from tenet.cli_common import fail as _fail
 from tenet.cli_fairness import fairness
 from tenet.cli_serve import serve
@@ -370,7 +370,7 @@ def build(path: str, output: str | None) -> None:
     out = Path(output or f"{b.name}-{b.version}.tar.gz")
     if Path(path).is_dir() and out.resolve().is_relative_to(Path(path).resolve()):
         _fail(f"`{out}` is inside the bundle; write the archive outside `{path}`")
-    write_atomically(out, build_archive(b.files, b.signature), 0o644)
+    write_file(out, build_archive(b.files, b.signature), 0o644)
     click.echo(f"built {out}: {b.name} {b.version}, {len(b.files)} files, {b.digest}")
     sig = parse_signature(b.signature) if b.signature is not None else None
     if sig is not None and (isinstance(sig, str) or sig.digest != b.digest):
@@ -413,11 +413,11 @@ def sign(path: str, key_path: str, output: str | None) -> None:
     if Path(path).is_dir():
         if output is not None:
             _fail("`--output` is for archives; a folder is signed in place")
-        write_atomically(Path(path) / ".signature", signature, 0o644)
+        write_file(Path(path) / ".signature", signature, 0o644)
         where = str(Path(path) / ".signature")
     else:
         target = Path(output or path)
-        write_atomically(target, build_archive(b.files, signature), 0o644)
+        write_file(target, build_archive(b.files, signature), 0o644)
         where = str(target)
     click.echo(f"signed {b.name} {b.version} ({b.digest}) with key {key_id(key.public_key())}")
     click.echo(f"wrote {where}")
@@ -465,8 +465,8 @@ def keygen(out_dir: str, name: str, force: bool) -> None:
         if p.exists() and not force:
             _fail(f"`{p}` exists; pass --force to replace it")
     private_pem, public_pem = generate_keypair()
-    write_atomically(private_path, private_pem, 0o600)
-    write_atomically(public_path, public_pem, 0o644)
+    write_file(private_path, private_pem, 0o600)
+    write_file(public_path, public_pem, 0o644)
     click.echo(f"wrote {private_path} (private: keep it secret) and {public_path}")
     click.echo(f"key id {key_id(load_public_key(public_pem))}")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 import tenet
-from tenet.cli_common import EXIT_USAGE, bundle_failed, write_atomically
+from tenet.cli_common import EXIT_USAGE, bundle_failed, write_file
 from tenet.cli_common import fail as _fail
 from tenet.diagnostics import Diagnostic, PolicyError, render_all
 from tenet.source import Source, Span
@@ -234,7 +234,7 @@ def fmt_command(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> No
         if check_only:
             click.echo(f"would reformat {path.as_posix()}")
         elif not show_diff:
-            write_atomically(path, out.encode("utf-8"))
+            write_file(path, out.encode("utf-8"))
             click.echo(f"reformatted {path.as_posix()}")
     n = len(files)
     verb = "would be reformatted" if check_only or show_diff else "reformatted"

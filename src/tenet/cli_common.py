@@ -18,7 +18,15 @@ from tenet.bundle.signing import KeyFileError
 from tenet.diagnostics import PolicyError
 from tenet.wording import count
 
-__all__ = ["EXIT_USAGE", "bundle_failed", "fail", "load", "read_log", "write_report"]
+__all__ = [
+    "EXIT_USAGE",
+    "bundle_failed",
+    "fail",
+    "load",
+    "read_log",
+    "write_file",
+    "write_report",
+]
 
 EXIT_USAGE = 2  # Tenet could not do what was asked
 
@@ -102,11 +110,33 @@ def write_report(output: str, text: str, said: str) -> None:
     path = Path(output)
     if not path.parent.is_dir():
         fail(f"cannot write `{output}`: the folder `{path.parent}` does not exist")
-    try:
-        write_atomically(path, text.encode("utf-8"))
-    except OSError as err:
-        fail(f"cannot write `{output}`: {err.strerror or err}")
+    write_file(path, text.encode("utf-8"))
     click.echo(said)
+
+
+def write_file(path: Path, data: bytes, mode: int | None = None) -> None:
+    """`write_atomically`, or exit 2 naming the file and why it cannot be written (a folder in
+    its place, a file where a folder should be, no permission): never a traceback."""
+    if path.is_dir():
+        fail(
+            f"cannot write `{path}`: it is a folder\n  = help: remove or rename the folder, "
+            "or write the file elsewhere"
+        )
+    try:
+        write_atomically(path, data, mode)
+    except OSError as err:
+        fail(f"cannot write `{path}`: {_unwritable(path, err)}")
+
+
+def _unwritable(path: Path, err: OSError) -> str:
+    # mkdir says only "File exists" when a file stands where a parent folder should be
+    for parent in reversed(path.parents):
+        if parent.exists() and not parent.is_dir():
+            return f"`{parent}` is a file, not a folder"
+    if isinstance(err, IsADirectoryError):
+        return "it is a folder"
+    why = err.strerror or str(err)
+    return why[:1].lower() + why[1:]
 
 
 def write_atomically(path: Path, data: bytes, mode: int | None = None) -> None:

@@ -170,6 +170,43 @@ def test_verify_refuses_tampered_unsigned_and_foreign_bundles(
     assert "changed after signing" in tampered.stderr
 
 
+def test_a_signature_folder_is_refused_by_sign_and_verify_alike(
+    bundle: Path, keys: tuple[Path, Path]
+) -> None:
+    (bundle / ".signature").mkdir()
+    said = (
+        "error[bundle]: `.signature` is a folder, not a file\n"
+        "  --> .signature\n"
+        "  = help: remove the folder: `.signature` is the file `tenet bundle sign` writes\n"
+    )
+    signed = run("bundle", "sign", bundle, "--key", keys[0])
+    assert signed.exit_code == 2
+    assert signed.stderr.startswith(said)
+    verified = run("bundle", "verify", bundle, "--public-key", keys[1])
+    assert verified.exit_code == 2
+    assert verified.stderr.startswith(said)
+    assert "not signed" not in verified.stderr
+
+
+def test_a_file_that_cannot_be_written_is_named_without_a_traceback(
+    tmp_path: Path, bundle: Path, keys: tuple[Path, Path]
+) -> None:
+    (tmp_path / "k" / "tenet.pem").mkdir(parents=True)
+    keygen = run("bundle", "keygen", "--out", tmp_path / "k", "--force")
+    assert keygen.exit_code == 2
+    assert keygen.stderr == (
+        f"error: cannot write `{tmp_path / 'k' / 'tenet.pem'}`: it is a folder\n"
+        "  = help: remove or rename the folder, or write the file elsewhere\n"
+    )
+    (tmp_path / "plain").write_text("")
+    built = run("bundle", "build", bundle, "-o", tmp_path / "plain" / "b.tar.gz")
+    assert built.exit_code == 2
+    assert built.stderr == (
+        f"error: cannot write `{tmp_path / 'plain' / 'b.tar.gz'}`: "
+        f"`{tmp_path / 'plain'}` is a file, not a folder\n"
+    )
+
+
 def test_verify_with_an_unusable_key_exits_2(bundle: Path, keys: tuple[Path, Path]) -> None:
     result = run("bundle", "verify", bundle, "--public-key", keys[0])
     assert result.exit_code == 2

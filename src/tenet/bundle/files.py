@@ -56,6 +56,16 @@ def read_folder_files(root: Path, limits: ReadLimits) -> Tree:
         base = Path(folder)
         rel_base = base.relative_to(root).as_posix()
         prefix = "" if rel_base == "." else rel_base + "/"
+        if not prefix and SIGNATURE in dirs:
+            # else skipped as hidden: `verify` would call the bundle unsigned, `sign` crash
+            tree.diagnostics.append(
+                _problem(
+                    "bundle",
+                    f"`{SIGNATURE}` is a folder, not a file",
+                    SIGNATURE,
+                    f"remove the folder: `{SIGNATURE}` is the file `tenet bundle sign` writes",
+                )
+            )
         dirs[:] = sorted(d for d in dirs if counted(d))
         for d in [d for d in dirs if (base / d).is_symlink()]:
             tree.diagnostics.append(_link(prefix + d))
