@@ -51,11 +51,11 @@ from tenet.cli_fairness import fairness
 from tenet.cli_serve import serve
 from tenet.diagnostics import PolicyError, QueryError, render_all
 from tenet.escape import printable
-from tenet.locate import duplicate_key
+from tenet.locate import unreadable
 from tenet.report import render_text
 from tenet.utf8 import NotUtf8, decode_utf8
 from tenet.wording import count
-from tenet.yamlutil import DuplicateKeyError, json_problem, load_json, load_yaml
+from tenet.yamlutil import load_json, load_yaml
 
 EXIT_ALLOW, EXIT_DENY = 0, 1
 
@@ -87,29 +87,16 @@ def _read_input(path: str) -> tuple[str, Any]:
             doc = load_json(text)
         else:
             doc = None  # said to be empty below, rather than "expecting value"
-    except DuplicateKeyError as err:
-        found = duplicate_key(text)
-        if found is None:
-            raise _InputError(f"input `{name}` is not valid JSON: {err}") from None
-        key, line, column = found
-        raise _InputError(
-            f"input `{name}` is not valid JSON at line {line}, column {column}: "
-            f"the key `{printable(key)}` is given twice in one object"
-        ) from None
-    except json.JSONDecodeError as err:
-        raise _InputError(
-            f"input `{name}` is not valid JSON at line {err.lineno}, column {err.colno}: "
-            + json_problem(err)
-        ) from None
-    except ValueError as err:
-        raise _InputError(f"input `{name}` is not valid JSON: {err}") from None
     except RecursionError:
         raise _InputError(f"input `{name}` nests too deeply to read") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or str(err)
-        raise _InputError(f"input `{name}` is not valid YAML{where}: {problem}") from None
+    except (ValueError, yaml.YAMLError) as err:
+        found = unreadable(text, is_json, err)
+        at = found.position(text)
+        where = f" at line {at[0]}, column {at[1]}" if at is not None else ""
+        advice = f"\n  = help: {found.help}" if found.help else ""
+        raise _InputError(
+            f"input `{name}` is not valid {found.kind}{where}: {found.message}{advice}"
+        ) from None
     if doc is None:
         # YAML reads an empty file as null: deciding it as if it were `{}` would hide that
         # the file is not what was meant (a failed redirect, a truncated checkout)

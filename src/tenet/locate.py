@@ -1,19 +1,40 @@
 """Where a JSON pointer's value is written in a YAML or JSON text (an input file, a bundle's
-data file), as character offsets or as lines and columns."""
+data file), as character offsets or as lines and columns; and where and why such a text
+cannot be read at all."""
 
 from __future__ import annotations
 
 import bisect
 import json
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from tenet.yamlutil import JsonSafeLoader, load_json
+from tenet.diagnostics import Diagnostic
+from tenet.escape import printable
+from tenet.source import Source
+from tenet.yamlutil import (
+    DuplicateKeyError,
+    JsonSafeLoader,
+    json_help,
+    json_problem,
+    load_json,
+    yaml_problem,
+)
 
-__all__ = ["InputLocator", "Region", "duplicate_key", "pointer_of_reference", "split_pointer"]
+__all__ = [
+    "InputLocator",
+    "Region",
+    "Unreadable",
+    "duplicate_key",
+    "pointer_of_reference",
+    "split_pointer",
+    "unreadable",
+    "unreadable_diagnostic",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,12 +207,17 @@ def _compose_json(text: str, twice: list[tuple[str, int]] | None = None) -> _Nod
 def duplicate_key(text: str) -> tuple[str, int, int] | None:
     """The first key of a JSON text given a second time in its object, as written: the key
     and the 1-based line and column (code points) where it is given again; None if none is."""
+    found = _given_twice(text)
+    if found is None:
+        return None
+    key, at = found
+    return key, text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+
+
+def _given_twice(text: str) -> tuple[str, int] | None:
     twice: list[tuple[str, int]] = []
     _compose_json(text, twice)
-    if not twice:
-        return None
-    key, at = twice[0]
-    return key, text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+    return twice[0] if twice else None
 
 
 def _json_value(
@@ -258,3 +284,83 @@ def _close(node: _Node, text: str, pos: int) -> tuple[_Node, int]:
 
 def _skip(text: str, pos: int) -> int:
     return _WS.match(text, pos).end()  # type: ignore[union-attr]
+
+
+# ---- a text that cannot be read ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """Why a YAML or JSON text cannot be read, in our words: ``kind`` is `YAML` or `JSON`;
+    ``offset`` is the character that shows it, None when no one character does."""
+
+    kind: str
+    message: str
+    offset: int | None
+    help: str | None
+
+    def position(self, text: str) -> tuple[int, int] | None:
+        """The 1-based line and column (code points) of ``offset`` in ``text``."""
+        if self.offset is None:
+            return None
+        at = self.offset
+        return text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+
+
+# outside strings: what `load_json` refuses after parsing, which Python's reader does not place
+_NOT_A_NUMBER = re.compile(
+    r'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)|(\d{' + str(sys.get_int_max_str_digits() + 1) + ",})"
+)
+
+
+def unreadable(text: str, is_json: bool, err: Exception) -> Unreadable:
+    """Why `load_yaml` (``is_json`` false) or `load_json` could not read ``text``, from the
+    error it raised: a YAML or JSON syntax error, a key given twice, a tag, an alias bomb, NaN,
+    nesting too deep. An error at the end of the file is shown just after its last character."""
+    kind = "JSON" if is_json else "YAML"
+    offset: int | None = None
+    help: str | None = None
+    if isinstance(err, yaml.YAMLError):
+        message, offset, help = yaml_problem(err)
+    elif isinstance(err, json.JSONDecodeError):
+        message, offset, help = json_problem(err), err.pos, json_help(err)
+    elif isinstance(err, DuplicateKeyError):
+        # the first given twice as written, which Python's reader (inner objects first) is not
+        key, offset = _given_twice(text) or (err.key, None)
+        message = f"the key `{printable(key)}` is given twice in one object"
+        help = "give each key once: the last would silently replace the first"
+    elif isinstance(err, RecursionError):
+        message = "the document nests too deeply to read"
+        help = "flatten the document: keep it to at most 100 levels"
+    else:
+        message = str(err)
+        number = _NOT_A_NUMBER.search(text)
+        while number is not None and number.lastindex is None:
+            number = _NOT_A_NUMBER.search(text, number.end())
+        if number is not None:
+            offset = number.start(number.lastindex or 0)
+            help = (
+                "JSON numbers are finite and written in digits; quote the value if it is text"
+                if number.lastindex == 1
+                else "quote the number if it is an identifier rather than an amount"
+            )
+    end = len(text.rstrip())
+    if offset is not None and offset > end:
+        offset = end
+    return Unreadable(kind, message, offset, help)
+
+
+def unreadable_diagnostic(
+    code: str, what: str, source: Source, is_json: bool, err: Exception
+) -> Diagnostic:
+    """A bundle file (`what`, as the message names it) that cannot be read, at the character
+    that shows why, with its line and a caret."""
+    found = unreadable(source.text, is_json, err)
+    span = None if found.offset is None else source.span(found.offset, found.offset + 1)
+    return Diagnostic(
+        code,
+        f"{what} is not valid {found.kind}: {found.message}",
+        span,
+        found.help,
+        file=source.path,
+    )

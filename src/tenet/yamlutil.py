@@ -18,11 +18,13 @@ __all__ = [
     "JsonSafeLoader",
     "check_document",
     "is_text",
+    "json_help",
     "json_problem",
     "load_json",
     "load_yaml",
     "load_yaml_with_nodes",
     "pointer",
+    "yaml_problem",
 ]
 
 
@@ -33,10 +35,12 @@ MAX_YAML_VALUES = 1_000_000
 # Half of a UTF-16 pair with no other half: JSON's `\ud800` escape decodes to one, though it
 # is no character, and no UTF-8 text (an answer, a log record) can hold it.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-_SURROGATE_MESSAGE = (
+_SURROGATE_PROBLEM = (
     "the text holds a lone surrogate (an unpaired `\\ud800`–`\\udfff` escape), which is not "
-    "a character: pair it (`\\ud83d\\ude00`) or write the character itself"
+    "a character"
 )
+_SURROGATE_HELP = "pair it (`\\ud83d\\ude00`) or write the character itself"
+_SURROGATE_MESSAGE = f"{_SURROGATE_PROBLEM}: {_SURROGATE_HELP}"
 
 
 def is_text(s: str) -> bool:
@@ -96,12 +100,15 @@ def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
     return 1
 
 
+_TAG_NOT_ALLOWED = "is not allowed: documents hold JSON values only"
+
+
 def _construct_other_tag(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    tag = str(node.tag)
+    if tag.startswith("tag:yaml.org,2002:"):  # as it is written: `!!python/object`
+        tag = "!!" + tag.removeprefix("tag:yaml.org,2002:")
     raise yaml.constructor.ConstructorError(
-        None,
-        None,
-        f"the tag `{node.tag}` is not allowed: documents hold JSON values only",
-        node.start_mark,
+        None, None, f"the tag `{tag}` {_TAG_NOT_ALLOWED}", node.start_mark
     )
 
 
@@ -141,6 +148,9 @@ def _construct_yaml_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
 JsonSafeLoader.add_constructor("tag:yaml.org,2002:int", _construct_yaml_int)
 
 
+_FIRST_GIVEN = "first given"
+
+
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     # a key given twice would silently keep its last value: in evidence that is a lie
     seen: dict[Any, yaml.Node] = {}
@@ -149,8 +159,8 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[
         if isinstance(key, str | int | float | bool) or key is None:
             if key in seen and type(key) is type(loader.construct_object(seen[key])):
                 raise yaml.constructor.ConstructorError(
-                    "while reading a mapping",
-                    node.start_mark,
+                    _FIRST_GIVEN,
+                    seen[key].start_mark,
                     f"the key `{key}` is given twice",
                     key_node.start_mark,
                 )
@@ -310,3 +320,190 @@ def json_problem(err: json.JSONDecodeError) -> str:
     # "Invalid control character at", "Unterminated string starting at": the position follows
     msg = err.msg.removesuffix(" at").removesuffix(" starting")
     return msg[:1].lower() + msg[1:]
+
+
+_JSON_HELP = {
+    "Expecting value": "write a value: a string in double quotes, a number, `true`, `false`, "
+    "`null`, an object or a list (JSON allows no `,` after the last item)",
+    "Expecting property name enclosed in double quotes": "write each key in double quotes, "
+    '`"key": value` (JSON allows no `,` after the last member)',
+    "Expecting ':' delimiter": "separate a key from its value with `:`",
+    "Expecting ',' delimiter": "separate the items of a list or object with `,`",
+    "Extra data": "a JSON file holds one value: remove what follows it, or make a list of them",
+    "Unterminated string starting at": 'end the string with `"`',
+    "Invalid control character at": "write a line break in a string as `\\n` and a tab as `\\t`",
+    "Invalid \\escape": "write a backslash in a string as `\\\\`",
+    "Invalid \\uXXXX escape": "a `\\u` escape takes four hex digits, like `\\u00e9`",
+}
+
+
+def json_help(err: json.JSONDecodeError) -> str | None:
+    """Advice for a JSON syntax error (see `json_problem`)."""
+    if err.msg.startswith("Unexpected UTF-8 BOM"):
+        return "save the file as UTF-8 without a byte order mark"
+    return _JSON_HELP.get(err.msg)
+
+
+# What PyYAML calls a token, as a reader of the file would say it.
+_TOKENS = {
+    "<block mapping start>": "a new key",
+    "<block sequence start>": "a list item",
+    "<block end>": "the end of the indented block",
+    "<scalar>": "a value",
+    "<stream end>": "the end of the file",
+    "<stream start>": "the start of the file",
+    "<document start>": "`---`",
+    "<document end>": "`...`",
+    "<alias>": "an alias",
+    "<anchor>": "an anchor",
+    "<tag>": "a tag",
+    "<directive>": "a `%` directive",
+    "-": "a list item `-`",
+    "?": "a key",
+    ":": "a `:`",
+    ",": "a `,`",
+}
+# what PyYAML found, as it quotes it: "but found '<scalar>'", "found character '\\t' that …"
+_FOUND = re.compile(r"""(?:found|got)\b[^'"]*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")""")
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def _said(token: str) -> str:
+    if token in _TOKENS:
+        return _TOKENS[token]
+    if token in ("\\n", "\\r", "\\x85", "\\u2028", "\\u2029"):
+        return "the end of the line"
+    if token == "\\t":
+        return "a tab"
+    if token in ("\\0", "\\x00"):
+        return "the end of the text"
+    return f"`` {token} ``" if "`" in token else f"`{token}`"
+
+
+# problems PyYAML words the same wherever they are, in our words and with advice
+_FIXED = {
+    "mapping values are not allowed here": (
+        "a `:` stands after a value where no key can start",
+        'quote a value that holds `: ` (`"a: b"`), or put a nested mapping on its own line, '
+        "indented below its key",
+    ),
+    "found character '\\t' that cannot start any token": (
+        "a tab stands where YAML allows only spaces",
+        "indent with spaces, never tabs",
+    ),
+    "but found another document": (
+        "the file holds more than one document",
+        "remove the `---` line and what follows it, or merge the documents into one",
+    ),
+}
+
+
+def _at(mark: Any) -> str:
+    return f"line {mark.line + 1}, column {mark.column + 1}"
+
+
+def yaml_problem(err: yaml.YAMLError) -> tuple[str, int | None, str | None]:
+    """A YAML error in our words, without PyYAML's names for its tokens and strings: what is
+    wrong, the character offset that shows it best (None when nowhere in particular), and
+    advice."""
+    if isinstance(err, yaml.reader.ReaderError):
+        code = err.character if isinstance(err.character, int) else ord(str(err.character)[:1])
+        escape = f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+        return (
+            f"the character U+{code:04X} is not allowed in YAML text",
+            err.position,
+            f"remove it, or write it as `{escape}` in a double-quoted string",
+        )
+    if not isinstance(err, yaml.MarkedYAMLError):
+        return str(err), None, None
+    problem, context = err.problem or "", err.context or ""
+    mark, start = err.problem_mark, err.context_mark
+    offset = mark.index if mark is not None else None
+    found = _FOUND.search(problem)
+    raw = (found.group(1) or found.group(2) or "") if found is not None else ""
+    token = _said(raw)
+    opened = f" that starts at {_at(start)}" if start is not None else ""
+    message, help = "", None
+    if context == _FIRST_GIVEN:
+        message = problem
+        help = f"give each key once: it is first given at {_at(start)}"
+    elif problem.endswith(_TAG_NOT_ALLOWED):
+        message = problem
+        help = "remove the tag: a document holds strings, numbers, `true`, `false`, `null`, "
+        help += "lists and mappings"
+    elif problem.startswith("the document expands to more than"):
+        message = problem
+        help = "write the values out rather than aliases of aliases"
+    elif problem.startswith("alias `*") and problem.endswith("refers to itself"):
+        message = problem
+        help = "an alias can repeat only a value that ends before it"
+    elif problem == _SURROGATE_MESSAGE:
+        message, help = _SURROGATE_PROBLEM, _SURROGATE_HELP
+    elif problem.startswith("expected <block end>, but found"):
+        if raw == "-":
+            message = f"a list item `-` stands among the keys of the mapping{opened}"
+            help = "put a list under a key: `key:` on its own line, then `  - item` below it"
+        elif raw == ":":
+            message = f"a `:` with no key before it stands among the keys of the mapping{opened}"
+            help = "write `key: value`, the key and its `:` on one line"
+        elif raw == "?" and "collection" in context:
+            message = f"a key stands among the items of the list{opened}"
+            help = "a list and a mapping cannot share one level: make it an item (`- key: "
+            help += "value`), or give the list a key"
+        else:
+            of = "items of the list" if "collection" in context else "keys of the mapping"
+            message = f"{token} is not indented like the {of}{opened}"
+            help = f"indent it with spaces exactly as far as the other {of.split(' of ')[0]}, "
+            help += "or further, below a key that ends with `:`"
+    elif problem.startswith("expected '<document start>'"):
+        message = f"{token} follows the end of the document"
+        help = "a file holds one value: indent this line under a key, or remove it"
+    elif problem.startswith(("expected ',' or ']'", "expected ',' or '}'")):
+        what, pair = ("list", "[]") if "]" in problem else ("mapping", "{}")
+        message = f"the {what} `{pair[0]}`{opened} is not closed: {token} stands where "
+        message += f"`,` or `{pair[1]}` should"
+        help = f"separate its items with `,` and close it with `{pair[1]}`; quote an item "
+        help += "that holds `: ` or `,`"
+        if raw == "<stream end>" and start is not None:
+            message = f"the {what} `{pair[0]}`{opened} is not closed before the end of the file"
+            offset = start.index  # the end of the file says nothing: show the opening
+    elif problem.startswith("expected the node content"):
+        message = f"a value is missing before {token}"
+        help = "write a value, or `null` for none"
+    elif problem in _FIXED:
+        message, help = _FIXED[problem]
+    elif problem.endswith("that cannot start any token"):
+        message = f"{token} cannot start a value"
+        help = f'quote the value: `"{raw}…"`'
+    elif problem == "could not find expected ':'" and start is not None:
+        message = f"the key at {_at(start)} has no `:`"
+        help = "write `key: value`, or indent a value that goes on from the line above"
+        offset = start.index
+    elif problem == "found unexpected end of stream" and "quoted" in context:
+        message = "the string is not closed: the file ends inside it"
+        help = "end the string with the quote it starts with"
+        offset = start.index if start is not None else offset
+    elif problem.startswith("found unknown escape character"):
+        message = f"`\\{raw}` is no escape of a double-quoted string"
+        help = "write a backslash as `\\\\`, or use single quotes, which have no escapes"
+    elif problem.startswith("found undefined alias"):
+        message = f"the alias `*{raw}` names no anchor"
+        help = f"define the anchor `&{raw}` on a value before the alias"
+    elif context in ("while scanning an anchor", "while scanning an alias"):
+        sign = "an anchor `&`" if "anchor" in context else "an alias `*`"
+        message = f"{sign} must be followed by a name, not {token}"
+        help = "name it with letters, digits, `-` and `_` (`&base`); quote a value that "
+        help += "starts with `&` or `*`"
+    elif context.startswith("found duplicate anchor"):
+        name = _QUOTED.search(context)
+        message = f"the anchor `&{name.group(1) if name else ''}` is defined twice"
+        help = f"give each anchor its own name (the first is at {_at(start)})" if start else None
+    else:
+        # what no case above words: PyYAML's text, its token names said as a reader would
+        text = f"{context}: {problem}" if context and not context.startswith("while") else problem
+        message = _QUOTED.sub(lambda m: _said(m.group(1)), text)
+        message = re.sub(r"<[a-z ]+>", lambda m: _said(m.group(0)), message)
+        message = message[:1].lower() + message[1:]
+        help = "quote a text value that holds YAML's signs (`: `, ` #`, `&`, `*`, `!`, `|`, "
+        help += "`>`, `[`, `{`)"
+    return message, offset, help

@@ -140,6 +140,149 @@ def test_a_data_key_set_twice_names_both_files(tmp_path: Path) -> None:
     ]
 
 
+def _load_error(tmp_path: Path, rel: str, text: str) -> str:
+    root = write_bundle(tmp_path / "b", {"p.tenet": "package p\nr = data\n", rel: text})
+    with pytest.raises(tenet.PolicyError) as info:
+        tenet.load_bundle(root)
+    (d,) = info.value.diagnostics
+    return d.render()
+
+
+_BOMB = "".join(
+    f"{n}: &{n} [{', '.join([f'*{p}' if p else '1'] * 10)}]\n"
+    for p, n in zip(["", "a", "b", "c", "d", "e"], "abcdef", strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    ("rel", "text", "rendered"),
+    [
+        (
+            "data.yaml",
+            "a:\n  b: 1\n c: 2\n",
+            "error[data]: data file `data.yaml` is not valid YAML: a new key is not indented "
+            "like the keys of the mapping that starts at line 1, column 1\n"
+            "  --> data.yaml:3:2\n    |\n  3 |  c: 2\n    |  ^\n"
+            "  = help: indent it with spaces exactly as far as the other keys, or further, "
+            "below a key that ends with `:`",
+        ),
+        (
+            "x/data.yml",
+            "a: 1\na: 2\n",
+            "error[data]: data file `x/data.yml` is not valid YAML: the key `a` is given twice\n"
+            "  --> x/data.yml:2:1\n    |\n  2 | a: 2\n    | ^\n"
+            "  = help: give each key once: it is first given at line 1, column 1",
+        ),
+        (
+            "data.yaml",
+            "cmd: !!python/object/apply:os.system [ls]\n",
+            "error[data]: data file `data.yaml` is not valid YAML: the tag "
+            "`!!python/object/apply:os.system` is not allowed: documents hold JSON values only\n"
+            "  --> data.yaml:1:6\n    |\n  1 | cmd: !!python/object/apply:os.system [ls]\n"
+            "    |      ^\n"
+            "  = help: remove the tag: a document holds strings, numbers, `true`, `false`, "
+            "`null`, lists and mappings",
+        ),
+        (
+            "data.yaml",
+            _BOMB + "g: [*f, *f]\n",
+            "error[data]: data file `data.yaml` is not valid YAML: the document expands to more "
+            "than 1000000 values (aliases included)\n"
+            "  --> data.yaml:6:4\n    |\n  6 | f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+            "    |    ^\n"
+            "  = help: write the values out rather than aliases of aliases",
+        ),
+        (
+            "a/b/data.json",
+            '{"x": 1,\n "y": [1, 2,]}',
+            "error[data]: data file `a/b/data.json` is not valid JSON: expecting value\n"
+            '  --> a/b/data.json:2:13\n    |\n  2 |  "y": [1, 2,]}\n    |             ^\n'
+            "  = help: write a value: a string in double quotes, a number, `true`, `false`, "
+            "`null`, an object or a list (JSON allows no `,` after the last item)",
+        ),
+        (
+            "data.json",
+            '{"x": {"a": 1, "a": 2}}',
+            "error[data]: data file `data.json` is not valid JSON: the key `a` is given twice in "
+            "one object\n"
+            '  --> data.json:1:16\n    |\n  1 | {"x": {"a": 1, "a": 2}}\n'
+            "    |                ^\n"
+            "  = help: give each key once: the last would silently replace the first",
+        ),
+        (
+            "data.json",
+            '{"x": [1, -Infinity]}',
+            "error[data]: data file `data.json` is not valid JSON: `-Infinity` is not a JSON "
+            "number\n"
+            '  --> data.json:1:11\n    |\n  1 | {"x": [1, -Infinity]}\n    |           ^\n'
+            "  = help: JSON numbers are finite and written in digits; quote the value if it is "
+            "text",
+        ),
+        (
+            "data.yaml",
+            "limits:\n  max: 1e999\n",
+            "error[data]: data file `data.yaml`: /limits/max: numbers must be finite\n"
+            "  --> data.yaml:2:3\n    |\n  2 |   max: 1e999\n    |   ^^^^^^^^^^\n"
+            "  = help: a data file holds JSON values: strings, finite numbers, booleans, null, "
+            "lists and mappings with string keys",
+        ),
+    ],
+)
+def test_a_data_file_that_does_not_parse_is_placed_in_our_words(
+    tmp_path: Path, rel: str, text: str, rendered: str
+) -> None:
+    assert _load_error(tmp_path, rel, text) == rendered
+
+
+def test_the_manifest_and_catalogues_are_placed_in_the_same_words(tmp_path: Path) -> None:
+    assert _load_error(tmp_path / "m", "tenet.yaml", "name: x\n version: 1.0.0\n") == (
+        "error[manifest]: `tenet.yaml` is not valid YAML: a `:` stands after a value where no "
+        "key can start\n"
+        "  --> tenet.yaml:2:9\n    |\n  2 |  version: 1.0.0\n    |         ^\n"
+        '  = help: quote a value that holds `: ` (`"a: b"`), or put a nested mapping on its own '
+        "line, indented below its key"
+    )
+    assert _load_error(tmp_path / "f", "frameworks/gdpr.yaml", "name: GDPR\ncontrols: {a: 1\n") == (
+        "error[framework]: framework catalogue `frameworks/gdpr.yaml` is not valid YAML: the "
+        "mapping `{` that starts at line 2, column 11 is not closed before the end of the file\n"
+        "  --> frameworks/gdpr.yaml:2:11\n    |\n  2 | controls: {a: 1\n    |           ^\n"
+        "  = help: separate its items with `,` and close it with `}`; quote an item that holds "
+        "`: ` or `,`"
+    )
+
+
+def test_no_yaml_error_shows_pyyaml_internals(tmp_path: Path) -> None:
+    broken = [
+        "a: b: c\n",
+        "a:\n\tb: 1\n",
+        "a: 1\nb\nc: 2\n",
+        'a: "abc\n',
+        "a: [1, 2\nb: 3\n",
+        "a: {x: 1\n",
+        "a: *nope\n",
+        'a: "\\q"\n',
+        "a: 1\n---\nb: 2\n",
+        "- a\nb: 1\n",
+        "a: 1\n- b\n",
+        "a: \x01\n",
+        "a: &\n",
+        "a:\n  - 1\n - 2\n",
+        "a: |x\n  b\n",
+        "a: [,]\n",
+        "a: &x [*x]\n",
+        "a: &x 1\nb: &x 2\n",
+        "%YAML 1.1\n%YAML 1.1\n---\na: 1\n",
+        "? a\n? b\n: 1\n: 2\n",
+        "a: @x\n",
+    ]
+    for n, text in enumerate(broken):
+        out = _load_error(tmp_path / str(n), "data.yaml", text)
+        assert "data.yaml:" in out.splitlines()[1], out  # placed: file:line:column
+        assert "= help: " in out, out
+        for internal in ("<unicode string>", "<block", "<scalar>", "<stream", "while "):
+            assert internal not in out, out
+
+
 def test_data_files_in_tests_are_not_bundle_data(tmp_path: Path) -> None:
     root = make_bundle(tmp_path / "b", **{"tests/data.yaml": "owners: [nobody]\n"})
     assert tenet.load_bundle(root).program.data["owners"] == ["ml-platform"]

@@ -251,8 +251,12 @@ def test_invalid_yaml_input_names_line_and_column(bundle: Path, tmp_path: Path) 
     r = run("eval", "main", "--bundle", str(bundle), "--input", inp)
     assert r.exit_code == 2
     assert r.stdout == ""
-    assert "not valid YAML" in r.stderr
-    assert "line 3, column 2" in r.stderr
+    assert r.stderr == (
+        f"error: input `{inp}` is not valid YAML at line 3, column 2: the list `[` that starts "
+        "at line 2, column 4 is not closed: a `:` stands where `,` or `]` should\n"
+        "  = help: separate its items with `,` and close it with `]`; quote an item that holds "
+        "`: ` or `,`\n"
+    )
 
 
 def test_invalid_yaml_on_stdin_names_line_and_column(bundle: Path) -> None:
@@ -498,6 +502,7 @@ def test_a_json_key_given_twice_is_placed_at_its_second_occurrence(
     assert r.stderr == (
         f"error: input `{inp}` is not valid JSON at line 2, column 19: "
         "the key `model_id` is given twice in one object\n"
+        "  = help: give each key once: the last would silently replace the first\n"
     )
     # the first given twice as written, an outer key before one inside its value
     inp = write(tmp_path / "nested.json", '{"a": 1,\n"a": {"b": 1, "b": 2}}')
@@ -509,21 +514,35 @@ def test_a_json_syntax_error_is_placed_in_our_words(bundle: Path, tmp_path: Path
     inp = write(tmp_path / "syn.json", '{"a": [1,\n  }')
     r = run("eval", "main", "--bundle", str(bundle), "--input", inp)
     assert r.exit_code == 2
-    assert (
-        r.stderr == f"error: input `{inp}` is not valid JSON at line 2, column 3: expecting value\n"
+    assert r.stderr == (
+        f"error: input `{inp}` is not valid JSON at line 2, column 3: expecting value\n"
+        "  = help: write a value: a string in double quotes, a number, `true`, `false`, `null`, "
+        "an object or a list (JSON allows no `,` after the last item)\n"
     )
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ('{"a": "\t"}', " at line 1, column 8: invalid control character\n"),
-        ('{"a": "abc', " at line 1, column 7: unterminated string\n"),
+        (
+            '{"a": "\t"}',
+            " at line 1, column 8: invalid control character\n"
+            "  = help: write a line break in a string as `\\n` and a tab as `\\t`\n",
+        ),
+        (
+            '{"a": "abc',
+            ' at line 1, column 7: unterminated string\n  = help: end the string with `"`\n',
+        ),
         (
             "\ufeff\ufeff{}",  # one byte order mark is taken; a second is no JSON
-            " at line 1, column 1: a byte order mark stands where the document should start\n",
+            " at line 1, column 1: a byte order mark stands where the document should start\n"
+            "  = help: save the file as UTF-8 without a byte order mark\n",
         ),
-        ('{"a": 1' + "0" * 5000 + "}", ": a number has more than 4300 digits, more than is read\n"),
+        (
+            '{"a": 1' + "0" * 5000 + "}",
+            " at line 1, column 7: a number has more than 4300 digits, more than is read\n"
+            "  = help: quote the number if it is an identifier rather than an amount\n",
+        ),
     ],
 )
 def test_json_errors_are_whole_sentences_of_ours(

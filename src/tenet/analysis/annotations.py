@@ -9,7 +9,7 @@ import yaml
 
 from tenet.diagnostics import Diagnostic, did_you_mean
 from tenet.syntax import ast
-from tenet.yamlutil import JsonSafeLoader
+from tenet.yamlutil import JsonSafeLoader, yaml_problem
 
 if TYPE_CHECKING:
     from tenet.analysis import Analysis
@@ -27,14 +27,13 @@ def parse_annotations(notes: tuple[ast.Annotation, ...]) -> tuple[dict[str, Any]
     try:
         value = yaml.load(text, Loader=JsonSafeLoader)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        span = notes[min(mark.line, len(notes) - 1)].span if mark is not None else first
-        problem = getattr(err, "problem", None) or "it is not valid YAML"
+        problem, offset, _ = yaml_problem(err)
+        line = text.count("\n", 0, offset) if offset is not None else 0
         return {}, [
             Diagnostic(
                 "annotation",
                 f"annotations must form one YAML mapping: {problem}",
-                span,
+                notes[min(line, len(notes) - 1)].span,
                 "write `#@ key: value`, one key per line",
             )
         ]

@@ -18,6 +18,7 @@ from tenet.bundle.places import DataPlaces
 from tenet.bundle.schemas import SchemaFiles
 from tenet.compliance.catalogue import Catalogue, read_catalogue
 from tenet.diagnostics import Diagnostic, did_you_mean
+from tenet.locate import split_pointer, unreadable_diagnostic
 from tenet.source import Source
 from tenet.utf8 import not_utf8
 from tenet.yamlutil import DocumentError, check_document, load_json, load_yaml
@@ -210,27 +211,30 @@ def _read_data(content: bytes, rel: str, diags: list[Diagnostic], places: DataPl
         return None
     try:
         text = content.decode("utf-8")
-        places.add_file(rel, text)
-        doc = load_json(text) if rel.endswith(".json") else load_yaml(text)
     except UnicodeDecodeError:
         diags.append(not_utf8(rel, content))
         return None
-    except (yaml.YAMLError, ValueError) as err:
-        diags.append(
-            Diagnostic("data", f"data file `{rel}` cannot be read: {err}", None, None, file=rel)
-        )
+    places.add_file(rel, text)
+    is_json = rel.endswith(".json")
+    try:
+        doc = load_json(text) if is_json else load_yaml(text)
+    except (yaml.YAMLError, ValueError, RecursionError) as err:
+        source = Source(rel, text)
+        diags.append(unreadable_diagnostic("data", f"data file `{rel}`", source, is_json, err))
         return None
     if doc is None:
         return {}
     try:
         check_document(doc)
     except DocumentError as err:
+        at = tuple(rel.split("/")[:-1]) + tuple(split_pointer(err.path))
         diags.append(
             Diagnostic(
                 "data",
                 f"data file `{rel}`: {err.path or '/'}: {err.message}",
-                None,
-                None,
+                places.span_in(rel, at),
+                "a data file holds JSON values: strings, finite numbers, booleans, null, lists "
+                "and mappings with string keys",
                 file=rel,
             )
         )

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from tenet.diagnostics import Diagnostic, did_you_mean
+from tenet.locate import unreadable_diagnostic
 from tenet.runtime.builtins.versions import parse_range, parse_version, semver_satisfies
 from tenet.runtime.values import EvalError
 from tenet.source import Source, Span
@@ -118,8 +119,8 @@ def parse_manifest(raw: bytes | None, default_name: str) -> tuple[Manifest, list
     source = Source(MANIFEST, text)
     try:
         doc, nodes = load_yaml_with_nodes(text)
-    except yaml.YAMLError as err:
-        return whole, [_yaml_error(source, err)]
+    except (yaml.YAMLError, RecursionError) as err:
+        return whole, [unreadable_diagnostic("manifest", f"`{MANIFEST}`", source, False, err)]
     if doc is None:
         doc = {}
     if not isinstance(doc, dict):
@@ -285,12 +286,3 @@ def check_requires(manifest: Manifest, engine_version: str) -> Diagnostic | None
 
 def _whole(message: str) -> Diagnostic:
     return Diagnostic("manifest", message, None, None, file=MANIFEST)
-
-
-def _yaml_error(source: Source, err: yaml.YAMLError) -> Diagnostic:
-    mark = getattr(err, "problem_mark", None)
-    problem = getattr(err, "problem", None) or str(err)
-    span = source.span(mark.index, mark.index + 1) if mark is not None else None
-    return Diagnostic(
-        "manifest", f"`tenet.yaml` is not valid YAML: {problem}", span, None, file=MANIFEST
-    )

@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 import yaml
 
 from tenet.diagnostics import Diagnostic, did_you_mean
+from tenet.locate import unreadable_diagnostic
+from tenet.source import Source
+from tenet.utf8 import not_utf8
 from tenet.yamlutil import load_yaml
 
 __all__ = ["Catalogue", "Control", "known_controls", "read_catalogue", "unknown_control_ids"]
@@ -60,9 +63,14 @@ def _bad(rel: str, message: str, help_: str | None = None) -> Diagnostic:
 def read_catalogue(key: str, content: bytes, rel: str) -> tuple[Catalogue | None, list[Diagnostic]]:
     """One catalogue file; every problem is a diagnostic naming the file and the field."""
     try:
-        doc = load_yaml(content.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as err:
-        return None, [_bad(rel, f"framework catalogue `{rel}` cannot be read: {err}")]
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, [not_utf8(rel, content)]
+    try:
+        doc = load_yaml(text)
+    except (yaml.YAMLError, RecursionError) as err:
+        what = f"framework catalogue `{rel}`"
+        return None, [unreadable_diagnostic("framework", what, Source(rel, text), False, err)]
     if not isinstance(doc, dict):
         return None, [_bad(rel, f"framework catalogue `{rel}` must be a mapping")]
     diags = [

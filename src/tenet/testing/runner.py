@@ -17,6 +17,7 @@ from tenet.bundle import Bundle
 from tenet.compiler import compile_program
 from tenet.decision import canonical_json
 from tenet.diagnostics import PolicyError, QueryError, did_you_mean
+from tenet.locate import unreadable
 from tenet.testing.coverage import CoverageReport, Recorder, coverage_report
 from tenet.testing.expect import Mismatch, compare, malformed_expect, unknown_expect_keys
 from tenet.utf8 import NotUtf8, decode_utf8
@@ -135,16 +136,18 @@ def _unknown_keys(doc: Mapping[str, Any], allowed: Sequence[str], what: str) -> 
 def read_test_file(rel: str, raw: bytes) -> tuple[list[TestCase], list[FileProblem]]:
     """The cases of one test file, and what is wrong with it (each problem fails the run)."""
     try:
-        doc, nodes = load_yaml_with_nodes(decode_utf8(raw))
+        text = decode_utf8(raw)
+        doc, nodes = load_yaml_with_nodes(text)
         check_document(doc)
     except NotUtf8 as bad:
         message = f"the test file is not UTF-8 text: {bad.where()}; save it as UTF-8"
         return [], [FileProblem(rel, message, bad.line)]
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        problem = getattr(err, "problem", None) or str(err)
-        line = mark.line + 1 if mark is not None else None
-        return [], [FileProblem(rel, f"the test file is not valid YAML: {problem}", line)]
+    except (yaml.YAMLError, RecursionError) as err:
+        why = unreadable(text, False, err)
+        message = f"the test file is not valid YAML: {why.message}"
+        message += f" ({why.help})" if why.help else ""
+        at = why.position(text)
+        return [], [FileProblem(rel, message, at[0] if at is not None else None)]
     except (DocumentError, ValueError) as err:
         return [], [FileProblem(rel, f"the test file cannot be read: {err}")]
     if not isinstance(doc, dict):
