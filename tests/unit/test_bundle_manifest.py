@@ -157,6 +157,52 @@ def test_an_input_schema_for_an_unknown_query_is_an_error(tmp_path: Path) -> Non
     assert d.help == "did you mean `deploy`?"
 
 
+def test_every_inputs_problem_is_told_at_once_at_its_own_entry(tmp_path: Path) -> None:
+    manifest = (
+        "name: r3\nversion: 1.0.0\ninputs:\n"
+        "  nopkg: schemas/deployment_request.schema.json\n"
+        "  deploy: schemas/deployment_request.schema.json\n"
+        "  access.allow: schemas/missing.schema.json\n"
+        "  bad name: x.json\n"
+        "  deploy.staging: 5\n"
+    )
+    diags = _problems(tmp_path, manifest)
+    placed = [(d.message, d.location(), d.span and d.span.text()) for d in diags]
+    assert placed == [
+        (
+            "manifest field `inputs`: `bad name` is not a package or rule name",
+            "tenet.yaml:7:3",
+            "bad name",
+        ),
+        (
+            "manifest field `inputs.deploy.staging` must be the path of a schema file",
+            "tenet.yaml:8:19",
+            "5",
+        ),
+        (
+            "manifest field `inputs.access.allow`: `schemas/missing.schema.json` is not a file "
+            "of the bundle",
+            "tenet.yaml:6:17",
+            "schemas/missing.schema.json",
+        ),
+        (
+            "manifest field `inputs`: `nopkg` is no package or rule of the bundle",
+            "tenet.yaml:4:3",
+            "nopkg",
+        ),
+    ]
+    assert all(d.help for d in diags)
+
+
+def test_an_unknown_input_query_waits_for_policies_that_parse(tmp_path: Path) -> None:
+    # the package `deploy.staging` may be the one that did not parse: no guess about it
+    manifest = MANIFEST.replace("  deploy:", "  deploy.staging:")
+    diags = _problems(
+        tmp_path, manifest, **{"deploy/staging.tenet": "package deploy.staging\nallow if {\n"}
+    )
+    assert [d.code for d in diags] == ["syntax"]
+
+
 def test_an_input_schema_that_is_not_a_schema_is_an_error(tmp_path: Path) -> None:
     diags = _problems(
         tmp_path,

@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Any
 
 from tenet.analysis import check
+from tenet.analysis.symbols import Symbols
 from tenet.bundle.documents import Document, evaluate_document
 from tenet.bundle.files import ReadLimits, Tree
 from tenet.bundle.inputs import InputSchema, schemas_errors
@@ -163,6 +164,8 @@ def compile_files(
     try:
         analysis, found = check(modules, files.data, files.places.diagnostic)
         diags.extend(found)
+        if len(modules) == len(files.sources):  # else a package may be missing for a typo
+            diags.extend(_unknown_inputs(files.manifest, analysis.symbols))
         errors = [d for d in diags if d.severity == "error"]
         if errors:
             raise PolicyError(errors)
@@ -180,9 +183,6 @@ def compile_files(
                 ),
             ]
         ) from None
-    unknown = _unknown_inputs(files.manifest, program)
-    if unknown:
-        raise PolicyError(unknown)
     manifest = files.manifest
     info = BundleInfo(manifest.name, manifest.version, manifest.revision, files.digest)
     return Bundle(
@@ -200,16 +200,20 @@ def compile_files(
     )
 
 
-def _unknown_inputs(manifest: Manifest, program: Program) -> list[Diagnostic]:
-    """The manifest's `inputs` keys that name no package or rule of the program."""
-    names = [".".join(p) for p in program.namespaces if p] + [
-        r for r in program.rules if r not in program.functions
+def _unknown_inputs(manifest: Manifest, symbols: Symbols) -> list[Diagnostic]:
+    """The manifest's `inputs` keys that name no package or rule of the policies; told with
+    every other problem, as they need the policies read but not compiled."""
+    names = [".".join(p) for p in (*symbols.packages, *symbols.prefixes) if p] + [
+        info.full_name
+        for pkg in symbols.packages.values()
+        for info in pkg.rules.values()
+        if info.kind != "function"
     ]
     return [
         Diagnostic(
             "manifest",
             f"manifest field `inputs`: `{query}` is no package or rule of the bundle",
-            manifest.spans.get("inputs"),
+            manifest.keys.get(f"inputs.{query}"),
             did_you_mean(query, names) or "name a package (`deploy`) or a rule (`access.allow`)",
             file=MANIFEST,
         )

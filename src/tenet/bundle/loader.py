@@ -157,7 +157,6 @@ def _merge_file(
 
 def _input_schemas(out: BundleFiles, validators: dict[str, Any]) -> None:
     """Resolve the manifest's `inputs`: each must name a JSON Schema file of the bundle."""
-    span = out.manifest.spans.get("inputs")
     for query, path in out.manifest.inputs.items():
         if path not in out.files:
             candidates = [r for r in out.files if r.endswith(".json")]
@@ -165,7 +164,7 @@ def _input_schemas(out: BundleFiles, validators: dict[str, Any]) -> None:
                 Diagnostic(
                     "manifest",
                     f"manifest field `inputs.{query}`: `{path}` is not a file of the bundle",
-                    span,
+                    out.manifest.spans.get(f"inputs.{query}"),
                     did_you_mean(path, candidates) or "give a path from the bundle's root",
                     file=MANIFEST,
                 )

@@ -41,7 +41,9 @@ class Manifest:
     audit_keep: tuple[str, ...] = ()
     audit_personal: tuple[str, ...] = ()
     present: bool = False
-    spans: dict[str, Span] = field(default_factory=dict, repr=False)  # field -> its value
+    # field -> its value, and `inputs.QUERY` -> that entry's schema path; keys: where each is
+    spans: dict[str, Span] = field(default_factory=dict, repr=False)
+    keys: dict[str, Span] = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +98,18 @@ class _Reader:
                 return None
         return self.source.span(node.start_mark.index, node.end_mark.index)
 
+    def entries(self, of_key: bool = False) -> dict[str, Span]:
+        """The spans of the `inputs` entries' schema paths (or keys), as `inputs.QUERY`."""
+        node = self.nodes.get("inputs", (None, None))[1]
+        if not isinstance(node, yaml.MappingNode):
+            return {}
+        return {
+            f"inputs.{k.value}": self.source.span(n.start_mark.index, n.end_mark.index)
+            for k, v in node.value
+            if isinstance(k, yaml.ScalarNode)
+            for n in [k if of_key else v]
+        }
+
     def string(self, doc: dict[str, Any], key: str, help: str | None = None) -> str | None:
         value = doc.get(key)
         if value is None:
@@ -147,7 +161,9 @@ def parse_manifest(raw: bytes | None, default_name: str) -> tuple[Manifest, list
         inputs=_inputs(r, doc),
         **_audit(r, doc),
         present=True,
-        spans={k: span for k in nodes if (span := r.span(k)) is not None},
+        spans={k: span for k in nodes if (span := r.span(k)) is not None} | r.entries(),
+        keys={k: span for k in nodes if (span := r.span(k, of_key=True)) is not None}
+        | r.entries(of_key=True),
     )
     return manifest, r.diags
 
@@ -209,12 +225,18 @@ def _inputs(r: _Reader, doc: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     for query, path in value.items():
         if not isinstance(query, str) or not _QUERY.fullmatch(query):
-            r.error("inputs", f"manifest field `inputs`: `{query}` is not a package or rule name")
+            r.error(
+                "inputs",
+                f"manifest field `inputs`: `{query}` is not a package or rule name",
+                "name a package (`deploy`) or a rule (`access.allow`): names joined by `.`",
+                r.inner("inputs", str(query), of_key=True),
+            )
         elif not isinstance(path, str) or not path.strip():
             r.error(
                 "inputs",
                 f"manifest field `inputs.{query}` must be the path of a schema file",
                 "a path from the bundle's root, like `schemas/deploy.schema.json`",
+                r.inner("inputs", query),
             )
         else:
             out[query] = path.removeprefix("./")
