@@ -14,7 +14,13 @@ from click.testing import CliRunner, Result
 import tenet
 from tenet.cli import main
 from tenet.testing.expect import Mismatch, compare, unknown_expect_keys
-from tenet.testing.runner import apply_data, read_test_file, run_tests
+from tenet.testing.runner import (
+    OverrideError,
+    apply_data,
+    override_path,
+    read_test_file,
+    run_tests,
+)
 from tests.conftest import write_bundle
 
 POLICY = """\
@@ -82,10 +88,57 @@ def test_apply_data_takes_dotted_paths_with_or_without_data() -> None:
     data = {"limits": {"min_score": 0.8}}
     assert apply_data(data, {"limits.min_score": 0.5}) == {"limits": {"min_score": 0.5}}
     assert apply_data(data, {"data.limits.min_score": 0.5}) == {"limits": {"min_score": 0.5}}
-    assert apply_data(data, {"new.deep.key": [1]}) == {
-        "limits": {"min_score": 0.8},
-        "new": {"deep": {"key": [1]}},
+    # a key the data lacks may be added, to a mapping it has
+    assert apply_data(data, {"limits.max": 1}) == {"limits": {"min_score": 0.8, "max": 1}}
+    assert apply_data(data, {"waivers": []}) == {"limits": {"min_score": 0.8}, "waivers": []}
+
+
+def test_a_key_holding_a_dot_is_written_in_brackets() -> None:
+    data = {"licenses": {"cc-by-4.0": ["a"], "mit": ["b"]}}
+    assert override_path('licenses["cc-by-4.0"]') == ["licenses", "cc-by-4.0"]
+    assert override_path('data.licenses["cc-by-4.0"]') == ["licenses", "cc-by-4.0"]
+    assert override_path('["a.b"].c') == ["a.b", "c"]
+    assert apply_data(data, {'licenses["cc-by-4.0"]': ["z"]}) == {
+        "licenses": {"cc-by-4.0": ["z"], "mit": ["b"]}
     }
+    with pytest.raises(OverrideError) as info:
+        apply_data(data, {"licenses.cc-by-4.0": ["z"]})
+    assert str(info.value) == (
+        "override `licenses.cc-by-4.0`: the bundle's data has no `data.licenses.cc-by-4`: "
+        'did you mean `data.licenses["cc-by-4.0"]`? A key that holds a `.` is written in brackets'
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        (
+            "licencse.mit",
+            "override `licencse.mit`: the bundle's data has no `data.licencse`: "
+            "did you mean `data.licenses`?",
+        ),
+        ("new.deep.key", "override `new.deep.key`: the bundle's data has no `data.new`"),
+        (
+            "thr.min",
+            "override `thr.min`: `data.thr` is a number, not a mapping the override could go into",
+        ),
+        (
+            "secs.extra",
+            "override `secs.extra`: `data.secs` is a list, not a mapping the override could go "
+            "into",
+        ),
+        (
+            "a..b",
+            "`a..b` is not a data path: write keys joined by `.`, and a key that holds `.`, `[` "
+            'or `"` as `["…"]`, like `licenses["cc-by-4.0"]`',
+        ),
+    ],
+)
+def test_an_override_that_names_no_place_of_the_data_is_refused(key: str, message: str) -> None:
+    data = {"licenses": {"mit": ["b"]}, "thr": 0.5, "secs": [1]}
+    with pytest.raises(OverrideError) as info:
+        apply_data(data, {key: 1})
+    assert str(info.value) == message
 
 
 def test_apply_data_replaces_what_is_not_a_mapping() -> None:
@@ -122,6 +175,28 @@ cases:
     assert [r.status for r in run_.results] == ["passed", "passed", "passed"], [
         r.mismatches for r in run_.results
     ]
+
+
+def test_a_misspelt_override_is_an_error_of_its_case(tmp_path: Path) -> None:
+    root = _bundle(
+        tmp_path,
+        {
+            "t.yaml": """\
+cases:
+  - name: typo
+    query: gate
+    data: {limits.min_scroe.x: 0.95}
+    input: {score: 0.9, owner: ann}
+    expect: {outcome: allow}
+"""
+        },
+    )
+    r = run("test", str(root))
+    assert r.exit_code == 1
+    assert r.stdout.splitlines()[0] == (
+        "ERROR tests/t.yaml:2 typo: override `limits.min_scroe.x`: the bundle's data has no "
+        "`data.limits.min_scroe`: did you mean `data.limits.min_score`?"
+    )
 
 
 def test_file_data_applies_to_every_case_and_cases_merge_on_top(tmp_path: Path) -> None:

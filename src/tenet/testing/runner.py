@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ from tenet.compiler import compile_program
 from tenet.decision import canonical_json
 from tenet.diagnostics import PolicyError, QueryError, did_you_mean
 from tenet.locate import unreadable
+from tenet.runtime.values import type_name
 from tenet.testing.coverage import CoverageReport, Recorder, coverage_report
 from tenet.testing.expect import Mismatch, compare, malformed_expect, unknown_expect_keys
 from tenet.utf8 import NotUtf8, decode_utf8
@@ -26,9 +29,11 @@ from tenet.yamlutil import DocumentError, check_document, load_yaml_with_nodes
 __all__ = [
     "CaseResult",
     "FileProblem",
+    "OverrideError",
     "TestCase",
     "TestRun",
     "apply_data",
+    "override_path",
     "read_test_file",
     "run_tests",
     "test_files",
@@ -235,24 +240,94 @@ def _deep_merge(base: Any, over: Any) -> Any:
     return copy.deepcopy(over)
 
 
+class OverrideError(ValueError):
+    """A data override whose path is malformed or leads where the bundle's data has nothing."""
+
+
+# a key as in a policy: a name up to the next `.` or `[`, or `["any text"]` (a JSON string)
+_BARE_KEY = re.compile(r'[^.\["\]]+')
+_QUOTED_KEY = re.compile(r'\[("(?:[^"\\]|\\.)*")\]')
+
+
+def override_path(key: str) -> list[str]:
+    """The keys a data override names: `a.b.c`, or with a key that holds a `.` or a bracket,
+    `licenses["cc-by-4.0"]`; a leading `data.` is optional. Raises OverrideError."""
+    keys: list[str] = []
+    pos = 0
+    while pos < len(key):
+        quoted = _QUOTED_KEY.match(key, pos)
+        if quoted is not None:
+            keys.append(json.loads(quoted.group(1)))
+            pos = quoted.end()
+            continue
+        if pos > 0 and key[pos] == ".":
+            pos += 1
+        bare = _BARE_KEY.match(key, pos) if pos == 0 or key[pos - 1] == "." else None
+        if bare is None:
+            raise OverrideError(
+                f"`{key}` is not a data path: write keys joined by `.`, and a key that holds "
+                '`.`, `[` or `"` as `["…"]`, like `licenses["cc-by-4.0"]`'
+            )
+        keys.append(bare.group())
+        pos = bare.end()
+    if len(keys) > 1 and keys[0] == "data" and not key.startswith("["):
+        keys = keys[1:]
+    if not keys:
+        raise OverrideError("an empty key is no data path")
+    return keys
+
+
+def _shown(keys: Sequence[str]) -> str:
+    """A key path as `data.a.b["c.d"]`."""
+    return "data" + "".join(
+        f".{k}" if k and not set(k) & set('.["] ') else f"[{json.dumps(k)}]" for k in keys
+    )
+
+
 def apply_data(data: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
     """The bundle's data with an override applied, as OPA's `with data.x as …`: each key is a
-    dotted path into `data` (a leading `data.` optional); its value replaces the value there,
-    merging deeply where both are mappings. `data` itself is not changed."""
+    path into `data` (see `override_path`); its value replaces the value there, merging deeply
+    where both are mappings, and may add a key to a mapping the data has. Every key before
+    the last must be in the data and hold a mapping: else the override would mock a place no
+    policy reads (a typo, a key holding a `.`), and OverrideError says so. `data` itself is
+    not changed."""
     out: dict[str, Any] = copy.deepcopy(dict(data))
     for key, value in override.items():
-        path = str(key).split(".")
-        if path[0] == "data" and len(path) > 1:
-            path = path[1:]
+        path = override_path(str(key))
         target = out
-        for part in path[:-1]:
+        for n, part in enumerate(path[:-1]):
             nxt = target.get(part)
             if not isinstance(nxt, dict):
-                nxt = target[part] = {}
+                raise OverrideError(_missed(key, path, n, target))
             target = nxt
         last = path[-1]
         target[last] = _deep_merge(target[last], value) if last in target else value
     return out
+
+
+_KINDS = {"string": "a string", "number": "a number", "boolean": "a boolean", "null": "null"}
+_KINDS["array"] = "a list"
+
+
+def _missed(key: str, path: list[str], n: int, target: dict[str, Any]) -> str:
+    """Why the override `key` cannot go through `path[n]` of the mapping `target`."""
+    at = _shown(path[: n + 1])
+    if path[n] in target:
+        what = _KINDS.get(type_name(target[path[n]]), "a value")
+        return f"override `{key}`: `{at}` is {what}, not a mapping the override could go into"
+    hint = ""
+    for end in range(len(path), n + 1, -1):  # `cc-by-4` `0` for the key `cc-by-4.0`
+        joined = ".".join(path[n:end])
+        if joined in target:
+            hint = f": did you mean `{_shown([*path[:n], joined, *path[end:]])}`?"
+            hint += " A key that holds a `.` is written in brackets"
+            break
+    else:
+        keys = {str(k) for k in target}
+        near = did_you_mean(path[n], keys)
+        found = next((k for k in keys if near == did_you_mean(path[n], [k])), None)
+        hint = f": did you mean `{_shown([*path[:n], found])}`?" if near and found else ""
+    return f"override `{key}`: the bundle's data has no `{at}`{hint}"
 
 
 # ---- running -----------------------------------------------------------------------------------
@@ -297,6 +372,8 @@ def _run_case(case: TestCase, variants: _Variants, probe: Recorder | None) -> Ca
     start = time.perf_counter()
     try:
         bundle = variants.get(case.data)
+    except OverrideError as err:
+        return CaseResult(case, "error", error=str(err))
     except PolicyError as err:
         messages = "; ".join(d.message for d in err.diagnostics)
         return CaseResult(case, "error", error=f"the data override does not load: {messages}")
