@@ -516,3 +516,18 @@ def test_error_contains_matches_a_message_as_written_or_its_entry_as_json() -> N
         assert compare({"error_contains": want}, doc) == [], want
     (miss,) = compare({"error_contains": '"version" is a required property'}, doc)
     assert miss.actual == ['/: "stage" is a required property']
+
+
+def test_evidence_missing_from_a_check_is_not_shown_as_null() -> None:
+    doc = {
+        "checks": [
+            {"id": "p.c", "status": "violated", "evidence": [{"values": {"x": None}}]},
+        ],
+    }
+    expect = {"evidence": {"p.c": {"level": 1, "x": 2}, "p.other": {"y": 1}}}
+    assert [m.describe() for m in compare(expect, doc)] == [
+        "evidence p.c `level`: expected 1, but it is not in the check's evidence (never "
+        "evaluated, or undefined)",
+        "evidence p.c `x`: expected 2, got null",
+        "evidence p.other `y`: expected 1, but the decision has no such check",
+    ]

@@ -53,16 +53,21 @@ class Mismatch:
     expected: Any
     actual: Any
     detail: str = ""  # e.g. the check id an expectation is about
+    # said instead of `got …` when there is no actual value: `null` would read as one
+    absent: str | None = None
 
     def describe(self) -> str:
         """`key: expected X, got Y` on one line, values as JSON."""
         where = f"{self.key} {self.detail}" if self.detail else self.key
-        return f"{where}: expected {_show(self.expected)}, got {_show(self.actual)}"
+        got = self.absent if self.absent is not None else f"got {_show(self.actual)}"
+        return f"{where}: expected {_show(self.expected)}, {got}"
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"key": self.key, "expected": self.expected, "actual": self.actual}
         if self.detail:
             d["detail"] = self.detail
+        if self.absent is not None:
+            d["absent"] = self.absent
         return d
 
 
@@ -153,8 +158,10 @@ def compare(expect: dict[str, Any], doc: dict[str, Any]) -> list[Mismatch]:
             out.append(Mismatch("messages", expect["messages"], messages))
     for check_id, refs in (expect.get("evidence") or {}).items():
         values: dict[str, list[Any]] = {}
+        has_check = False
         for c in doc["checks"]:
             if c["id"] == check_id:
+                has_check = True
                 for e in c.get("evidence", []):
                     for k, v in e.get("values", {}).items():
                         values.setdefault(k, []).append(v)
@@ -162,7 +169,12 @@ def compare(expect: dict[str, Any], doc: dict[str, Any]) -> list[Mismatch]:
             seen = values.get(ref, [])
             if not any(json_equal(v, want) for v in seen):
                 actual = seen[0] if len(seen) == 1 else (seen or None)
-                out.append(Mismatch("evidence", want, actual, f"{check_id} `{ref}`"))
+                absent = None
+                if not has_check:
+                    absent = "but the decision has no such check"
+                elif not seen:
+                    absent = "but it is not in the check's evidence (never evaluated, or undefined)"
+                out.append(Mismatch("evidence", want, actual, f"{check_id} `{ref}`", absent))
     if "undefined" in expect:
         seen_undefined = sorted({u for e in _all_evidence(doc) for u in e.get("undefined", [])})
         missing = [ref for ref in expect["undefined"] if ref not in seen_undefined]
