@@ -551,3 +551,52 @@ def test_a_suggestion_is_never_the_name_itself() -> None:
         for *_, h in load_errors("package p\nx = time.x(1)\n")
     )
     assert did_you_mean("time", ["time", "lime"]) == "did you mean `lime`?"
+
+
+# ---- no finding that follows from another -------------------------------------------------------
+
+
+def _check_output(tmp_path: Path, files: dict[str, str]) -> str:
+    root = write_bundle(tmp_path / "b", files)
+    doc = json.loads(run(str(root), "--format", "json").stdout)
+    return "\n".join(
+        f"{d['severity']}[{d['code']}] {d['line']}:{d['column']} {d['message']} | {d.get('help')}"
+        for d in doc["findings"]
+    )
+
+
+def test_a_variable_read_too_early_is_not_also_unused(tmp_path: Path) -> None:
+    text = "package p\n\nallow if {\n    y > 1\n    y := input.a\n}\n\nd if {\n    not x == 1\n"
+    text += "    x := 2\n}\n\ne if {\n    every v in input.xs { v > z }\n    z := input.a\n}\n"
+    assert _check_output(tmp_path, {"p.tenet": text}).splitlines() == [
+        "error[unsafe] 4:5 variable `y` is used before the line that binds it | move the "
+        "condition below the `:=` or `some` that binds it",
+        "error[unsafe] 9:9 variable `x` is used before the line that binds it | move the "
+        "condition below the `:=` or `some` that binds it",
+        "error[unsafe] 14:31 variable `z` is used before the line that binds it | move the "
+        "condition below the `:=` or `some` that binds it",
+    ]
+
+
+def test_a_policy_that_does_not_parse_does_not_make_its_waiver_an_error(tmp_path: Path) -> None:
+    waiver = (
+        'waivers:\n  - check: p.r\n    expires: "2099-01-01T00:00:00Z"\n    approved_by: x\n'
+        "    reason: y\n"
+    )
+    files = {"p.tenet": 'package p\n\nrequire r { input.a == } message "m"\n', "data.yaml": waiver}
+    assert [line.split(" ")[0] for line in _check_output(tmp_path, files).splitlines()] == [
+        "error[syntax]"
+    ]
+    # once it parses, a waiver for a check that is not there is still one
+    files["p.tenet"] = 'package p\n\nrequire s { input.a == 1 } message "m"\n'
+    assert "error[waiver]" in _check_output(tmp_path / "again", files)
+
+
+def test_function_arity_and_a_parameter_named_twice_are_placed_with_help(tmp_path: Path) -> None:
+    text = "package p\n\nf(a, b) = a + b\nr = f(1)\ng(x, y, x) = x\n"
+    assert _check_output(tmp_path, {"p.tenet": text}).splitlines() == [
+        "error[arity] 4:5 function `f` takes 2 argument(s), not 1 | it is defined as `f(a, b)` "
+        "at p.tenet:3:1",
+        "error[duplicate-param] 5:9 parameter `x` appears twice | give each parameter of `g` its "
+        "own name",
+    ]

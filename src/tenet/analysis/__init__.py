@@ -36,6 +36,8 @@ class Analysis:
     dependency_spans: dict[tuple[str, str], Any] = field(default_factory=dict)
     builtins: set[str] = field(default_factory=set)  # the built-ins called anywhere
     data_problem: DataDiagnostic = unplaced  # places a data error in the file that wrote it
+    # every policy file parsed: a name the symbols lack is missing, not in a file that failed
+    complete: bool = True
 
 
 Pass = Callable[[Analysis], list[Diagnostic]]
@@ -51,12 +53,16 @@ PASSES: tuple[tuple[str, Pass], ...] = (
 
 
 def check(
-    modules: Sequence[ast.Module], data: Any, data_problem: DataDiagnostic = unplaced
+    modules: Sequence[ast.Module],
+    data: Any,
+    data_problem: DataDiagnostic = unplaced,
+    complete: bool = True,
 ) -> tuple[Analysis, list[Diagnostic]]:
     """Run every pass; later passes still run after errors so that all problems are reported.
     `data_problem` makes the diagnostic of a mistake in the data (a malformed waiver), placed
-    in the data file that wrote it."""
-    analysis = Analysis(modules, data, data_problem=data_problem)
+    in the data file that wrote it. `complete` false says some policy file did not parse:
+    a waiver naming a check is then not refused for it, as the check may be in that file."""
+    analysis = Analysis(modules, data, data_problem=data_problem, complete=complete)
     diagnostics: list[Diagnostic] = []
     with paused_gc():
         for _name, run in PASSES:

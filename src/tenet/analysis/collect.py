@@ -3,10 +3,12 @@ conflicts that make a definition ambiguous (duplicate check ids, mixed rule kind
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from tenet.analysis.symbols import CheckInfo, PackageInfo, RuleInfo, Symbols
 from tenet.diagnostics import Diagnostic
+from tenet.source import Span
 from tenet.syntax import ast
 
 if TYPE_CHECKING:
@@ -107,9 +109,35 @@ def _add_rule(pkg: PackageInfo, rule: ast.Rule) -> list[Diagnostic]:
     seen: set[str] = set()
     for p in rule.params:
         if p in seen:
-            diags.append(Diagnostic("duplicate-param", f"parameter `{p}` appears twice", rule.span))
+            diags.append(
+                Diagnostic(
+                    "duplicate-param",
+                    f"parameter `{p}` appears twice",
+                    _second_param(rule, p),
+                    f"give each parameter of `{rule.name}` its own name",
+                )
+            )
         seen.add(p)
     return diags
+
+
+def _second_param(rule: ast.Rule, param: str) -> Span:
+    """Where a parameter named twice in a function's head is written the second time (the
+    parser keeps no span per parameter); the head's span when it cannot be found."""
+    span = rule.span
+    text = span.source.text
+    open_at = text.find("(", span.start, span.end)
+    close_at = text.find(")", open_at, span.end)
+    if open_at < 0 or close_at < 0:
+        return span
+    found = [
+        m.start()
+        for m in re.finditer(rf"(?<![\w.]){re.escape(param)}(?!\w)", text[open_at:close_at])
+    ]
+    if len(found) < 2:
+        return span
+    at = open_at + found[1]
+    return span.source.span(at, at + len(param))
 
 
 def _check_rule(symbols: Symbols, info: RuleInfo) -> list[Diagnostic]:

@@ -272,6 +272,8 @@ class _Local:
 class _Scope:
     parent: _Scope | None = None
     names: dict[str, _Local] = field(default_factory=dict)
+    # names read before the line that binds them: an `unsafe` error, not an unused local
+    early: set[str] = field(default_factory=set)
 
     def find(self, name: str) -> _Local | None:
         scope: _Scope | None = self
@@ -391,7 +393,7 @@ class _Module(Walker[_Scope]):
         for name, schema in zip(names, schemas, strict=True):
             if name not in scope.names:
                 self._shadowing(name, span, "local")
-                scope.names[name] = _Local(name, span, schema)
+                scope.names[name] = _Local(name, span, schema, used=name in scope.early)
 
     def _unused(self, local: _Scope) -> None:
         for v in local.names.values():
@@ -437,6 +439,10 @@ class _Module(Walker[_Scope]):
         if root.name in self.scope.imports:
             self.imports_used.add(root.name)
         target = self.scope.lookup(root.name)
+        outer: _Scope | None = local
+        while target is None and outer is not None:  # it may be bound in an enclosing body
+            outer.early.add(root.name)
+            outer = outer.parent
         if isinstance(target, InputTarget) and self.schema is not None:
             start = self._walk_path(self.schema, target.path)
             if start is not None:

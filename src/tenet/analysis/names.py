@@ -323,10 +323,13 @@ class _Resolver(Walker[Locals]):
                 )
         elif isinstance(target, RuleTarget) and target.rule.is_function:
             if n != target.rule.arity:
+                first = target.rule.definitions[0]
                 self._error(
                     "arity",
                     f"function `{name}` takes {target.rule.arity} argument(s), not {n}",
                     e.span,
+                    f"it is defined as `{first.name}({', '.join(first.params)})` at "
+                    f"{first.span.location()}",
                 )
             self._depend(target.rule, e.span)
         else:

@@ -28,10 +28,11 @@ class Waiver:
 
 
 def read_waivers(
-    data: Any, check_ids: set[str], problem: DataDiagnostic = unplaced
+    data: Any, check_ids: set[str] | None, problem: DataDiagnostic = unplaced
 ) -> tuple[list[Waiver], list[Diagnostic]]:
     """The waivers of a data document, and what is wrong with them (a waiver is time-boxed);
-    `problem` places each in the data file that wrote it."""
+    `problem` places each in the data file that wrote it. Without `check_ids` (a policy did
+    not parse, so its checks are unknown) a waiver's `check` is not looked up."""
     raw = data.get("waivers") if isinstance(data, dict) else None
     if raw is None:
         return [], []
@@ -67,7 +68,7 @@ def read_waivers(
                 ("unknown key " + ", ".join(f"`{k}`" for k in unknown), str(unknown[0]))
             )
         check = w.get("check")
-        if isinstance(check, str) and check and check not in check_ids:
+        if isinstance(check, str) and check and check_ids is not None and check not in check_ids:
             hint = did_you_mean(check, check_ids)
             problems.append(
                 (f"`check` names no check: `{check}`" + (f" ({hint})" if hint else ""), "check")
@@ -101,4 +102,4 @@ _AT: DataPath = ("waivers",)
 
 def check_waivers(an: Analysis) -> list[Diagnostic]:
     ids = {c.full_id for p in an.symbols.packages.values() for c in p.checks.values()}
-    return read_waivers(an.data, ids, an.data_problem)[1]
+    return read_waivers(an.data, ids if an.complete else None, an.data_problem)[1]

@@ -162,9 +162,10 @@ def compile_files(
         if module is not None:
             modules.append(module)
     try:
-        analysis, found = check(modules, files.data, files.places.diagnostic)
+        complete = len(modules) == len(files.sources)
+        analysis, found = check(modules, files.data, files.places.diagnostic, complete)
         diags.extend(found)
-        if len(modules) == len(files.sources):  # else a package may be missing for a typo
+        if complete:  # else a package may be missing only because its file did not parse
             diags.extend(_unknown_inputs(files.manifest, analysis.symbols))
         errors = [d for d in diags if d.severity == "error"]
         if errors:
