@@ -405,7 +405,15 @@ def _check_bundle(root: Path, only: set[Path] | None) -> tuple[list[Diagnostic],
     modules = [m for m in (parse(s)[0] for s in files.sources) if m is not None]
     try:
         analysis, _ = check(modules, files.data, files.places.diagnostic)
-        found.extend(lint(analysis, files.input_schemas, files.frameworks, files.schema_files))
+        found.extend(
+            lint(
+                analysis,
+                files.input_schemas,
+                files.frameworks,
+                files.schema_files,
+                files.broken_frameworks,
+            )
+        )
     except RecursionError:
         pass  # reported as an error by compiling
     wanted = None

@@ -600,3 +600,21 @@ def test_function_arity_and_a_parameter_named_twice_are_placed_with_help(tmp_pat
         "error[duplicate-param] 5:9 parameter `x` appears twice | give each parameter of `g` its "
         "own name",
     ]
+
+
+def test_catalogue_and_schema_errors_are_placed_with_help_and_no_misleading_warning(
+    tmp_path: Path,
+) -> None:
+    files = {
+        "p.tenet": 'package p\n#@ controls: [gdpr/art-32]\nrequire r { input.a } message "m"\n',
+        "schemas/s.schema.json": '{"type": "object", "properties": {"a": {"type": "strng"}}}',
+        "frameworks/gdpr.yaml": "name: GDPR\ncontrols:\n  art-32: {title: Security, refrence: x}\n",
+    }
+    assert _check_output(tmp_path, files).splitlines() == [
+        "error[framework] 1:1 `frameworks/gdpr.yaml` needs `source`, a non-empty string | say "
+        "where its text is: `source: https://…` or a citation",
+        "error[framework] 3:29 `frameworks/gdpr.yaml` control `art-32`: unknown field "
+        "`refrence` | did you mean `reference`?",
+        "error[schema] 1:41 schema `schemas/s.schema.json` is invalid at `/properties/a/type`: "
+        '`"strng"` is not a valid `type` | did you mean `string`?',
+    ]

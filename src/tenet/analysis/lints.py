@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, assert_never
 
@@ -49,11 +49,13 @@ def lint(
     input_schemas: Mapping[str, tuple[str, Any]] | None = None,
     frameworks: Mapping[str, Any] | None = None,
     refs: SchemaRefs | None = None,
+    broken_frameworks: Collection[str] = (),
 ) -> list[Diagnostic]:
     """Every warning for the analysed modules, in file and position order. `input_schemas`
     maps a query or package to (schema path, schema document or validator), as the manifest's
     `inputs`; references into `input` are checked against the schema that applies, following
-    `$ref`s to other files of the bundle through `refs` (without it, only within a file)."""
+    `$ref`s to other files of the bundle through `refs` (without it, only within a file).
+    Controls of `broken_frameworks` (catalogues there but in error) are not looked up."""
     schemas = {
         query: (path, getattr(schema, "schema", schema))
         for query, (path, schema) in (input_schemas or {}).items()
@@ -64,13 +66,16 @@ def lint(
         if scope is None:
             continue
         diags.extend(_Module(module, scope, schemas, refs).run())
-        diags.extend(_unknown_controls(module, frameworks or {}))
+        diags.extend(_unknown_controls(module, frameworks or {}, broken_frameworks))
     diags.sort(key=lambda d: (d.path or "", d.span.start if d.span else 0, d.code))
     return diags
 
 
-def _unknown_controls(module: ast.Module, frameworks: Mapping[str, Any]) -> list[Diagnostic]:
-    """A control id that no `frameworks/NAME.yaml` catalogue of the bundle defines."""
+def _unknown_controls(
+    module: ast.Module, frameworks: Mapping[str, Any], broken: Collection[str] = ()
+) -> list[Diagnostic]:
+    """A control id that no `frameworks/NAME.yaml` catalogue of the bundle defines; one of a
+    catalogue in error is left to that error (it would advise adding a file that is there)."""
     known = {cid for cat in frameworks.values() for cid in cat.controls}
     out: list[Diagnostic] = []
     for d in module.definitions:
@@ -80,7 +85,7 @@ def _unknown_controls(module: ast.Module, frameworks: Mapping[str, Any]) -> list
             continue
         span = next((n.span for n in d.annotations if "controls" in n.text), None)
         for cid in controls:
-            if not isinstance(cid, str) or cid in known:
+            if not isinstance(cid, str) or cid in known or cid.split("/", 1)[0] in broken:
                 continue
             framework = cid.split("/", 1)[0]
             near = _nearest(cid, sorted(known)) if framework in frameworks else None

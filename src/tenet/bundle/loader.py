@@ -42,6 +42,7 @@ class BundleFiles:
     input_schemas: dict[str, tuple[str, Any]] = field(default_factory=dict)  # query -> path, v.
     schema_files: SchemaFiles | None = None  # for following `$ref`s between them
     frameworks: dict[str, Catalogue] = field(default_factory=dict)  # `frameworks/NAME.yaml`
+    broken_frameworks: set[str] = field(default_factory=set)  # NAMEs whose file has errors
     places: DataPlaces = field(default_factory=DataPlaces)  # where each data key was written
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
@@ -105,6 +106,8 @@ def read_parts(tree: Tree, root: Path, manifest: Manifest, digest: str) -> Bundl
             out.diagnostics.extend(problems)
             if catalogue is not None:
                 out.frameworks[key] = catalogue
+            else:
+                out.broken_frameworks.add(key)
     _input_schemas(out, _read_schemas(out, named))
     _check_retention(out)
     return out

@@ -8,6 +8,7 @@ other URI is unresolvable: jsonschema's default would fetch it over HTTP while d
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urljoin
@@ -24,10 +25,11 @@ from referencing.exceptions import (
 from referencing.jsonschema import DRAFT202012
 
 from tenet.bundle.schema_regex import linear, pattern_problems
-from tenet.diagnostics import Diagnostic
-from tenet.locate import InputLocator, split_pointer
+from tenet.diagnostics import Diagnostic, did_you_mean
+from tenet.locate import InputLocator, split_pointer, unreadable_diagnostic
 from tenet.source import Source
-from tenet.yamlutil import DocumentError, check_document, load_json
+from tenet.utf8 import not_utf8
+from tenet.yamlutil import DocumentError, check_document, load_json, pointer
 
 __all__ = ["BASE", "SchemaFiles"]
 
@@ -35,6 +37,11 @@ __all__ = ["BASE", "SchemaFiles"]
 BASE = "https://bundle.tenet.invalid/"
 
 # keywords whose values are data, not schemas: a `$ref` key inside them is not a reference
+# keywords whose value maps names to schemas: `properties.a` is a schema, not a keyword
+_NAMED_SCHEMAS = frozenset(
+    {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"}
+)
+_TYPES = ("string", "number", "integer", "boolean", "object", "array", "null")
 _DATA = frozenset({"const", "enum", "examples", "default"})
 
 
@@ -71,10 +78,15 @@ class SchemaFiles:
         if rel in self._schemas:
             return True
         try:
-            schema = load_json(self._files[rel].decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as err:
+            text = self._files[rel].decode("utf-8")
+        except UnicodeDecodeError:
+            diags.append(not_utf8(rel, self._files[rel]))
+            return False
+        try:
+            schema = load_json(text)
+        except (ValueError, RecursionError) as err:
             diags.append(
-                Diagnostic("schema", f"schema `{rel}` is not JSON: {err}", None, None, file=rel)
+                unreadable_diagnostic("schema", f"schema `{rel}`", Source(rel, text), True, err)
             )
             return False
         try:
@@ -86,11 +98,7 @@ class SchemaFiles:
         try:
             cls.check_schema(schema)
         except jsonschema.SchemaError as err:
-            diags.append(
-                Diagnostic(
-                    "schema", f"schema `{rel}` is invalid: {err.message}", None, None, file=rel
-                )
-            )
+            diags.append(self._invalid(rel, text, err))
             return False
         bad = pattern_problems(schema)
         if bad:
@@ -113,6 +121,39 @@ class SchemaFiles:
         found = InputLocator(source.text, True).bounds(split_pointer(err.path))
         span = None if found is None else source.span(found[0], found[1])
         message = f"schema `{rel}` at {err.path or '/'}: {err.message}"
+        return Diagnostic("schema", message, span, help, file=rel)
+
+    def _invalid(self, rel: str, text: str, err: jsonschema.SchemaError) -> Diagnostic:
+        """A schema the JSON Schema meta-schema refuses, at the value at fault, in our words
+        (jsonschema's quote Python's `repr`)."""
+        path = [str(step) for step in err.path]
+        source = Source(rel, text)
+        found = InputLocator(text, True).bounds(path)
+        span = None if found is None else source.span(found[0], found[1])
+        keyword = next((step for step in reversed(path) if not step.isdigit()), None)
+        value = json.dumps(err.instance, ensure_ascii=False)
+        if len(value) > 60:
+            value = value[:57] + "…"
+        where = f"`{keyword}`" if keyword else "the schema"
+        subschema = len(path) >= 2 and path[-2] in _NAMED_SCHEMAS
+        if subschema:
+            where = f"`{path[-2]}.{path[-1]}`"
+        at = f" at `{pointer(tuple(path))}`" if path else ""
+        if err.validator == "type":
+            wanted = err.validator_value
+            kinds = " or ".join(wanted) if isinstance(wanted, list) else str(wanted)
+            message = f"schema `{rel}` is invalid{at}: {where} must be {_a(kinds)}, not `{value}`"
+        else:
+            message = f"schema `{rel}` is invalid{at}: `{value}` is not a valid {where}"
+        if keyword == "type":
+            hint = (
+                did_you_mean(str(err.instance), _TYPES) if isinstance(err.instance, str) else None
+            )
+            help = hint or "a `type` is one of " + ", ".join(f"`{t}`" for t in _TYPES)
+        elif subschema:
+            help = 'a schema is an object, like `{"type": "string"}`, or `true` or `false`'
+        else:
+            help = f"see what {where} takes in JSON Schema (draft 2020-12 unless `$schema` says)"
         return Diagnostic("schema", message, span, help, file=rel)
 
     def validator(self, rel: str, diags: list[Diagnostic]) -> Any:
@@ -156,6 +197,10 @@ class SchemaFiles:
         except Exception as err:  # a malformed pointer and the like
             return f"which cannot be followed: {err}"
         return None
+
+
+def _a(kinds: str) -> str:
+    return ("an " if kinds[:1] in "aeiou" else "a ") + kinds
 
 
 def _dangling(

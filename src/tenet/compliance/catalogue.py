@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from tenet.diagnostics import Diagnostic, did_you_mean
-from tenet.locate import unreadable_diagnostic
+from tenet.locate import InputLocator, unreadable_diagnostic
 from tenet.source import Source
 from tenet.utf8 import not_utf8
 from tenet.yamlutil import load_yaml
@@ -56,12 +56,35 @@ class Catalogue:
     controls: dict[str, Control] = field(default_factory=dict)  # full id -> control
 
 
-def _bad(rel: str, message: str, help_: str | None = None) -> Diagnostic:
-    return Diagnostic("framework", message, None, help_, file=rel)
+class _Places:
+    """Diagnostics of one catalogue file, each at the key or value it is about."""
+
+    def __init__(self, rel: str, text: str) -> None:
+        self.rel = rel
+        self.source = Source(rel, text)
+        self.locator = InputLocator(text, is_json=False)
+        self.diags: list[Diagnostic] = []
+
+    def bad(self, message: str, help_: str, *at: str) -> None:
+        """A problem at the value of the key path `at` (at the mapping holding it, for a key
+        that is missing; at the key itself when `at` ends with an empty step)."""
+        path = [step for step in at if step]
+        found = self.locator.bounds(path)
+        span = None
+        if found is not None:
+            start, end, exact = found
+            if (at and not at[-1]) or not exact:  # the key, or the line where the key goes
+                end = start + len((path[-1:] or [""])[0]) if exact else start + 1
+            span = self.source.span(start, max(end, start + 1))
+        self.diags.append(Diagnostic("framework", message, span, help_, file=self.rel))
+
+
+_SHAPE = "a catalogue is `name`, `source` and `controls`; see docs/compliance.md"
 
 
 def read_catalogue(key: str, content: bytes, rel: str) -> tuple[Catalogue | None, list[Diagnostic]]:
-    """One catalogue file; every problem is a diagnostic naming the file and the field."""
+    """One catalogue file; every problem is a diagnostic naming the file and the field, at its
+    line and column."""
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError:
@@ -71,42 +94,62 @@ def read_catalogue(key: str, content: bytes, rel: str) -> tuple[Catalogue | None
     except (yaml.YAMLError, RecursionError) as err:
         what = f"framework catalogue `{rel}`"
         return None, [unreadable_diagnostic("framework", what, Source(rel, text), False, err)]
+    p = _Places(rel, text)
     if not isinstance(doc, dict):
-        return None, [_bad(rel, f"framework catalogue `{rel}` must be a mapping")]
-    diags = [
-        _bad(rel, f"unknown field `{k}` in `{rel}`", did_you_mean(str(k), _FIELDS))
-        for k in doc
-        if k not in _FIELDS
-    ]
+        p.bad(f"framework catalogue `{rel}` must be a mapping", _SHAPE)
+        return None, p.diags
+    for k in doc:
+        if k not in _FIELDS:
+            hint = did_you_mean(str(k), _FIELDS) or f"the fields are {_listed(_FIELDS)}"
+            p.bad(f"unknown field `{k}` in `{rel}`", hint, str(k), "")
+    helps = {
+        "name": "name the regulation or standard: `name: EU AI Act`",
+        "source": "say where its text is: `source: https://…` or a citation",
+    }
     for k in ("name", "source"):
         if not isinstance(doc.get(k), str) or not doc[k].strip():
-            diags.append(_bad(rel, f"`{rel}` needs `{k}`, a non-empty string"))
+            p.bad(f"`{rel}` needs `{k}`, a non-empty string", helps[k], k)
     raw = doc.get("controls")
     if not isinstance(raw, dict) or not raw:
-        diags.append(
-            _bad(rel, f"`{rel}` needs `controls`: a mapping of control ids to their description")
+        p.bad(
+            f"`{rel}` needs `controls`: a mapping of control ids to their description",
+            "write `controls: {art-10: {title: Data governance, reference: Article 10}}`",
+            "controls",
         )
         raw = {}
     controls: dict[str, Control] = {}
     for ckey, spec in raw.items():
         where = f"`{rel}` control `{ckey}`"
         if not isinstance(ckey, str) or not _CONTROL_KEY.fullmatch(ckey):
-            diags.append(_bad(rel, f"{where}: ids are letters, digits, `.`, `_` and `-`"))
+            p.bad(
+                f"{where}: `{ckey}` is not a control id",
+                "use letters, digits, `.`, `_` and `-`, starting with a letter or digit: `art-10`",
+                "controls",
+                str(ckey),
+                "",
+            )
             continue
         if not isinstance(spec, dict):
-            diags.append(_bad(rel, f"{where} must be a mapping with `title` and `reference`"))
+            p.bad(
+                f"{where} must be a mapping with `title` and `reference`",
+                f"write `{ckey}: {{title: …, reference: …}}`",
+                "controls",
+                ckey,
+            )
             continue
         unknown = [k for k in spec if k not in _CONTROL_FIELDS]
         if unknown:
-            diags.append(
-                _bad(
-                    rel,
-                    f"{where}: unknown field `{unknown[0]}`",
-                    did_you_mean(str(unknown[0]), _CONTROL_FIELDS),
-                )
+            p.bad(
+                f"{where}: unknown field `{unknown[0]}`",
+                did_you_mean(str(unknown[0]), _CONTROL_FIELDS)
+                or f"the fields are {_listed(_CONTROL_FIELDS)}",
+                "controls",
+                ckey,
+                str(unknown[0]),
+                "",
             )
         if not isinstance(spec.get("title"), str) or not spec["title"].strip():
-            diags.append(_bad(rel, f"{where} needs a `title`"))
+            p.bad(f"{where} needs a `title`", "give it `title: …`, a short name", "controls", ckey)
             continue
         full = f"{key}/{ckey}"
         controls[full] = Control(
@@ -115,11 +158,15 @@ def read_catalogue(key: str, content: bytes, rel: str) -> tuple[Catalogue | None
             str(spec.get("description") or ""),
             str(spec.get("reference") or ""),
         )
-    if diags:
-        return None, diags
+    if p.diags:
+        return None, p.diags
     return Catalogue(
         key, doc["name"], str(doc.get("description") or ""), doc["source"], controls
     ), []
+
+
+def _listed(names: tuple[str, ...]) -> str:
+    return ", ".join(f"`{n}`" for n in names)
 
 
 def known_controls(catalogues: dict[str, Catalogue]) -> dict[str, Control]:
