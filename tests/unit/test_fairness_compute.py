@@ -245,6 +245,36 @@ def test_the_block_is_what_the_governance_bundle_reads(tmp_path: Path) -> None:
     assert checks["fairness.demographic_parity"]["status"] in ("passed", "violated")
 
 
+def test_a_block_without_scores_is_missing_evidence_under_its_control(tmp_path: Path) -> None:
+    """Without --score the block has no calibration curves. The bundle's README says missing
+    evidence is a check violation naming its control, not a schema error: so the decision is a
+    `fairness.evidence` violation, and the evidence pack counts it under that check's control."""
+    from tenet.audit import AuditLog
+    from tenet.compliance.pack import build_pack
+
+    r = run("fairness", "compute", "--predictions", str(PREDICTIONS), "--label", "label",
+            "--prediction", "prediction", "--group", "sex", "--format", "json")  # fmt: skip
+    block = json.loads(r.stdout)
+    assert "calibration" not in block["attributes"]["sex"]
+    bundle = tenet.load_bundle(REPO / "policies" / "ai-governance")
+    report = {
+        "model_id": "churn-model",
+        "version": "2.3.1",
+        "fairness": {**block, "individual_consistency": 0.95},
+    }
+    decision = bundle.decide("fairness", report)
+    doc = decision.to_dict()
+    assert doc["errors"] == []
+    evidence = next(c for c in doc["checks"] if c["id"] == "fairness.evidence")
+    assert evidence["status"] == "violated"
+    assert "sex/female: no calibration curve; sex/male: no calibration curve" in evidence["message"]
+    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    written = [log.record(bundle, decision, report, "ci")]
+    pack = build_pack(bundle, "eu-ai-act", written, 0, 4e9, [])
+    (art10,) = [c for c in pack.controls if c.id == "eu-ai-act/art-10"]
+    assert art10.counts["fairness.evidence"]["violated"] == 1
+
+
 def test_stdin_bom_blank_lines_and_quoted_newlines() -> None:
     text = '\ufeffy,p,g\n\n1,1,"a\nb"\n0,0,"a\nb"\n\n1,0,c\n'
     out = compute("--predictions", "-", "--label", "y", "--prediction", "p", "--group", "g",
