@@ -189,20 +189,20 @@ def test_the_pack_counts_article_12_as_the_decisions_do(
 
     # by hand, from the example files: the access examples run the package `access` (5,
     # break_glass_used violated for the one break-glass rollback granted by elevation alone);
-    # registration provenance passes for both registration examples (the fraud detector fails
-    # on other evidence); the record-keeping check passes for the high-risk example that keeps
-    # its logs 400 days, is violated for the one relying on the 90-day inference default, and
-    # does not apply to the two other production examples, which do not classify their
-    # system high-risk
+    # registration provenance passes for the three registration examples (the fraud detector
+    # fails on other evidence, the credit-limit model on its fairness figures); the
+    # record-keeping check passes for the high-risk example that keeps its logs 400 days, is
+    # violated for the one relying on the 90-day inference default, and does not apply to the
+    # two other production examples, which do not classify their system high-risk
     assert {k: dict(v) for k, v in expected.items()} == {
         "access.break_glass_used": {"passed": 4, "violated": 1},
-        "registration.provenance": {"passed": 2},
+        "registration.provenance": {"passed": 3},
         RECORD_KEEPING: {"passed": 1, "violated": 1, "not_applicable": 2},
     }
     assert art12.checks == ["access.break_glass_used", RECORD_KEEPING, "registration.provenance"]
     for check, counts in expected.items():
         assert {s: art12.counts[check][s] for s in STATUSES} == {s: counts[s] for s in STATUSES}
-    assert dict(art12.totals()) == {"passed": 7, "violated": 2, "not_applicable": 2}
+    assert dict(art12.totals()) == {"passed": 8, "violated": 2, "not_applicable": 2}
 
     # the recent decisions are the newest records that ran a check of the control, each
     # linked to its stored record by id and chain hash
@@ -215,7 +215,7 @@ def test_the_pack_counts_article_12_as_the_decisions_do(
             c["id"] in art12.checks and c["status"] in STATUSES for c in r["decision"]["checks"]
         )
     ]
-    assert len(relevant) == 9
+    assert len(relevant) == 10
     assert [d["record"] for d in art12.recent] == [
         r["id"] for r in sorted(relevant, key=lambda r: r["time"], reverse=True)[:RECENT]
     ]
@@ -252,7 +252,7 @@ def test_the_report_command_writes_the_same_numbers(
     assert doc["chain_verifies"] is True and doc["gaps"] == []
     art12 = next(c for c in doc["controls"] if c["id"] == "eu-ai-act/art-12")
     assert art12["title"] == "Record-keeping"
-    assert art12["totals"] == {"passed": 7, "violated": 2, "waived": 0, "error": 0}
+    assert art12["totals"] == {"passed": 8, "violated": 2, "waived": 0, "error": 0}
     assert {c["id"]: c["violated"] for c in art12["checks"]} == {
         "access.break_glass_used": 1,
         RECORD_KEEPING: 1,
