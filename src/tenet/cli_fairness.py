@@ -10,14 +10,37 @@ import click
 import yaml
 
 from tenet.cli_common import fail as _fail
-from tenet.fairness import FairnessError, Metrics, compute_file, metrics
+from tenet.escape import printable
+from tenet.fairness import FairnessError, Metrics, compute_file, metrics, padded
+from tenet.wording import count
 
 __all__ = ["fairness"]
 
 
+def _blank_warnings(found: Metrics, label: str, prediction: str) -> list[str]:
+    """Values with blanks around them, in the label, prediction and group columns: they are
+    kept as written, so ` 1` is not the positive label and `a ` is a group apart from `a`."""
+    seen: dict[str, set[str]] = {label: set(found.label_values)}
+    seen.setdefault(prediction, set()).update(found.prediction_values)
+    for key in found.groups:
+        for column, value in zip(found.group_columns, key, strict=True):
+            seen.setdefault(column, set()).add(value)
+    out = []
+    for column, values in seen.items():
+        if odd := sorted(v for v in values if padded(v)):
+            listed = ", ".join(f'`"{printable(v)}"`' for v in odd[:10])
+            out.append(
+                f"column `{column}` has {count(len(odd), 'value')} with blanks around "
+                f"{'it' if len(odd) == 1 else 'them'} ({listed}); a field is read exactly as "
+                "written, so each is a value of its own"
+                "\n  = help: remove the blanks from the file if they are not meant"
+            )
+    return out
+
+
 def _warnings(found: Metrics, label: str, prediction: str, pos_label: str) -> list[str]:
     """Labels that look mistaken: a positive label never seen, or more than two classes."""
-    out = []
+    out = _blank_warnings(found, label, prediction)
     for column, values in ((label, found.label_values), (prediction, found.prediction_values)):
         shown = ", ".join(f"`{v}`" for v in sorted(values)[:10])
         if found.rows and pos_label not in values:

@@ -14,6 +14,7 @@ from fractions import Fraction
 from operator import itemgetter
 from typing import IO, Any
 
+from tenet.escape import printable
 from tenet.utf8 import NotUtf8, Utf8Checker
 from tenet.wording import count
 
@@ -25,6 +26,7 @@ __all__ = [
     "compute_file",
     "compute_rows",
     "metrics",
+    "padded",
 ]
 
 BINS = 10  # equal-width score bins over [0, 1] for the expected calibration error
@@ -104,11 +106,25 @@ class _HashingReader(io.RawIOBase):
         return n
 
 
+def padded(text: str) -> bool:
+    """Whether a CSV field has blanks at its start or end. Fields are kept exactly as written
+    (RFC 4180), so ` a` is not `a`: such values are pointed out rather than silently trimmed."""
+    return text != text.strip()
+
+
 def _column(header: list[str], name: str, option: str, source: str) -> int:
     if header.count(name) > 1:
         raise FairnessError(f"{source} has more than one column `{name}`")
     if name in header:
         return header.index(name)
+    blanks = [h for h in header if padded(h) and h.strip() == name]
+    if blanks:
+        raise FairnessError(
+            f'{option} `{name}`: {source} has no such column, but has `"{printable(blanks[0])}"`, '
+            "with blanks around the name",
+            "a CSV field is read exactly as written, header included: remove the blanks "
+            "around the commas in the header",
+        )
     close = difflib.get_close_matches(name, header, n=1)
     hint = f"; did you mean `{close[0]}`?" if close else f"; its columns are {_list(header)}"
     raise FairnessError(f"{option} `{name}`: {source} has no such column{hint}")
@@ -230,7 +246,9 @@ def compute_file(
         raise FairnessError(f"cannot read {source}: {err.strerror or err}") from None
     hashing = _HashingReader(raw)
     text = io.TextIOWrapper(io.BufferedReader(hashing, 1 << 16), "utf-8-sig", newline="")
-    reader = csv.reader(text, skipinitialspace=True)
+    # RFC 4180: a field is its text exactly, blanks included; labels and groups are compared as
+    # text, so trimming one side of a field would silently merge or split them
+    reader = csv.reader(text)
     try:
         result = compute_rows(
             reader,

@@ -285,6 +285,34 @@ def test_stdin_bom_blank_lines_and_quoted_newlines() -> None:
     assert list(out["groups"]) == ["a\nb", "c"]
 
 
+def test_fields_are_kept_exactly_as_written_and_blanks_are_pointed_out(tmp_path: Path) -> None:
+    """RFC 4180: a field is its text, blanks included, on both sides and in every column. So
+    ` a` and `a ` are groups apart from `a`, and ` 1` is not the positive label; each column
+    holding such values gets a warning, rather than being trimmed on one side only."""
+    path = write(tmp_path / "p.csv", "label,pred,g\n 1, 1, a\n1 ,1 ,a \n0,0,a\n0,0,b\n1,1,b\n")
+    r = run("fairness", "compute", "--predictions", path, "--label", "label",
+            "--prediction", "pred", "--group", "g", "--format", "json")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    groups = flat(json.loads(r.stdout))["groups"]
+    assert {k: (v["tp"], v["fp"], v["tn"], v["fn"]) for k, v in groups.items()} == {
+        " a": (0, 0, 1, 0),
+        "a ": (0, 0, 1, 0),
+        "a": (0, 0, 1, 0),
+        "b": (1, 0, 1, 0),
+    }
+    for column, values in (("label", '`" 1"`, `"1 "`'), ("pred", '`" 1"`, `"1 "`'),
+                           ("g", '`" a"`, `"a "`')):  # fmt: skip
+        assert (
+            f"warning: column `{column}` has 2 values with blanks around them ({values}); a "
+            "field is read exactly as written, so each is a value of its own\n"
+            "  = help: remove the blanks from the file if they are not meant\n"
+        ) in r.stderr
+    clean = write(tmp_path / "q.csv", "label,pred,g\n1,1,a\n0,0,b\n")
+    r = run("fairness", "compute", "--predictions", clean, "--label", "label",
+            "--prediction", "pred", "--group", "g")  # fmt: skip
+    assert r.exit_code == 0 and "blanks" not in r.stderr
+
+
 # ---- errors -------------------------------------------------------------------------------------
 
 
@@ -312,6 +340,17 @@ def test_a_missing_column_is_named_with_a_suggestion(csv: str) -> None:
     assert "--group `zip`" in err and "its columns are `label`, `prediction`" in err
     err = fails("--predictions", csv, *BASE, "--score", "scores")
     assert "did you mean `score`?" in err
+
+
+def test_a_column_name_with_blanks_around_it_is_named_as_such(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.csv", "label, pred,g\n1,1,a\n")
+    err = fails("--predictions", path, "--label", "label", "--prediction", "pred", "--group", "g")
+    assert err == (
+        f'error: --prediction `pred`: `{path}` has no such column, but has `" pred"`, with '
+        "blanks around the name\n"
+        "  = help: a CSV field is read exactly as written, header included: remove the blanks "
+        "around the commas in the header\n"
+    )
 
 
 def test_a_bad_score_names_its_row(tmp_path: Path) -> None:
