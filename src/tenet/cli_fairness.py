@@ -10,9 +10,10 @@ import click
 import yaml
 
 from tenet.cli_common import fail as _fail
-from tenet.escape import printable
+from tenet.escape import CONTROL, printable
 from tenet.fairness import FairnessError, Metrics, compute_file, metrics, padded
 from tenet.wording import count
+from tenet.yamlutil import JsonSafeLoader
 
 __all__ = ["fairness"]
 
@@ -58,10 +59,31 @@ def _warnings(found: Metrics, label: str, prediction: str, pos_label: str) -> li
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block style, keys in the order given, list items indented under their key."""
+    """Block style, keys in the order given, list items indented under their key.
+
+    A string is left plain only when it reads back as that string both under YAML 1.1 (the
+    rules PyYAML's own resolvers know) and under the YAML 1.2 core rules that Tenet reads
+    inputs with: `1e3` and `0o17` are numbers only in 1.2, `yes` and `1_000` only in 1.1.
+    The block is pasted into a registration, so a group named `0o17` must stay a string."""
 
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         super().increase_indent(flow, False)
+
+
+for _first, _resolvers in JsonSafeLoader.yaml_implicit_resolvers.items():
+    for _tag, _pattern in _resolvers:
+        _Dumper.add_implicit_resolver(_tag, _pattern, [_first])
+
+
+def _represent_str(dumper: _Dumper, text: str) -> yaml.ScalarNode:
+    # PyYAML writes NEL and the line and paragraph separators raw in a single-quoted scalar,
+    # where reading folds them into a space; in double quotes every control character and
+    # break is an escape (`\N`, `\t`) and reads back as itself
+    style = '"' if CONTROL.search(text) or "\ufeff" in text else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
 
 
 def _to_yaml(block: dict[str, Any]) -> str:

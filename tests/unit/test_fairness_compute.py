@@ -3,6 +3,7 @@ and a property against a plain reference computation written here with lists and
 
 from __future__ import annotations
 
+import csv as csvlib
 import hashlib
 import io
 import json
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 
 import tenet
 from tenet.cli import main
+from tenet.cli_fairness import _to_yaml
 from tenet.fairness import FairnessError, compute_file, compute_rows, metrics
 from tenet.yamlutil import load_yaml
 from tests.conftest import REPO, write_bundle
@@ -198,6 +200,41 @@ def test_yaml_and_json_say_the_same(tmp_path: Path) -> None:
     assert as_yaml.exit_code == 0
     assert load_yaml(as_yaml.stdout) == json.loads(run(*args, "--format", "json").stdout)
     assert "positive_label: '1'" in as_yaml.stdout  # a string, not the number 1
+
+
+# Strings that a plain YAML scalar would turn into something else under YAML 1.2's core rules
+# (how Tenet reads inputs) or YAML 1.1's, or that need quoting for their blanks, `:` or `#`.
+TRICKY = ["1e3", "1.5e3", "0o17", "0x1F", "1_000", ".inf", "-.inf", ".nan", "true", "True",
+          "yes", "off", "null", "~", "", " a", "a ", " ", "a: b", "a:", ":", "#x", "a #b",
+          "- a", "<<", "=", "12", "+1", "-0.5", "2026-01-01", "@x", "`x", "!x", "&x", "*x",
+          "%x", "|", ">", "'q'", '"q"', "{a}", "[a]", "a,b"]  # fmt: skip
+
+
+@pytest.mark.parametrize("pos_label", ["1e3", "0o17", "null", " 1", "1"])
+def test_the_yaml_block_reads_back_as_tenet_reads_inputs(tmp_path: Path, pos_label: str) -> None:
+    """Every group name and the positive label read back, with Tenet's YAML 1.2 reading, as
+    the strings they were: the YAML says what the JSON says."""
+    lines = [["y", "p", "g"]]
+    for g in TRICKY:
+        lines += [[pos_label, pos_label, g], ["0", "0", g]]
+    out = io.StringIO()
+    csvlib.writer(out, lineterminator="\n").writerows(lines)
+    path = write(tmp_path / "p.csv", out.getvalue())
+    args = ["fairness", "compute", "--predictions", path, "--label", "y", "--prediction", "p",
+            "--group", "g", "--pos-label", pos_label]  # fmt: skip
+    as_yaml = run(*args)
+    assert as_yaml.exit_code == 0, as_yaml.output
+    read = load_yaml(as_yaml.stdout)
+    assert read == json.loads(run(*args, "--format", "json").stdout)
+    assert sorted(read["attributes"]["g"]["groups"]) == sorted(TRICKY)
+    assert read["source"]["positive_label"] == pos_label
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.characters(blacklist_categories=("Cs",)), max_size=12))
+def test_any_text_reads_back_from_the_yaml_block(text: str) -> None:
+    block = {text: {"n": 1, "name": text, "values": [text]}}
+    assert load_yaml(_to_yaml(block)) == block
 
 
 def test_the_block_feeds_the_policy_built_ins(tmp_path: Path) -> None:
