@@ -15,7 +15,9 @@ import pytest
 
 import tenet
 from tenet.bundle.archive import build_archive
+from tenet.server import reload as reload_module
 from tenet.server.reload import BundleWatcher, fingerprint
+from tests.changing import after_calls, point, release
 from tests.conftest import write_bundle
 from tests.server.helpers import Server, poll
 
@@ -113,6 +115,53 @@ def test_fingerprints_see_renames_new_files_and_archives(tmp_path: Path) -> None
     _replace(archive, b"two")
     assert fingerprint(archive) != before
     assert fingerprint(tmp_path / "missing")[0] == "error"
+
+
+def test_a_link_moved_during_a_reload_and_back_is_reloaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rel1, rel2 = release(tmp_path / "rel1", 1), release(tmp_path / "rel2", 2)
+    link = tmp_path / "current"
+    point(link, rel1)
+    w = BundleWatcher.open(link, interval=0)
+    # SIGHUP; right after the watcher looks at the link (rel1) a deploy points it at rel2, and
+    # a rollback points it back at rel1 while the reload reads rel2's files
+    after_calls(monkeypatch, reload_module, "fingerprint", [lambda: point(link, rel2)])
+    after_calls(monkeypatch, Path, "read_bytes", [lambda: point(link, rel1)])
+    w.trigger()
+    w.tick(look=False)
+    assert w.bundle.evaluate_document("zz").value == {"consistent": True, "pol_gen": 2}
+    w.tick()  # the link is on rel1, not on what was loaded: wait for it to hold still
+    w.tick()
+    assert w.bundle.evaluate_document("zz").value == {"consistent": True, "pol_gen": 1}
+    assert w.bundle.digest == tenet.load_bundle(rel1).digest
+    assert w.status().reloads == 2
+
+
+def test_a_reload_refused_as_changing_is_tried_again_once_the_folder_holds_still(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = release(tmp_path / "b", 1)
+    w = BundleWatcher.open(root, interval=0)
+    real = Path.read_bytes
+    release(root, 2)
+    # every read rewrites a file with a new size: no read is of one version
+    after_calls(
+        monkeypatch,
+        Path,
+        "read_bytes",
+        [lambda n=n: (root / "pad" / "a.txt").write_text("a" * n) for n in range(2, 1000)],
+    )
+    w.tick()
+    w.tick()
+    s = w.status()
+    assert s.failures == 1 and s.last_error is not None and "bundle-changing" in s.last_error
+    assert w.bundle.evaluate_document("zz").value == {"consistent": True, "pol_gen": 1}
+    monkeypatch.setattr(Path, "read_bytes", real)  # the copy is over
+    w.tick()
+    w.tick()
+    assert w.status().last_error is None
+    assert w.bundle.evaluate_document("zz").value == {"consistent": True, "pol_gen": 2}
 
 
 # ---- the real server under load --------------------------------------------------------------

@@ -4,6 +4,7 @@ bundle it started with, and a failed load keeps the old bundle and says why."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,9 @@ import pytest
 
 import tenet
 import tenet.bundle
-from tenet.bundle.reload import BundleHolder
+from tenet.bundle.reload import UNSETTLED, BundleHolder, fingerprint
 from tenet.bundle.signing import generate_keypair, load_private_key, sign_digest
+from tests.changing import after_calls, point, release
 from tests.conftest import assert_valid_decision, write_bundle
 
 V1 = {
@@ -156,3 +158,68 @@ def test_concurrent_reloads_and_decisions_always_see_a_whole_bundle(tmp_path: Pa
     for t in threads:
         t.join(timeout=60)
     assert errors == []
+
+
+# ---- a bundle that changes while it is read ------------------------------------------------
+
+
+def _answer(holder: BundleHolder) -> Any:
+    return holder.current.evaluate_document("zz").value
+
+
+def test_a_link_swapped_during_a_reload_loads_one_whole_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rel1, rel2 = release(tmp_path / "rel1", 1), release(tmp_path / "rel2", 2)
+    digests = {tenet.load_bundle(rel1).digest, tenet.load_bundle(rel2).digest}
+    link = tmp_path / "current"
+    point(link, rel1)
+    holder = BundleHolder(link)
+    point(link, rel2)  # a deploy, rolled back while the reload reads the files
+    after_calls(monkeypatch, Path, "read_bytes", [lambda: None, lambda: point(link, rel1)])
+    result = holder.reload()
+    assert result.ok and result.bundle.digest in digests
+    assert result.bundle.digest == tenet.load_bundle(rel2).digest  # read from where it pointed
+    assert _answer(holder) == {"consistent": True, "pol_gen": 2}
+    assert result.source == fingerprint(rel2) != fingerprint(link)
+
+
+def test_a_folder_changed_while_it_is_read_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = release(tmp_path / "b", 1)
+    holder = BundleHolder(root)
+
+    def edit(gen: int) -> Callable[[], None]:
+        return lambda: release(root, gen)
+
+    after_calls(
+        monkeypatch, Path, "read_bytes", [edit(2)]
+    )  # the first read is of two versions; the second of one
+    result = holder.reload()
+    assert result.ok and _answer(holder) == {"consistent": True, "pol_gen": 2}
+    assert result.source == fingerprint(root)
+
+
+def test_a_folder_that_never_holds_still_is_refused_and_the_old_version_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = release(tmp_path / "b", 1)
+    holder = BundleHolder(root)
+    old = holder.current
+    # every read rewrites a file with a new size: no attempt reads one version
+    after_calls(
+        monkeypatch,
+        Path,
+        "read_bytes",
+        [lambda n=n: (root / "pad" / "a.txt").write_text("a" * (n + 2)) for n in range(100)],
+    )
+    result = holder.reload()
+    assert not result.ok and holder.current is old and result.source == UNSETTLED
+    assert result.error is not None
+    assert result.error.endswith(
+        f"error[bundle-changing]: `{root}` changed while it was being read, 3 times in a row\n"
+        f"  --> {root}\n"
+        "  = help: replace a bundle at once: write the new version beside the old one, then "
+        "rename it over it or swap a link to it"
+    )

@@ -4,25 +4,79 @@ failed load that leaves the old bundle in place and says why."""
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from tenet.bundle import Bundle, ReadLimits, load_bundle
+from tenet.bundle import Bundle, ReadLimits, load_tree, open_tree
 from tenet.bundle.signing import PublicKeyLike
-from tenet.diagnostics import PolicyError
+from tenet.diagnostics import Diagnostic, PolicyError
 from tenet.runtime.evaluate import Limits
 
-__all__ = ["BundleHolder", "ReloadResult"]
+__all__ = [
+    "READ_ATTEMPTS",
+    "UNSETTLED",
+    "BundleHolder",
+    "Fingerprint",
+    "ReloadResult",
+    "fingerprint",
+]
+
+Fingerprint = tuple[Any, ...]
+
+# a load that found its folder changed while it read it is tried this many times in all
+READ_ATTEMPTS = 3
+# the fingerprint of no version: what a load that never read one whole version was of
+UNSETTLED: Fingerprint = ("unsettled",)
+
+
+def fingerprint(path: Path) -> Fingerprint:
+    """What changes when a bundle folder's files or an archive change: each file's path, size,
+    modification time and inode (files replaced by renaming count too). Hidden names and
+    `__pycache__` are skipped as the loader skips them, except `.signature`. A link is
+    followed, so a link and the folder it points at have the same fingerprint."""
+    try:
+        st = os.stat(path)
+        if not stat.S_ISDIR(st.st_mode):
+            return ("file", st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        entries: list[tuple[str, int, int, int]] = []
+        _walk(path, "", entries)
+        entries.sort()
+        return ("dir", st.st_dev, st.st_ino, tuple(entries))
+    except OSError as err:
+        return ("error", type(err).__name__, str(err))
+
+
+def _walk(folder: Path, prefix: str, out: list[tuple[str, int, int, int]]) -> None:
+    with os.scandir(folder) as it:
+        for entry in it:
+            name = entry.name
+            if (name.startswith(".") and not (name == ".signature" and not prefix)) or (
+                name.startswith("__pycache__")
+            ):
+                continue
+            rel = prefix + name
+            if entry.is_dir(follow_symlinks=False):
+                st = entry.stat(follow_symlinks=False)
+                out.append((rel + "/", 0, 0, st.st_ino))
+                _walk(Path(entry.path), rel + "/", out)
+            else:
+                st = entry.stat(follow_symlinks=False)
+                out.append((rel, st.st_size, st.st_mtime_ns, st.st_ino))
 
 
 @dataclass(frozen=True, slots=True)
 class ReloadResult:
-    """What a reload did: ``bundle`` is the bundle current afterwards, the new one or the old."""
+    """What a reload did: ``bundle`` is the bundle current afterwards, the new one or the old.
+    ``source`` is the fingerprint of the version read (`UNSETTLED` when no whole version could
+    be read): a watcher compares the path with it, not with what it saw before the load."""
 
     ok: bool
     bundle: Bundle
     error: str | None = None
+    source: Fingerprint = UNSETTLED
 
 
 class BundleHolder:
@@ -32,6 +86,12 @@ class BundleHolder:
     replaces the reference and never touches a loaded bundle, so a decision in flight finishes
     on the bundle it started with. Reloads are serialized; a failed one keeps the old bundle
     and records why in ``last_error``. With ``public_key`` every version must be signed by it.
+
+    Each load resolves the path's links once and reads every file from the folder (or
+    archive) they led to, so swapping a link during the load cannot mix two versions; a load
+    whose folder changed while it was read (the fingerprint before and after differ) is read
+    again, and refused after `READ_ATTEMPTS` tries, never made current. ``source`` is the
+    fingerprint of the version current.
     """
 
     def __init__(
@@ -46,7 +106,9 @@ class BundleHolder:
         self._public_key = public_key
         self._read_limits = read_limits
         self._lock = threading.Lock()
+        self._read: Fingerprint = UNSETTLED
         self._current = self._load(self.path)  # the first load raises: nothing to keep
+        self.source = self._read
         self.last_error: str | None = None
 
     @property
@@ -54,7 +116,31 @@ class BundleHolder:
         return self._current
 
     def _load(self, path: Path) -> Bundle:
-        return load_bundle(path, self._limits, self._public_key, self._read_limits)
+        """The bundle at `path`; raises PolicyError (and OSError, ValueError, RecursionError)
+        when it does not load. Sets `_read` to the fingerprint of the version it read, loaded
+        or refused (`UNSETTLED` when it never read one whole version)."""
+        self._read = UNSETTLED
+        for _ in range(READ_ATTEMPTS):
+            # links are resolved once: every file is then read from one version's folder,
+            # whatever happens to the link meanwhile
+            resolved = Path(os.path.realpath(path))
+            # a path that does not exist is refused under the name it was given
+            where = resolved if resolved.exists() else path
+            before = fingerprint(where)
+            try:
+                tree = open_tree(where, self._read_limits)
+            except (PolicyError, OSError):
+                if fingerprint(where) != before:
+                    continue  # a file went away under the read: read the new version
+                self._read = before
+                raise
+            if fingerprint(where) != before:
+                continue
+            self._read = before
+            # a folder names the bundle by its own name, an archive by the name it was given
+            root = where if where.is_dir() else path
+            return load_tree(tree, root, self._limits, self._public_key)
+        raise PolicyError([_unsettled(path)])
 
     def reload(self, path: str | os.PathLike[str] | None = None) -> ReloadResult:
         """Load the bundle again (from `path`, which becomes the holder's path, if given) and
@@ -69,12 +155,24 @@ class BundleHolder:
                 return self._failed(target, f"{type(err).__name__}: {err}")
             self._current = bundle
             self.path = target
+            self.source = self._read
             self.last_error = None
-            return ReloadResult(True, bundle)
+            return ReloadResult(True, bundle, None, self.source)
 
     def _failed(self, target: Path, why: str) -> ReloadResult:
         self.last_error = f"reloading `{target}` failed; keeping {_label(self._current)}:\n{why}"
-        return ReloadResult(False, self._current, self.last_error)
+        return ReloadResult(False, self._current, self.last_error, self._read)
+
+
+def _unsettled(path: Path) -> Diagnostic:
+    return Diagnostic(
+        "bundle-changing",
+        f"`{path}` changed while it was being read, {READ_ATTEMPTS} times in a row",
+        None,
+        "replace a bundle at once: write the new version beside the old one, then rename it "
+        "over it or swap a link to it",
+        file=str(path),
+    )
 
 
 def _label(bundle: Bundle) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 import threading
 import time
 from collections.abc import Callable
@@ -15,15 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from tenet.bundle import Bundle, ReadLimits
-from tenet.bundle.reload import BundleHolder, ReloadResult
+from tenet.bundle.reload import BundleHolder, Fingerprint, ReloadResult, fingerprint
 from tenet.bundle.signing import PublicKeyLike
 from tenet.runtime.evaluate import Limits
 
 __all__ = ["BundleWatcher", "WatchStatus", "fingerprint"]
 
 log = logging.getLogger("tenet.server")
-
-Fingerprint = tuple[Any, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,40 +34,6 @@ class WatchStatus:
     last_error_at: float | None
     reloads: int  # successful reloads since start
     failures: int  # failed ones
-
-
-def fingerprint(path: Path) -> Fingerprint:
-    """What changes when a bundle folder's files or an archive change: each file's path, size,
-    modification time and inode (files replaced by renaming count too). Hidden names and
-    `__pycache__` are skipped as the loader skips them, except `.signature`."""
-    try:
-        st = os.stat(path)
-        if not stat.S_ISDIR(st.st_mode):
-            return ("file", st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-        entries: list[tuple[str, int, int, int]] = []
-        _walk(path, "", entries)
-        entries.sort()
-        return ("dir", st.st_dev, st.st_ino, tuple(entries))
-    except OSError as err:
-        return ("error", type(err).__name__, str(err))
-
-
-def _walk(folder: Path, prefix: str, out: list[tuple[str, int, int, int]]) -> None:
-    with os.scandir(folder) as it:
-        for entry in it:
-            name = entry.name
-            if (name.startswith(".") and not (name == ".signature" and not prefix)) or (
-                name.startswith("__pycache__")
-            ):
-                continue
-            rel = prefix + name
-            if entry.is_dir(follow_symlinks=False):
-                st = entry.stat(follow_symlinks=False)
-                out.append((rel + "/", 0, 0, st.st_ino))
-                _walk(Path(entry.path), rel + "/", out)
-            else:
-                st = entry.stat(follow_symlinks=False)
-                out.append((rel, st.st_size, st.st_mtime_ns, st.st_ino))
 
 
 class BundleWatcher:
@@ -101,9 +64,7 @@ class BundleWatcher:
         # called after each reload, in order, with the bundle that was current before it
         # (the decision log records activations and failed reloads here)
         self.on_reload: Callable[[Bundle, ReloadResult], None] | None = None
-        self._bundle = _Watched(
-            holder.path, self._reload, first if first is not None else fingerprint(holder.path)
-        )
+        self._bundle = _Watched(holder.path, self._reload, first or holder.source)
         self._status = WatchStatus(holder.current, holder.path, clock(), None, None, 0, 0)
 
     @classmethod
@@ -115,11 +76,8 @@ class BundleWatcher:
         read_limits: ReadLimits | None = None,
         interval: float = 1.0,
     ) -> BundleWatcher:
-        """Load the bundle (raising PolicyError when it does not load) and watch it; the
-        fingerprint is taken first, so a change made while it loads is not missed."""
-        first = fingerprint(Path(path))
-        holder = BundleHolder(path, limits, public_key, read_limits)
-        return cls(holder, interval, first)
+        """Load the bundle (raising PolicyError when it does not load) and watch it."""
+        return cls(BundleHolder(path, limits, public_key, read_limits), interval)
 
     @property
     def bundle(self) -> Bundle:
@@ -189,6 +147,9 @@ class BundleWatcher:
             started = self._clock()
             old = self.holder.current
             result = self.holder.reload()
+            # compared from now on with the version the load read, not with what the watcher
+            # saw before it: a link moved during the load and moved back is then a change
+            self._bundle.last, self._bundle.pending = result.source, None
             s = self._status
             if result.ok:
                 loaded = self._clock()
