@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -75,7 +76,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class Server:
-    """`tenet serve` as a child process; stop() sends SIGTERM and waits for it to exit."""
+    """`tenet serve` as a child process; stop() sends SIGTERM and waits for it to exit.
+
+    `command` runs instead of `tenet serve --addr 127.0.0.1:0 ARGS` (a script that serves
+    the same way, announcing its address)."""
 
     def __init__(
         self,
@@ -83,13 +87,15 @@ class Server:
         log: Path,
         deadline: float = 30.0,
         headers: dict[str, str] | None = None,
+        command: list[str] | None = None,
     ) -> None:
         self.headers = headers or {}
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.log = log
         self._log_file = log.open("wb")
+        serve = [sys.executable, "-m", "tenet.cli", "serve", "--addr", "127.0.0.1:0", *args]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tenet.cli", "serve", "--addr", "127.0.0.1:0", *args],
+            command or serve,
             stdout=subprocess.PIPE,
             stderr=self._log_file,
             env=env,
@@ -178,6 +184,16 @@ class Server:
         if self.proc.stdout is not None:
             self.proc.stdout.close()
         self._log_file.close()
+
+
+def read_to_end(sock: socket.socket) -> tuple[bytes, bytes]:
+    """What the server sends until it closes the connection: the response's head (status
+    line and headers) and its body."""
+    response = b""
+    while chunk := sock.recv(65536):
+        response += chunk
+    head, _, body = response.partition(b"\r\n\r\n")
+    return head, body
 
 
 def poll(check: Any, deadline: float = 20.0, what: str = "condition") -> Any:

@@ -18,6 +18,7 @@ from tenet.server.audit import ANONYMOUS, SidecarAudit
 from tenet.server.auth import Tokens, refusal
 from tenet.server.cache import Cached, DecisionCache
 from tenet.server.http import (
+    SHUTTING_DOWN,
     HTTPError,
     Receive,
     Scope,
@@ -128,7 +129,10 @@ class Sidecar:
             # uvicorn's plain-text 500
             if not shutdown_cancelled():
                 raise
-            status, body, ctype, headers = 503, _SHUTTING_DOWN, JSON, [(b"connection", b"close")]
+            status, body, ctype, headers = 503, SHUTTING_DOWN, JSON, [(b"connection", b"close")]
+        if self.draining and (b"connection", b"close") not in headers:
+            # shutting down: the client learns not to send another request on this connection
+            headers = [*headers, (b"connection", b"close")]
         try:
             await send_bytes(send, status, body, ctype, headers)
         except asyncio.CancelledError:
@@ -412,11 +416,6 @@ class Sidecar:
 
 
 _INTERNAL = error_body("internal", "the server failed to answer; the error is in its log")
-_SHUTTING_DOWN = error_body(
-    "shutting_down",
-    "the server shut down before this request was answered (its `--shutdown-timeout` ran out):"
-    " nothing was decided; send it again",
-)
 
 
 def _data_query(scope: Scope) -> str:

@@ -15,6 +15,7 @@ from tenet.utf8 import NotUtf8, decode_utf8
 from tenet.yamlutil import DuplicateKeyError, json_problem, load_json
 
 __all__ = [
+    "SHUTTING_DOWN",
     "HTTPError",
     "Receive",
     "Scope",
@@ -62,6 +63,13 @@ def dumps(value: Any) -> bytes:
 
 def error_body(code: str, message: str) -> bytes:
     return dumps({"error": {"code": code, "message": message}})
+
+
+SHUTTING_DOWN = error_body(
+    "shutting_down",
+    "the server shut down before this request was answered (its `--shutdown-timeout` ran out):"
+    " nothing was decided; send it again",
+)
 
 
 def parse_json(body: bytes) -> Any:

@@ -4,6 +4,7 @@ requests in flight and then flushes the log."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import importlib.util
@@ -29,6 +30,7 @@ from tenet.audit import AuditLog, StoreError, default_actor
 from tenet.server.app import CACHE_SIZE, MAX_BATCH, MAX_BODY, Sidecar
 from tenet.server.audit import SidecarAudit
 from tenet.server.auth import TokenFileError, Tokens
+from tenet.server.protocol import SidecarProtocol, readable
 from tenet.server.reload import BundleWatcher
 
 if TYPE_CHECKING:
@@ -139,12 +141,13 @@ def bind(host: str, port: int) -> socket.socket:
 def uvicorn_config(app: Any, shutdown_timeout: float = 30.0, log_level: str = "info") -> Any:
     """The server's settings, shared by `tenet serve` and the benchmark's constant-response
     floor: uvicorn with httptools on uvloop (the faster stack measured; see
-    docs/performance.md), no proxy-header rewriting, no access log of its own."""
+    docs/performance.md) through `SidecarProtocol` (requests waiting at shutdown
+    answered), no proxy-header rewriting, no access log of its own."""
     has = importlib.util.find_spec
     return uvicorn.Config(
         app,
         loop="uvloop" if has("uvloop") else "asyncio",
-        http="httptools" if has("httptools") else "h11",
+        http=SidecarProtocol,
         ws="none",
         lifespan="off",
         interface="asgi3",
@@ -157,10 +160,30 @@ def uvicorn_config(app: Any, shutdown_timeout: float = 30.0, log_level: str = "i
     )
 
 
+SignalHandler = Callable[[int, FrameType | None], Any]
+
+
+@contextlib.contextmanager
+def _handling(on_exit: SignalHandler, on_hup: SignalHandler) -> Generator[None, None, None]:
+    """TERM and INT handled by `on_exit`, HUP (where there is one) by `on_hup`, and the
+    previous handlers put back after."""
+    handlers = {signal.SIGINT: on_exit, signal.SIGTERM: on_exit}
+    if hasattr(signal, "SIGHUP"):
+        handlers[signal.SIGHUP] = on_hup
+    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server with our signals: TERM and INT mark the app as draining (`/ready`
     answers 503) and stop it gracefully; HUP reloads the bundle. The process then exits 0
-    rather than re-raising the signal."""
+    rather than re-raising the signal. Its shutdown accepts the connections already waiting
+    to be accepted, and ends with `503` `shutting_down` for requests that arrived and were
+    never answered."""
 
     def __init__(self, config: Any, on_exit: Callable[[], None], on_hup: Callable[[], None]):
         super().__init__(config)
@@ -169,15 +192,8 @@ class _Server(uvicorn.Server):
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
-        handled = [signal.SIGINT, signal.SIGTERM]
-        previous = {sig: signal.signal(sig, self.handle_exit) for sig in handled}
-        if hasattr(signal, "SIGHUP"):
-            previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, self._hup)
-        try:
+        with _handling(self.handle_exit, self._hup):
             yield
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self._on_exit()
@@ -185,6 +201,24 @@ class _Server(uvicorn.Server):
 
     def _hup(self, sig: int, frame: FrameType | None) -> None:
         self._on_hup()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # connections a client made while a long decision held the loop wait in the listening
+        # socket's backlog: closing it would reset them, requests sent and all
+        await _accept_waiting(sockets or [])
+        await super().shutdown(sockets)
+        for connection in list(self.server_state.connections):
+            if isinstance(connection, SidecarProtocol):
+                connection.refuse_unanswered()
+
+
+async def _accept_waiting(sockets: list[socket.socket], turns: int = 100) -> None:
+    """Let the event loop accept the connections waiting on the listening sockets (a few
+    turns of the loop, at most `turns`)."""
+    for _ in range(turns):
+        if not any(readable(sock.fileno()) for sock in sockets if sock.fileno() >= 0):
+            return
+        await asyncio.sleep(0)
 
 
 def serve(options: ServeOptions, announce: Callable[[str], None] | None = None) -> None:
@@ -324,7 +358,9 @@ def _run(
         app.draining = True
 
     server = _Server(
-        uvicorn_config(app, options.shutdown_timeout, options.log_level), drain, watcher.trigger
+        uvicorn_config(app, options.shutdown_timeout, options.log_level),
+        drain,
+        watcher.trigger,
     )
     watcher.start()
     try:
