@@ -79,7 +79,8 @@ class Server:
     """`tenet serve` as a child process; stop() sends SIGTERM and waits for it to exit.
 
     `command` runs instead of `tenet serve --addr 127.0.0.1:0 ARGS` (a script that serves
-    the same way, announcing its address)."""
+    the same way, announcing its address); with `ready` False the server is returned as soon
+    as it has announced its address, without waiting for `/ready`."""
 
     def __init__(
         self,
@@ -88,6 +89,7 @@ class Server:
         deadline: float = 30.0,
         headers: dict[str, str] | None = None,
         command: list[str] | None = None,
+        ready: bool = True,
     ) -> None:
         self.headers = headers or {}
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -103,7 +105,8 @@ class Server:
         )
         try:
             self.port = self._read_port(deadline)
-            self.wait_ready(deadline)
+            if ready:
+                self.wait_ready(deadline)
         except BaseException:
             self.kill()
             raise

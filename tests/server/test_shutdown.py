@@ -1,5 +1,5 @@
-"""Shutdown at the edges: requests that reached the server but were not read yet when SIGTERM
-came."""
+"""Signals and shutdown at the edges: a signal sent as soon as the address is announced, and
+requests that reached the server but were not read yet when SIGTERM came."""
 
 from __future__ import annotations
 
@@ -108,3 +108,33 @@ def test_a_request_begun_but_never_finished_gets_a_json_503_at_the_shutdown_time
     assert head.startswith(b"HTTP/1.1 503 "), head
     assert b"content-type: application/json" in head and b"connection: close" in head
     assert json.loads(body)["error"]["code"] == "shutting_down"
+
+
+def _audited(root: Path, tmp_path: Path) -> Server:
+    # the decision log's writer process starts after the announcement: the moments between
+    # are the ones a supervisor's signal must not kill the server in
+    log = f"jsonl://{tmp_path / 'audit.jsonl'}"
+    args = ["--bundle", str(root), "--decision-log", log]
+    return Server(args, tmp_path / "log", ready=False)
+
+
+def test_sigterm_right_after_the_announcement_shuts_down_gracefully(
+    root: Path, tmp_path: Path
+) -> None:
+    s = _audited(root, tmp_path)
+    try:
+        s.proc.send_signal(signal.SIGTERM)
+        assert s.proc.wait(30) == 0
+    finally:
+        s.kill()
+
+
+def test_sighup_right_after_the_announcement_reloads(root: Path, tmp_path: Path) -> None:
+    s = _audited(root, tmp_path)
+    try:
+        s.proc.send_signal(signal.SIGHUP)
+        poll(lambda: "reloaded bundle gates" in s.log.read_text(), what="the reload")
+        s.wait_ready(30)
+        assert s.get("/v1/bundle")[2]["reloads"] == 1
+    finally:
+        assert s.stop() == 0

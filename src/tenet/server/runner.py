@@ -178,21 +178,41 @@ def _handling(on_exit: SignalHandler, on_hup: SignalHandler) -> Generator[None, 
             signal.signal(sig, handler)
 
 
+@contextlib.contextmanager
+def _early_signals(watcher: BundleWatcher) -> Generator[list[int], None, None]:
+    """The signals from binding until uvicorn runs: the address is announced in between, and a
+    supervisor may signal as soon as it reads it. HUP reloads (the watcher acts on it once it
+    starts); TERM and INT are kept, in the list given, for the server to act on once it
+    runs (a graceful shutdown, exit 0) rather than killing the process."""
+    kept: list[int] = []
+    with _handling(lambda sig, frame: kept.append(sig), lambda sig, frame: watcher.trigger()):
+        yield kept
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server with our signals: TERM and INT mark the app as draining (`/ready`
     answers 503) and stop it gracefully; HUP reloads the bundle. The process then exits 0
-    rather than re-raising the signal. Its shutdown accepts the connections already waiting
-    to be accepted, and ends with `503` `shutting_down` for requests that arrived and were
-    never answered."""
+    rather than re-raising the signal. `kept` are signals received before it ran, acted on
+    as it starts. Its shutdown accepts the connections already waiting to be accepted, and
+    ends with `503` `shutting_down` for requests that arrived and were never answered."""
 
-    def __init__(self, config: Any, on_exit: Callable[[], None], on_hup: Callable[[], None]):
+    def __init__(
+        self,
+        config: Any,
+        on_exit: Callable[[], None],
+        on_hup: Callable[[], None],
+        kept: list[int] | None = None,
+    ):
         super().__init__(config)
         self._on_exit = on_exit
         self._on_hup = on_hup
+        self._kept = kept if kept is not None else []
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         with _handling(self.handle_exit, self._hup):
+            for sig in self._kept:
+                self.handle_exit(sig, None)
             yield
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
@@ -245,21 +265,22 @@ def serve(options: ServeOptions, announce: Callable[[str], None] | None = None) 
         raise
     audit: SidecarAudit | None = None
     try:
-        # announced once the log is open, and before its first record: with `stdout:` that
-        # record goes to stdout too, and the address must stay the first line there
-        _announce(sock, watcher.bundle, announce)
-        audit = _start_audit(options, log, watcher) if log is not None else None
-        _freeze_heap(watcher)
-        app = Sidecar(
-            watcher,
-            tokens,
-            max_body=options.max_body,
-            max_batch=options.max_batch,
-            log_requests=options.access_log,
-            audit=audit,
-            cache_size=options.decision_cache,
-        )
-        _run(options, watcher, app, host, sock)
+        with _early_signals(watcher) as kept:
+            # announced once the log is open, and before its first record: with `stdout:` that
+            # record goes to stdout too, and the address must stay the first line there
+            _announce(sock, watcher.bundle, announce)
+            audit = _start_audit(options, log, watcher) if log is not None else None
+            _freeze_heap(watcher)
+            app = Sidecar(
+                watcher,
+                tokens,
+                max_body=options.max_body,
+                max_batch=options.max_batch,
+                log_requests=options.access_log,
+                audit=audit,
+                cache_size=options.decision_cache,
+            )
+            _run(options, watcher, app, host, sock, kept)
     finally:
         sock.close()
         if audit is not None:
@@ -331,6 +352,7 @@ def _run(
     app: Sidecar,
     host: str,
     sock: socket.socket,
+    kept: list[int],
 ) -> None:
     tokens = app.tokens
     if options.token_file:
@@ -361,6 +383,7 @@ def _run(
         uvicorn_config(app, options.shutdown_timeout, options.log_level),
         drain,
         watcher.trigger,
+        kept,
     )
     watcher.start()
     try:
