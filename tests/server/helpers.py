@@ -189,6 +189,13 @@ class Server:
         self._log_file.close()
 
 
+def exchange(port: int, data: bytes) -> tuple[bytes, bytes]:
+    """Send `data` on a new connection as it is, and read until the server closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(data)
+        return read_to_end(sock)
+
+
 def read_to_end(sock: socket.socket) -> tuple[bytes, bytes]:
     """What the server sends until it closes the connection: the response's head (status
     line and headers) and its body."""

@@ -17,7 +17,7 @@ import pytest
 import tenet
 from tenet.bundle.signing import generate_keypair, load_private_key, sign_digest
 from tests.conftest import assert_valid_decision
-from tests.server.helpers import ADMIN, REPO, Server, make_bundle, poll
+from tests.server.helpers import ADMIN, REPO, Server, exchange, make_bundle, poll
 
 TOKEN = "s3cret-token-for-tests-0001"
 
@@ -78,6 +78,44 @@ def test_errors_are_json_over_http(server: Server) -> None:
         got, headers, body = server.request(method, path, raw=raw)
         assert (got, body["error"]["code"]) == (status, code), (path, body)
         assert headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize(
+    ("sent", "message"),
+    [
+        (b"\x00\x01garbage\r\n\r\n", "invalid method encountered"),
+        (b"GET /" + b"a" * 100_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+         "url is too long: url length of 100001 bytes exceeds the maximum of 65535 bytes"),
+        (b"POST /v1/data/access HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n{}",
+         "invalid character in Content-Length"),
+        (b"POST /v1/data/access HTTP/1.1\r\nHost: x\r\n"
+         b"Content-Length: 99999999999999999999999\r\n\r\n{}", "Content-Length overflow"),
+        (b"POST /v1/data/access HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+         b"Content-Length: 3\r\n\r\n{}", "duplicate Content-Length"),
+        (b"POST /v1/data/access HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+         b"zz\r\n{}\r\n0\r\n\r\n", "invalid character in chunk size"),
+        (b"GET /v1/\xc3\xa9 HTTP/1.1\r\nHost: x\r\n\r\n", "its URL cannot be read"),
+    ],
+)  # fmt: skip
+def test_malformed_http_is_refused_in_json(server: Server, sent: bytes, message: str) -> None:
+    head, body = exchange(server.port, sent)
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert b"content-type: application/json" in head and b"connection: close" in head
+    assert json.loads(body) == {
+        "error": {
+            "code": "malformed_http",
+            "message": f"the request is not valid HTTP/1.1: {message}",
+        }
+    }
+
+
+def test_the_http2_preface_is_refused_in_json(server: Server) -> None:
+    head, body = exchange(server.port, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert json.loads(body)["error"] == {
+        "code": "malformed_http",
+        "message": "the server speaks HTTP/1.1, not HTTP/2: send the request as HTTP/1.1",
+    }
 
 
 def test_a_body_over_the_default_limit_gets_413_before_it_is_sent(server: Server) -> None:

@@ -1,20 +1,27 @@
-"""The HTTP/1.1 connection under the sidecar: uvicorn's httptools protocol, keeping, through a
-graceful shutdown, a connection whose request has arrived but is not read yet."""
+"""The HTTP/1.1 connection under the sidecar: uvicorn's httptools protocol, refusing a request it
+cannot parse in JSON as every other refusal is, and keeping, through a graceful shutdown, a
+connection whose request has arrived but is not read yet."""
 
 from __future__ import annotations
 
 import select
+import sys
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from tenet.server.http import SHUTTING_DOWN
+from tenet.server.http import SHUTTING_DOWN, error_body
 
-__all__ = ["SidecarProtocol", "readable"]
+__all__ = ["SidecarProtocol", "malformed_http", "readable"]
 
 
 class SidecarProtocol(HttpToolsProtocol):
-    """One connection. One thing differs from uvicorn's protocol, off the path of a request:
+    """One connection. Two things differ from uvicorn's protocol, neither on the path of a
+    request that parses:
 
+    - a request the parser refuses (a bad request line, a bad or repeated `Content-Length`,
+      a bad chunk size, HTTP/2) is answered `400` `malformed_http` in JSON, naming what was
+      wrong, where uvicorn answers plain text;
     - at a graceful shutdown, uvicorn closes every connection without a request in flight.
       A request sent while a long decision held the event loop has not been read yet, so its
       connection looked idle and was closed, and the client, which had sent it whole, was
@@ -22,6 +29,10 @@ class SidecarProtocol(HttpToolsProtocol):
       request is answered, with `Connection: close`, and the connection then closed.
       `refuse_unanswered` answers `503` `shutting_down` on one still waiting when the
       shutdown timeout runs out."""
+
+    def send_400_response(self, msg: str) -> None:
+        # called while the parser's error is being handled: it says what was wrong
+        self._answer_and_close(400, malformed_http(sys.exc_info()[1]))
 
     def shutdown(self) -> None:
         if self._unread():
@@ -68,6 +79,26 @@ class SidecarProtocol(HttpToolsProtocol):
         )
         self.transport.write(b"".join(content))
         self.transport.close()
+
+
+def malformed_http(err: BaseException | None) -> bytes:
+    """The JSON refusal of a request the HTTP parser could not read, saying why."""
+    if isinstance(err, httptools.HttpParserCallbackError):
+        # uvicorn's own reading of the request failed (a URL it cannot parse): that says why
+        err = err.__context__
+    reason = str(err) if isinstance(err, httptools.HttpParserError) else ""
+    if isinstance(err, httptools.HttpParserUpgrade) or reason.startswith("Pause on PRI"):
+        message = "the server speaks HTTP/1.1, not HTTP/2: send the request as HTTP/1.1"
+    elif isinstance(err, httptools.HttpParserInvalidURLError) and "too long" not in reason:
+        message = "the request is not valid HTTP/1.1: its URL cannot be read"
+    elif reason:
+        first, _, rest = reason.partition(" ")
+        if first.isalpha():  # "Invalid method ...", but not "Content-Length overflow"
+            first = first.lower()
+        message = f"the request is not valid HTTP/1.1: {first} {rest}".rstrip()
+    else:
+        message = "the request is not valid HTTP/1.1"
+    return error_body("malformed_http", message)
 
 
 def readable(fd: int) -> bool:

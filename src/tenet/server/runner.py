@@ -141,8 +141,8 @@ def bind(host: str, port: int) -> socket.socket:
 def uvicorn_config(app: Any, shutdown_timeout: float = 30.0, log_level: str = "info") -> Any:
     """The server's settings, shared by `tenet serve` and the benchmark's constant-response
     floor: uvicorn with httptools on uvloop (the faster stack measured; see
-    docs/performance.md) through `SidecarProtocol` (requests waiting at shutdown
-    answered), no proxy-header rewriting, no access log of its own."""
+    docs/performance.md) through `SidecarProtocol` (JSON refusals of malformed HTTP, requests
+    waiting at shutdown answered), no proxy-header rewriting, no access log of its own."""
     has = importlib.util.find_spec
     return uvicorn.Config(
         app,
