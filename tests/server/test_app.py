@@ -174,7 +174,7 @@ def test_unknown_queries_and_endpoints_get_404_and_wrong_methods_405(app: Sideca
     response = call(app, "GET", "/v1/decisions/access.allow")
     assert error(response) == (405, "method_not_allowed")
     assert response[1][b"allow"] == b"POST"
-    assert call(app, "POST", "/health")[1][b"allow"] == b"GET"
+    assert call(app, "POST", "/health")[1][b"allow"] == b"GET, HEAD"
 
 
 def test_bodies_over_the_limit_get_413(app: Sidecar) -> None:
@@ -542,3 +542,17 @@ def test_an_answer_cancelled_while_it_is_sent_is_cut_short(app: Sidecar) -> None
     _cancel_in_flight(app, receive, send, started)
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
     assert sent[0]["status"] == 200 and app.metrics.in_flight == 0
+
+
+def test_head_is_get_without_the_body(app: Sidecar) -> None:
+    for path in ("/health", "/ready", "/metrics", "/v1/bundle", "/openapi.json"):
+        get = call(app, "GET", path)
+        head = call(app, "HEAD", path)  # the app writes the body; uvicorn leaves it out
+        assert head[0] == get[0] == 200
+        assert head[1][b"content-type"] == get[1][b"content-type"]
+    response = call(app, "HEAD", "/v1/decisions/access.allow")
+    assert error(response) == (405, "method_not_allowed") and response[1][b"allow"] == b"POST"
+    response = call(app, "PUT", "/health")
+    assert error(response) == (405, "method_not_allowed")
+    assert response[1][b"allow"] == b"GET, HEAD"
+    assert response[2]["error"]["message"] == "`/health` takes GET or HEAD, not PUT"

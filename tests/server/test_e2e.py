@@ -118,6 +118,22 @@ def test_the_http2_preface_is_refused_in_json(server: Server) -> None:
     }
 
 
+def test_head_answers_as_get_without_the_body(server: Server) -> None:
+    conn = server.connection()
+    try:
+        for path in ("/health", "/openapi.json", "/ready"):
+            conn.request("GET", path)
+            got = conn.getresponse()
+            body = got.read()
+            conn.request("HEAD", path)  # on the same connection: no body left behind
+            head = conn.getresponse()
+            assert head.read() == b"" and head.status == got.status == 200
+            assert head.getheader("content-length") == str(len(body))
+            assert head.getheader("content-type") == got.getheader("content-type")
+    finally:
+        conn.close()
+
+
 def test_a_body_over_the_default_limit_gets_413_before_it_is_sent(server: Server) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
         sock.sendall(

@@ -168,12 +168,14 @@ class Sidecar:
             else:
                 raise HTTPError(404, "not_found", f"no endpoint at `{path}`; see /openapi.json")
         allowed, route, handler = found
-        if method != allowed:
+        if method != allowed and not (method == "HEAD" and allowed == "GET"):
+            # HEAD is GET without the body (RFC 9110 9.3.2): uvicorn leaves the body out
+            takes = "GET or HEAD" if allowed == "GET" else allowed
             raise HTTPError(
                 405,
                 "method_not_allowed",
-                f"`{path}` takes {allowed}, not {method}",
-                [(b"allow", allowed.encode())],
+                f"`{path}` takes {takes}, not {method}",
+                [(b"allow", b"GET, HEAD" if allowed == "GET" else allowed.encode())],
             )
         return route, handler
 

@@ -54,6 +54,17 @@ def _json_response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"description": description, "content": {_JSON: {"schema": schema}}}
 
 
+def _with_head(item: dict[str, Any]) -> dict[str, Any]:
+    """A GET path item that also declares HEAD: the same statuses and headers, no body."""
+    get = item["get"]
+    responses = {
+        status: {key: value for key, value in response.items() if key != "content"}
+        for status, response in get["responses"].items()
+    }
+    head = {**get, "summary": f"{get['summary']} (headers only)", "responses": responses}
+    return {**item, "head": head}
+
+
 def _schemas(max_batch: int) -> dict[str, Any]:
     decision = copy.deepcopy(decision_schema())
     defs = decision.pop("$defs", {})
@@ -277,7 +288,7 @@ def openapi(auth: bool, max_body: int, max_batch: int) -> dict[str, Any]:
         responses = {"200": ok, "405": e405, **(extra or {})}
         if auth:
             responses["401"] = e401
-        return {"get": {"summary": summary, "responses": responses}}
+        return _with_head({"get": {"summary": summary, "responses": responses}})
 
     query_param = {
         "name": "query",
@@ -327,16 +338,18 @@ def openapi(auth: bool, max_body: int, max_batch: int) -> dict[str, Any]:
             "The bundle deciding now, and the last reload error",
             _json_response("The active bundle.", _ref("BundleStatus")),
         ),
-        "/health": {
-            "get": {
-                "summary": "Liveness: `degraded` while the last reload failed",
-                "security": [],
-                "responses": {
-                    "200": _json_response("The server is up.", _ref("Health")),
-                    "405": e405,
-                },
+        "/health": _with_head(
+            {
+                "get": {
+                    "summary": "Liveness: `degraded` while the last reload failed",
+                    "security": [],
+                    "responses": {
+                        "200": _json_response("The server is up.", _ref("Health")),
+                        "405": e405,
+                    },
+                }
             }
-        },
+        ),
         "/ready": get(
             "Readiness: a bundle is loaded and the server is not shutting down",
             _json_response("Ready.", {"type": "object"}),
