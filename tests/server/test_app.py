@@ -337,6 +337,16 @@ def test_a_batch_answers_in_order_with_errors_in_place(app: Sidecar) -> None:
         (400, "bad_request"),
     ]
     assert out[-1]["error"]["message"].startswith("requests[7] has `input` null: leave `input` out")
+    # every error entry names its request
+    messages = [o["error"]["message"] for o in out if "error" in o]
+    assert [m.split(" ", 1)[0].rstrip(":") for m in messages] == [
+        f"requests[{i}]" for i in (1, 3, 4, 5, 6, 7)
+    ]
+    assert messages[0].startswith("requests[1]: unknown query `nope`")
+    assert messages[1] == (
+        "requests[3]: `now`: `bad` is not an RFC 3339 timestamp such as 2026-01-01T00:00:00Z"
+    )
+    assert messages[4].startswith("requests[6]: input /999: the document has more than 1000")
 
 
 def test_malformed_batches_get_400(app: Sidecar) -> None:

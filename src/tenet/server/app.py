@@ -349,8 +349,11 @@ class Sidecar:
                 input, now, explain = item.get("input"), item.get("now"), item.get("explain")
                 decision = _decide(bundle, query, input, now, explain)
             except HTTPError as err:
-                error = {"code": err.code, "message": err.message}
-                out.append({"error": error, "status": err.status})
+                # every entry's error names its request, as those about its fields already do
+                message = (
+                    err.message if err.message.startswith(where) else f"{where}: {err.message}"
+                )
+                out.append({"error": {"code": err.code, "message": message}, "status": err.status})
                 continue
             doc = decision.to_dict()
             out.append(doc)
