@@ -11,8 +11,9 @@ import json
 import os
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 import yaml
@@ -44,8 +45,15 @@ from tenet.ci import (
     render_text_all,
 )
 from tenet.cli_authoring import check_command, fmt_command, test_command
+from tenet.cli_common import (
+    binary_stdin,
+    check_log_options,
+    load,
+    log_failed,
+    write_file,
+    write_output,
+)
 from tenet.cli_common import bundle_failed as _bundle_failed
-from tenet.cli_common import check_log_options, load, log_failed, write_file
 from tenet.cli_common import fail as _fail
 from tenet.cli_fairness import fairness
 from tenet.cli_serve import serve
@@ -53,7 +61,7 @@ from tenet.diagnostics import PolicyError, QueryError, render_all
 from tenet.escape import printable
 from tenet.locate import unreadable
 from tenet.report import render_text
-from tenet.utf8 import NotUtf8, decode_utf8
+from tenet.utf8 import NotUtf8, Utf8Checker, decode_utf8
 from tenet.wording import count
 from tenet.yamlutil import load_json, load_yaml
 
@@ -68,7 +76,7 @@ def _read_input(path: str) -> tuple[str, Any]:
     """The text and document of a YAML or JSON file or `-` (stdin); raises _InputError."""
     name = printable(path)  # a file name cannot start a line of the log either
     try:
-        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+        data = binary_stdin().read() if path == "-" else Path(path).read_bytes()
     except OSError as err:
         raise _InputError(f"cannot read input `{name}`: {err.strerror or err}") from None
     try:
@@ -354,11 +362,12 @@ def bundle() -> None:
 def build(path: str, output: str | None) -> None:
     """Build a reproducible .tar.gz of the bundle at PATH (same files, same bytes)."""
     b = load(path)
-    out = Path(output or f"{b.name}-{b.version}.tar.gz")
-    if Path(path).is_dir() and out.resolve().is_relative_to(Path(path).resolve()):
+    out = output or f"{b.name}-{b.version}.tar.gz"
+    inside = Path(os.path.realpath(out)).is_relative_to(Path(path).resolve())  # loops: no error
+    if out != "-" and Path(path).is_dir() and inside:
         _fail(f"`{out}` is inside the bundle; write the archive outside `{path}`")
-    write_file(out, build_archive(b.files, b.signature), 0o644)
-    click.echo(f"built {out}: {b.name} {b.version}, {len(b.files)} files, {b.digest}")
+    said = f"built {out}: {b.name} {b.version}, {len(b.files)} files, {b.digest}"
+    write_output(out, build_archive(b.files, b.signature), said, 0o644)
     sig = parse_signature(b.signature) if b.signature is not None else None
     if sig is not None and (isinstance(sig, str) or sig.digest != b.digest):
         click.echo(
@@ -397,17 +406,15 @@ def sign(path: str, key_path: str, output: str | None) -> None:
         _fail(str(err))
     b = load(path)
     signature = sign_digest(key, b.digest).to_bytes()
+    said = f"signed {b.name} {b.version} ({b.digest}) with key {key_id(key.public_key())}"
     if Path(path).is_dir():
         if output is not None:
             _fail("`--output` is for archives; a folder is signed in place")
         write_file(Path(path) / ".signature", signature, 0o644)
-        where = str(Path(path) / ".signature")
+        click.echo(f"{said}\nwrote {Path(path) / '.signature'}")
     else:
-        target = Path(output or path)
-        write_file(target, build_archive(b.files, signature), 0o644)
-        where = str(target)
-    click.echo(f"signed {b.name} {b.version} ({b.digest}) with key {key_id(key.public_key())}")
-    click.echo(f"wrote {where}")
+        where = output or path
+        write_output(where, build_archive(b.files, signature), f"{said}\nwrote {where}", 0o644)
 
 
 @bundle.command()
@@ -446,6 +453,13 @@ def verify(path: str, public_key: str) -> None:
 @click.option("--force", is_flag=True, help="Replace keys that are already there.")
 def keygen(out_dir: str, name: str, force: bool) -> None:
     """Write a new Ed25519 key pair: NAME.pem (private, PKCS#8) and NAME.pub.pem (public)."""
+    if not name or name.startswith(".") or "/" in name:
+        # a path would write the pair outside --out, and `.x` would hide it
+        what = f"`{printable(name)}` is not a plain file name" if name else "is empty"
+        _fail(
+            f"--name {what}\n  = help: give a stem such as `release`, without `/` and not "
+            "starting with `.`"
+        )
     private_path = Path(out_dir) / f"{name}.pem"
     public_path = Path(out_dir) / f"{name}.pub.pem"
     for p in (private_path, public_path):
@@ -477,17 +491,31 @@ def diff(old: str, new: str, inputs_path: str | None, fmt: str, fail_on_change: 
         if inputs_path is None:
             result = diff_bundles(a, b)
         else:
-            with open(inputs_path, encoding="utf-8") as lines:
-                result = diff_bundles(a, b, lines)
+            with open(inputs_path, "rb") as raw:
+                result = diff_bundles(a, b, _utf8_lines(raw))
     except InputsError as err:
         _fail(f"inputs `{inputs_path}`: {err}")
-    except (OSError, UnicodeDecodeError) as err:
-        _fail(f"cannot read inputs `{inputs_path}`: {err}")
+    except NotUtf8 as bad:
+        _fail(
+            f"inputs file `{inputs_path}` is not UTF-8 text: {bad.where()}\n  = help: save it "
+            f"as UTF-8, e.g. {bad.iconv()}"
+        )
+    except OSError as err:
+        _fail(f"cannot read inputs `{inputs_path}`: {err.strerror or err}")
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
         click.echo(render_diff(result, f"`{inputs_path}`"))
     sys.exit(EXIT_DENY if fail_on_change and result.decisions else EXIT_ALLOW)
+
+
+def _utf8_lines(raw: IO[bytes]) -> Iterator[str]:
+    """The lines of a file read as it goes, each checked to be UTF-8 (raises `NotUtf8` at the
+    first bad byte, placed in the whole file)."""
+    checker = Utf8Checker()
+    for line in raw:
+        yield checker.feed(line)
+    checker.feed(b"", final=True)
 
 
 main.add_command(cli_audit.audit)

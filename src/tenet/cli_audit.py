@@ -21,7 +21,7 @@ from tenet.audit.log import expired_behind, store_path
 from tenet.audit.query import Filter, parse_since, parse_where, select
 from tenet.audit.records import Anchor, version_of
 from tenet.audit.redact import KEY_ENV, TOKEN, Redactor, key_id, read_key
-from tenet.cli_common import check_actor, load, read_log, write_report
+from tenet.cli_common import check_actor, load, read_log, write_output
 from tenet.cli_common import fail as _fail
 from tenet.runtime.builtins.time import duration_seconds
 from tenet.wording import count
@@ -401,7 +401,7 @@ def report_cmd(log_url: str, since: str, incident: str | None, output: str, fmt:
     )
     window = f"in the last {since}" if duration_seconds(since) is not None else f"since {since}"
     verdict = "DOES NOT VERIFY" if problems else "verifies"
-    write_report(
+    write_output(
         output,
         text,
         f"wrote {output}: {count(summary.decisions, 'decision')} {window}, the audit chain "

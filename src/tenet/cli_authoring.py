@@ -8,7 +8,10 @@ Exit codes: 0 clean, 1 findings (failed tests, files to reformat, errors), 2 cou
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import os
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +19,7 @@ from pathlib import Path
 import click
 
 import tenet
-from tenet.cli_common import EXIT_USAGE, bundle_failed, write_file
+from tenet.cli_common import EXIT_USAGE, FloatRange, binary_stdin, bundle_failed, write_file
 from tenet.cli_common import fail as _fail
 from tenet.diagnostics import Diagnostic, PolicyError, render_all
 from tenet.source import Source, Span
@@ -78,13 +81,13 @@ def _display(path: Path, root: Path) -> str:
 @click.option("--coverage", is_flag=True, help="Report what the cases evaluated.")
 @click.option(
     "--threshold",
-    type=click.FloatRange(0, 100),
+    type=FloatRange(0, 100),
     default=None,
     help="Fail when coverage is below this percentage (implies --coverage).",
 )
 @click.option(
     "--threshold-checks",
-    type=click.FloatRange(-1, 100),
+    type=FloatRange(-1, 100),
     is_flag=False,
     flag_value=-1.0,
     default=None,
@@ -163,27 +166,41 @@ def _policy_files(paths: tuple[str, ...]) -> list[Path]:
         if path.is_dir():
             for found in sorted(path.rglob("*.tenet")):
                 rel = found.relative_to(path).parts
-                if not any(part.startswith((".", "__pycache__")) for part in rel):
+                hidden = any(part.startswith((".", "__pycache__")) for part in rel)
+                if not hidden and not found.is_dir():  # a folder `x.tenet`: its files are found
                     out.append(found)
         else:
             out.append(path)
-    seen: set[Path] = set()
+    seen: set[str] = set()
     unique = []
     for f in out:
-        if f.resolve() not in seen:
-            seen.add(f.resolve())
+        key = os.path.realpath(f)  # a link that loops is kept, to be refused when read
+        if key not in seen:
+            seen.add(key)
             unique.append(f)
     return unique
 
 
-def _read_text(path: Path) -> str | None:
+def _read_text(path: Path | None) -> str | None:
+    """The text of a policy file, or of standard input for None; None, once said why, when it
+    cannot be read or is not UTF-8."""
+    name = "<stdin>" if path is None else str(path)
     try:
-        return decode_utf8(path.read_bytes())
+        return decode_utf8(binary_stdin().read() if path is None else _read_regular(path))
     except OSError as err:
-        click.echo(f"error: cannot read `{path}`: {err.strerror or err}", err=True)
+        click.echo(f"error: cannot read `{name}`: {err.strerror or err}", err=True)
     except NotUtf8 as bad:
-        click.echo(f"error: `{path}` is not UTF-8 text: {bad.where()}", err=True)
+        click.echo(f"error: `{name}` is not UTF-8 text: {bad.where()}", err=True)
     return None
+
+
+def _read_regular(path: Path) -> bytes:
+    """A regular file's bytes; a FIFO or a device is refused (OSError) rather than read, which
+    could block forever. It is opened without waiting for a FIFO's writer, then looked at."""
+    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "it is not a regular file")
+        return f.read()
 
 
 @click.command(name="fmt")
@@ -202,7 +219,9 @@ def fmt_command(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> No
     from tenet.syntax.format import format_source
 
     if paths == ("-",):
-        text = sys.stdin.read()
+        text = _read_text(None)
+        if text is None:
+            sys.exit(EXIT_USAGE)
         out, diags = format_source(Source("<stdin>", text))
         if out is None:
             click.echo(render_all(diags), err=True)
@@ -391,11 +410,11 @@ def _check_bundle(root: Path, only: set[Path] | None) -> tuple[list[Diagnostic],
         base = root
     prefix = "" if base.is_file() or base == Path(".") else base.as_posix().rstrip("/") + "/"
     if tree.diagnostics:
-        return [_rebase(d, prefix) for d in tree.diagnostics], 0
+        return [_rebase(d, prefix, root) for d in tree.diagnostics], 0
     manifest, problems = parse_manifest(tree.files.get(MANIFEST), default_name(base))
     too_new = check_requires(manifest, __version__)
     if too_new is not None:
-        return [_rebase(too_new, prefix)], 0
+        return [_rebase(too_new, prefix, root)], 0
     files = read_parts(tree, base, manifest, bundle_digest(tree.files))
     files.diagnostics[:0] = problems
     try:
@@ -427,7 +446,7 @@ def _check_bundle(root: Path, only: set[Path] | None) -> tuple[list[Diagnostic],
     findings = _dedupe(findings)
     findings.sort(key=lambda d: (d.path or "", d.line or 0, d.column or 0, d.severity != "error"))
     checked = len(files.sources) if wanted is None else len(wanted)
-    return [_rebase(d, prefix) for d in findings], checked
+    return [_rebase(d, prefix, root) for d in findings], checked
 
 
 def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
@@ -441,9 +460,10 @@ def _dedupe(diags: list[Diagnostic]) -> list[Diagnostic]:
     return out
 
 
-def _rebase(d: Diagnostic, prefix: str) -> Diagnostic:
-    """The diagnostic with its file named from where the command ran."""
-    if not prefix:
+def _rebase(d: Diagnostic, prefix: str, root: Path) -> Diagnostic:
+    """The diagnostic with its file named from where the command ran; one about the bundle
+    as a whole names it as given already."""
+    if not prefix or d.file == str(root):
         return d
     if d.span is not None:
         source = d.span.source

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import errno
+import math
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
-from typing import NoReturn
+from typing import IO, Any, NoReturn
 
 import click
 from click.core import ParameterSource
@@ -16,19 +19,34 @@ from tenet.audit.log import names_someone
 from tenet.audit.stores import AuditStore, StoreError, open_store
 from tenet.bundle.signing import KeyFileError
 from tenet.diagnostics import PolicyError
+from tenet.escape import printable
 from tenet.wording import count
 
 __all__ = [
     "EXIT_USAGE",
+    "FloatRange",
+    "binary_stdin",
     "bundle_failed",
     "fail",
     "load",
     "read_log",
+    "write_atomically",
     "write_file",
-    "write_report",
+    "write_output",
 ]
 
 EXIT_USAGE = 2  # Tenet could not do what was asked
+
+
+class FloatRange(click.FloatRange):
+    """click's FloatRange, refusing `nan`: it compares false with every bound, so click lets
+    it through, and it then passes or fails every comparison made with it."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if math.isnan(number):
+            self.fail(f"{value!r} is not a number.", param, ctx)
+        return number
 
 
 def fail(message: str) -> NoReturn:
@@ -100,18 +118,47 @@ def load(path: str, public_key: str | None = None) -> tenet.Bundle:
         fail(f"bundle `{path}` nests too deeply to load")
 
 
-def write_report(output: str, text: str, said: str) -> None:
-    """Write a report file whole (`write_atomically`), or to stdout when `output` is `-`, then
-    print `said` (on stderr when the report went to stdout); or fail naming the file."""
-    if output == "-":
-        click.echo(text)
+def binary_stdin() -> IO[bytes]:
+    """Standard input, for bytes; fails (exit 2) when the process was started without one
+    (`<&-`), where Python leaves `sys.stdin` None."""
+    if sys.stdin is None:
+        fail("cannot read standard input: it is closed")
+    return sys.stdin.buffer
+
+
+def write_output(output: str, data: str | bytes, said: str, mode: int | None = None) -> None:
+    """Write a report or an archive whole to the file `output` (`write_file`), or to standard
+    output when `output` is `-` or names it (`/dev/stdout`), then print `said`: on stderr when
+    the data went to standard output, where it would be mixed with it."""
+    if output == "-" or _is_stdout(output):
+        if isinstance(data, bytes) and sys.stdout is not None and sys.stdout.isatty():
+            fail(
+                "standard output is a terminal, which cannot show binary data\n  = help: "
+                "redirect it (`> FILE` or `| COMMAND`), or give a file name"
+            )
+        click.echo(data, nl=isinstance(data, str))
         click.echo(said, err=True)
         return
     path = Path(output)
-    if not path.parent.is_dir():
-        fail(f"cannot write `{output}`: the folder `{path.parent}` does not exist")
-    write_file(path, text.encode("utf-8"))
+    if not path.parent.is_dir():  # no folder is made for a report or an archive
+        in_the_way = _file_in_the_way(path)
+        why = (
+            f"`{in_the_way}` is a file, not a folder"
+            if in_the_way is not None
+            else f"the folder `{path.parent}` does not exist"
+        )
+        fail(f"cannot write `{printable(output)}`: {why}")
+    write_file(path, data.encode("utf-8") if isinstance(data, str) else data, mode)
     click.echo(said)
+
+
+def _is_stdout(output: str) -> bool:
+    """Whether `output` is the file standard output already writes to (`/dev/stdout`, or
+    `/dev/fd/1`): written apart, the data and what is said after it would be interleaved."""
+    try:
+        return os.path.samestat(os.stat(output), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError, AttributeError):  # no such file; stdout closed or not a file
+        return False
 
 
 def write_file(path: Path, data: bytes, mode: int | None = None) -> None:
@@ -128,11 +175,19 @@ def write_file(path: Path, data: bytes, mode: int | None = None) -> None:
         fail(f"cannot write `{path}`: {_unwritable(path, err)}")
 
 
-def _unwritable(path: Path, err: OSError) -> str:
-    # mkdir says only "File exists" when a file stands where a parent folder should be
+def _file_in_the_way(path: Path) -> Path | None:
+    """The file standing where a parent folder of `path` should be, if one does."""
     for parent in reversed(path.parents):
         if parent.exists() and not parent.is_dir():
-            return f"`{parent}` is a file, not a folder"
+            return parent
+    return None
+
+
+def _unwritable(path: Path, err: OSError) -> str:
+    # mkdir says only "File exists" when a file stands where a parent folder should be
+    in_the_way = _file_in_the_way(path)
+    if in_the_way is not None:
+        return f"`{in_the_way}` is a file, not a folder"
     if isinstance(err, IsADirectoryError):
         return "it is a folder"
     why = err.strerror or str(err)
@@ -141,13 +196,28 @@ def _unwritable(path: Path, err: OSError) -> str:
 
 def write_atomically(path: Path, data: bytes, mode: int | None = None) -> None:
     """Write a file whole or not at all: a reader never sees half an archive, key or policy.
-    Without `mode`, a file that exists keeps its permissions and a new one gets 0644."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    Without `mode`, a file that exists keeps its permissions and a new one gets 0644.
+
+    A link is followed: the file it points to is replaced and the link kept. A character
+    device or a FIFO (`/dev/null`, a pipe) is written into, as `cp` and `tar` do, since
+    replacing it would destroy it; anything else that is not a regular file is refused
+    (OSError), never replaced."""
+    try:
+        st: os.stat_result | None = os.stat(path)
+    except FileNotFoundError:
+        st = None  # a new file, or a link to one
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        if not (stat.S_ISCHR(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
+            what = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+            raise OSError(errno.EINVAL, f"it is {what}")
+        with open(path, "wb") as f:
+            f.write(data)
+        return
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     if mode is None:
-        try:
-            mode = path.stat().st_mode & 0o7777
-        except FileNotFoundError:
-            mode = 0o644
+        mode = st.st_mode & 0o7777 if st is not None else 0o644
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:

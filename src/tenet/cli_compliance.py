@@ -11,7 +11,7 @@ import click
 from tenet.audit import StoreError, verify
 from tenet.audit.query import parse_since
 from tenet.cli_common import fail as _fail
-from tenet.cli_common import load, read_log, write_report
+from tenet.cli_common import load, read_log, write_output
 from tenet.compliance.matrix import build_matrix, render_csv, render_text
 from tenet.compliance.pack import build_pack, others_note, render_pack_html
 from tenet.diagnostics import did_you_mean
@@ -87,7 +87,7 @@ def report_cmd(
     )
     gaps = sum(1 for c in pack.controls if not c.checks)
     verdict = "verifies" if pack.chain_ok else "DOES NOT VERIFY"
-    write_report(
+    write_output(
         output,
         text,
         f"wrote {output}: {count(len(pack.controls), 'control')} ({count(gaps, 'gap')}), "

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
 import yaml
 
+from tenet.cli_common import binary_stdin
 from tenet.cli_common import fail as _fail
 from tenet.escape import CONTROL, printable
 from tenet.fairness import FairnessError, Metrics, compute_file, metrics, padded
@@ -156,7 +156,7 @@ def compute(
             groups=list(groups),
             score=score,
             pos_label=pos_label,
-            stdin=sys.stdin.buffer if path == "-" else None,
+            stdin=binary_stdin() if path == "-" else None,
         )
         block = metrics(found)
     except FairnessError as err:

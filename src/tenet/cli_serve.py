@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from tenet.bundle.signing import KeyFileError
-from tenet.cli_common import bundle_failed, check_log_options, log_failed
+from tenet.cli_common import FloatRange, bundle_failed, check_log_options, log_failed
 from tenet.cli_common import fail as _fail
 from tenet.diagnostics import PolicyError
 
@@ -53,14 +53,14 @@ from tenet.diagnostics import PolicyError
 )
 @click.option(
     "--watch-interval",
-    type=click.FloatRange(min=0),
+    type=FloatRange(min=0),
     default=1.0,
     show_default=True,
     help="Seconds between looks at the bundle for changes (0: never; SIGHUP still reloads).",
 )
 @click.option(
     "--shutdown-timeout",
-    type=click.FloatRange(min=0),
+    type=FloatRange(min=0),
     default=30.0,
     show_default=True,
     help="Seconds to let requests in flight finish after SIGTERM.",

@@ -8,6 +8,8 @@ import json
 import os
 import re
 import sqlite3
+import stat
+import threading
 import time
 from pathlib import Path
 
@@ -383,3 +385,25 @@ def test_a_sqlite_body_that_is_no_record_is_modified(tmp_path: Path, body: str) 
     assert (problem.record_id, problem.kind) == (written[2]["id"], "modified")
     result = CliRunner().invoke(main, ["audit", "report", "--log", url, "-o", str(tmp_path / "r")])
     assert result.exit_code == 1 and "DOES NOT VERIFY" in result.output
+
+
+def test_a_report_into_a_fifo_is_written_through_it(tmp_path: Path) -> None:
+    url, _ = make_log(tmp_path)
+    fifo = tmp_path / "r.html"
+    os.mkfifo(fifo)
+    read: list[bytes] = []
+    reader = threading.Thread(target=lambda: read.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = run("audit", "report", "--log", url, "-o", str(fifo))
+    reader.join(10)
+    assert result.exit_code == 0
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert read[0].startswith(b"<!DOCTYPE html>")
+
+
+def test_a_log_that_is_no_regular_file_is_not_said_to_be_missing(tmp_path: Path) -> None:
+    fifo = tmp_path / "audit.jsonl"
+    os.mkfifo(fifo)
+    result = run("audit", "verify", "--log", f"jsonl://{fifo}")
+    assert result.exit_code == 2
+    assert result.stderr == f"error: cannot open `jsonl://{fifo}`: `{fifo}` is not a regular file\n"

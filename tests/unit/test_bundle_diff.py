@@ -268,7 +268,16 @@ def test_new_evaluation_errors_are_reported(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("not json", "line 1 is not JSON"),
+        ("not json", "line 1 is not valid JSON at column 1: expecting value"),
+        ('{"query": "deploy", "query": "x"}', "line 1 is not valid JSON at column 21: the key"),
+        (
+            '{"query": "deploy", "input": NaN}',
+            "line 1 is not valid JSON at column 30: `NaN` is not a JSON number",
+        ),
+        (
+            '{"query": "deploy", "input": ' + "[" * 5000 + "]" * 5000 + "}",
+            "line 1 is not valid JSON: the document nests too deeply to read",
+        ),
         ("[1]", 'line 1 must be an object like {"query": "deploy", "input": {}}'),
         ('{"query": "deploy", "inputs": {}}', "line 1 has unknown field `inputs`"),
         ('{"query": "deploy", "now": "yesterday"}', "line 1: "),

@@ -384,3 +384,31 @@ def test_a_file_that_is_not_utf8_is_an_error_at_its_first_bad_byte(
         f"save it as UTF-8, or convert it, e.g. `iconv -f {'utf-16' if utf16 else 'latin1'} "
         "-t utf-8 IN > OUT`"
     )
+
+
+@pytest.mark.parametrize(
+    "name", ["tenet.yaml", "data.yaml", "sub/data.json", "schemas/s.schema.json"]
+)
+def test_a_folder_named_as_a_file_the_bundle_reads_is_a_load_error(
+    tmp_path: Path, name: str
+) -> None:
+    root = make_bundle(tmp_path / "b", **{name: None})
+    (root / name).mkdir(parents=True)
+    with pytest.raises(tenet.PolicyError) as info:
+        tenet.load_bundle(root)
+    (d,) = info.value.diagnostics
+    assert (d.code, d.message, d.file) == ("bundle", f"`{name}` is a folder, not a file", name)
+    assert d.help == f"rename or remove the folder: the bundle reads `{name}` as a file"
+
+
+def test_a_schema_that_is_not_utf8_names_the_byte(tmp_path: Path) -> None:
+    root = make_bundle(tmp_path / "b")
+    (root / "schemas" / "x.schema.json").write_bytes(b'{"title": "caf\xe9"}')
+    with pytest.raises(tenet.PolicyError) as info:
+        tenet.load_bundle(root)
+    (d,) = info.value.diagnostics
+    assert d.code == "encoding"
+    assert d.message == (
+        "`schemas/x.schema.json` is not UTF-8 text: line 1, column 15 holds the byte 0xe9 "
+        "(at byte offset 14)"
+    )

@@ -5,6 +5,7 @@ loading a bundle is not affected by warnings."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -618,3 +619,83 @@ def test_catalogue_and_schema_errors_are_placed_with_help_and_no_misleading_warn
         "error[schema] 1:41 schema `schemas/s.schema.json` is invalid at `/properties/a/type`: "
         '`"strng"` is not a valid `type` | did you mean `string`?',
     ]
+
+
+DEEP_JSON = '{"a":' * 3000 + "1" + "}" * 3000
+DEEP_YAML = "description: " + "[" * 100_000 + "]" * 100_000 + "\n"
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "code", "message"),
+    [
+        ("x/data.json", DEEP_JSON, "data", "data file `x/data.json` is not valid JSON"),
+        ("data.yaml", DEEP_YAML, "data", "data file `data.yaml` is not valid YAML"),
+        ("tenet.yaml", DEEP_YAML, "manifest", "`tenet.yaml` is not valid YAML"),
+        (
+            "schemas/s.schema.json",
+            DEEP_JSON,
+            "schema",
+            "schema `schemas/s.schema.json` is not valid JSON",
+        ),
+        (
+            "frameworks/f.yaml",
+            DEEP_YAML,
+            "framework",
+            "framework catalogue `frameworks/f.yaml` is not valid YAML",
+        ),
+    ],
+)
+def test_a_file_nesting_past_the_parser_is_a_finding_naming_it(
+    tmp_path: Path, path: str, text: str, code: str, message: str
+) -> None:
+    files = {"p.tenet": "package p\n\nallow if { input.x }\n", path: text}
+    root = write_bundle(tmp_path / "b", files)
+    result = run(str(root), "--format", "json")
+    assert result.exit_code == 1
+    (finding,) = json.loads(result.stdout)["findings"]
+    assert finding["code"] == code
+    assert finding["message"] == f"{message}: the document nests too deeply to read"
+    assert finding["file"] == f"{root}/{path}"
+
+
+def _chain(n: int) -> str:
+    lines = [f"r{i} = r{i + 1} + 1" for i in range(n)]
+    return "package a\n\n" + "\n".join(lines) + f"\nr{n} = input.x\n"
+
+
+def test_a_chain_of_more_than_100_rules_is_an_error_where_it_passes_the_limit(
+    tmp_path: Path,
+) -> None:
+    root = write_bundle(tmp_path / "b", {"a.tenet": _chain(150)})
+    result = run(str(root))
+    assert result.exit_code == 1
+    assert result.stdout.startswith(
+        "error[nesting]: `a.r50` reads a chain of 101 rules and functions, each using the next "
+        "(`a.r50` → `a.r51` → … → `a.r150`): more than 100\n"
+        f"  --> {root}/a.tenet:53:7\n"
+    )
+    with pytest.raises(tenet.PolicyError, match=r"`a\.r50` reads a chain of 101"):
+        tenet.load_bundle(root)
+
+
+def test_a_chain_of_100_rules_loads_and_evaluates(tmp_path: Path) -> None:
+    root = write_bundle(tmp_path / "b", {"a.tenet": _chain(99)})
+    assert run(str(root)).exit_code == 0
+    doc = tenet.load_bundle(root).decide("a.r0", {"x": 1}).to_dict()
+    assert doc["result"] == 100
+
+
+def test_a_chain_of_thousands_of_rules_is_reported_not_a_compile_overflow(tmp_path: Path) -> None:
+    root = write_bundle(tmp_path / "b", {"a.tenet": _chain(5000)})
+    result = run(str(root))
+    assert result.exit_code == 1
+    assert "`a.r4900` reads a chain of 101" in result.stdout
+    assert f"--> {root}/a.tenet:4903:" in result.stdout
+
+
+def test_a_problem_with_the_whole_bundle_names_it_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "in.yaml"
+    os.mkfifo(fifo)
+    result = run(str(fifo))
+    assert result.exit_code == 1
+    assert f"  --> {fifo}\n" in result.stdout

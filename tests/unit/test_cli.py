@@ -290,6 +290,17 @@ def test_bad_now_exits_2(bundle: Path, tmp_path: Path, now: str) -> None:
     assert now in r.stderr and "RFC 3339" in r.stderr
 
 
+def test_a_bad_now_is_shown_on_one_line(bundle: Path, tmp_path: Path) -> None:
+    inp = write(tmp_path / "in.yaml", "role: admin\n")
+    now = "2026-01-01T00:00:00Z\n\x1b[2J"
+    r = run("eval", "main.allow", "--bundle", str(bundle), "--input", inp, "--now", now)
+    assert r.exit_code == 2
+    assert r.stderr == (
+        "error: `2026-01-01T00:00:00Z\\n\\u001b[2J` is not an RFC 3339 timestamp such as "
+        "2026-01-01T00:00:00Z\n"
+    )
+
+
 def test_bad_option_values_exit_2(bundle: Path, tmp_path: Path) -> None:
     inp = write(tmp_path / "in.yaml", "{}\n")
     for extra in (["--format", "xml"], ["--explain", "all"]):
@@ -583,3 +594,10 @@ def test_a_file_named_twice_in_any_spelling_is_decided_once(
     heads = [line for line in r.stdout.splitlines() if line.startswith("== ")]
     assert heads == ["== d/u1.yaml", "== ./d/u2.yaml"]
     assert r.stdout.endswith("2 inputs: 1 allow, 1 deny, 0 error\n")
+
+
+@pytest.mark.parametrize("option", ["--shutdown-timeout", "--watch-interval"])
+def test_serve_refuses_nan_seconds(bundle: Path, option: str) -> None:
+    r = run("serve", "--bundle", str(bundle), option, "nan")
+    assert r.exit_code == 2
+    assert f"Invalid value for '{option}': 'nan' is not a number." in r.stderr

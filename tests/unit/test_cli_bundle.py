@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -57,6 +59,79 @@ def test_build_refuses_to_write_into_the_bundle(bundle: Path) -> None:
     result = run("bundle", "build", bundle, "-o", bundle / "out.tar.gz")
     assert result.exit_code == 2
     assert "is inside the bundle" in result.stderr
+
+
+def test_build_writes_into_a_fifo_and_keeps_it(tmp_path: Path, bundle: Path) -> None:
+    fifo = tmp_path / "out.tgz"
+    os.mkfifo(fifo)
+    read: list[bytes] = []
+    reader = threading.Thread(target=lambda: read.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = run("bundle", "build", bundle, "-o", fifo)
+    reader.join(10)
+    assert result.exit_code == 0, result.output
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)  # not replaced by a regular file
+    assert tenet.load_bundle(_archive(tmp_path, read[0])).digest == tenet.load_bundle(bundle).digest
+
+
+def _archive(tmp_path: Path, data: bytes) -> Path:
+    path = tmp_path / "read.tar.gz"
+    path.write_bytes(data)
+    return path
+
+
+def test_build_through_a_link_writes_its_target_and_keeps_the_link(
+    tmp_path: Path, bundle: Path
+) -> None:
+    target = tmp_path / "target.tgz"
+    target.write_text("old")
+    link = tmp_path / "link.tgz"
+    link.symlink_to("target.tgz")
+    assert run("bundle", "build", bundle, "-o", link).exit_code == 0
+    assert link.is_symlink() and os.readlink(link) == "target.tgz"
+    assert tenet.load_bundle(target).digest == tenet.load_bundle(bundle).digest
+
+
+def test_build_to_dash_writes_the_archive_to_stdout(
+    tmp_path: Path, bundle: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run("bundle", "build", bundle, "-o", "-")
+    assert result.exit_code == 0
+    assert not (tmp_path / "-").exists()
+    digest = tenet.load_bundle(bundle).digest
+    assert tenet.load_bundle(_archive(tmp_path, result.stdout_bytes)).digest == digest
+    assert result.stderr == f"built -: ai-governance 1.4.0, 8 files, {digest}\n"
+
+
+@pytest.mark.parametrize(
+    ("where", "why"),
+    [
+        ("file.txt/x.tgz", "`{tmp}/file.txt` is a file, not a folder"),
+        ("no/x.tgz", "the folder `{tmp}/no` does not exist"),
+        ("loop.tgz", "too many levels of symbolic links"),
+    ],
+)
+def test_build_to_where_it_cannot_write_exits_2(
+    tmp_path: Path, bundle: Path, where: str, why: str
+) -> None:
+    (tmp_path / "file.txt").write_text("a file")
+    (tmp_path / "loop.tgz").symlink_to("loop.tgz")
+    result = run("bundle", "build", bundle, "-o", tmp_path / where)
+    assert result.exit_code == 2
+    assert (
+        result.stderr == f"error: cannot write `{tmp_path / where}`: {why.format(tmp=tmp_path)}\n"
+    )
+
+
+def test_sign_an_archive_to_stdout(tmp_path: Path, bundle: Path, keys: tuple[Path, Path]) -> None:
+    archive = tmp_path / "b.tar.gz"
+    assert run("bundle", "build", bundle, "-o", archive).exit_code == 0
+    result = run("bundle", "sign", archive, "--key", keys[0], "-o", "-")
+    assert result.exit_code == 0
+    signed = _archive(tmp_path, result.stdout_bytes)
+    assert run("bundle", "verify", signed, "--public-key", keys[1]).exit_code == 0
+    assert result.stderr.endswith("\nwrote -\n")
 
 
 def test_build_refuses_a_bundle_that_does_not_load(tmp_path: Path) -> None:
@@ -248,6 +323,26 @@ def test_keygen_does_not_overwrite_without_force(keys: tuple[Path, Path]) -> Non
     assert keys[0].read_bytes() != before
 
 
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("../escape", "`../escape` is not a plain file name"),
+        ("sub/x", "`sub/x` is not a plain file name"),
+        (".hidden", "`.hidden` is not a plain file name"),
+        ("", "is empty"),
+    ],
+)
+def test_keygen_name_is_a_plain_file_name(tmp_path: Path, name: str, said: str) -> None:
+    out = tmp_path / "keys" / "here"
+    result = run("bundle", "keygen", "--out", out, "--name", name)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: --name {said}\n  = help: give a stem such as `release`, without `/` and not "
+        "starting with `.`\n"
+    )
+    assert list(tmp_path.rglob("*")) == []
+
+
 # ---- eval --public-key ----------------------------------------------------------------------
 
 
@@ -359,7 +454,35 @@ def test_diff_with_bad_inputs_exits_2(tmp_path: Path) -> None:
     inputs.write_text('{"query": "deploy.staging"}\n{oops\n')
     result = run("bundle", "diff", old, new, "--inputs", inputs)
     assert result.exit_code == 2
-    assert f"inputs `{inputs}`: line 2 is not JSON" in result.stderr
+    assert result.stderr == (
+        f"error: inputs `{inputs}`: line 2 is not valid JSON at column 2: expecting property "
+        'name enclosed in double quotes\n  = help: write each key in double quotes, `"key": '
+        "value` (JSON allows no `,` after the last member)\n"
+    )
+
+
+def test_diff_with_inputs_not_utf8_names_the_byte(tmp_path: Path) -> None:
+    old, new, inputs = _two_versions(tmp_path)
+    inputs.write_bytes(b'{"query": "deploy.staging"}\n{"query": "caf\xe9"}\n')
+    result = run("bundle", "diff", old, new, "--inputs", inputs)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: inputs file `{inputs}` is not UTF-8 text: line 2, column 15 holds the byte "
+        "0xe9 (at byte offset 42)\n  = help: save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 "
+        "IN > OUT`\n"
+    )
+
+
+def test_diff_with_a_deeply_nested_input_line_exits_2(tmp_path: Path) -> None:
+    old, new, inputs = _two_versions(tmp_path)
+    deep = "[" * 50_000 + "]" * 50_000
+    inputs.write_text(f'{{"query": "deploy.staging", "input": {deep}}}\n')
+    result = run("bundle", "diff", old, new, "--inputs", inputs)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: inputs `{inputs}`: line 1 is not valid JSON: the document nests too deeply to "
+        "read\n  = help: flatten the document: keep it to at most 100 levels\n"
+    )
 
 
 def test_diff_of_a_bundle_that_does_not_load_exits_2(tmp_path: Path) -> None:

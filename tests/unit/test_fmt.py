@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -313,3 +316,58 @@ def test_a_tree_built_without_source_text() -> None:
     )
     parsed, _ = parse(Source("p.tenet", text))
     assert parsed == module
+
+
+def test_special_files_found_in_a_folder_are_refused_without_waiting(tmp_path: Path) -> None:
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "a.tenet").write_text(CLEAN)
+    (root / "l1.tenet").symlink_to("l2.tenet")
+    (root / "l2.tenet").symlink_to("l1.tenet")
+    os.mkfifo(root / "x.tenet")  # read, it would block until a writer came
+    (root / "dir.tenet").mkdir()  # a folder: its files are found, it is not one
+    (root / "dir.tenet" / "b.tenet").write_text(CLEAN)
+    result = run("--check", str(root))
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: cannot read `{root}/l1.tenet`: Too many levels of symbolic links\n"
+        f"error: cannot read `{root}/l2.tenet`: Too many levels of symbolic links\n"
+        f"error: cannot read `{root}/x.tenet`: it is not a regular file\n"
+        "0 of 5 files would be reformatted, 3 could not be formatted\n"
+    )
+
+
+def test_stdin_is_held_to_utf8_as_a_file_is() -> None:
+    result = CliRunner().invoke(main, ["fmt", "-"], input=b'package a\n\nx = "caf\xe9"\n')
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "error: `<stdin>` is not UTF-8 text: line 3, column 9 holds the byte 0xe9 "
+        "(at byte offset 19)\n"
+    )
+
+
+def _closed_stdin(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tenet.cli", *args],
+        preexec_fn=lambda: os.close(0),  # as `<&-` does
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["fmt", "-"],
+        ["eval", "a.allow", "--bundle", "{bundle}", "--input", "-"],
+        ["fairness", "compute", "--predictions", "-", "--label", "y", "--prediction", "p",
+         "--group", "g"],
+    ],
+)  # fmt: skip
+def test_a_closed_stdin_cannot_be_read(tmp_path: Path, args: list[str]) -> None:
+    (tmp_path / "a.tenet").write_text("package a\n\nallow if { input.x }\n")
+    proc = _closed_stdin(*(a.format(bundle=tmp_path) for a in args))
+    assert proc.returncode == 2
+    assert proc.stderr == "error: cannot read standard input: it is closed\n"

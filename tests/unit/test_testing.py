@@ -531,3 +531,29 @@ def test_evidence_missing_from_a_check_is_not_shown_as_null() -> None:
         "evidence p.c `x`: expected 2, got null",
         "evidence p.other `y`: expected 1, but the decision has no such check",
     ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a: " + "[" * 100_000 + "]" * 100_000 + "\n", '{"a":' * 3000 + "1" + "}" * 3000],
+)
+def test_a_test_file_nesting_past_the_parser_fails_the_run_naming_it(
+    tmp_path: Path, text: str
+) -> None:
+    root = _bundle(tmp_path, {"b.yaml": text})
+    result = run("test", str(root))
+    assert result.exit_code == 1
+    assert (
+        "ERROR tests/b.yaml: the test file is not valid YAML: the document nests too deeply to "
+        "read (flatten the document: keep it to at most 100 levels)"
+    ) in result.stdout
+
+
+@pytest.mark.parametrize("option", ["--threshold", "--threshold-checks"])
+def test_a_threshold_of_nan_is_a_usage_error(tmp_path: Path, option: str) -> None:
+    root = _bundle(tmp_path, {})
+    result = run(
+        "test", str(root), option, "nan", *(["--threshold", "50"] * (option != "--threshold"))
+    )
+    assert result.exit_code == 2
+    assert f"Invalid value for '{option}': 'nan' is not a number." in result.stderr

@@ -656,6 +656,8 @@ def open_store(url: str, create: bool = True) -> AuditStore:
             raise StoreError(f"cannot open `{url}`: `{path}` is a folder, not a file")
         if not path.parent.is_dir():
             raise StoreError(f"cannot open `{url}`: the folder `{path.parent}` does not exist")
+        if not create and path.exists() and not path.is_file():  # a FIFO, a device
+            raise StoreError(f"cannot open `{url}`: `{path}` is not a regular file")
         if not create and not path.is_file():
             raise StoreError(f"no decision log at `{url}`: the file `{path}` does not exist")
         if parsed.scheme == "sqlite":

@@ -11,7 +11,7 @@ import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
-from tenet.bundle.files import SIGNATURE, ReadLimits, Tree, too_large
+from tenet.bundle.files import SIGNATURE, ReadLimits, Tree, read_as_file, too_large
 from tenet.diagnostics import Diagnostic
 
 __all__ = ["archive_stem", "build_archive", "read_archive"]
@@ -168,6 +168,8 @@ def _read_member(
         refuse("is a FIFO")
         return
     if member.isdir() or rel == "":
+        if rel and read_as_file(rel):
+            refuse("is a folder where the bundle reads a file")
         return
     if not member.isfile():
         refuse("is not a regular file")

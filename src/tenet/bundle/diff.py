@@ -12,9 +12,11 @@ from typing import Any
 from tenet.bundle import Bundle
 from tenet.decision import BundleInfo
 from tenet.diagnostics import QueryError
+from tenet.locate import unreadable
 from tenet.runtime.evaluate import resolve_now
 from tenet.syntax import ast
 from tenet.wording import count
+from tenet.yamlutil import load_json
 
 __all__ = [
     "BundleDiff",
@@ -251,9 +253,15 @@ def _read_inputs(lines: Iterable[str]) -> Iterator[tuple[int, str, Any, int | fl
         if not text.strip():
             continue
         try:
-            entry = json.loads(text)
-        except ValueError as err:
-            raise InputsError(f"line {n} is not JSON: {err}") from None
+            entry = load_json(text)
+        except (ValueError, RecursionError) as err:  # in eval's words for an input
+            found = unreadable(text, True, err)
+            at = found.position(text)
+            where = f" at column {at[1]}" if at is not None else ""
+            advice = f"\n  = help: {found.help}" if found.help else ""
+            raise InputsError(
+                f"line {n} is not valid JSON{where}: {found.message}{advice}"
+            ) from None
         if not isinstance(entry, dict) or not isinstance(entry.get("query"), str):
             raise InputsError(
                 f'line {n} must be an object like {{"query": "deploy", "input": {{}}}}'

@@ -9,7 +9,15 @@ from pathlib import Path
 
 from tenet.diagnostics import Diagnostic
 
-__all__ = ["SIGNATURE", "ReadLimits", "Tree", "counted", "read_folder_files", "too_large"]
+__all__ = [
+    "SIGNATURE",
+    "ReadLimits",
+    "Tree",
+    "counted",
+    "read_as_file",
+    "read_folder_files",
+    "too_large",
+]
 
 SIGNATURE = ".signature"
 
@@ -70,6 +78,9 @@ def read_folder_files(root: Path, limits: ReadLimits) -> Tree:
         for d in [d for d in dirs if (base / d).is_symlink()]:
             tree.diagnostics.append(_link(prefix + d))
             dirs.remove(d)
+        for d in [d for d in dirs if read_as_file(prefix + d)]:
+            tree.diagnostics.append(_folder(prefix + d))
+            dirs.remove(d)
         for name in sorted(names):
             rel = prefix + name
             if not counted(rel) and rel != SIGNATURE:
@@ -94,6 +105,30 @@ def read_folder_files(root: Path, limits: ReadLimits) -> Tree:
 
 
 _REGULAR_ONLY = "a bundle holds regular files and folders only"
+
+
+def read_as_file(rel: str) -> bool:
+    """Whether the loader reads the path `rel` as one file, by its name: the manifest, a data
+    file, a named schema, a framework catalogue."""
+    from tenet.bundle.loader import DATA_FILES  # which imports this module
+    from tenet.bundle.manifest import MANIFEST
+
+    parts = rel.split("/")
+    if len(parts) == 2 and parts[0] == "schemas":
+        return parts[1].endswith(".schema.json")
+    if len(parts) == 2 and parts[0] == "frameworks":
+        return parts[1].endswith((".yaml", ".yml"))
+    return rel == MANIFEST or parts[-1] in DATA_FILES
+
+
+def _folder(rel: str) -> Diagnostic:
+    # skipped, the folder would leave the bundle without its manifest or data, unsaid
+    return _problem(
+        "bundle",
+        f"`{rel}` is a folder, not a file",
+        rel,
+        f"rename or remove the folder: the bundle reads `{rel}` as a file",
+    )
 
 
 def _link(rel: str) -> Diagnostic:

@@ -6,6 +6,7 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+from tenet.escape import printable
 from tenet.runtime.builtins.time import epoch_seconds
 
 __all__ = ["format_rfc3339", "parse_rfc3339"]
@@ -15,7 +16,11 @@ def parse_rfc3339(text: str) -> int | float:
     """Epoch seconds of an RFC 3339 timestamp: an int when whole. Raises ValueError."""
     value = epoch_seconds(text)
     if value is None:
-        raise ValueError(f"`{text}` is not an RFC 3339 timestamp such as 2026-01-01T00:00:00Z")
+        # escaped: the text may come from a command line or a request, and a newline in it
+        # would start a line of its own in a terminal or a log
+        raise ValueError(
+            f"`{printable(text)}` is not an RFC 3339 timestamp such as 2026-01-01T00:00:00Z"
+        )
     return value
 
 
