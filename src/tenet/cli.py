@@ -99,12 +99,7 @@ def _read_input(path: str) -> tuple[str, Any]:
         raise _InputError(f"input `{name}` nests too deeply to read") from None
     except (ValueError, yaml.YAMLError) as err:
         found = unreadable(text, is_json, err)
-        at = found.position(text)
-        where = f" at line {at[0]}, column {at[1]}" if at is not None else ""
-        advice = f"\n  = help: {found.help}" if found.help else ""
-        raise _InputError(
-            f"input `{name}` is not valid {found.kind}{where}: {found.message}{advice}"
-        ) from None
+        raise _InputError(f"input `{name}` is not valid {found.kind}{found.said(text)}") from None
     if doc is None:
         # YAML reads an empty file as null: deciding it as if it were `{}` would hide that
         # the file is not what was meant (a failed redirect, a truncated checkout)

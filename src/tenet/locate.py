@@ -306,6 +306,19 @@ class Unreadable:
         at = self.offset
         return text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
 
+    def said(self, text: str, line: bool = True) -> str:
+        """What follows "… is not valid JSON" in a message: where (` at line 2, column 5`, or
+        ` at column 5` for text of one line), why, and the help on a line of its own."""
+        at = self.position(text)
+        if at is None:
+            where = ""
+        elif line:
+            where = f" at line {at[0]}, column {at[1]}"
+        else:
+            where = f" at column {at[1]}"
+        advice = f"\n  = help: {self.help}" if self.help else ""
+        return f"{where}: {self.message}{advice}"
+
 
 # outside strings: what `load_json` refuses after parsing, which Python's reader does not place
 _NOT_A_NUMBER = re.compile(

@@ -256,12 +256,7 @@ def _read_inputs(lines: Iterable[str]) -> Iterator[tuple[int, str, Any, int | fl
             entry = load_json(text)
         except (ValueError, RecursionError) as err:  # in eval's words for an input
             found = unreadable(text, True, err)
-            at = found.position(text)
-            where = f" at column {at[1]}" if at is not None else ""
-            advice = f"\n  = help: {found.help}" if found.help else ""
-            raise InputsError(
-                f"line {n} is not valid JSON{where}: {found.message}{advice}"
-            ) from None
+            raise InputsError(f"line {n} is not valid JSON{found.said(text, line=False)}") from None
         if not isinstance(entry, dict) or not isinstance(entry.get("query"), str):
             raise InputsError(
                 f'line {n} must be an object like {{"query": "deploy", "input": {{}}}}'
