@@ -271,3 +271,22 @@ def test_a_value_the_engine_wrote_as_json_or_grouped_is_replaced(tmp_path: Path,
     assert error["message"] == f'/officer: "{token(name)}" is not of type "integer"'
     (_, num) = records[1]["decision"]["checks"]
     assert num["message"] == f"ssn {token(123456789)} / {token(123456789)}"
+
+
+@pytest.mark.parametrize("ssn", [123456789.0, 1.23456789e8, 123456789])
+def test_a_personal_number_is_found_by_value_however_the_input_spells_it(
+    tmp_path: Path, ssn: float
+) -> None:
+    # a decision writes a whole number whole: `123456789.0` in the input is `123456789` there
+    manifest = "name: p\nversion: 1.0.0\naudit:\n  personal: [input.ssn]\n"
+    policy = 'package p\nrequire low blocking { input.ssn < 100 } message "ssn {input.ssn}"\n'
+    root = write_bundle(tmp_path / "b", {"tenet.yaml": manifest, "p.tenet": policy})
+    bundle = tenet.load_bundle(root)
+    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    log.record(bundle, bundle.decide("p", {"ssn": ssn}), {"ssn": ssn}, "ci")
+    (record,) = (json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines())
+    assert not [t for t in _strings(record) if "123456789" in t or "1.23456789" in t]
+    (check,) = record["decision"]["checks"]
+    token = Redactor([], [], log.key).token(123456789)
+    assert check["message"] == f"ssn {token}"
+    assert check["evidence"][0]["values"] == {"input.ssn": token}

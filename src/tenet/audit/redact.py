@@ -144,7 +144,8 @@ class Redactor:
 
     def token(self, value: Any) -> str:
         """`hmac:` and the keyed hash of the value's canonical JSON (text in Unicode's NFC
-        form, so that a name typed with combining accents gets the same token)."""
+        form, so that a name typed with combining accents gets the same token; a whole number
+        as an integer, since `123456789.0` is the number `123456789`)."""
         value = _nfc(value)
         text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         digest = hmac.new(self.key, text.encode(), hashlib.sha256).hexdigest()[:32]
@@ -198,9 +199,12 @@ def _collect(
 
 
 def _nfc(value: Any) -> Any:
-    """The value with its text (keys too) in Unicode's NFC form."""
+    """The value with its text (keys too) in Unicode's NFC form, and its whole numbers as
+    integers."""
     if isinstance(value, str):
         return unicodedata.normalize("NFC", value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
     if isinstance(value, dict):
         return {_nfc(k): _nfc(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -209,9 +213,12 @@ def _nfc(value: Any) -> Any:
 
 
 def _key_of(value: Any) -> Any:
-    """A key equal for equal values of one type (containers by their canonical JSON)."""
+    """A key equal for equal values of one type (containers by their canonical JSON), numbers
+    by value: `123456789.0` in the input is the `123456789` a decision writes."""
     if isinstance(value, dict | list):
         return (type(value), json.dumps(value, sort_keys=True, default=str))
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (float, value)  # 1 == 1.0, and they hash alike
     return (type(value), value)
 
 
@@ -251,7 +258,7 @@ class Secrets:
                     return token
             return None
         try:
-            return self._scalars.get((type(value), value))
+            return self._scalars.get(_key_of(value))
         except TypeError:  # not hashable: no scalar secret is equal to it
             return None
 
@@ -404,8 +411,12 @@ def _spellings(value: Any) -> list[str]:
             json.dumps(value)[1:-1],
             text.replace("~", "~0").replace("/", "~1"),
         ]
-    elif type(value) is int and abs(value) >= 1000:
-        out += [f"{value:,}", f"{value:_}"]
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+            value = int(value)  # written whole in messages and results (`6 / 3` is `2`)
+            out.append(str(value))
+        if isinstance(value, int) and abs(value) >= 1000:
+            out += [f"{value:,}", f"{value:_}"]
     return [t for i, t in enumerate(out) if t not in out[:i]]
 
 
