@@ -142,7 +142,10 @@ def _construct_yaml_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
         return int(text[2:], 8)
     if text.startswith("0x"):
         return int(text[2:], 16)
-    return int(text)
+    try:
+        return int(text)
+    except ValueError:  # Python's text advises a setting of its own no user can change
+        raise yaml.constructor.ConstructorError(None, None, _TOO_LONG, node.start_mark) from None
 
 
 JsonSafeLoader.add_constructor("tag:yaml.org,2002:int", _construct_yaml_int)
@@ -308,9 +311,7 @@ def load_json(text: str) -> Any:
         if "int_max_str_digits" not in str(err):
             raise
         # Python's text advises a setting of its own that no user of Tenet can change
-        raise ValueError(
-            f"a number has more than {sys.get_int_max_str_digits()} digits, more than is read"
-        ) from None
+        raise ValueError(_TOO_LONG) from None
 
 
 def json_problem(err: json.JSONDecodeError) -> str:
@@ -395,7 +396,13 @@ _FIXED = {
         "the file holds more than one document",
         "remove the `---` line and what follows it, or merge the documents into one",
     ),
+    "found unhashable key": (
+        "a key is a list or a mapping",
+        "keys are text: write the key as plain text, or quote it",
+    ),
 }
+_TOO_LONG = f"a number has more than {sys.get_int_max_str_digits()} digits, more than is read"
+_FIXED[_TOO_LONG] = (_TOO_LONG, "quote the number if it is an identifier rather than an amount")
 
 
 def _at(mark: Any) -> str:

@@ -565,6 +565,42 @@ def test_json_errors_are_whole_sentences_of_ours(
     assert r.stderr == f"error: input `{inp}` is not valid JSON" + message
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            "a: 1" + "0" * 5000 + "\n",
+            " at line 1, column 4: a number has more than 4300 digits, more than is read\n"
+            "  = help: quote the number if it is an identifier rather than an amount\n",
+        ),
+        (
+            "? [a, b]\n: 1\n",
+            " at line 1, column 3: a key is a list or a mapping\n"
+            "  = help: keys are text: write the key as plain text, or quote it\n",
+        ),
+    ],
+)
+def test_yaml_errors_python_words_for_are_ours_too(
+    bundle: Path, tmp_path: Path, content: str, message: str
+) -> None:
+    inp = write(tmp_path / "in.yaml", content)
+    r = run("eval", "main", "--bundle", str(bundle), "--input", inp)
+    assert r.exit_code == 2
+    assert r.stderr == f"error: input `{inp}` is not valid YAML" + message
+
+
+def test_a_manifest_number_too_long_to_read_is_a_load_error_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "b"
+    root.mkdir()
+    (root / "p.tenet").write_text("package p\nx = 1\n")
+    (root / "tenet.yaml").write_text("name: b\nversion: 1.0.0\nx-big: 1" + "0" * 5000 + "\n")
+    r = run("check", str(root))
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert "`tenet.yaml` is not valid YAML: a number has more than 4300 digits" in r.output
+
+
 def test_an_input_that_is_not_utf8_names_line_column_and_byte(bundle: Path, tmp_path: Path) -> None:
     inp = write(tmp_path / "bad.yaml", b"owner: ok\nmodel_id: \xc3\xa9\xff\xfe\n")
     r = run("eval", "main", "--bundle", str(bundle), "--input", inp)
