@@ -50,8 +50,10 @@ class FloatRange(click.FloatRange):
 
 
 def fail(message: str) -> NoReturn:
-    """Print `error: message` on stderr and exit 2, with no traceback."""
-    click.echo(f"error: {message}", err=True)
+    """Print `error: message` on stderr and exit 2, with no traceback; an escape in a name
+    the message quotes (a query or a path given on the command line) is shown, not obeyed."""
+    lines = f"error: {message}".split("\n")
+    click.echo("\n".join(printable(line) for line in lines), err=True)
     sys.exit(EXIT_USAGE)
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import KW_ONLY, dataclass
 from typing import Any
 
+from tenet.escape import printable
 from tenet.source import Span
 
 __all__ = [
@@ -53,11 +54,16 @@ class Diagnostic:
         return self.file or "<bundle>"
 
     def render(self) -> str:
-        lines = [f"{self.severity}[{self.code}]: {self.message}", f"  --> {self.location()}"]
+        # each part is one line: a file name or a name quoted from a file that holds a line
+        # break or an escape is shown escaped, not obeyed (a CI log's `::error`, a terminal)
+        lines = [
+            printable(f"{self.severity}[{self.code}]: {self.message}"),
+            printable(f"  --> {self.location()}"),
+        ]
         if self.span is not None:
             lines.extend("  " + part for part in self.span.excerpt().splitlines())
         if self.help:
-            lines.append(f"  = help: {self.help}")
+            lines.append(printable(f"  = help: {self.help}"))
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:

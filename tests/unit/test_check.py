@@ -699,3 +699,13 @@ def test_a_problem_with_the_whole_bundle_names_it_once(tmp_path: Path) -> None:
     result = run(str(fifo))
     assert result.exit_code == 1
     assert f"  --> {fifo}\n" in result.stdout
+
+
+def test_a_file_name_with_a_line_break_is_shown_escaped(tmp_path: Path) -> None:
+    root = tmp_path / "b"
+    (root / "deploy").mkdir(parents=True)
+    (root / "deploy" / "x\n::error::pwn.tenet").write_text("package zz\nbad = \n")
+    result = run(str(root))
+    assert result.exit_code == 1
+    assert not [line for line in result.output.splitlines() if line.startswith("::")]
+    assert "x\\n::error::pwn.tenet:2:" in result.output

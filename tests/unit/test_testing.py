@@ -557,3 +557,25 @@ def test_a_threshold_of_nan_is_a_usage_error(tmp_path: Path, option: str) -> Non
     )
     assert result.exit_code == 2
     assert f"Invalid value for '{option}': 'nan' is not a number." in result.stderr
+
+
+def test_a_case_name_or_query_with_a_line_break_is_shown_escaped(tmp_path: Path) -> None:
+    # the test file's text must not start a line of its own in the report (`::error` in CI)
+    root = write_bundle(
+        tmp_path / "b",
+        {
+            "tenet.yaml": "name: b\nversion: 1.0.0\n",
+            "p.tenet": "package p\nallow if { input.ok }\n",
+            "tests/t.yaml": (
+                'cases:\n  - name: "ok\\n::error file=x::pwned\\u001b[31m"\n    query: p.allow\n'
+                "    input: {ok: false}\n    expect: {allowed: true}\n"
+                '  - name: fine\n    query: "p.allow\\n::warning::q"\n    input: {}\n'
+                "    expect: {allowed: true}\n"
+            ),
+        },
+    )
+    out = CliRunner().invoke(main, ["test", str(root)])
+    assert out.exit_code == 1
+    assert not [line for line in out.output.splitlines() if line.startswith("::")]
+    assert "\x1b" not in out.output
+    assert "ok\\n::error file=x::pwned\\u001b[31m" in out.output

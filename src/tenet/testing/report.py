@@ -6,6 +6,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from tenet.escape import printable
 from tenet.report import render_text
 from tenet.testing.coverage import CoverageReport, render_coverage
 from tenet.testing.runner import CaseResult, FileProblem, TestRun
@@ -78,15 +79,17 @@ def render_run(run: TestRun, verbose: bool = False, threshold: Threshold | None 
     line per passing case too, coverage when measured, and the closing `N passed, N failed`."""
     lines: list[str] = []
     for e in _entries(run):
+        # a case's name, query or file name is the test file's text: a line break in one
+        # must not start a line of its own (`::error` in a CI log), nor an escape be obeyed
         if isinstance(e, FileProblem):
             name = f" {e.name}" if e.name else ""
-            lines.append(f"ERROR {e.where}{name}: {e.message}")
+            lines.append(printable(f"ERROR {e.where}{name}: {e.message}"))
         elif e.passed:
             if verbose:
-                lines.append(f"ok    {e.case.where} {e.case.name}")
+                lines.append(printable(f"ok    {e.case.where} {e.case.name}"))
         else:
             label = "FAIL " if e.status == "failed" else "ERROR"
-            lines.append(f"{label} {e.case.where} {e.case.name}: {_summary(e)}")
+            lines.append(printable(f"{label} {e.case.where} {e.case.name}: {_summary(e)}"))
             if e.decision is not None:
                 lines.extend("    " + line for line in render_text(e.decision).splitlines())
     if run.coverage is not None:
