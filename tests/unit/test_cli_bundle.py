@@ -491,3 +491,15 @@ def test_diff_of_a_bundle_that_does_not_load_exits_2(tmp_path: Path) -> None:
     result = run("bundle", "diff", old, broken)
     assert result.exit_code == 2
     assert "manifest field `version`" in result.stderr
+
+
+def test_diff_with_a_query_neither_version_has_exits_2(tmp_path: Path) -> None:
+    # a typo in a release gate's inputs file must not pass as a decision that did not change
+    old, new, inputs = _two_versions(tmp_path)
+    inputs.write_text('{"query": "deploy.stagin", "input": {}}\n')
+    result = run("bundle", "diff", old, new, "--inputs", inputs)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: inputs `{inputs}`: line 1: unknown query `deploy.stagin`: no package or rule "
+        "has that name in either version\n  = help: did you mean `deploy.staging`?\n"
+    )

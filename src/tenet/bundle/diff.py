@@ -276,8 +276,14 @@ def _decide(bundle: Bundle, query: str, doc: Any, now: int | float) -> dict[str,
     try:
         return bundle.decide(query, doc, now=now).to_dict()
     except QueryError as err:
-        message = err.diagnostics[0].message
-        return {"outcome": "error", "checks": [], "errors": [{"code": "query", "message": message}]}
+        d = err.diagnostics[0]
+        error = {"code": "query", "message": d.message, "help": d.help}
+        return {"outcome": "error", "checks": [], "errors": [error]}
+
+
+def _unknown_query(doc: dict[str, Any]) -> dict[str, Any] | None:
+    errors = doc["errors"]
+    return errors[0] if doc["outcome"] == "error" and errors[0]["code"] == "query" else None
 
 
 def _violations(doc: dict[str, Any]) -> dict[str, str]:
@@ -303,6 +309,11 @@ def _decision_change(
     old: Bundle, new: Bundle, line: int, query: str, doc: Any, now: int | float
 ) -> DecisionChange | None:
     a, b = _decide(old, query, doc, now), _decide(new, query, doc, now)
+    unknown = _unknown_query(a)
+    if unknown is not None and _unknown_query(b) is not None:
+        # in neither version: a mistake in the inputs file, not a decision that kept still
+        advice = f"\n  = help: {unknown['help']}" if unknown["help"] else ""
+        raise InputsError(f"line {line}: {unknown['message']} in either version{advice}")
     va, vb = _violations(a), _violations(b)
     ea, eb = _errors(a), _errors(b)
     result = None
