@@ -709,3 +709,27 @@ def test_a_file_name_with_a_line_break_is_shown_escaped(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert not [line for line in result.output.splitlines() if line.startswith("::")]
     assert "x\\n::error::pwn.tenet:2:" in result.output
+
+
+@pytest.mark.parametrize(
+    ("schema", "line"),
+    [
+        (
+            '{"dependentRequired": {"a": "b"}}',
+            "error[schema] 1:24 schema `schemas/s.schema.json` is invalid at "
+            '`/dependentRequired/a`: `dependentRequired.a` must be an array, not `"b"` | see '
+            "what `dependentRequired` takes in JSON Schema (draft 2020-12 unless `$schema` says)",
+        ),
+        (
+            '{"properties": {"type": 3}}',
+            "error[schema] 1:17 schema `schemas/s.schema.json` is invalid at `/properties/type`: "
+            "`properties.type` must be an object or boolean, not `3` | a schema is an object, "
+            'like `{"type": "string"}`, or `true` or `false`',
+        ),
+    ],
+)
+def test_a_name_the_user_gave_in_a_schema_is_not_taken_for_a_keyword(
+    tmp_path: Path, schema: str, line: str
+) -> None:
+    files = {"p.tenet": "package p\nx = 1\n", "schemas/s.schema.json": schema}
+    assert _check_output(tmp_path, files).splitlines() == [line]

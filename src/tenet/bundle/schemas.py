@@ -41,6 +41,25 @@ BASE = "https://bundle.tenet.invalid/"
 _NAMED_SCHEMAS = frozenset(
     {"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"}
 )
+_NAMES = _NAMED_SCHEMAS | {"dependentRequired", "dependencies"}  # keyed by the user's names
+
+
+def _keyword_of(path: list[str]) -> tuple[str | None, bool]:
+    """The keyword a schema's error is under, and whether the path ends at a name the user
+    gave under it (`/dependentRequired/a`: `a` is a property, not a keyword)."""
+    keyword: str | None = None
+    name_next = ends_at_name = False
+    for step in path:
+        if name_next:
+            name_next, ends_at_name = False, True
+            continue
+        ends_at_name = False
+        if step.isdigit():
+            continue  # an index under a keyword that takes a list (`allOf/0`)
+        keyword, name_next = step, step in _NAMES
+    return keyword, ends_at_name
+
+
 _TYPES = ("string", "number", "integer", "boolean", "object", "array", "null")
 _DATA = frozenset({"const", "enum", "examples", "default"})
 
@@ -130,14 +149,14 @@ class SchemaFiles:
         source = Source(rel, text)
         found = InputLocator(text, True).bounds(path)
         span = None if found is None else source.span(found[0], found[1])
-        keyword = next((step for step in reversed(path) if not step.isdigit()), None)
+        keyword, named = _keyword_of(path)
         value = json.dumps(err.instance, ensure_ascii=False)
         if len(value) > 60:
             value = value[:57] + "…"
         where = f"`{keyword}`" if keyword else "the schema"
-        subschema = len(path) >= 2 and path[-2] in _NAMED_SCHEMAS
-        if subschema:
-            where = f"`{path[-2]}.{path[-1]}`"
+        subschema = named and keyword in _NAMED_SCHEMAS
+        if named:
+            where = f"`{keyword}.{path[-1]}`"
         at = f" at `{pointer(tuple(path))}`" if path else ""
         if err.validator == "type":
             wanted = err.validator_value
@@ -145,7 +164,7 @@ class SchemaFiles:
             message = f"schema `{rel}` is invalid{at}: {where} must be {_a(kinds)}, not `{value}`"
         else:
             message = f"schema `{rel}` is invalid{at}: `{value}` is not a valid {where}"
-        if keyword == "type":
+        if keyword == "type" and not named:
             hint = (
                 did_you_mean(str(err.instance), _TYPES) if isinstance(err.instance, str) else None
             )
@@ -153,7 +172,8 @@ class SchemaFiles:
         elif subschema:
             help = 'a schema is an object, like `{"type": "string"}`, or `true` or `false`'
         else:
-            help = f"see what {where} takes in JSON Schema (draft 2020-12 unless `$schema` says)"
+            what = f"`{keyword}`" if keyword else "a schema"
+            help = f"see what {what} takes in JSON Schema (draft 2020-12 unless `$schema` says)"
         return Diagnostic("schema", message, span, help, file=rel)
 
     def validator(self, rel: str, diags: list[Diagnostic]) -> Any:
