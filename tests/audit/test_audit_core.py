@@ -439,25 +439,36 @@ def test_a_key_given_twice_is_an_edit_though_a_parser_reads_the_record_unchanged
     assert verify(log.store) == []
 
 
-def test_a_checkpoint_whose_two_names_of_the_last_removed_record_differ_is_modified(
-    log: AuditLog, bundle: tenet.Bundle
+@pytest.mark.parametrize(
+    ("edit", "detail"),
+    [
+        (
+            {"event": {"last_removed_hash": "sha256:" + "ab" * 32}},
+            "its `last_removed_hash` is not the record it follows (`prev`)",
+        ),
+        ({"event": {"removed": 1, "total_removed": 1}}, "it says it removed 1 record(s), 1 in all"),
+        ({"keep_seconds": 60}, "a checkpoint is kept for ever, and this one says otherwise"),
+        ({"event": {"removed_until": "2999-01-01T00:00:00Z"}}, "it removed records made until"),
+    ],
+)
+def test_a_checkpoint_that_says_what_cannot_all_be_true_is_modified(
+    log: AuditLog, bundle: tenet.Bundle, edit: dict[str, Any], detail: str
 ) -> None:
+    # re-hashed after the edit, as a forger would: what it says of itself gives it away
     from tenet.audit.records import record_hash
 
     fill(log, bundle, 2)
     later = time.time() + 10 * 365 * 86400  # when every record has expired
     prune(log.store, later, "ops")
-    checkpoint = next(r for r in log.store.records() if r["kind"] == "checkpoint")
     assert verify(log.store, later) == []
-    forged = {k: v for k, v in checkpoint.items()}
-    forged["event"] = {**forged["event"], "last_removed_hash": "sha256:" + "ab" * 32}
+    checkpoint = next(r for r in log.store.records() if r["kind"] == "checkpoint")
+    forged = {**checkpoint, **{k: v for k, v in edit.items() if k != "event"}}
+    forged["event"] = {**checkpoint["event"], **edit.get("event", {})}
     forged["hash"] = record_hash(forged)
     _replace_text(log, forged["id"], canonical(forged).decode())
     if log.store.url.startswith("sqlite"):  # the row's own column too, as a forger would
         conn = sqlite3.connect(Path(log.store.url.split(":///", 1)[1]), isolation_level=None)
         conn.execute("UPDATE records SET hash = ? WHERE id = ?", (forged["hash"], forged["id"]))
         conn.close()
-    problems = verify(log.store, later)
-    assert [(p.kind, p.record_id, p.detail) for p in problems if p.record_id == forged["id"]] == [
-        ("modified", forged["id"], "its `last_removed_hash` is not the record it follows (`prev`)")
-    ]
+    (problem,) = [p for p in verify(log.store, later) if p.record_id == forged["id"]]
+    assert problem.kind == "modified" and problem.detail.startswith(detail)

@@ -377,7 +377,8 @@ def test_a_record_kept_forever_is_anchored_never_and_its_pruning_found(tmp_path:
         "id": "forged", "kind": "checkpoint", "class": written[1]["class"], "seq": 2,
         "time": written[-1]["time"], "actor": "ops", "keep_seconds": None,
         "prev": written[1]["hash"], "prev_id": written[1]["id"],
-        "event": {"removed": 2, "last_removed_hash": written[1]["hash"]},
+        "event": {"removed": 2, "total_removed": 2, "removed_until": written[1]["time"],
+                  "last_removed_hash": written[1]["hash"]},
     }  # fmt: skip
     checkpoint["hash"] = record_hash(checkpoint)
     lines = path.read_text().splitlines()

@@ -123,11 +123,31 @@ def _flaw(record: dict[str, Any]) -> str | None:
     if isinstance(record, Stored) and canonical(record) != record.text:
         return "it is not stored as the text its hash was taken over (a key given twice?)"
     if record.get("kind") == "checkpoint":
-        # it names the last record it removed twice, as the record it follows and in its
-        # event: re-hashed with the two apart, it was forged
-        event = record.get("event")
-        if not isinstance(event, dict) or event.get("last_removed_hash") != record.get("prev"):
-            return "its `last_removed_hash` is not the record it follows (`prev`)"
+        return _checkpoint_flaw(record)
+    return None
+
+
+def _checkpoint_flaw(record: dict[str, Any]) -> str | None:
+    """What a checkpoint says of itself that cannot all be true: re-hashed after an edit, it
+    was forged. It names the last record it removed twice (as the record it follows and in its
+    event); it took that record's place, so as many records as its number were removed in
+    all; it is kept for ever; and it removed nothing made after it."""
+    event = record.get("event")
+    if not isinstance(event, dict) or event.get("last_removed_hash") != record.get("prev"):
+        return "its `last_removed_hash` is not the record it follows (`prev`)"
+    seq, removed, total = record.get("seq"), event.get("removed"), event.get("total_removed")
+    if not (
+        type(seq) is int
+        and type(removed) is int
+        and type(total) is int
+        and 1 <= removed <= total == seq
+    ):
+        return f"it says it removed {removed} record(s), {total} in all, up to record {seq}"
+    if record.get("keep_seconds") is not None:
+        return "a checkpoint is kept for ever, and this one says otherwise (`keep_seconds`)"
+    until, made = record_time({"time": event.get("removed_until")}), record_time(record)
+    if until is None or made is None or until > made:
+        return f"it removed records made until {event.get('removed_until')}, after its own time"
     return None
 
 
