@@ -248,7 +248,7 @@ def compute_file(
     text = io.TextIOWrapper(io.BufferedReader(hashing, 1 << 16), "utf-8-sig", newline="")
     # RFC 4180: a field is its text exactly, blanks included; labels and groups are compared as
     # text, so trimming one side of a field would silently merge or split them
-    reader = csv.reader(text)
+    reader = csv.reader(text, strict=True)  # a quote left open or text after one: an error
     try:
         result = compute_rows(
             reader,
@@ -269,7 +269,8 @@ def compute_file(
             + bad.iconv("IN.csv > OUT.csv"),
         ) from None
     except csv.Error as err:
-        raise FairnessError(f"{source} line {reader.line_num}: {err}") from None
+        message, help = _csv_problem(str(err))
+        raise FairnessError(f"{source} line {reader.line_num}: {message}", help) from None
     except OSError as err:
         raise FairnessError(f"cannot read {source}: {err.strerror or err}") from None
     finally:
@@ -277,6 +278,28 @@ def compute_file(
             raw.close()
     result.sha256 = hashing.hash.hexdigest()
     return result
+
+
+_QUOTES_HELP = (
+    'quote a field whole ("a, b") and write a quote inside it twice ("say ""hi"""), as RFC '
+    "4180 has it"
+)
+
+
+def _csv_problem(text: str) -> tuple[str, str | None]:
+    """Python's csv complaint in our words, with advice."""
+    if text.startswith("unexpected end of data"):
+        return "a quoted field is not closed before the end of the file", _QUOTES_HELP
+    if "expected after" in text:
+        return "text follows the closing quote of a field", _QUOTES_HELP
+    if text.startswith("field larger than field limit"):
+        limit = csv.field_size_limit()
+        return (
+            f"a field is longer than {limit} characters",
+            "a label, prediction, group or score is short: look for a quote left open, which "
+            "takes in the lines after it, or a column written without separators",
+        )
+    return text[:1].lower() + text[1:], None
 
 
 # ---- the metrics --------------------------------------------------------------------------------

@@ -618,3 +618,42 @@ def test_a_written_file_gives_what_the_rows_give(tmp_path: Path) -> None:
                                      groups=["sex"], score="score"))  # fmt: skip
     assert from_file == from_rows
     assert yaml.safe_load(yaml.safe_dump(from_file)) == from_file
+
+
+QUOTES_HELP = (
+    '  = help: quote a field whole ("a, b") and write a quote inside it twice ("say ""hi"""), '
+    "as RFC 4180 has it\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            'label,prediction,sex\n1,1,"f\n',
+            "line 2: a quoted field is not closed before the end of the file\n" + QUOTES_HELP,
+        ),
+        (
+            'label,prediction,sex\n1,1,f\n0,0,"m"x\n',
+            "line 3: text follows the closing quote of a field\n" + QUOTES_HELP,
+        ),
+        (
+            "label,prediction,sex\n1,1," + "f" * 200_000 + "\n",
+            "line 2: a field is longer than 131072 characters\n  = help: a label, prediction, "
+            "group or score is short: look for a quote left open, which takes in the lines "
+            "after it, or a column written without separators\n",
+        ),
+    ],
+)
+def test_a_csv_that_breaks_rfc_4180_quoting_is_refused_by_line(
+    tmp_path: Path, text: str, said: str
+) -> None:
+    path = write(tmp_path / "p.csv", text)
+    assert fails("--predictions", path, *BASE) == f"error: `{path}` {said}"
+
+
+def test_quoted_fields_are_read_as_rfc_4180_has_them(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.csv", 'label,prediction,sex\n1,1,"a, b"\n0,0,"say ""hi"""\n')
+    r = run("fairness", "compute", "--predictions", path, *BASE, "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert set(json.loads(r.stdout)["attributes"]["sex"]["groups"]) == {"a, b", 'say "hi"'}
