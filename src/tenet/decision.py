@@ -17,7 +17,7 @@ import orjson
 from tenet.compiler.checks import CheckResult, CompiledCheck
 from tenet.compiler.rules import RuleTrace
 from tenet.runtime.clock import format_rfc3339
-from tenet.runtime.evaluate import ErrorEntry, Outcome
+from tenet.runtime.evaluate import ErrorEntry, Limits, Outcome
 from tenet.runtime.trace import Record
 from tenet.runtime.values import UNDEF, to_json
 from tenet.yamlutil import pointer
@@ -95,36 +95,60 @@ def input_digest(value: Any) -> str:
 
 def _flat_repr(value: Any) -> str:
     """A text of any value, nested however deeply: walked with a stack of its own rather
-    than Python's, which a refused input thousands of levels deep would exhaust."""
+    than Python's, which a refused input thousands of levels deep would exhaust.
+
+    A list or object that holds itself (a back-reference) is written as a mark where it
+    recurs, and the walk stops after as many values as an input may hold: a refused input
+    may be cyclic, or share one list so often that written out it would fill the memory."""
     out: list[str] = []
     stack: list[Any] = [value]
+    open_ids: set[int] = set()  # the lists and objects being written: their ids
+    count = 0
     while stack:
         v = stack.pop()
         if isinstance(v, _Close):
             out.append(v.text)
-        elif isinstance(v, dict):
+            if v.opened is not None:
+                open_ids.discard(v.opened)
+            continue
+        count += 1
+        if count > _MAX_VALUES:
+            out.append(f"<more than {_MAX_VALUES} values>")
+            break
+        if isinstance(v, dict | list | tuple):
+            if id(v) in open_ids:
+                out.append("<cycle>,")
+                continue
+            open_ids.add(id(v))
+        if isinstance(v, dict):
             out.append("{")
-            stack.append(_Close("}"))
+            stack.append(_Close("}", id(v)))
             # in key order, as canonical JSON is: a refused input's digest must not depend
             # on the order its keys came in either (keys of any type: ordered by their text)
             for k in sorted(v, key=repr, reverse=True):
                 stack += [v[k], _Close(f"{k!r}:")]
         elif isinstance(v, list | tuple):
             out.append("[")
-            stack.append(_Close("]"))
+            stack.append(_Close("]", id(v)))
             stack.extend(reversed(v))
         else:
             out.append(repr(v) + ",")
     return "".join(out)
 
 
+# the input checks' bound on values, which a refused input's text keeps to as well
+_MAX_VALUES = Limits().max_input_values
+
+
 class _Close:
-    """Text `_flat_repr` writes as it is (a key, a closing bracket)."""
+    """Text `_flat_repr` writes as it is (a key, a closing bracket), and the id of the list
+    or object it closes."""
 
-    __slots__ = ("text",)
+    __slots__ = ("opened", "text")
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, opened: int | None = None) -> None:
         self.text = text
+        self.opened = opened
 
 
 def _result(outcome: Outcome) -> Any:

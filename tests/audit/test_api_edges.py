@@ -56,8 +56,7 @@ def test_an_entry_that_is_not_json_is_refused_alone(tmp_path: Path, bundle: tene
         log.decision_entry(bundle, bundle.decide("deploy", INPUT(i)), INPUT(i), "ci")
         for i in range(20)
     ]
-    bad_input = {**INPUT(0), "model": {"model_id": {"a", "set"}}}
-    bad = log.decision_entry(bundle, bundle.decide("deploy", bad_input), bad_input, "ci")
+    bad = log.event_entry("error", {"tags": {"a", "set"}}, "ci")
     with pytest.raises(StoreError, match="cannot be written as JSON"):
         writer.submit(bad)
     futures = [writer.submit(e) for e in good]
@@ -238,3 +237,46 @@ def test_recording_with_another_key_than_the_records_is_refused(
         caught.value
     )
     assert len(list(open_store(url).records())) == 1  # nothing written
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [
+        ({"bob", "alice"}, "{'alice', 'bob'}"),
+        (bytearray(b"alice"), "bytearray(b'alice')"),
+        (("alice",), "('alice',)"),
+        ([{"a@x"}], ["{'a@x'}"]),
+    ],
+)
+def test_a_refused_input_with_no_json_at_a_kept_or_personal_path_is_recorded(
+    tmp_path: Path, bundle: tenet.Bundle, value: Any, kept: Any
+) -> None:
+    log = AuditLog.open(f"sqlite:///{tmp_path}/audit.db")
+    at_kept = {**INPUT(0), "model": {"model_id": value}}
+    at_personal = {**INPUT(0), "subject": {"id": value}}
+    records = []
+    for refused in (at_kept, at_personal):
+        decision = bundle.decide("deploy", refused)
+        assert decision.errors[0]["code"] == "invalid_input"
+        records.append(log.record(bundle, decision, refused, actor="ci"))
+    assert records[0]["input"]["input.model.model_id"] == kept
+    assert records[1]["input"]["input.subject.id"].startswith("hmac:")
+    writer = BatchWriter(log)
+    assert writer.submit(log.decision_entry(bundle, decision, refused, "ci")).result(30)
+    writer.close()
+    assert verify(log.store) == []
+
+
+def test_a_cyclic_input_is_refused_and_recorded_at_once(
+    tmp_path: Path, bundle: tenet.Bundle
+) -> None:
+    cyclic: dict[str, Any] = {**INPUT(0)}
+    cyclic["model"] = {"model_id": "m", "parent": cyclic, "siblings": [cyclic, cyclic]}
+    decision = bundle.decide("deploy", cyclic)
+    assert decision.errors[0]["code"] == "invalid_input"
+    assert decision.input_digest.startswith("sha256:")
+    assert decision.to_dict()["input_digest"] == decision.input_digest
+    log = AuditLog.open(f"sqlite:///{tmp_path}/audit.db")
+    record = log.record(bundle, decision, cyclic, actor="ci")
+    assert record["input"]["input.model.model_id"] == "m"
+    assert verify(log.store) == []

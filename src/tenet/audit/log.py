@@ -31,6 +31,7 @@ from tenet.audit.retention import EVENTS, Retention, read_retention
 from tenet.audit.stores import AuditStore, StoreError, appended, open_store
 from tenet.decision import input_digest, uuid7
 from tenet.runtime.clock import format_rfc3339, parse_rfc3339
+from tenet.runtime.evaluate import Limits
 from tenet.yamlutil import is_text
 
 if TYPE_CHECKING:
@@ -399,22 +400,64 @@ def _settle(future: Future[dict[str, Any]], outcome: dict[str, Any] | BaseExcept
 
 
 def _as_text(value: Any) -> Any:
-    """A refused input with each string that is not text (a lone surrogate, which JSON's
-    `\ud800` escape gives) written with backslash escapes instead, and each number JSON has
-    no word for (YAML's `.nan`, `.inf`) as the word JavaScript has, so that its decision can
-    still be recorded, and kept paths hold what the input held, not the `null` that encoding
-    would make of a NaN."""
-    if isinstance(value, str):
-        if is_text(value):
+    """A refused input made into what a record can hold, so that its decision can still be
+    recorded, and kept paths hold what the input held: each string that is not text (a lone
+    surrogate, which JSON's `\ud800` escape gives) with backslash escapes; each number JSON
+    has no word for (YAML's `.nan`, `.inf`) as the word JavaScript has, not the `null` that
+    encoding would make of a NaN; any other value that is no JSON (a set, bytes, a tuple, a
+    key that is not a string) as its Python text. A list or object that holds itself is
+    marked where it recurs, and the copy stops at the input checks' depth and number of
+    values, which a refused input may be past."""
+    return _Recordable().copy(value, 0)
+
+
+class _Recordable:
+    """One `_as_text` copy: the lists and objects open on its path, and the values left."""
+
+    def __init__(self) -> None:
+        self.open: set[int] = set()
+        self.left = _LIMITS.max_input_values
+
+    def copy(self, value: Any, depth: int) -> Any:
+        self.left -= 1
+        if self.left < 0:
+            return f"<more than {_LIMITS.max_input_values} values>"
+        if isinstance(value, str):
+            if is_text(value):
+                return value
+            return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        if isinstance(value, float) and not math.isfinite(value):
+            return "NaN" if value != value else "Infinity" if value > 0 else "-Infinity"
+        if value is None or isinstance(value, bool | int | float):
             return value
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if value != value else "Infinity" if value > 0 else "-Infinity"
-    if isinstance(value, dict):
-        return {_as_text(k): _as_text(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_as_text(v) for v in value]
-    return value
+        if not isinstance(value, dict | list):
+            return _python_text(value)
+        if id(value) in self.open:
+            return "<cycle>"
+        if depth >= _LIMITS.max_input_depth:
+            return f"<nested deeper than {_LIMITS.max_input_depth}>"
+        self.open.add(id(value))
+        try:
+            if isinstance(value, list):
+                return [self.copy(v, depth + 1) for v in value]
+            return {self._key(k): self.copy(v, depth + 1) for k, v in value.items()}
+        finally:
+            self.open.discard(id(value))
+
+    def _key(self, key: Any) -> str:
+        text = self.copy(key, 0) if isinstance(key, str) else _python_text(key)
+        return str(text)
+
+
+_LIMITS = Limits()  # the input checks' bounds, which a refused input's copy keeps to
+
+
+def _python_text(value: Any) -> str:
+    """A value that is no JSON as Python writes it; a set's items in sorted order, so that
+    its text (and a personal one's token) is the same in every process."""
+    if isinstance(value, set | frozenset):
+        return "{" + ", ".join(sorted(map(repr, value))) + "}"
+    return repr(value)
 
 
 def encodable(entry: dict[str, Any]) -> Prepared:
