@@ -510,3 +510,48 @@ def test_an_anchored_record_pruned_a_minute_before_it_expired_is_found(tmp_path:
         )
         checked = check_chains(open_store(url, create=False), [anchor], now=later)
         assert [p.kind for p in checked.problems] == found, dated
+
+
+def test_prune_from_python_refuses_a_log_that_does_not_verify_as_the_command_does(
+    tmp_path: Path,
+) -> None:
+    from tenet.audit import open_store, prune, verify
+
+    url, written = make_log(tmp_path)
+    conn = sqlite3.connect(tmp_path / "audit.db", isolation_level=None)
+    body = json.loads(
+        conn.execute("SELECT body FROM records WHERE id = ?", (written[2]["id"],)).fetchone()[0]
+    )
+    body["outcome"] = body["decision"]["outcome"] = "deny"
+    conn.execute("UPDATE records SET body = ? WHERE id = ?", (canonical(body), written[2]["id"]))
+    said = "the log does not verify; prune refuses to touch it: class `deployments`: record"
+    later = time.time() + 10 * 365 * 86400
+    with pytest.raises(StoreError, match=said):
+        prune(open_store(url), later, "ops")
+    assert len(list(open_store(url).records())) == 6
+    assert verify(open_store(url))[0].kind == "modified"
+    result = run("audit", "prune", "--log", url)
+    assert result.exit_code == 2 and f"error: {said}" in result.output
+
+
+def test_prune_from_python_takes_now_as_decide_does_and_refuses_an_actor_that_names_nobody(
+    tmp_path: Path,
+) -> None:
+    import datetime
+
+    from tenet.audit import open_store, prune
+
+    url, _ = make_log(tmp_path)
+    for actor in ("", "  "):
+        with pytest.raises(ValueError, match=f"the actor {actor!r} is not a name"):
+            prune(open_store(url), time.time(), actor)
+    with pytest.raises(ValueError, match="`now` must be RFC 3339 text"):
+        prune(open_store(url), b"2020", "ops")  # type: ignore[arg-type]
+    assert prune(open_store(url), "2020-01-01T00:00:00Z", "ops") == {}
+    utc = datetime.UTC
+    assert prune(open_store(url), datetime.datetime(2099, 1, 1, tzinfo=utc), "ops") == {
+        "access": 3,
+        "deployments": 3,
+    }
+    checkpoints = [r for r in open_store(url).records() if r["kind"] == "checkpoint"]
+    assert [r["actor"] for r in checkpoints] == ["ops", "ops"]

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
@@ -31,7 +32,7 @@ from tenet.audit.retention import EVENTS, Retention, read_retention
 from tenet.audit.stores import AuditStore, StoreError, appended, open_store
 from tenet.decision import input_digest, uuid7
 from tenet.runtime.clock import format_rfc3339, parse_rfc3339
-from tenet.runtime.evaluate import Limits
+from tenet.runtime.evaluate import Limits, resolve_now
 from tenet.yamlutil import is_text
 
 if TYPE_CHECKING:
@@ -523,9 +524,22 @@ def verify(store: AuditStore, now: float | None = None) -> list[ChainProblem]:
     return check_chains(store, now=now).problems
 
 
-def prune(store: AuditStore, now: float, actor: str) -> dict[str, int]:
+def prune(store: AuditStore, now: float | str | datetime, actor: str) -> dict[str, int]:
     """Remove the expired prefix of each class's chain (each record says how long it is
-    kept), leaving a checkpoint with the last removed hash; returns removed counts."""
+    kept), leaving a checkpoint with the last removed hash; returns removed counts.
+
+    `now` takes the forms `decide` does. A log that does not verify is refused (StoreError):
+    pruning it would remove an edited record with those around it, and leave a checkpoint
+    that makes the chain verify again."""
+    _named(actor)
+    at = resolve_now(now)
+    # as of the clock, as `tenet audit verify` judges; a simulated later `now` dates the
+    # checkpoints it leaves later, and a later prune is judged as of it
+    problems = verify(store, now=max(at, time.time()))
+    if problems:
+        raise StoreError(
+            "the log does not verify; prune refuses to touch it: " + problems[0].describe()
+        )
     removed: dict[str, int] = {}
     for cls, records in group_by_class(store.records()):
         last: dict[str, Any] | None = None
@@ -533,12 +547,12 @@ def prune(store: AuditStore, now: float, actor: str) -> dict[str, int]:
             if r.get("kind") == "checkpoint" and last is None:
                 last = r
                 continue
-            if not _expired(r, now):
+            if not _expired(r, at):
                 break
             last = r
         if last is None or last.get("kind") == "checkpoint":
             continue
-        checkpoint = _checkpoint(cls, last, records, now, actor)
+        checkpoint = _checkpoint(cls, last, records, at, actor)
         store.prune(cls, int(last["seq"]), checkpoint)  # an earlier checkpoint goes too
         removed[cls] = int(checkpoint["event"]["removed"])
     return removed
