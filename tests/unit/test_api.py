@@ -269,6 +269,30 @@ def test_an_unknown_query_with_no_near_name_is_shown_this_bundle_s_names(
     assert d.help == "name a package (`main`) or a rule (`main.allow`)"
 
 
+@pytest.mark.parametrize(
+    ("query", "kind", "advice"),
+    [
+        (None, "None", "name a package or rule as text, such as `deploy.staging`"),
+        (1, "int", "name a package or rule as text, such as `deploy.staging`"),
+        (b"main.allow", "bytes", "decode it first, such as `query.decode()`"),
+        (("main", "allow"), "tuple", 'join its names with dots, such as `".".join(path)`'),
+        (["main.allow"], "list", 'join its names with dots, such as `".".join(path)`'),
+    ],
+)
+def test_a_query_that_is_not_text_raises_query_error(
+    main: tenet.Bundle, query: Any, kind: str, advice: str
+) -> None:
+    for call in (main.decide, main.evaluate_document):
+        with pytest.raises(tenet.QueryError) as info:
+            call(query, {})
+        (d,) = info.value.diagnostics
+        assert (d.code, d.message, d.help) == (
+            "query",
+            f"the query must be a `str`, not {kind}",
+            advice,
+        )
+
+
 def test_querying_a_function_raises_query_error(main: tenet.Bundle) -> None:
     with pytest.raises(tenet.QueryError) as info:
         main.decide("main.is_big", {})

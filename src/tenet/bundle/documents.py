@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 from tenet.bundle.inputs import schemas_errors
-from tenet.compiler.program import Program, Query
+from tenet.compiler.program import Program, Query, check_query_text
 from tenet.compiler.rules import CompiledRule
 from tenet.decision import BundleInfo, uuid7
 from tenet.runtime.evaluate import Ctx, ErrorEntry, evaluate, resolve_now
@@ -99,6 +99,7 @@ def evaluate_document(bundle: Bundle, path: str, input: Any = None, now: Any = N
     names a function), and ValueError for a bad `now`. Input schemas of the manifest apply as
     for `Bundle.decide`; an input error or any evaluation error leaves the document undefined."""
     program = bundle.program
+    check_query_text(path)
     parts: Namespace = tuple(path.split(".")) if path else ()
     layout = _layout(program)
     rule: CompiledRule | None = None

@@ -11,7 +11,7 @@ from tenet.compiler.checks import CompiledCheck
 from tenet.compiler.rules import CompiledRule
 from tenet.diagnostics import Diagnostic, QueryError, did_you_mean
 
-__all__ = ["Program", "Query"]
+__all__ = ["Program", "Query", "check_query_text"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,6 +37,7 @@ class Program:
 
     def query(self, text: str) -> Query:
         """Resolve a query, or raise QueryError (it names neither a package nor a rule)."""
+        check_query_text(text)
         path = tuple(text.split(".")) if text else ()
         if path in self.namespaces:
             found = [
@@ -105,3 +106,19 @@ class Program:
             hint = did_you_mean(path[-1], [m for m in members if "." not in m])
             return hint.replace("`", f"`{parent}.", 1) if hint else None
         return did_you_mean(".".join(path), names)
+
+
+def check_query_text(text: object) -> None:
+    """Raise QueryError for a query that is not text: a caller's `None`, bytes read off a
+    queue, or a path as a tuple would otherwise fail deep in resolving it, or be read as the
+    name `None`."""
+    if isinstance(text, str):
+        return
+    kind = "None" if text is None else type(text).__name__
+    if isinstance(text, bytes | bytearray):
+        advice = "decode it first, such as `query.decode()`"
+    elif isinstance(text, tuple | list):
+        advice = 'join its names with dots, such as `".".join(path)`'
+    else:
+        advice = "name a package or rule as text, such as `deploy.staging`"
+    raise QueryError([Diagnostic("query", f"the query must be a `str`, not {kind}", None, advice)])
