@@ -67,17 +67,15 @@ class Diagnostic:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
+        return {
             "code": self.code,
             "severity": self.severity,
             "message": self.message,
             "file": self.path,
             "line": self.line,
             "column": self.column,
+            "help": self.help or None,  # always there, as `line` and `column` are: null
         }
-        if self.help:
-            d["help"] = self.help
-        return d
 
 
 DataPath = tuple[str | int, ...]
@@ -103,6 +101,10 @@ class PolicyError(Exception):
     def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
         self.diagnostics = list(diagnostics)
         super().__init__(render_all(self.diagnostics))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # rebuilt from its diagnostics, not its text: it crosses a process pool's boundary
+        return (type(self), (self.diagnostics,))
 
 
 class QueryError(PolicyError):

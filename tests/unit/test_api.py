@@ -612,3 +612,38 @@ def test_a_refused_input_s_digest_does_not_depend_on_key_order(main: tenet.Bundl
     second = main.decide("main.allow", {"b": 1, "a": "\ud800"})
     assert first.outcome == second.outcome == "error"
     assert first.input_digest == second.input_digest
+
+
+def test_a_policy_error_crosses_a_process_boundary_with_its_diagnostics(
+    tmp_path: Path, main: tenet.Bundle
+) -> None:
+    import pickle
+
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "a.tenet").write_text("package a\nx = y\n", "utf-8")
+    with pytest.raises(tenet.PolicyError) as loading:
+        tenet.load_bundle(tmp_path / "bad")
+    with pytest.raises(tenet.QueryError) as querying:
+        main.decide("main.alow", {})
+    for err in (loading.value, querying.value):
+        copy = pickle.loads(pickle.dumps(err))
+        assert type(copy) is type(err) and str(copy) == str(err)
+        assert [(d.to_dict(), d.render()) for d in copy.diagnostics] == [
+            (d.to_dict(), d.render()) for d in err.diagnostics
+        ]
+
+
+def test_a_diagnostic_s_dict_always_has_help(tmp_path: Path) -> None:
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "tenet.yaml").write_text("- a\n", "utf-8")
+    with pytest.raises(tenet.PolicyError) as info:
+        tenet.load_bundle(tmp_path / "b")
+    assert info.value.diagnostics[0].to_dict() == {
+        "code": "manifest",
+        "severity": "error",
+        "message": "`tenet.yaml` must hold a mapping of manifest fields",
+        "file": "tenet.yaml",
+        "line": None,
+        "column": None,
+        "help": None,
+    }
