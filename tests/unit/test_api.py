@@ -647,3 +647,26 @@ def test_a_diagnostic_s_dict_always_has_help(tmp_path: Path) -> None:
         "column": None,
         "help": None,
     }
+
+
+@pytest.mark.parametrize(
+    ("given", "error", "said"),
+    [
+        ({"max_steps": "10"}, TypeError, "`Limits.max_steps` must be an int, not str (convert"),
+        ({"max_steps": None}, TypeError, "`Limits.max_steps` must be an int, not NoneType"),
+        ({"max_input_depth": 1.5}, TypeError, "`Limits.max_input_depth` must be an int, not float"),
+        (
+            {"max_input_values": True},
+            TypeError,
+            "`Limits.max_input_values` must be an int, not bool",
+        ),
+        ({"max_steps": -1}, ValueError, "`Limits.max_steps` must be at least 1, not -1"),
+        ({"max_input_depth": 0}, ValueError, "`Limits.max_input_depth` must be at least 1, not 0"),
+    ],
+)
+def test_limits_refuse_a_bound_that_is_not_a_positive_int(
+    given: dict[str, Any], error: type[Exception], said: str
+) -> None:
+    with pytest.raises(error) as info:
+        tenet.Limits(**given)
+    assert str(info.value).startswith(said)

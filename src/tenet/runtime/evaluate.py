@@ -27,6 +27,23 @@ class Limits:
     max_input_values: int = 1_000_000
     max_steps: int = 5_000_000
 
+    def __post_init__(self) -> None:
+        # refused here, where the bound is set (often from configuration text), rather than
+        # as an internal error of every decision made with it
+        for name in ("max_input_depth", "max_input_values", "max_steps"):
+            value = getattr(self, name)
+            if type(value) is not int:
+                raise TypeError(
+                    f"`Limits.{name}` must be an int, not {type(value).__name__}"
+                    + (
+                        " (convert configuration text with `int()`)"
+                        if isinstance(value, str)
+                        else ""
+                    )
+                )
+            if value < 1:
+                raise ValueError(f"`Limits.{name}` must be at least 1, not {value}")
+
 
 class Ctx:
     """Everything one decision reads, and its per-decision caches."""
