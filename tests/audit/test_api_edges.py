@@ -77,7 +77,49 @@ def test_a_cancelled_future_does_not_stop_the_writer(tmp_path: Path, bundle: ten
     later = writer.submit(entries[0])
     assert later.result(30)["kind"] == "decision"
     writer.close()
-    assert len(list(log.store.records())) in (50, 51)  # the cancelled one may be written
+    # the cancelled one is written only when its batch had begun before it was cancelled
+    assert len(list(log.store.records())) in (50, 51)
+
+
+def test_an_entry_cancelled_before_its_batch_began_is_not_written(bundle: tenet.Bundle) -> None:
+    import json
+
+    from tenet.audit import AuditStore
+    from tenet.audit.linking import Prepared, link_all
+
+    class GatedStore(AuditStore):  # holds a commit until the gate opens
+        url = "memory:"
+
+        def __init__(self) -> None:
+            self.lines: list[str] = []
+            self.tails: dict[str, Any] = {}
+            self.gate = threading.Event()
+
+        def append_prepared(self, entries: list[Prepared]) -> list[dict[str, Any]]:
+            self.gate.wait(30)
+            linked = link_all(entries, self.tails)
+            self.lines += [text.decode() for _, text in linked]
+            return [record for record, _ in linked]
+
+        def records(self) -> Any:
+            return (json.loads(line) for line in self.lines)
+
+    store = GatedStore()
+    log = AuditLog(store, b"k" * 32)
+    writer = BatchWriter(log)
+    first, second = INPUT(0), INPUT(1)
+    made = [bundle.decide("deploy", first), bundle.decide("deploy", second)]
+    running = writer.submit(log.decision_entry(bundle, made[0], first, "ci"))
+    for _ in range(500):  # until the writer holds the first batch at the gate
+        if running.running():
+            break
+        threading.Event().wait(0.01)
+    queued = writer.submit(log.decision_entry(bundle, made[1], second, "ci"))
+    assert queued.cancel() and not running.cancel()  # a batch begun cannot be
+    store.gate.set()
+    assert running.result(30)["id"] == made[0].decision_id
+    writer.close()
+    assert [r["id"] for r in store.records()] == [made[0].decision_id]
 
 
 def test_submit_after_close_and_a_full_queue_are_errors(

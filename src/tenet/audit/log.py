@@ -368,6 +368,11 @@ class BatchWriter:
                     self._queue.put(None)  # stop after this batch
                     break
                 batch.append(more)
+            # an entry whose caller cancelled it is not written: that caller may have answered
+            # otherwise (denied, fail-closed); the rest can no longer be cancelled
+            batch = [(e, f) for e, f in batch if f.set_running_or_notify_cancel()]
+            if not batch:
+                continue
             try:
                 written = self.log.write([entry for entry, _ in batch])
             except BaseException as err:  # every waiter learns the batch failed
@@ -391,9 +396,7 @@ class BatchWriter:
 
 
 def _settle(future: Future[dict[str, Any]], outcome: dict[str, Any] | BaseException) -> None:
-    """Complete a future, unless its caller cancelled it meanwhile."""
-    if not future.set_running_or_notify_cancel():
-        return
+    """Complete a future that was set running when its batch began."""
     if isinstance(outcome, BaseException):
         future.set_exception(outcome)
     else:
