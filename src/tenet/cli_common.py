@@ -17,7 +17,7 @@ from click.core import ParameterSource
 import tenet
 from tenet.audit.log import names_someone
 from tenet.audit.stores import AuditStore, StoreError, open_store
-from tenet.bundle.signing import KeyFileError
+from tenet.bundle.signing import KeyFileError, load_public_key
 from tenet.diagnostics import PolicyError
 from tenet.escape import printable
 from tenet.wording import count
@@ -111,11 +111,15 @@ def load(path: str, public_key: str | None = None) -> tenet.Bundle:
     """Load a bundle folder or archive (verifying its signature with `public_key`, a PEM file);
     exits 2 with every problem when it does not load."""
     try:
+        if public_key is not None:
+            load_public_key(
+                public_key
+            )  # a key it cannot use is the command's error, not the bundle's
         return tenet.load_bundle(path, public_key=public_key)
-    except PolicyError as err:
-        bundle_failed(path, err)
     except KeyFileError as err:
         fail(str(err))
+    except PolicyError as err:
+        bundle_failed(path, err)
     except RecursionError:
         fail(f"bundle `{path}` nests too deeply to load")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from tenet.bundle.signing import KeyFileError
+from tenet.bundle.signing import KeyFileError, load_public_key
 from tenet.cli_common import FloatRange, bundle_failed, check_log_options, log_failed
 from tenet.cli_common import fail as _fail
 from tenet.diagnostics import PolicyError
@@ -159,6 +159,10 @@ def serve(
     )
     check_log_options(decision_log, ("audit_fail_closed", "audit_queue", "audit_batch", "actor"))
     try:
+        if public_key is not None:
+            load_public_key(
+                public_key
+            )  # a key it cannot use is the command's error, not the bundle's
         run(options, announce=lambda line: click.echo(line))
     except PolicyError as err:
         bundle_failed(bundle_path, err)

@@ -275,3 +275,30 @@ def test_keys_made_by_openssl_sign_and_verify(tmp_path: Path) -> None:
         check=True,
         capture_output=True,
     )  # fmt: skip
+
+
+def test_a_key_load_bundle_cannot_use_is_a_policy_error(
+    keys: tuple[bytes, bytes], tmp_path: Path
+) -> None:
+    from typing import Any
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    root = make_bundle(tmp_path / "b")
+    _sign(root, keys[0])
+    given: list[tuple[Any, str]] = [
+        (keys[0], "the key is a private key; verify with the public key"),
+        (tmp_path / "missing.pem", f"cannot read key `{tmp_path / 'missing.pem'}`"),
+        (Ed25519PrivateKey.generate(), "the key is a private key; verify with its public key"),
+        (
+            ec.generate_private_key(ec.SECP256R1()).public_key(),
+            "the key is `ECPublicKey`, not an Ed25519 public key",
+        ),
+    ]
+    for key, said in given:
+        with pytest.raises(tenet.PolicyError) as info:
+            tenet.load_bundle(root, public_key=key)
+        (d,) = info.value.diagnostics
+        assert d.code == "signature" and d.message.startswith(said)
+        assert d.help is not None and d.help.startswith("give the Ed25519 public key")

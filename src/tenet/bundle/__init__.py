@@ -17,7 +17,7 @@ from tenet.bundle.files import ReadLimits, Tree
 from tenet.bundle.inputs import InputSchema, schemas_errors
 from tenet.bundle.loader import BundleFiles, bundle_digest, default_name, read_parts, read_tree
 from tenet.bundle.manifest import MANIFEST, Manifest, check_requires, parse_manifest
-from tenet.bundle.signing import PublicKeyLike, load_public_key, verify_signature
+from tenet.bundle.signing import KeyFileError, PublicKeyLike, load_public_key, verify_signature
 from tenet.compiler import CompileOptions, compile_program
 from tenet.compiler.program import Program
 from tenet.compliance.catalogue import Catalogue
@@ -137,7 +137,11 @@ def load_tree(
     when the manifest does not). The signature is checked before anything is parsed."""
     digest = bundle_digest(tree.files)
     if public_key is not None:
-        problem = verify_signature(tree.signature, digest, load_public_key(public_key))
+        try:
+            key = load_public_key(public_key)
+        except KeyFileError as err:  # refused as a bad signature is: the bundle is not vouched for
+            raise PolicyError([Diagnostic("signature", str(err), None, _KEY_HELP)]) from None
+        problem = verify_signature(tree.signature, digest, key)
         if problem is not None:
             raise PolicyError([problem])
     manifest, problems = parse_manifest(tree.files.get(MANIFEST), default_name(root))
@@ -149,6 +153,12 @@ def load_tree(
     files = read_parts(tree, root, manifest, digest)
     files.diagnostics[:0] = problems
     return compile_files(files, limits, options)
+
+
+_KEY_HELP = (
+    "give the Ed25519 public key the bundle was signed with: an `Ed25519PublicKey`, PEM text "
+    "or bytes, or a PEM file's path"
+)
 
 
 def compile_files(

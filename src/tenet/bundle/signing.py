@@ -115,6 +115,13 @@ def load_public_key(source: PublicKeyLike) -> Ed25519PublicKey:
     """A SubjectPublicKeyInfo PEM Ed25519 public key; raises KeyFileError saying what is wrong."""
     if isinstance(source, Ed25519PublicKey):
         return source
+    if isinstance(source, Ed25519PrivateKey):
+        raise KeyFileError("the key is a private key; verify with its public key (`.public_key()`)")
+    if not isinstance(source, bytes | str | os.PathLike):
+        raise KeyFileError(
+            f"the key is `{type(source).__name__}`, not an Ed25519 public key, PEM text or bytes, "
+            "or a PEM file's path; Tenet signs with Ed25519"
+        )
     data, shown = _pem(source)
     try:
         key = serialization.load_pem_public_key(data)
