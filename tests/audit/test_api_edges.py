@@ -322,3 +322,26 @@ def test_a_cyclic_input_is_refused_and_recorded_at_once(
     record = log.record(bundle, decision, cyclic, actor="ci")
     assert record["input"]["input.model.model_id"] == "m"
     assert verify(log.store) == []
+
+
+def test_the_audit_api_takes_a_key_file_as_text_and_names_wrong_argument_types(
+    tmp_path: Path, bundle: tenet.Bundle
+) -> None:
+    key = tmp_path / "audit.key"
+    key.write_bytes(b"k" * 32)
+    log = AuditLog.open(f"sqlite:///{tmp_path}/audit.db", key_file=str(key))
+    assert log.key == b"k" * 32
+    where = tmp_path / "other.db"
+    with pytest.raises(StoreError) as info:
+        AuditLog.open(where)  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "a log URL is text such as `sqlite:///path/audit.db`, not PosixPath: "
+        f"write `sqlite://{where}` or `jsonl://{where}`"
+    )
+    with pytest.raises(StoreError, match=r"a log URL is text .*, not NoneType$"):
+        AuditLog.open(None)  # type: ignore[arg-type]
+    decision = bundle.decide("deploy", INPUT(0))
+    with pytest.raises(TypeError, match=r"^`bundle` must be a loaded `Bundle`, not str$"):
+        log.record(str(tmp_path / "b"), decision, INPUT(0), "ci")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^`decision` must be the `Decision` that `decide`"):
+        log.decision_entry(bundle, decision.to_dict(), INPUT(0), "ci")  # type: ignore[arg-type]

@@ -85,12 +85,14 @@ class AuditLog:
         self._per_bundle: dict[str, tuple[Redactor, Retention]] = {}
 
     @classmethod
-    def open(cls, url: str, key_file: Path | None = None) -> AuditLog:
-        """Open `sqlite:///…`, `jsonl:///…` or `stdout:` (raises StoreError)."""
+    def open(cls, url: str, key_file: str | os.PathLike[str] | None = None) -> AuditLog:
+        """Open `sqlite:///…`, `jsonl:///…` or `stdout:` (raises StoreError); `key_file` is a
+        path, as text or a `Path`."""
         store = open_store(url)
         path = store_path(url)
+        key_path = Path(key_file) if key_file is not None else None
         try:
-            known = read_key(path, key_file)
+            known = read_key(path, key_path)
             holds, written_with = _records_key(store) if path is not None else (False, None)
             if known is None and holds:
                 # its records' tokens were made with a key not at hand (TENET_AUDIT_KEY when
@@ -100,7 +102,7 @@ class AuditLog:
                     f"`{KEY_ENV}` to the key its records were written with, or give its key "
                     "file"
                 )
-            key = known if known is not None else load_key(path, key_file)
+            key = known if known is not None else load_key(path, key_path)
             if written_with is not None and written_with != key_id(key):
                 # a key file replaced, a log moved without its key: the same reason
                 raise StoreError(
@@ -140,6 +142,7 @@ class AuditLog:
     ) -> dict[str, Any]:
         """The record of one decision, before it is chained. `document` is the decision's
         `to_dict()` when the caller has already built it (it is not changed)."""
+        _given(bundle, decision)
         doc = decision.to_dict() if document is None else document
         return self._decision(
             bundle, input, doc, decision, decision.query, decision.input_digest, actor
@@ -233,6 +236,7 @@ class AuditLog:
         """Record one decision of `bundle` on `input` now (raises StoreError; ValueError for a
         decision made by another bundle or on another input: the record would join one
         decision to another's kept input)."""
+        _given(bundle, decision)
         if decision.bundle.digest != bundle.digest:
             made, given = decision.bundle, bundle.info
             if (made.name, made.version) == (given.name, given.version):  # another build
@@ -254,6 +258,21 @@ class AuditLog:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _given(bundle: Bundle, decision: Decision) -> None:
+    """Refuse (TypeError) what is not a loaded bundle and its decision, such as a bundle's
+    path or a decision's `to_dict()`, which would fail deep inside with AttributeError."""
+    from tenet.bundle import Bundle
+    from tenet.decision import Decision
+
+    if not isinstance(bundle, Bundle):
+        raise TypeError(f"`bundle` must be a loaded `Bundle`, not {type(bundle).__name__}")
+    if not isinstance(decision, Decision):
+        raise TypeError(
+            "`decision` must be the `Decision` that `decide` returned, "
+            f"not {type(decision).__name__}"
+        )
 
 
 def _records_key(store: AuditStore, look: int = 1000) -> tuple[bool, str | None]:

@@ -606,6 +606,16 @@ def open_store(url: str, create: bool = True) -> AuditStore:
     """`sqlite:///path/audit.db`, `jsonl:///path/audit.jsonl` or `stdout:`. With `create`
     false, a file that does not exist is an error rather than a new, empty log: reading a
     mistyped path must not look like reading a log with nothing in it."""
+    if not isinstance(url, str):
+        # a path does not say which kind of log the file is, so it is not guessed
+        raise StoreError(
+            f"a log URL is text such as `sqlite:///path/audit.db`, not {type(url).__name__}"
+            + (
+                f": write `sqlite://{Path(url).absolute()}` or `jsonl://{Path(url).absolute()}`"
+                if isinstance(url, os.PathLike)
+                else ""
+            )
+        )
     parsed = urlparse(url)
     if parsed.scheme == "stdout":
         if url.lower() != "stdout:":  # `STDOUT:` too: `SQLITE:///x` is SQLite as well
