@@ -178,15 +178,18 @@ def test_the_diff_json(pair: tuple[tenet.Bundle, tenet.Bundle]) -> None:
 def test_identical_bundles_have_no_changes(tmp_path: Path) -> None:
     a = tenet.load_bundle(write_bundle(tmp_path / "a", OLD))
     b = tenet.load_bundle(write_bundle(tmp_path / "b", OLD))
-    text = render_diff(diff_bundles(a, b, _lines(INPUTS)))
+    # the last input asks `deploy.low_risk`, which neither of two OLDs has: a mistake
+    with pytest.raises(InputsError, match="line 5: unknown query `deploy.low_risk`"):
+        diff_bundles(a, b, _lines(INPUTS))
+    text = render_diff(diff_bundles(a, b, _lines(INPUTS[:4])))
     assert text.splitlines()[1:] == [
         "checks: no change",
         "rules: no change",
         "data: no change",
-        "decisions over 5 inputs from the inputs:",
+        "decisions over 4 inputs from the inputs:",
         "  no decision changed",
         "summary: 0 checks added, 0 removed, 0 changed; 0 rules added, 0 removed, 0 changed; "
-        "0 data values added, 0 removed, 0 changed; 0 of 5 decisions changed "
+        "0 data values added, 0 removed, 0 changed; 0 of 4 decisions changed "
         "(0 with new violations, 0 with new errors)",
     ]
 
