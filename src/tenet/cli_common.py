@@ -112,9 +112,8 @@ def load(path: str, public_key: str | None = None) -> tenet.Bundle:
     exits 2 with every problem when it does not load."""
     try:
         if public_key is not None:
-            load_public_key(
-                public_key
-            )  # a key it cannot use is the command's error, not the bundle's
+            # a key it cannot use is the command's error, not the bundle's
+            load_public_key(public_key)
         return tenet.load_bundle(path, public_key=public_key)
     except KeyFileError as err:
         fail(str(err))
