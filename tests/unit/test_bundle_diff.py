@@ -179,7 +179,7 @@ def test_identical_bundles_have_no_changes(tmp_path: Path) -> None:
     a = tenet.load_bundle(write_bundle(tmp_path / "a", OLD))
     b = tenet.load_bundle(write_bundle(tmp_path / "b", OLD))
     # the last input asks `deploy.low_risk`, which neither of two OLDs has: a mistake
-    with pytest.raises(InputsError, match="line 5: unknown query `deploy.low_risk`"):
+    with pytest.raises(InputsError, match=r"line 5: unknown query `deploy\.low_risk`"):
         diff_bundles(a, b, _lines(INPUTS))
     text = render_diff(diff_bundles(a, b, _lines(INPUTS[:4])))
     assert text.splitlines()[1:] == [
