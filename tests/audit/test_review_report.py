@@ -387,3 +387,18 @@ def test_a_grant_not_in_the_table_reviewed_is_named_in_a_note(tmp_path: Path) ->
         out.output
     )
     assert "flat 2.0.0" in out.output.splitlines()[-1]
+
+
+def test_a_change_written_by_other_software_with_text_versions_is_reported(
+    tmp_path: Path,
+) -> None:
+    # event_entry takes any JSON details: a report must not fail on an event it did not write
+    bundle = tenet.load_bundle(write_bundle(tmp_path / "b", {"p.tenet": "package p\nx = 1\n"}))
+    url = f"sqlite:///{tmp_path}/audit.db"
+    log = AuditLog.open(url)
+    details = {"action": "model registry switched", "old": "v1", "new": ["v2", 3]}
+    log.write([log.event_entry("configuration_change", details, "change-board", bundle)])
+    out = tmp_path / "r.html"
+    result = CliRunner().invoke(main, ["audit", "report", "--log", url, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "model registry switched: v1 → [&quot;v2&quot;, 3]" in out.read_text("utf-8")

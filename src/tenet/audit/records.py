@@ -4,6 +4,7 @@ chain of records is checked for modification, deletion, insertion and reordering
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import time
 from collections.abc import Iterable, Iterator
@@ -36,11 +37,14 @@ GENESIS = "sha256:" + "0" * 64  # the `prev` of the first record of a class
 KINDS = ("decision", "configuration_change", "error", "checkpoint")
 
 
-def version_of(bundle: dict[str, Any]) -> str:
+def version_of(bundle: Any) -> str:
     """A recorded bundle (a record's `bundle`) for people: its name, version and the start of
-    its digest, since two builds of one version (a waiver added) are different bundles."""
+    its digest, since two builds of one version (a waiver added) are different bundles. An
+    event written by other software may name a version as text: it is shown as it is."""
     if not bundle:
         return "nothing"
+    if not isinstance(bundle, dict):
+        return bundle if isinstance(bundle, str) else json.dumps(bundle, ensure_ascii=False)
     digest = str(bundle.get("digest") or "").removeprefix("sha256:")[:12]
     return f"{bundle.get('name', '?')} {bundle.get('version', '?')} ({digest})"
 
