@@ -290,3 +290,38 @@ def test_a_personal_number_is_found_by_value_however_the_input_spells_it(
     token = Redactor([], [], log.key).token(123456789)
     assert check["message"] == f"ssn {token}"
     assert check["evidence"][0]["values"] == {"input.ssn": token}
+
+
+NOTE = "Patient reports persistent headaches since the accident; referred to neurology for MRI"
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        # a built-in's error quotes the value cut short, and a conflict its JSON cut short
+        "package p\nrequire t blocking { time(input.note) > 0 }\n",
+        'package p\nr = input.note\nr = "other"\n',
+    ],
+)
+def test_a_personal_value_a_message_cut_short_is_hidden(tmp_path: Path, policy: str) -> None:
+    manifest = "name: p\nversion: 1.0.0\naudit:\n  personal: [input.note]\n"
+    root = write_bundle(tmp_path / "b", {"tenet.yaml": manifest, "p.tenet": policy})
+    bundle = tenet.load_bundle(root)
+    query = "p" if "require" in policy else "p.r"
+    decision = bundle.decide(query, {"note": NOTE})
+    assert "Patient reports" in json.dumps(decision.to_dict()["errors"])  # cut, not whole
+    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    log.record(bundle, decision, {"note": NOTE}, "ci")
+    text = (tmp_path / "audit.jsonl").read_text("utf-8")
+    assert "Patient reports" not in text and "headaches" not in text
+    (record,) = (json.loads(line) for line in text.splitlines())
+    token = Redactor([], [], log.key).token(NOTE)
+    assert token in json.dumps(record["decision"]["errors"])
+
+
+def test_a_cut_that_is_not_a_personal_value_s_start_stays() -> None:
+    secrets = Redactor([], ["input.note"], b"k" * 16).secrets_of({"note": NOTE})
+    assert secrets.text("loading... Patient") == "loading... Patient"  # too short a start
+    assert secrets.text("see `Patient reports persistent...`") == (
+        f"see `{Redactor([], [], b'k' * 16).token(NOTE)}`"
+    )

@@ -16,6 +16,8 @@ from typing import Any
 
 import re2
 
+from tenet.wording import CUT
+
 __all__ = ["KeyConflict", "KeyTooShort", "Redactor", "Secrets", "key_id", "load_key", "read_key"]
 
 KEY_ENV = "TENET_AUDIT_KEY"
@@ -245,6 +247,7 @@ class Secrets:
                 for spelling in _spellings(v):
                     texts.setdefault(spelling, t)
         self._texts = sorted(texts.items(), key=lambda item: -len(item[0]))
+        self._longest = len(self._texts[0][0]) if self._texts else 0
         self._token_of = texts
         self._finder: Any = None  # made on first use, when there are many values to find
 
@@ -280,9 +283,40 @@ class Secrets:
         return token if token is not None else self.text(key)
 
     def text(self, text: str) -> str:
-        """Text the engine wrote, each personal value in it that stands as a word replaced."""
+        """Text the engine wrote, each personal value in it that stands as a word replaced,
+        whole or cut short by a message (`shortened`: its start, then `...`)."""
         if not self._texts:
             return text
+        whole = self._whole(text)
+        return self._cut(whole) if CUT in whole else whole
+
+    def _cut(self, text: str) -> str:
+        """`text` with the start of a personal value that a message cut short (`Patient
+        reports persistent...`) replaced, with its `...`, by the value's token: a start of
+        at least MIN_CUT characters, beginning where a word may."""
+        out, done = [], 0
+        at = text.find(CUT)
+        while at >= 0:
+            start, token = self._cut_before(text, done, at)
+            if token is not None:
+                out += [text[done:start], token]
+                done = at + len(CUT)
+            at = text.find(CUT, at + len(CUT))
+        return "".join(out) + text[done:] if out else text
+
+    def _cut_before(self, text: str, lo: int, at: int) -> tuple[int, str | None]:
+        """Where, after `lo`, the longest start of a personal value ends at `at`, and its
+        token; (at, None) when none does."""
+        for start in range(max(lo, at - max(self._longest, 0)), at - MIN_CUT + 1):
+            piece = text[start:at]
+            for secret, token in self._texts:
+                if len(secret) > len(piece) and secret.startswith(piece):
+                    before = text[start - 1] if start > 0 else ""
+                    if _alone(before, piece[0], "", ""):
+                        return start, token
+        return at, None
+
+    def _whole(self, text: str) -> str:
         if len(self._texts) > FEW:
             finder = self._finder_made()
             if finder is not False:
@@ -430,6 +464,7 @@ def _text_of(value: Any) -> str:
 
 
 FEW = 8  # personal values in one input beyond which text is searched with one automaton
+MIN_CUT = 8  # the shortest start of a personal value, cut short by a message, that is hidden
 
 
 def _finder(texts: list[str]) -> Any:

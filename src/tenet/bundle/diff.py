@@ -15,7 +15,7 @@ from tenet.diagnostics import QueryError
 from tenet.locate import unreadable
 from tenet.runtime.evaluate import resolve_now
 from tenet.syntax import ast
-from tenet.wording import count
+from tenet.wording import count, shortened
 from tenet.yamlutil import load_json
 
 __all__ = [
@@ -349,8 +349,7 @@ def _label(info: BundleInfo) -> str:
 
 
 def _value(v: Any) -> str:
-    text = json.dumps(v, ensure_ascii=False, sort_keys=True)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return shortened(json.dumps(v, ensure_ascii=False, sort_keys=True))
 
 
 def render_diff(d: BundleDiff, inputs_name: str = "the inputs") -> str:

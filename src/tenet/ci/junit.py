@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 from tenet.ci.run import Evaluated, Finding, is_rule_query
+from tenet.wording import shortened
 
 __all__ = ["render_junit"]
 
@@ -63,8 +64,7 @@ def _case_name(c: dict[str, Any]) -> str:
 
 
 def _short(v: Any) -> str:
-    text = v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return shortened(v if isinstance(v, str) else json.dumps(v, ensure_ascii=False))
 
 
 def _suite(root: ET.Element, item: Evaluated) -> dict[str, int]:

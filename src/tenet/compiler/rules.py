@@ -13,6 +13,7 @@ from tenet.compiler.index import RuleIndex
 from tenet.runtime.trace import Record, Tracer
 from tenet.runtime.values import UNDEF, EvalError, TSet, equal, to_json
 from tenet.source import Span
+from tenet.wording import shortened
 
 __all__ = ["CompiledDef", "CompiledRule", "DefinitionTrace", "RuleTrace"]
 
@@ -22,8 +23,7 @@ _MISS: Any = object()
 def _show(v: Any) -> str:
     import json
 
-    text = json.dumps(to_json(v), ensure_ascii=False)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return shortened(json.dumps(to_json(v), ensure_ascii=False))
 
 
 @dataclass(eq=False)

@@ -10,6 +10,7 @@ import re2
 
 from tenet.runtime.builtins import register
 from tenet.runtime.builtins.types import builtin_error, want_string
+from tenet.wording import shortened
 
 # Compiled patterns, per built-in; a full cache is cleared rather than evicted piecemeal.
 CACHE_LIMIT: Final = 4096
@@ -38,10 +39,6 @@ def _re2_compile(fn: str, regex: str) -> Any:
         raise builtin_error(fn, f"bad pattern: {detail}") from e
     except UnicodeEncodeError as e:
         raise builtin_error(fn, "the pattern is not valid unicode") from e
-
-
-def _shown(pattern: str) -> str:
-    return pattern if len(pattern) <= 60 else pattern[:57] + "..."
 
 
 def _char(c: str) -> str:
@@ -73,7 +70,7 @@ def _glob_class(pattern: str, seg: str, start: int) -> tuple[str, int]:
     first = True
     while True:
         if j >= len(seg):
-            raise builtin_error("glob", f"the pattern `{_shown(pattern)}` has an unclosed `[`")
+            raise builtin_error("glob", f"the pattern `{shortened(pattern)}` has an unclosed `[`")
         c = seg[j]
         if c == "]" and not first:
             break
@@ -82,7 +79,7 @@ def _glob_class(pattern: str, seg: str, start: int) -> tuple[str, int]:
             lo, hi = c, seg[j + 2]
             if lo > hi:
                 raise builtin_error(
-                    "glob", f"the pattern `{_shown(pattern)}` has a reversed range `{lo}-{hi}`"
+                    "glob", f"the pattern `{shortened(pattern)}` has a reversed range `{lo}-{hi}`"
                 )
             items.extend(_class_items(lo, hi))
             j += 3

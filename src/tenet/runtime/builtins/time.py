@@ -9,6 +9,7 @@ from typing import Any, Final
 
 from tenet.runtime.builtins import register
 from tenet.runtime.builtins.types import builtin_error, finite, want_string, whole
+from tenet.wording import shortened
 
 
 @register(
@@ -32,10 +33,6 @@ _RFC3339: Final = re.compile(
 _EPOCH_ORDINAL: Final = dt.date(1970, 1, 1).toordinal()
 # more fraction digits than this cannot change a double near any epoch time
 _FRACTION_DIGITS: Final = 40
-
-
-def _shown(s: str) -> str:
-    return s if len(s) <= 60 else s[:57] + "..."
 
 
 def _fraction(digits: str | None) -> Fraction | None:
@@ -95,7 +92,7 @@ def time(s: Any) -> int | float:
     if t is None:
         raise builtin_error(
             "time",
-            f"`{_shown(text)}` is not an RFC 3339 timestamp (like 2025-11-20T14:32:15Z)",
+            f"`{shortened(text)}` is not an RFC 3339 timestamp (like 2025-11-20T14:32:15Z)",
         )
     return t
 
@@ -143,8 +140,8 @@ def duration(s: Any) -> int | float:
         if seconds is not None:
             return finite("duration", float(seconds))
     except (ValueError, OverflowError) as e:  # digit strings too long to convert
-        raise builtin_error("duration", f"`{_shown(text)}` is too large") from e
+        raise builtin_error("duration", f"`{shortened(text)}` is too large") from e
     raise builtin_error(
         "duration",
-        f"`{_shown(text)}` is not a non-negative duration (like 1h30m, 1.5h or 250ms)",
+        f"`{shortened(text)}` is not a non-negative duration (like 1h30m, 1.5h or 250ms)",
     )

@@ -8,6 +8,7 @@ from typing import Any, Final, NamedTuple
 
 from tenet.runtime.builtins import register
 from tenet.runtime.builtins.types import builtin_error, want_string
+from tenet.wording import shortened
 
 _CORE: Final = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
 _IDENT: Final = re.compile(r"[0-9A-Za-z-]+")
@@ -64,12 +65,8 @@ def parse_version(s: str) -> Version | None:
 def _version(fn: str, v: Any, what: str = "a version string") -> Version:
     parsed = parse_version(want_string(fn, v, what))
     if parsed is None:
-        raise builtin_error(fn, f"`{_shown(v)}` is not a semantic version (like 1.2.3)")
+        raise builtin_error(fn, f"`{shortened(v)}` is not a semantic version (like 1.2.3)")
     return parsed
-
-
-def _shown(s: str) -> str:
-    return s if len(s) <= 60 else s[:57] + "..."
 
 
 def _sign(a: Any, b: Any) -> int:
@@ -130,7 +127,7 @@ Comparator = tuple[Callable[[int], bool], Version]
 def _alternative(rng: str, text: str) -> list[Comparator]:
     words = text.split()
     if not words:
-        raise builtin_error("semver_satisfies", f"the range `{_shown(rng)}` has an empty part")
+        raise builtin_error("semver_satisfies", f"the range `{shortened(rng)}` has an empty part")
     comparators: list[Comparator] = []
     joined = " ".join(words)
     pos = 0
@@ -143,7 +140,7 @@ def _alternative(rng: str, text: str) -> list[Comparator]:
             shown = m[0] or joined[pos:]
             raise builtin_error(
                 "semver_satisfies",
-                f"the range `{_shown(rng)}` has a bad comparator `{_shown(shown)}`",
+                f"the range `{shortened(rng)}` has a bad comparator `{shortened(shown)}`",
             )
         comparators.append((_OPS[op], parsed))
         pos = m.end() + 1  # past the single space that separates comparators
