@@ -30,7 +30,7 @@ from tenet.audit.records import (
 from tenet.audit.redact import KEY_ENV, MIN_KEY, Redactor, key_id, load_key, read_key
 from tenet.audit.retention import EVENTS, Retention, read_retention
 from tenet.audit.stores import AuditStore, StoreError, appended, open_store
-from tenet.decision import input_digest, uuid7
+from tenet.decision import input_digest, keyed_input_digest, uuid7
 from tenet.runtime.clock import format_rfc3339, parse_rfc3339
 from tenet.runtime.evaluate import Limits, resolve_now
 from tenet.yamlutil import is_text
@@ -170,6 +170,12 @@ class AuditLog:
         personal values hidden, the input paths kept, classed by the bundle's retention."""
         _named(actor)
         redactor, retention = self._config(bundle)
+        if redactor.personal:
+            # a plain digest of an input of a few unknowns gives them away to whoever tries
+            # them (each name of a staff list): keyed, it names the input to the key's holder
+            digest = keyed_input_digest({} if input is None else input, self.key)
+            if "input_digest" in document:
+                document = {**document, "input_digest": digest}
         if any(e.get("code") == "invalid_input" for e in source.errors):
             input = _as_text(input)  # refused input may hold what no record can
         kept, document = redactor.apply(input, document)
