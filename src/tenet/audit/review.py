@@ -127,19 +127,22 @@ def review(
             answers_only += "outcome" not in (r.get("decision") or {})
             continue
         types = [ANY_TYPE] if rtype is None else [str(rtype), ANY_TYPE]
-        found = False
+        found = ambiguous = False
         for g in matched:
-            for pattern in _patterns(str(g["pattern"]), patterns, token):
-                grant = next(
-                    (x for t in types if (x := Grant(str(role), t, pattern, str(action))) in known),
-                    None,
-                )
-                if grant is not None:
-                    used[grant] = used.get(grant, 0) + 1
-                    found = True
-                    break
+            candidates = [
+                x
+                for pattern in _patterns(str(g["pattern"]), patterns, token)
+                for t in types
+                if (x := Grant(str(role), t, pattern, str(action))) in known
+            ]
+            if len(set(candidates)) > 1 and token is None:
+                ambiguous = True  # without the key, several grants read the same
+            elif candidates:
+                used[candidates[0]] = used.get(candidates[0], 0) + 1
+                found = True
+                break
         if not found:
-            if token is None and any(TOKEN in str(g["pattern"]) for g in matched):
+            if ambiguous:
                 hidden += 1
             else:
                 not_in_table += 1
@@ -155,15 +158,14 @@ def _patterns(recorded: str, patterns: list[str], token: Callable[[Any], str] | 
     hidden = _HIDDEN.findall(recorded)
     if not hidden:
         return [recorded]
-    if token is None:
-        return []
     pieces = _HIDDEN.split(recorded)
     shape = re2.compile("(.+?)".join(re2.escape(p) for p in pieces))
     out = []
     for pattern in patterns:
         m = shape.fullmatch(pattern)
-        if m is not None and all(
-            _is_token_of(text, tok, token) for text, tok in zip(m.groups(), hidden, strict=True)
+        if m is not None and (
+            token is None  # the shape alone: the caller tells one from several
+            or all(_is_token_of(t, tok, token) for t, tok in zip(m.groups(), hidden, strict=True))
         ):
             out.append(pattern)
     return out
