@@ -236,3 +236,25 @@ def test_an_answer_is_kept_as_bytes_and_reissued_exactly() -> None:
                  "decision": {**doc, **fresh}})
     ]  # fmt: skip
     assert answer.document == doc
+
+
+def test_data_api_records_say_the_clock_they_were_decided_at(tmp_path: Path) -> None:
+    # OPA's answer has no `evaluated_at`; its record has, the caller's `now` or the server's
+    # own time for each answer, cached or not
+    root = make_bundle(tmp_path / "gates")
+    url = f"sqlite:///{tmp_path}/audit.db"
+    s = Server(["--bundle", str(root), "--decision-log", url], tmp_path / "log")
+    try:
+        for body in ({"input": ADMIN, "now": "2026-01-10T09:10:00Z"}, {"input": ADMIN}):
+            for _ in range(2):  # the second from the cache
+                status, _, doc = s.post("/v1/data/access/allow", body)
+                assert status == 200 and "evaluated_at" not in doc
+    finally:
+        assert s.stop() == 0
+    recorded = [r for r in open_store(url).records() if r["kind"] == "decision"]
+    at = [r["decision"]["evaluated_at"] for r in recorded]
+    assert at[:2] == ["2026-01-10T09:10:00Z"] * 2
+    # without a `now`, each answer is the server's clock at the time it was given
+    assert at[2] != at[3]
+    for a, r in zip(at[2:], recorded[2:], strict=True):
+        assert abs(parse_rfc3339(a) - parse_rfc3339(r["time"])) < 5

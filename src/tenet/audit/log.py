@@ -154,7 +154,10 @@ class AuditLog:
         """The record of a data API read (`Bundle.evaluate_document`), as a decision whose
         query is the path read and whose document is the data API's answer."""
         digest = input_digest({} if input is None else input)
-        return self._decision(bundle, input, doc.to_dict(), doc, doc.path, digest, actor)
+        # OPA's answer says nothing of the clock it was decided at, which the caller may set:
+        # the record does, as a decision document does
+        document = {**doc.to_dict(), "evaluated_at": format_rfc3339(doc.now)}
+        return self._decision(bundle, input, document, doc, doc.path, digest, actor)
 
     def _decision(
         self,

@@ -33,6 +33,7 @@ class Document:
     value: Any  # the JSON value; None when undefined
     errors: list[dict[str, Any]]
     bundle: BundleInfo
+    now: float  # the clock it was evaluated at, epoch seconds: the caller's `now`, or the clock
 
     @cached_property
     def decision_id(self) -> str:
@@ -110,21 +111,21 @@ def evaluate_document(bundle: Bundle, path: str, input: Any = None, now: Any = N
     doc = {} if input is None else input
     invalid = schemas_errors(path, bundle.input_schemas, doc, bundle.limits)
     if invalid:
-        return _undefined(bundle, path, [e.to_dict() for e in invalid])
+        return _undefined(bundle, path, [e.to_dict() for e in invalid], clock)
     # a rule: exactly what a rule query evaluates; a package: the input is checked the same way
     outcome = evaluate(program, Query(path, rule, ()), doc, clock, bundle.limits, False)
     if outcome.errors:
-        return _undefined(bundle, path, [e.to_dict() for e in outcome.errors])
+        return _undefined(bundle, path, [e.to_dict() for e in outcome.errors], clock)
     if rule is not None:
         if outcome.value is UNDEF:
-            return Document(path, False, None, [], bundle.info)
-        return Document(path, True, to_json(outcome.value), [], bundle.info)
+            return Document(path, False, None, [], bundle.info, clock)
+        return Document(path, True, to_json(outcome.value), [], bundle.info, clock)
     ctx = Ctx(doc, clock, program.schemas, bundle.limits)
     errors: list[dict[str, Any]] = []
     value = _package(layout, parts, ctx, errors)
     if errors:
-        return _undefined(bundle, path, errors)
-    return Document(path, True, value, [], bundle.info)
+        return _undefined(bundle, path, errors, clock)
+    return Document(path, True, value, [], bundle.info, clock)
 
 
 def _package(
@@ -164,5 +165,5 @@ def _error(err: EvalError) -> dict[str, Any]:
     return ErrorEntry(err.code, err.message, location).to_dict()
 
 
-def _undefined(bundle: Bundle, path: str, errors: list[dict[str, Any]]) -> Document:
-    return Document(path, False, None, errors, bundle.info)
+def _undefined(bundle: Bundle, path: str, errors: list[dict[str, Any]], now: float) -> Document:
+    return Document(path, False, None, errors, bundle.info, now)

@@ -81,7 +81,12 @@ class Cached:
         self._own = own
         if self._log_entry is not None:
             entry = entry_of(self._log_entry)
-            self._entry_own = tuple(k for k in own if k in entry["decision"])
+            # a data API answer says nothing of its clock, but its record does
+            self._entry_own = tuple(
+                k
+                for k in _OWN
+                if k in entry["decision"] and (k in own or (k == "evaluated_at" and self.own_clock))
+            )
             paths = [("id",), ("time",), ("actor",), *(("decision", k) for k in self._entry_own)]
             self._entry = EntryTemplate(entry, paths)
         self._body = body = with_holes(document, [(k,) for k in own], dumps)
@@ -108,9 +113,10 @@ class Cached:
         if self._entry is None:
             return body, fresh, None
         at = fresh.get("evaluated_at") or format_rfc3339(wall)
+        texts.setdefault("evaluated_at", b'"%s"' % at.encode())  # the record's, if not the answer's
         own = self._entry_own
         entry = self._entry.fill(
-            [decision_id, at, actor, *[fresh[k] for k in own]],
+            [decision_id, at, actor, *[fresh.get(k, at) for k in own]],
             [
                 texts["decision_id"],
                 b'"%s"' % at.encode(),
