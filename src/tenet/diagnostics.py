@@ -119,4 +119,8 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
         lowered = {c.lower(): c for c in pool}
         if name.lower() in lowered:
             close = [lowered[name.lower()]]
+    if not close and len(name) >= 3:
+        # a name cut short (`prod` for `production`): the one candidate it starts
+        starting = [c for c in pool if c.startswith(name)]
+        close = starting if len(starting) == 1 else []
     return f"did you mean `{close[0]}`?" if close else None

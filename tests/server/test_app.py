@@ -144,6 +144,7 @@ def test_input_schema_failures_are_error_decisions_not_refusals(app: Sidecar) ->
         (b'{"now": "yesterday"}', "bad_request", "`now`"),
         (b'{"now": true}', "bad_request", "`now`"),
         (b'{"now": 1e300}', "bad_request", "out of range"),
+        (b'{"now": -1e12}', "bad_request", "-1000000000000 is not between 0001-01-01"),
         (b"[" * 1100 + b"]" * 1100, "invalid_input", "nests too deeply"),
         (b'{"input": ' + b"[" * 120 + b"]" * 120 + b"}", "invalid_input", "deeper than 100"),
         (b'{"input": [' + b"0," * 2000 + b"0]}", "invalid_input", "more than 1000 values"),

@@ -670,3 +670,19 @@ def test_limits_refuse_a_bound_that_is_not_a_positive_int(
     with pytest.raises(error) as info:
         tenet.Limits(**given)
     assert str(info.value).startswith(said)
+
+
+@pytest.mark.parametrize(
+    ("now", "shown"),
+    [
+        (1e400, "a number beyond the double range"),
+        (-1e12, "-1000000000000"),
+        (1e20, "100000000000000000000"),
+    ],
+)
+def test_a_now_out_of_range_is_written_as_a_person_would(
+    main: tenet.Bundle, now: float, shown: str
+) -> None:
+    with pytest.raises(ValueError) as caught:
+        main.decide("main", {}, now=now)
+    assert str(caught.value).startswith(f"`now` is out of range: {shown} is not between")

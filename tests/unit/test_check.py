@@ -733,3 +733,9 @@ def test_a_name_the_user_gave_in_a_schema_is_not_taken_for_a_keyword(
 ) -> None:
     files = {"p.tenet": "package p\nx = 1\n", "schemas/s.schema.json": schema}
     assert _check_output(tmp_path, files).splitlines() == [line]
+
+
+def test_a_name_cut_short_is_told_the_one_name_it_starts() -> None:
+    assert did_you_mean("prod", ["production", "staging"]) == "did you mean `production`?"
+    assert did_you_mean("st", ["staging"]) is None  # too short a start to mean anything
+    assert did_you_mean("pro", ["production", "protected"]) is None  # which one?

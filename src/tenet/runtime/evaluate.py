@@ -106,8 +106,21 @@ def resolve_now(now: Any) -> int | float:
             f"`now` must be RFC 3339 text, epoch seconds or a datetime, not {type(now).__name__}"
         )
     if not EARLIEST <= value <= LATEST:  # also refuses NaN
-        raise ValueError(f"`now` is out of range: {now!r}")
+        shown = now if isinstance(now, str) else _number(value)
+        raise ValueError(
+            f"`now` is out of range: {shown} is not between 0001-01-01T00:00:00Z and "
+            f"9999-12-31T23:59:59Z ({EARLIEST} to {LATEST} epoch seconds)"
+        )
     return value
+
+
+def _number(value: float) -> str:
+    """An epoch time as a user wrote it: a whole number without `.0`, and no Python `inf`."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "a number beyond the double range"
+    return str(int(value)) if float(value).is_integer() else repr(value)
 
 
 # the years 0001 to 9999, the range an RFC 3339 timestamp can name (the sidecar's OpenAPI
