@@ -165,6 +165,7 @@ def test_the_diff_json(pair: tuple[tenet.Bundle, tenet.Bundle]) -> None:
         "resolved_violations": [],
         "new_errors": [],
         "resolved_errors": [],
+        "waived": [],
     }
     assert doc["summary"]["decisions"] == {
         "inputs": 2,
@@ -300,3 +301,18 @@ def test_blank_lines_are_skipped_and_line_numbers_kept(
     result = diff_bundles(*pair, ["\n", *_lines(INPUTS[:1])])
     assert result.inputs == 1
     assert result.decisions[0].line == 2
+
+
+def test_a_violation_the_new_version_waives_is_said_waived_not_gone(tmp_path: Path) -> None:
+    policy = 'package deploy\nrequire accuracy blocking { input.accuracy >= 0.9 } message "low"\n'
+    waiver = (
+        "waivers:\n  - check: deploy.accuracy\n    approved_by: cro\n    reason: pilot\n"
+        '    expires: "2100-01-01T00:00:00Z"\n'
+    )
+    old = tenet.load_bundle(write_bundle(tmp_path / "a", {"p.tenet": policy}))
+    new = tenet.load_bundle(write_bundle(tmp_path / "b", {"p.tenet": policy, "data.yaml": waiver}))
+    line = '{"query": "deploy", "input": {"accuracy": 0.5}, "now": "2026-01-01T00:00:00Z"}\n'
+    d = diff_bundles(old, new, [line])
+    (change,) = d.decisions
+    assert (change.resolved_violations, change.waived) == ((), ("deploy.accuracy (blocking): low",))
+    assert "    ~ now waived deploy.accuracy (blocking): low" in render_diff(d).splitlines()

@@ -76,6 +76,7 @@ class DecisionChange:
     new_errors: tuple[str, ...] = ()  # "[code] message"
     resolved_errors: tuple[str, ...] = ()
     result: tuple[Any, Any] | None = None  # a rule query's (old, new) result when it changed
+    waived: tuple[str, ...] = ()  # violations the new version waives: excepted, not fixed
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -87,6 +88,7 @@ class DecisionChange:
             "resolved_violations": list(self.resolved_violations),
             "new_errors": list(self.new_errors),
             "resolved_errors": list(self.resolved_errors),
+            "waived": list(self.waived),
         }
         if self.result is not None:
             d["result"] = {"old": self.result[0], "new": self.result[1]}
@@ -286,15 +288,15 @@ def _unknown_query(doc: dict[str, Any]) -> dict[str, Any] | None:
     return errors[0] if doc["outcome"] == "error" and errors[0]["code"] == "query" else None
 
 
-def _violations(doc: dict[str, Any]) -> dict[str, str]:
-    """Violated checks, keyed by id, severity and bindings, shown as `id (severity): message`:
-    a warning that becomes blocking is a new violation."""
+def _violations(doc: dict[str, Any], status: str = "violated") -> dict[str, str]:
+    """Checks of a status (violated, or waived), keyed by id, severity and bindings, shown as
+    `id (severity): message`: a warning that becomes blocking is a new violation."""
     return {
         json.dumps([c["id"], c["severity"], c.get("bindings")], sort_keys=True): (
             f"{c['id']} ({c['severity']}): {c.get('message')}"
         )
         for c in doc["checks"]
-        if c["status"] == "violated"
+        if c["status"] == status
     }
 
 
@@ -315,6 +317,7 @@ def _decision_change(
         advice = f"\n  = help: {unknown['help']}" if unknown["help"] else ""
         raise InputsError(f"line {line}: {unknown['message']} in either version{advice}")
     va, vb = _violations(a), _violations(b)
+    waived = _violations(b, "waived")  # a violation the new version excepts is not gone
     ea, eb = _errors(a), _errors(b)
     result = None
     if "result" in a and "result" in b and not _same(a["result"], b["result"]):
@@ -325,15 +328,17 @@ def _decision_change(
         a["outcome"],
         b["outcome"],
         tuple(vb[k] for k in sorted(vb.keys() - va.keys())),
-        tuple(va[k] for k in sorted(va.keys() - vb.keys())),
+        tuple(va[k] for k in sorted(va.keys() - vb.keys() - waived.keys())),
         tuple(eb[k] for k in sorted(eb.keys() - ea.keys())),
         tuple(ea[k] for k in sorted(ea.keys() - eb.keys())),
         result,
+        tuple(va[k] for k in sorted(va.keys() & waived.keys())),
     )
     changed = (
         change.old_outcome != change.new_outcome
         or change.new_violations
         or change.resolved_violations
+        or change.waived
         or change.new_errors
         or change.resolved_errors
         or result is not None
@@ -397,6 +402,7 @@ def _decision_lines(c: DecisionChange) -> list[str]:
         lines.append(f"    result {_value(c.result[0])} → {_value(c.result[1])}")
     lines.extend(f"    + violated {v}" for v in c.new_violations)
     lines.extend(f"    - no longer violated {v}" for v in c.resolved_violations)
+    lines.extend(f"    ~ now waived {v}" for v in c.waived)
     lines.extend(f"    + error {e}" for e in c.new_errors)
     lines.extend(f"    - no longer an error {e}" for e in c.resolved_errors)
     return lines
