@@ -122,6 +122,7 @@ def test_the_diff_text(pair: tuple[tenet.Bundle, tenet.Bundle]) -> None:
             "  ~ data.limits.min_accuracy: 0.8 → 0.9",
             '  + data.owner = "platform"',
             '  - data.team (was "ml")',
+            "input schemas: no change",
             "decisions over 5 inputs from `inputs.jsonl`:",
             "  line 1 deploy: allow → deny",
             "    + violated deploy.accuracy (blocking): accuracy 0.85 is too low",
@@ -133,7 +134,8 @@ def test_the_diff_text(pair: tuple[tenet.Bundle, tenet.Bundle]) -> None:
             "    - no longer an error [query] unknown query `deploy.low_risk`: "
             "no package or rule has that name",
             "summary: 1 check added, 1 removed, 1 changed; 1 rule added, 0 removed, 0 changed; "
-            "1 data value added, 1 removed, 1 changed; 3 of 5 decisions changed "
+            "1 data value added, 1 removed, 1 changed; 0 input schemas added, 0 removed, "
+            "0 changed; 3 of 5 decisions changed "
             "(1 allow → deny, 1 error → allow, 2 with new violations, 0 with new errors)",
         ]
     )
@@ -187,10 +189,12 @@ def test_identical_bundles_have_no_changes(tmp_path: Path) -> None:
         "checks: no change",
         "rules: no change",
         "data: no change",
+        "input schemas: no change",
         "decisions over 4 inputs from the inputs:",
         "  no decision changed",
         "summary: 0 checks added, 0 removed, 0 changed; 0 rules added, 0 removed, 0 changed; "
-        "0 data values added, 0 removed, 0 changed; 0 of 4 decisions changed "
+        "0 data values added, 0 removed, 0 changed; 0 input schemas added, 0 removed, 0 changed; "
+        "0 of 4 decisions changed "
         "(0 with new violations, 0 with new errors)",
     ]
 
@@ -316,3 +320,22 @@ def test_a_violation_the_new_version_waives_is_said_waived_not_gone(tmp_path: Pa
     (change,) = d.decisions
     assert (change.resolved_violations, change.waived) == ((), ("deploy.accuracy (blocking): low",))
     assert "    ~ now waived deploy.accuracy (blocking): low" in render_diff(d).splitlines()
+
+
+def test_an_input_schema_changed_is_a_change_of_its_own(tmp_path: Path) -> None:
+    # a schema that now refuses inputs changes decisions as surely as a check does
+    files = {
+        "tenet.yaml": "name: s\nversion: 1.0.0\ninputs:\n  deploy: schemas/d.schema.json\n",
+        "p.tenet": "package deploy\nrequire ok blocking { input.a }\n",
+        "schemas/d.schema.json": '{"type": "object"}',
+    }
+    old = tenet.load_bundle(write_bundle(tmp_path / "a", files))
+    strict = {**files, "schemas/d.schema.json": '{"type": "object", "required": ["owner"]}'}
+    new = tenet.load_bundle(write_bundle(tmp_path / "b", strict))
+    d = diff_bundles(old, new)
+    assert [c.to_dict() for c in d.schemas] == [
+        {"query": "deploy", "change": "changed", "path": "schemas/d.schema.json"}
+    ]
+    text = render_diff(d).splitlines()
+    assert "input schemas:" in text and "  ~ deploy  changed: schemas/d.schema.json" in text
+    assert d.summary()["input_schemas"] == {"added": 0, "removed": 0, "changed": 1}

@@ -429,11 +429,14 @@ def test_diff_text_with_inputs(tmp_path: Path) -> None:
         "rules: no change",
         "data:",
         "  ~ data.thresholds.staging.min_accuracy: 0.85 → 0.95",
+        "input schemas:",  # the new manifest gives no `inputs`
+        "  - deploy  removed: schemas/deployment_request.schema.json",
         f"decisions over 2 inputs from `{inputs}`:",
         "  line 1 deploy.staging: allow → deny",
         "    + violated deploy.staging.accuracy_floor (blocking): accuracy 0.9 is below 0.95",
         "summary: 0 checks added, 0 removed, 0 changed; 0 rules added, 0 removed, 0 changed; "
-        "0 data values added, 0 removed, 1 changed; 1 of 2 decisions changed "
+        "0 data values added, 0 removed, 1 changed; 0 input schemas added, 1 removed, 0 changed; "
+        "1 of 2 decisions changed "
         "(1 allow → deny, 1 with new violations, 0 with new errors)",
     ]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ __all__ = [
     "DecisionChange",
     "DefinitionChange",
     "InputsError",
+    "SchemaChange",
     "diff_bundles",
     "render_diff",
 ]
@@ -64,6 +65,19 @@ class DataChange:
 
 
 @dataclass(frozen=True, slots=True)
+class SchemaChange:
+    """A query's input schema (the manifest's `inputs`) added, removed, or changed: another
+    file, or the file's schema changed. A changed schema can refuse inputs that passed."""
+
+    query: str
+    change: str
+    path: str  # the new version's schema file; the old one's when removed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"query": self.query, "change": self.change, "path": self.path}
+
+
+@dataclass(frozen=True, slots=True)
 class DecisionChange:
     """One input whose decision differs between the versions."""
 
@@ -101,6 +115,7 @@ class BundleDiff:
     new: BundleInfo
     definitions: list[DefinitionChange] = field(default_factory=list)
     data: list[DataChange] = field(default_factory=list)
+    schemas: list[SchemaChange] = field(default_factory=list)
     inputs: int | None = None  # how many inputs were decided, when inputs were given
     decisions: list[DecisionChange] = field(default_factory=list)
 
@@ -112,6 +127,7 @@ class BundleDiff:
                 for c in _MARKS
             }
         counts["data"] = {c: sum(1 for d in self.data if d.change == c) for c in _MARKS}
+        counts["input_schemas"] = {c: sum(1 for d in self.schemas if d.change == c) for c in _MARKS}
         if self.inputs is not None:
             flips: dict[str, int] = {}
             for d in self.decisions:
@@ -133,6 +149,7 @@ class BundleDiff:
             "new": self.new.to_dict(),
             "definitions": [c.to_dict() for c in self.definitions],
             "data": [c.to_dict() for c in self.data],
+            "input_schemas": [c.to_dict() for c in self.schemas],
         }
         if self.inputs is not None:
             d["decisions"] = [c.to_dict() for c in self.decisions]
@@ -146,6 +163,7 @@ def diff_bundles(old: Bundle, new: Bundle, inputs: Iterable[str] | None = None) 
     out = BundleDiff(old.info, new.info)
     out.definitions = _definition_changes(old.modules, new.modules)
     out.data = _data_changes(old.program.data, new.program.data)
+    out.schemas = _schema_changes(old.input_schemas, new.input_schemas)
     if inputs is not None:
         out.inputs = 0
         for line, query, doc, now in _read_inputs(inputs):
@@ -244,6 +262,21 @@ def _data_changes(old: Any, new: Any) -> list[DataChange]:
             out.append(DataChange(path, "removed", old=a[path]))
         elif not _same(a[path], b[path]):
             out.append(DataChange(path, "changed", a[path], b[path]))
+    return out
+
+
+def _schema_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[SchemaChange]:
+    """By query, input schemas (path, validator) added, removed, or of another content."""
+    out: list[SchemaChange] = []
+    for query in sorted(old.keys() | new.keys()):
+        if query not in old:
+            out.append(SchemaChange(query, "added", new[query][0]))
+        elif query not in new:
+            out.append(SchemaChange(query, "removed", old[query][0]))
+        elif old[query][0] != new[query][0] or not _same(
+            old[query][1].schema, new[query][1].schema
+        ):
+            out.append(SchemaChange(query, "changed", new[query][0]))
     return out
 
 
@@ -363,6 +396,7 @@ def render_diff(d: BundleDiff, inputs_name: str = "the inputs") -> str:
     for kind in ("check", "rule"):
         lines.extend(_definition_lines(kind, [c for c in d.definitions if c.kind == kind]))
     lines.extend(_data_lines(d.data))
+    lines.extend(_schema_lines(d.schemas))
     if d.inputs is not None:
         lines.append(f"decisions over {count(d.inputs, 'input')} from {inputs_name}:")
         for change in d.decisions:
@@ -396,6 +430,15 @@ def _data_lines(changes: list[DataChange]) -> list[str]:
     return lines
 
 
+def _schema_lines(changes: list[SchemaChange]) -> list[str]:
+    if not changes:
+        return ["input schemas: no change"]
+    width = max(len(c.query) for c in changes)
+    return ["input schemas:"] + [
+        f"  {_MARKS[c.change]} {c.query:<{width}}  {c.change}: {c.path}" for c in changes
+    ]
+
+
 def _decision_lines(c: DecisionChange) -> list[str]:
     lines = [f"  line {c.line} {c.query}: {c.old_outcome} → {c.new_outcome}"]
     if c.result is not None:
@@ -411,7 +454,12 @@ def _decision_lines(c: DecisionChange) -> list[str]:
 def _summary_text(d: BundleDiff) -> str:
     s = d.summary()
     parts = []
-    for key, word in (("checks", "check"), ("rules", "rule"), ("data", "data value")):
+    for key, word in (
+        ("checks", "check"),
+        ("rules", "rule"),
+        ("data", "data value"),
+        ("input_schemas", "input schema"),
+    ):
         c = s[key]
         parts.append(
             f"{count(c['added'], word)} added, {c['removed']} removed, {c['changed']} changed"
