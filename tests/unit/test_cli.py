@@ -533,60 +533,53 @@ def test_a_json_syntax_error_is_placed_in_our_words(bundle: Path, tmp_path: Path
 
 
 @pytest.mark.parametrize(
-    ("content", "message"),
+    ("name", "content", "message"),
     [
         (
+            "in.json",
             '{"a": "\t"}',
             " at line 1, column 8: invalid control character\n"
             "  = help: write a line break in a string as `\\n` and a tab as `\\t`\n",
         ),
         (
+            "in.json",
             '{"a": "abc',
             ' at line 1, column 7: unterminated string\n  = help: end the string with `"`\n',
         ),
         (
+            "in.json",
             "\ufeff\ufeff{}",  # one byte order mark is taken; a second is no JSON
             " at line 1, column 1: a byte order mark stands where the document should start\n"
             "  = help: save the file as UTF-8 without a byte order mark\n",
         ),
         (
+            "in.json",
             '{"a": 1' + "0" * 5000 + "}",
             " at line 1, column 7: a number has more than 4300 digits, more than is read\n"
             "  = help: quote the number if it is an identifier rather than an amount\n",
         ),
-    ],
-)
-def test_json_errors_are_whole_sentences_of_ours(
-    bundle: Path, tmp_path: Path, content: str, message: str
-) -> None:
-    inp = write(tmp_path / "in.json", content)
-    r = run("eval", "main", "--bundle", str(bundle), "--input", inp)
-    assert r.exit_code == 2
-    assert r.stderr == f"error: input `{inp}` is not valid JSON" + message
-
-
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
         (
+            "in.yaml",
             "a: 1" + "0" * 5000 + "\n",
             " at line 1, column 4: a number has more than 4300 digits, more than is read\n"
             "  = help: quote the number if it is an identifier rather than an amount\n",
         ),
         (
+            "in.yaml",
             "? [a, b]\n: 1\n",
             " at line 1, column 3: a key is a list or a mapping\n"
             "  = help: keys are text: write the key as plain text, or quote it\n",
         ),
     ],
 )
-def test_yaml_errors_python_words_for_are_ours_too(
-    bundle: Path, tmp_path: Path, content: str, message: str
+def test_json_and_yaml_errors_are_whole_sentences_of_ours(
+    bundle: Path, tmp_path: Path, name: str, content: str, message: str
 ) -> None:
-    inp = write(tmp_path / "in.yaml", content)
+    inp = write(tmp_path / name, content)
     r = run("eval", "main", "--bundle", str(bundle), "--input", inp)
     assert r.exit_code == 2
-    assert r.stderr == f"error: input `{inp}` is not valid YAML" + message
+    kind = "JSON" if name.endswith(".json") else "YAML"
+    assert r.stderr == f"error: input `{inp}` is not valid {kind}" + message
 
 
 def test_a_manifest_number_too_long_to_read_is_a_load_error_not_a_traceback(
