@@ -246,28 +246,49 @@ class Decision:
         duration_ns: int,
     ) -> None:
         result = _result(outcome)  # before the verdict: a result too deep to write is an error
-        self._outcome = outcome
-        self._bundle = bundle
-        self._input = input
-        self._explain = explain
-        self._duration_ns = duration_ns
-        self.query = outcome.query.text
-        self.errors = [e.to_dict() for e in outcome.errors]
         if outcome.errors:
-            self.outcome = "error"
+            verdict = "error"
         elif outcome.query.rule is not None:
-            self.outcome = "allow" if outcome.value is True else "deny"
+            verdict = "allow" if outcome.value is True else "deny"
         elif any(r.status == "violated" and c.severity == "blocking" for c, r in outcome.checks):
-            self.outcome = "deny"
+            verdict = "deny"
         else:
-            self.outcome = "allow"
-        self.allowed = self.outcome == "allow"
+            verdict = "allow"
         if outcome.query.rule is None:
-            self.defined = True  # a package query has no value of its own
-            self.result: Any = None
+            defined = True  # a package query has no value of its own
         else:
-            self.defined = outcome.value is not UNDEF and not outcome.errors
-            self.result = result if self.defined else None
+            defined = outcome.value is not UNDEF and not outcome.errors
+        # set at once, past the guard `__setattr__` keeps for later assignments
+        self.__dict__.update(
+            _outcome=outcome,
+            _bundle=bundle,
+            _input=input,
+            _explain=explain,
+            _duration_ns=duration_ns,
+            query=outcome.query.text,
+            errors=[e.to_dict() for e in outcome.errors],
+            outcome=verdict,
+            allowed=verdict == "allow",
+            defined=defined,
+            result=result if defined and outcome.query.rule is not None else None,
+        )
+
+    _outcome: Outcome
+    _bundle: BundleInfo
+    _input: Any
+    _explain: str
+    _duration_ns: int
+    query: str
+    errors: list[dict[str, Any]]
+    outcome: str
+    allowed: bool
+    defined: bool
+    result: Any
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # a decision is what was decided: its document, and its audit record, follow from
+        # its attributes, so `decision.outcome = "allow"` must not make a record say so
+        raise AttributeError(f"a Decision is read-only: `{name}` cannot be set")
 
     def __repr__(self) -> str:
         return f"Decision({self.query!r}, outcome={self.outcome!r}, result={self.result!r})"

@@ -686,3 +686,14 @@ def test_a_now_out_of_range_is_written_as_a_person_would(
     with pytest.raises(ValueError) as caught:
         main.decide("main", {}, now=now)
     assert str(caught.value).startswith(f"`now` is out of range: {shown} is not between")
+
+
+def test_a_decision_is_read_only(main: tenet.Bundle) -> None:
+    # its document and audit record follow from it: setting `outcome` must not forge them
+    d = main.decide("main", {})
+    before = d.to_dict()
+    for name, value in (("outcome", "allow"), ("result", True), ("errors", []), ("x", 1)):
+        with pytest.raises(AttributeError, match=f"a Decision is read-only: `{name}`"):
+            setattr(d, name, value)
+    after = d.to_dict()
+    assert (after["outcome"], after["result"]) == (before["outcome"], before["result"])
