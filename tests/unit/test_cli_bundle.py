@@ -452,40 +452,39 @@ def test_diff_fail_on_change_and_json(tmp_path: Path) -> None:
     assert run("bundle", "diff", old, old, "--inputs", inputs, "--fail-on-change").exit_code == 0
 
 
-def test_diff_with_bad_inputs_exits_2(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("content", "what", "said"),
+    [
+        (
+            b'{"query": "deploy.staging"}\n{oops\n',
+            "inputs",
+            ": line 2 is not valid JSON at column 2: expecting property name enclosed in double "
+            'quotes\n  = help: write each key in double quotes, `"key": value` (JSON allows no '
+            "`,` after the last member)\n",
+        ),
+        (
+            b'{"query": "deploy.staging"}\n{"query": "caf\xe9"}\n',
+            "inputs file",
+            " is not UTF-8 text: line 2, column 15 holds the byte 0xe9 (at byte offset 42)\n"
+            "  = help: save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 IN > OUT`\n",
+        ),
+        (
+            b'{"query": "deploy.staging", "input": ' + b"[" * 50_000 + b"]" * 50_000 + b"}\n",
+            "inputs",
+            ": line 1 is not valid JSON: the document nests too deeply to read\n"
+            "  = help: flatten the document: keep it to at most 100 levels\n",
+        ),
+    ],
+    ids=["not json", "not utf-8", "nested too deeply"],
+)
+def test_diff_with_inputs_it_cannot_read_exits_2(
+    tmp_path: Path, content: bytes, what: str, said: str
+) -> None:
     old, new, inputs = _two_versions(tmp_path)
-    inputs.write_text('{"query": "deploy.staging"}\n{oops\n')
+    inputs.write_bytes(content)
     result = run("bundle", "diff", old, new, "--inputs", inputs)
     assert result.exit_code == 2
-    assert result.stderr == (
-        f"error: inputs `{inputs}`: line 2 is not valid JSON at column 2: expecting property "
-        'name enclosed in double quotes\n  = help: write each key in double quotes, `"key": '
-        "value` (JSON allows no `,` after the last member)\n"
-    )
-
-
-def test_diff_with_inputs_not_utf8_names_the_byte(tmp_path: Path) -> None:
-    old, new, inputs = _two_versions(tmp_path)
-    inputs.write_bytes(b'{"query": "deploy.staging"}\n{"query": "caf\xe9"}\n')
-    result = run("bundle", "diff", old, new, "--inputs", inputs)
-    assert result.exit_code == 2
-    assert result.stderr == (
-        f"error: inputs file `{inputs}` is not UTF-8 text: line 2, column 15 holds the byte "
-        "0xe9 (at byte offset 42)\n  = help: save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 "
-        "IN > OUT`\n"
-    )
-
-
-def test_diff_with_a_deeply_nested_input_line_exits_2(tmp_path: Path) -> None:
-    old, new, inputs = _two_versions(tmp_path)
-    deep = "[" * 50_000 + "]" * 50_000
-    inputs.write_text(f'{{"query": "deploy.staging", "input": {deep}}}\n')
-    result = run("bundle", "diff", old, new, "--inputs", inputs)
-    assert result.exit_code == 2
-    assert result.stderr == (
-        f"error: inputs `{inputs}`: line 1 is not valid JSON: the document nests too deeply to "
-        "read\n  = help: flatten the document: keep it to at most 100 levels\n"
-    )
+    assert result.stderr == f"error: {what} `{inputs}`{said}"
 
 
 def test_diff_of_a_bundle_that_does_not_load_exits_2(tmp_path: Path) -> None:
