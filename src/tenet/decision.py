@@ -21,7 +21,7 @@ from tenet.runtime.clock import format_rfc3339
 from tenet.runtime.evaluate import ErrorEntry, Limits, Outcome
 from tenet.runtime.trace import Record
 from tenet.runtime.values import UNDEF, to_json
-from tenet.yamlutil import pointer
+from tenet.yamlutil import plain_json, pointer
 
 __all__ = [
     "BundleInfo",
@@ -98,6 +98,10 @@ def keyed_input_digest(value: Any, key: bytes) -> str:
 def _digested(value: Any) -> bytes:
     try:
         return canonical_json(value)
+    except (TypeError, ValueError, RecursionError):
+        pass
+    try:  # subclasses of JSON types (an OrderedDict, a `str` enum) are read as those types
+        return canonical_json(plain_json(value))
     except (TypeError, ValueError, RecursionError):
         # an input that is not JSON, or nests too deeply, was refused; its digest still
         # names what was sent

@@ -23,6 +23,7 @@ __all__ = [
     "load_json",
     "load_yaml",
     "load_yaml_with_nodes",
+    "plain_json",
     "pointer",
     "yaml_problem",
 ]
@@ -244,6 +245,43 @@ def check_document(value: Any, max_depth: int = 100, max_nodes: int = 1_000_000)
         else:
             raise DocumentError(pointer(path), f"a {t.__name__} is not a JSON value")
     return value
+
+
+def plain_json(value: Any, max_depth: int = 100, max_nodes: int = 1_000_000) -> Any:
+    """`value` with every instance of a subclass of a JSON type made that type, as `json.dumps`
+    writes it: an OrderedDict an object, a `str` enum's member its text, an `IntEnum`'s its
+    number, numpy.float64 a number. Anything else is left for `check_document` to refuse, and
+    so is what lies deeper than `max_depth` or past `max_nodes` values (a container that holds
+    itself, or one list many times over)."""
+    budget = max_nodes
+
+    def plain(v: Any, depth: int) -> Any:
+        nonlocal budget
+        budget -= 1
+        t = type(v)
+        if t is str or t is int or t is float or t is bool or v is None:
+            return v
+        if depth >= max_depth or budget < 0:
+            return v
+        if isinstance(v, dict):
+            return {
+                (str.__str__(k) if type(k) is not str and isinstance(k, str) else k): plain(
+                    x, depth + 1
+                )
+                for k, x in v.items()
+            }
+        if isinstance(v, list):
+            return [plain(x, depth + 1) for x in v]
+        # the base types' own conversions: a subclass may redefine `__str__` (an Enum does)
+        if isinstance(v, str):
+            return str.__str__(v)
+        if isinstance(v, int):
+            return int.__int__(v)
+        if isinstance(v, float):
+            return float.__float__(v)
+        return v
+
+    return plain(value, 0)
 
 
 def load_yaml(text: str, text_only: bool = True) -> Any:

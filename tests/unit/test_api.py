@@ -4,6 +4,8 @@ decision schema."""
 
 from __future__ import annotations
 
+import collections
+import enum
 import hashlib
 import json
 import math
@@ -314,11 +316,13 @@ def _deep(n: int) -> Any:
     return v
 
 
-# Python values that are not JSON at all (a set, a tuple, bytes, a datetime) are left out
-# here: the decision is an `error` one, but its to_dict() raises TypeError (engine bug).
 @pytest.mark.parametrize(
     ("value", "path"),
     [
+        ({"a": {1, 2}}, "/a"),
+        ({"a": [(1, 2)]}, "/a/0"),
+        ({"a": b"x"}, "/a"),
+        ({"when": datetime(2026, 1, 1, tzinfo=UTC)}, "/when"),
         ({"a": [1, float("nan")]}, "/a/1"),
         ({"x": {"y": float("inf")}}, "/x/y"),
         ({"a": -float("inf")}, "/a"),
@@ -336,6 +340,45 @@ def test_non_json_input_gives_an_error_decision_naming_the_path(
         assert doc["checks"] == []
         assert [e.get("path") for e in doc["errors"]] == [path], doc["errors"]
         assert doc["errors"][0]["code"]
+
+
+class Role(str, enum.Enum):  # noqa: UP042 (not StrEnum: its str() is `Role.ADMIN`)
+    ADMIN = "admin"
+
+
+class Size(enum.IntEnum):
+    SMALL = 1
+
+
+class Float(float):
+    def __str__(self) -> str:
+        return "not a number"
+
+
+def test_subclasses_of_json_types_are_read_as_those_types(main: tenet.Bundle) -> None:
+    """What `json.dumps` writes as JSON is taken as it writes it: an OrderedDict, a `str`
+    enum's member (by its value, not its `str()`), an IntEnum, a float subclass (as
+    numpy.float64 is), a str-subclass key."""
+    odd = collections.OrderedDict(
+        user={"role": Role.ADMIN},
+        items=[{"name": "m", "size": Size.SMALL}, {"name": "n", "size": Float(2.5)}],
+    )
+    odd[Role.ADMIN] = [Size.SMALL]  # type: ignore[index]
+    plain = json.loads(json.dumps(odd))
+    assert plain["user"]["role"] == "admin" and plain["admin"] == [1]
+    for query in ("main", "main.allow", "main.total", "main.names"):
+        got, want = (
+            main.decide(query, odd, explain="full"),
+            main.decide(query, plain, explain="full"),
+        )
+        assert got.outcome == want.outcome != "error", got.errors
+        assert stable(got.to_dict()) == stable(want.to_dict())
+    decision = main.decide("main.allow", odd)
+    assert decision.allowed is True
+    assert decision.input_digest == tenet.decision.input_digest(plain)
+    assert decision.made_on(odd) and decision.made_on(plain)
+    document = main.evaluate_document("main", odd)
+    assert document.defined and document.value == main.evaluate_document("main", plain).value
 
 
 def test_non_string_object_keys_are_refused(main: tenet.Bundle) -> None:

@@ -178,10 +178,9 @@ def _messages(doc: Any) -> list[str]:
     import jsonschema
 
     from tenet.bundle.inputs import input_errors
-    from tenet.runtime.evaluate import Limits
 
     validator = jsonschema.Draft202012Validator(MESSAGE_SCHEMA)
-    return [e.message for e in input_errors(("s.json", validator), doc, Limits())]
+    return [e.message for e in input_errors(("s.json", validator), doc)]
 
 
 def test_schema_messages_write_values_as_json() -> None:

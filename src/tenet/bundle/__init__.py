@@ -23,7 +23,7 @@ from tenet.compiler.program import Program
 from tenet.compliance.catalogue import Catalogue
 from tenet.decision import BundleInfo, Decision
 from tenet.diagnostics import Diagnostic, PolicyError, did_you_mean
-from tenet.runtime.evaluate import Limits, Outcome, evaluate, resolve_now
+from tenet.runtime.evaluate import Limits, Outcome, admit_input, evaluate, resolve_now
 from tenet.syntax import ast
 from tenet.syntax.parser import parse
 
@@ -87,8 +87,8 @@ class Bundle:
             raise ValueError(f"explain must be one of {', '.join(EXPLAIN_MODES)}, not {explain!r}")
         q = self.program.query(query)
         clock = resolve_now(now)
-        doc = {} if input is None else input
-        invalid = schemas_errors(query, self.input_schemas, doc, self.limits)
+        doc, refused = admit_input({} if input is None else input, self.limits)
+        invalid = [refused] if refused else schemas_errors(query, self.input_schemas, doc)
         if invalid:
             outcome = Outcome(q, clock, errors=invalid)
         else:

@@ -12,7 +12,7 @@ from tenet.bundle.inputs import schemas_errors
 from tenet.compiler.program import Program, Query, check_query_text
 from tenet.compiler.rules import CompiledRule
 from tenet.decision import BundleInfo, uuid7
-from tenet.runtime.evaluate import Ctx, ErrorEntry, evaluate, resolve_now
+from tenet.runtime.evaluate import Ctx, ErrorEntry, admit_input, evaluate, resolve_now
 from tenet.runtime.values import UNDEF, EvalError, to_json
 
 if TYPE_CHECKING:
@@ -108,8 +108,8 @@ def evaluate_document(bundle: Bundle, path: str, input: Any = None, now: Any = N
         program.query(path)  # raises QueryError (naming the nearest name), or for a function
         rule = program.rules[path]
     clock = resolve_now(now)
-    doc = {} if input is None else input
-    invalid = schemas_errors(path, bundle.input_schemas, doc, bundle.limits)
+    doc, refused = admit_input({} if input is None else input, bundle.limits)
+    invalid = [refused] if refused else schemas_errors(path, bundle.input_schemas, doc)
     if invalid:
         return _undefined(bundle, path, [e.to_dict() for e in invalid], clock)
     # a rule: exactly what a rule query evaluates; a package: the input is checked the same way

@@ -9,9 +9,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tenet.bundle.schema_regex import pattern_search
-from tenet.runtime.evaluate import ErrorEntry, Limits
+from tenet.runtime.evaluate import ErrorEntry
 from tenet.wording import count
-from tenet.yamlutil import DocumentError, check_document, pointer
+from tenet.yamlutil import pointer
 
 __all__ = ["input_errors", "schema_for", "schemas_errors", "schemas_for"]
 
@@ -43,21 +43,15 @@ def schemas_for(query: str, schemas: Mapping[str, InputSchema]) -> list[InputSch
     return list({schema[0]: schema for schema in below}.values())  # a file mapped twice: once
 
 
-def schemas_errors(
-    query: str, schemas: Mapping[str, InputSchema], doc: Any, limits: Limits
-) -> list[ErrorEntry]:
-    """How the input fails the schemas of `schemas_for`, schema by schema."""
-    return [e for schema in schemas_for(query, schemas) for e in input_errors(schema, doc, limits)]
+def schemas_errors(query: str, schemas: Mapping[str, InputSchema], doc: Any) -> list[ErrorEntry]:
+    """How an admitted input (`admit_input`) fails the schemas of `schemas_for`, schema by
+    schema."""
+    return [e for schema in schemas_for(query, schemas) for e in input_errors(schema, doc)]
 
 
-def input_errors(schema: InputSchema, doc: Any, limits: Limits) -> list[ErrorEntry]:
-    """Every way the input fails its schema, ordered by input path; [] when it validates.
-
-    An input beyond the limits is left to evaluation, which reports it before reading it."""
-    try:
-        check_document(doc, limits.max_input_depth, limits.max_input_values)
-    except DocumentError:
-        return []
+def input_errors(schema: InputSchema, doc: Any) -> list[ErrorEntry]:
+    """Every way an admitted input fails its schema, ordered by input path; [] when it
+    validates."""
     path, validator = schema
     try:
         found = list(validator.iter_errors(doc))

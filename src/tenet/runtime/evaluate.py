@@ -14,9 +14,18 @@ from tenet.compiler.rules import RuleTrace
 from tenet.runtime.clock import parse_rfc3339
 from tenet.runtime.trace import Tracer
 from tenet.runtime.values import DOUBLE_MAX, UNDEF, EvalError, equal
-from tenet.yamlutil import DocumentError, check_document, is_text
+from tenet.yamlutil import DocumentError, check_document, is_text, plain_json
 
-__all__ = ["EARLIEST", "LATEST", "Ctx", "Limits", "Outcome", "evaluate", "resolve_now"]
+__all__ = [
+    "EARLIEST",
+    "LATEST",
+    "Ctx",
+    "Limits",
+    "Outcome",
+    "admit_input",
+    "evaluate",
+    "resolve_now",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,17 +156,8 @@ def evaluate(
     limits: Limits,
     full: bool,
 ) -> Outcome:
+    """Evaluate `query` on an input `admit_input` took."""
     out = Outcome(query, now)
-    try:
-        if not _plain_document(input, limits.max_input_depth, limits.max_input_values):
-            check_document(input, limits.max_input_depth, limits.max_input_values)
-    except DocumentError as err:
-        out.errors.append(
-            ErrorEntry(
-                "invalid_input", f"input {err.path or '/'}: {err.message}", "<input>", path=err.path
-            )
-        )
-        return out
     if query.rule is not None:
         rule = query.rule
         ctx = Ctx(input, now, program.schemas, limits)
@@ -196,6 +196,21 @@ def evaluate(
                     r.status = "waived"
             out.checks.append((check, r))
     return out
+
+
+def admit_input(input: Any, limits: Limits) -> tuple[Any, ErrorEntry | None]:
+    """The input as evaluation reads it, or why it is refused (`invalid_input`, naming the
+    JSON path of the first bad value). What `json.dumps` writes is taken, subclasses of the
+    JSON types as their base types (`plain_json`)."""
+    if _plain_document(input, limits.max_input_depth, limits.max_input_values):
+        return input, None
+    plain = plain_json(input, limits.max_input_depth, limits.max_input_values)
+    try:
+        check_document(plain, limits.max_input_depth, limits.max_input_values)
+    except DocumentError as err:
+        message = f"input {err.path or '/'}: {err.message}"
+        return input, ErrorEntry("invalid_input", message, "<input>", path=err.path)
+    return plain, None
 
 
 def _plain_document(value: Any, max_depth: int, max_nodes: int) -> bool:
