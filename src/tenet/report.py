@@ -109,6 +109,12 @@ def render_text(doc: dict[str, Any]) -> str:
     else:
         for c in doc["checks"]:
             lines.extend("  " + line for line in _check_lines(c))
+        if not doc["checks"] and not doc["errors"]:
+            # allowed, as the spec says, but a gate that checks nothing must not pass unseen
+            lines.append(
+                f"  no check in `{doc['query']}` or its packages: nothing was checked "
+                f"(a rule's value is read by querying the rule, e.g. `{doc['query']}.allow`)"
+            )
     for e in doc["errors"]:
         where = e.get("path") or e["location"]
         lines.append(f"  error [{e['code']}] at {where}: {e['message']}")

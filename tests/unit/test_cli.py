@@ -96,6 +96,25 @@ def test_package_with_a_blocking_violation_exits_1(bundle: Path, tmp_path: Path)
     assert r.stdout.rstrip().splitlines()[-1].startswith("DENY:")
 
 
+def test_a_package_with_no_check_is_allowed_and_says_that_nothing_was_checked(
+    tmp_path: Path,
+) -> None:
+    """As the spec says, no violated blocking check is an allow; the text says why."""
+    rules = "package access.models\n\ndefault allow = false\n\nallow if { input.admin }\n"
+    b = write_bundle(tmp_path / "b", {"models.tenet": rules})
+    inp = write(tmp_path / "in.json", "{}")
+    r = run("eval", "access.models", "--bundle", str(b), "--input", inp)
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[1:] == [
+        "  no check in `access.models` or its packages: nothing was checked (a rule's value is "
+        "read by querying the rule, e.g. `access.models.allow`)",
+        "ALLOW: 0 blocking, 0 warning, 0 info violated, 0 passed, 0 not applicable, 0 waived, "
+        "0 errors",
+    ]
+    r = run("eval", "access.models.allow", "--bundle", str(b), "--input", inp)
+    assert r.exit_code == 1 and "nothing was checked" not in r.stdout
+
+
 def test_evaluation_error_exits_1_with_an_error_decision(bundle: Path, tmp_path: Path) -> None:
     inp = write(tmp_path / "in.yaml", "errors: 1\nsamples: 0\n")
     r = run("eval", "main.rate", "--bundle", str(bundle), "--input", inp, "--format", "json")
