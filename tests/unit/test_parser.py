@@ -670,3 +670,37 @@ def test_a_byte_order_mark_is_named() -> None:
 def test_a_number_running_into_a_name_says_so(text: str) -> None:
     d = syntax_error(f"package p\n{text}\n")
     assert d.help is not None and "a number must not run into a name" in d.help
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "message", "help_"),
+    [
+        # after a rule's `}`: neither `message` (checks only) nor `}`, which the LALR
+        # table's list (shared with a check's state) would name
+        (
+            "package p\nx = 1 if { input.a } ]\n",
+            22,
+            "unexpected `]`",
+            "expected a line break, the end of the file",
+        ),
+        (
+            "package p\nx = 1 if { input.a } else = 2\n",
+            22,
+            "unexpected `else`: Tenet has no `else`",
+            "give the fallback value as `default <rule> = <value>`, or write another "
+            "definition of the rule with its own condition",
+        ),
+        (
+            "package p\nx if { input.a with input as {} }\n",
+            16,
+            "unexpected `with`: Tenet has no `with`",
+            "a policy reads the input it is given; to try other input or data, write a test "
+            "case (`tenet test`) or pass them to `tenet eval`",
+        ),
+    ],
+)
+def test_a_syntax_error_names_only_what_could_come_there(
+    text: str, column: int, message: str, help_: str
+) -> None:
+    d = syntax_error(text)
+    assert (d.column, d.message, d.help) == (column, message, help_)

@@ -541,6 +541,31 @@ def _describe_token(tok: Token) -> str:
     return f"`{text}`"
 
 
+def _acceptable(err: UnexpectedToken) -> set[str]:
+    """The tokens the parser would take where it stopped. The LALR table's list is wider (it
+    also names tokens of states merged with this one, such as `message` after a rule's `}`);
+    the parser itself, asked as it stands, gives the exact set."""
+    try:
+        return set(err.interactive_parser.accepts())
+    except Exception:  # no parser state to ask: the table's list is still a fair hint
+        return set(err.expected)
+
+
+# Rego words an OPA user writes first, which Tenet spells otherwise
+_OPA_ONLY = {
+    "else": (
+        "unexpected `else`: Tenet has no `else`",
+        "give the fallback value as `default <rule> = <value>`, or write another definition "
+        "of the rule with its own condition",
+    ),
+    "with": (
+        "unexpected `with`: Tenet has no `with`",
+        "a policy reads the input it is given; to try other input or data, write a test case "
+        "(`tenet test`) or pass them to `tenet eval`",
+    ),
+}
+
+
 def _expected_help(expected: set[str]) -> str | None:
     names = sorted({_describe_terminal(e) for e in expected if e not in ("WS", "COMMENT")})
     if not names:
@@ -564,11 +589,13 @@ def _syntax_diagnostic(source: Source, err: UnexpectedInput) -> Diagnostic:
             start = end = len(source.text.rstrip())
         span = source.span(start, end)
         message = f"unexpected {_describe_token(tok)}"
-        help_ = _expected_help(set(err.expected))
+        help_ = _expected_help(_acceptable(err))
         line_start = source.text.rfind("\n", 0, start) + 1
         if tok.type == "CMP_OP" and _COMPARISON.search(source.text[line_start:start]):
             message = "comparisons do not chain"
             help_ = "write `a < b and b < c`"
+        elif text in _OPA_ONLY and tok.type == "NAME":
+            message, help_ = _OPA_ONLY[text]
         elif _dangling_annotation(source, tok):
             message = "an annotation (`#@`) must be followed by a check or rule"
             help_ = "put the `#@` lines directly above the check or rule they describe"
