@@ -397,13 +397,14 @@ def _check_bundle(root: Path, only: set[Path] | None) -> tuple[list[Diagnostic],
     from tenet.analysis import check
     from tenet.analysis.lints import lint
     from tenet.bundle import compile_files
-    from tenet.bundle.files import ReadLimits, Tree
+    from tenet.bundle.files import ReadLimits, Tree, badly_named
     from tenet.bundle.loader import bundle_digest, default_name, read_parts, read_tree
     from tenet.bundle.manifest import MANIFEST, check_requires, parse_manifest
     from tenet.syntax.parser import parse
 
     if root.is_file() and root.name.endswith(".tenet"):  # a file outside any bundle
         tree = Tree(files={root.name: root.read_bytes()})
+        tree.diagnostics.extend(badly_named(tree))  # a one-file bundle, named as any other
         base = root.parent
     else:
         tree = read_tree(root, ReadLimits())

@@ -13,7 +13,7 @@ from typing import Any
 from tenet.analysis import check
 from tenet.analysis.symbols import Symbols
 from tenet.bundle.documents import Document, evaluate_document
-from tenet.bundle.files import ReadLimits, Tree
+from tenet.bundle.files import ReadLimits, Tree, badly_named
 from tenet.bundle.inputs import InputSchema, schemas_errors
 from tenet.bundle.loader import BundleFiles, bundle_digest, default_name, read_parts, read_tree
 from tenet.bundle.manifest import MANIFEST, Manifest, check_requires, parse_manifest
@@ -135,6 +135,9 @@ def load_tree(
 ) -> Bundle:
     """Compile files already in memory; `root` is where they came from (it names the bundle
     when the manifest does not). The signature is checked before anything is parsed."""
+    misnamed = badly_named(tree)
+    if misnamed:  # the digest could not tell their files apart
+        raise PolicyError(misnamed)
     digest = bundle_digest(tree.files)
     if public_key is not None:
         try:

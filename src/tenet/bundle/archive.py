@@ -11,7 +11,16 @@ import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
-from tenet.bundle.files import SIGNATURE, ReadLimits, Tree, read_as_file, too_large
+from tenet.bundle.files import (
+    NAME_RULE,
+    SIGNATURE,
+    ReadLimits,
+    Tree,
+    bad_name,
+    read_as_file,
+    shown_name,
+    too_large,
+)
 from tenet.diagnostics import Diagnostic
 
 __all__ = ["archive_stem", "build_archive", "read_archive"]
@@ -151,9 +160,13 @@ def _read_member(
 ) -> None:
     rel, problem = _safe_name(member.name)
 
-    def refuse(why: str) -> None:
-        diags.append(_refused(path, member.name, why))
+    def refuse(why: str, help: str = _ENTRY_HELP) -> None:
+        diags.append(_refused(path, member.name, why, help))
 
+    misnamed = bad_name(member.name)
+    if misnamed is not None:
+        refuse(f"has a name that {misnamed}", f"{NAME_RULE}; `tenet bundle build` writes no other")
+        return
     if problem is not None:
         refuse(problem)
         return
@@ -193,10 +206,6 @@ def _safe_name(name: str) -> tuple[str, str | None]:
         return "", "has an absolute path"
     if "\\" in name:
         return "", "has a backslash in its path"
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return "", "has a name that is not UTF-8"
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if ".." in parts:
         return "", "has `..` in its path"
@@ -213,14 +222,13 @@ def _strip_top_folder(entries: dict[str, bytes]) -> dict[str, bytes]:
     return {rel[len(top) + 1 :]: content for rel, content in entries.items()}
 
 
-def _refused(path: Path, name: str, why: str) -> Diagnostic:
+_ENTRY_HELP = "a bundle archive holds regular files under its root only; " + _HELP
+
+
+def _refused(path: Path, name: str, why: str, help: str) -> Diagnostic:
     """An entry refused: the archive is the file at fault, the entry is named in the message."""
     return Diagnostic(
-        "archive",
-        f"archive entry `{name}` {why}",
-        None,
-        "a bundle archive holds regular files under its root only; " + _HELP,
-        file=str(path),
+        "archive", f"archive entry `{shown_name(name)}` {why}", None, help, file=str(path)
     )
 
 

@@ -8,14 +8,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tenet.diagnostics import Diagnostic
+from tenet.escape import CONTROL, printable
 
 __all__ = [
+    "NAME_RULE",
     "SIGNATURE",
     "ReadLimits",
     "Tree",
+    "bad_name",
+    "badly_named",
     "counted",
     "read_as_file",
     "read_folder_files",
+    "shown_name",
     "too_large",
 ]
 
@@ -51,6 +56,38 @@ def counted(rel: str) -> bool:
     return not any(part.startswith((".", "__pycache__")) for part in rel.split("/"))
 
 
+def bad_name(rel: str) -> str | None:
+    """Why a bundle may not hold a file or folder named `rel`, or None when it may.
+
+    The digest lists one `path\\0hash\\n` line a file: a name holding `\\0` and a newline
+    could stand for two lines, so that an archive with one file fewer kept the signed digest.
+    A name that is not UTF-8 has no bytes to go in the digest at all."""
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not UTF-8"
+    found = CONTROL.search(rel)
+    if found is not None:
+        return f"holds the control character `{printable(found.group())}`"
+    return None
+
+
+NAME_RULE = (
+    "a bundle's file and folder names are UTF-8 text without control characters, so that its "
+    "digest names every file once"
+)
+
+
+def shown_name(rel: str) -> str:
+    """A name as a person can read it on one line: bytes that are not UTF-8 (kept by Python
+    as lone surrogates) written `\\xff`, control characters escaped."""
+    try:
+        raw = rel.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that stands for no byte
+        return printable(rel.encode("utf-8", "backslashreplace").decode("ascii"))
+    return printable(raw.decode("utf-8", "backslashreplace"))
+
+
 def _problem(code: str, message: str, rel: str, help: str | None = None) -> Diagnostic:
     return Diagnostic(code, message, None, help, file=rel)
 
@@ -75,6 +112,11 @@ def read_folder_files(root: Path, limits: ReadLimits) -> Tree:
                 )
             )
         dirs[:] = sorted(d for d in dirs if counted(d))
+        for d in list(dirs):
+            why = bad_name(d)
+            if why is not None:  # its files would all be refused: name it once
+                tree.diagnostics.append(_badly_named("folder", prefix + d, why))
+                dirs.remove(d)
         for d in [d for d in dirs if (base / d).is_symlink()]:
             tree.diagnostics.append(_link(prefix + d))
             dirs.remove(d)
@@ -84,6 +126,10 @@ def read_folder_files(root: Path, limits: ReadLimits) -> Tree:
         for name in sorted(names):
             rel = prefix + name
             if not counted(rel) and rel != SIGNATURE:
+                continue
+            why = bad_name(name)
+            if why is not None:
+                tree.diagnostics.append(_badly_named("file", rel, why))
                 continue
             info = os.lstat(base / name)
             if stat.S_ISLNK(info.st_mode):
@@ -128,6 +174,21 @@ def _folder(rel: str) -> Diagnostic:
         f"`{rel}` is a folder, not a file",
         rel,
         f"rename or remove the folder: the bundle reads `{rel}` as a file",
+    )
+
+
+def badly_named(tree: Tree) -> list[Diagnostic]:
+    """The files of `tree` whose name a bundle may not hold: the readers refuse them, but a
+    Tree can be made by hand."""
+    return [
+        _badly_named("file", rel, why) for rel in tree.files if (why := bad_name(rel)) is not None
+    ]
+
+
+def _badly_named(kind: str, rel: str, why: str) -> Diagnostic:
+    shown = shown_name(rel)
+    return _problem(
+        "bundle", f"the name of {kind} `{shown}` {why}", shown, "rename it: " + NAME_RULE
     )
 
 

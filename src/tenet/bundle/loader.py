@@ -72,7 +72,9 @@ def default_name(path: Path) -> str:
 
 
 def bundle_digest(files: Mapping[str, bytes]) -> str:
-    """`sha256:` + SHA-256 of `path\\0sha256(bytes)\\n` per file, sorted by path bytewise."""
+    """`sha256:` + SHA-256 of `path\\0sha256(bytes)\\n` per file, sorted by path bytewise.
+    Unambiguous only for names without control characters (`files.bad_name`), which the
+    readers and `load_tree` refuse."""
     lines = [
         f"{rel}\0{hashlib.sha256(files[rel]).hexdigest()}\n"
         for rel in sorted(files, key=lambda r: r.encode("utf-8"))
