@@ -477,10 +477,10 @@ def keygen(out_dir: str, name: str, force: bool) -> None:
     help='JSON Lines: {"query": ..., "input": ..., "now": ...} per line.',
 )
 @_FORMAT
-@click.option("--fail-on-change", is_flag=True, help="Exit 1 when a decision changes.")
+@click.option("--fail-on-change", is_flag=True, help="Exit 1 when a decision or a schema changes.")
 def diff(old: str, new: str, inputs_path: str | None, fmt: str, fail_on_change: bool) -> None:
-    """Show what changes from bundle OLD to NEW: checks, rules and data, and with --inputs
-    every decision that changes."""
+    """Show what changes from bundle OLD to NEW: checks, rules, data and schemas, and with
+    --inputs every decision that changes."""
     a, b = load(old), load(new)
     try:
         if inputs_path is None:
@@ -501,7 +501,10 @@ def diff(old: str, new: str, inputs_path: str | None, fmt: str, fail_on_change: 
         click.echo(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
         click.echo(render_diff(result, f"`{inputs_path}`"))
-    sys.exit(EXIT_DENY if fail_on_change and result.decisions else EXIT_ALLOW)
+    # a schema decides which inputs pass before any check reads them, and the inputs file
+    # rarely holds the one a loosened pattern now lets through: a change to approve as well
+    changed = result.decisions or result.schemas or result.named_schemas
+    sys.exit(EXIT_DENY if fail_on_change and changed else EXIT_ALLOW)
 
 
 def _utf8_lines(raw: IO[bytes]) -> Iterator[str]:

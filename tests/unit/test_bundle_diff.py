@@ -123,6 +123,7 @@ def test_the_diff_text(pair: tuple[tenet.Bundle, tenet.Bundle]) -> None:
             '  + data.owner = "platform"',
             '  - data.team (was "ml")',
             "input schemas: no change",
+            "schemas: no change",
             "decisions over 5 inputs from `inputs.jsonl`:",
             "  line 1 deploy: allow → deny",
             "    + violated deploy.accuracy (blocking): accuracy 0.85 is too low",
@@ -135,7 +136,7 @@ def test_the_diff_text(pair: tuple[tenet.Bundle, tenet.Bundle]) -> None:
             "no package or rule has that name",
             "summary: 1 check added, 1 removed, 1 changed; 1 rule added, 0 removed, 0 changed; "
             "1 data value added, 1 removed, 1 changed; 0 input schemas added, 0 removed, "
-            "0 changed; 3 of 5 decisions changed "
+            "0 changed; 0 schemas added, 0 removed, 0 changed; 3 of 5 decisions changed "
             "(1 allow → deny, 1 error → allow, 2 with new violations, 0 with new errors)",
         ]
     )
@@ -190,11 +191,12 @@ def test_identical_bundles_have_no_changes(tmp_path: Path) -> None:
         "rules: no change",
         "data: no change",
         "input schemas: no change",
+        "schemas: no change",
         "decisions over 4 inputs from the inputs:",
         "  no decision changed",
         "summary: 0 checks added, 0 removed, 0 changed; 0 rules added, 0 removed, 0 changed; "
         "0 data values added, 0 removed, 0 changed; 0 input schemas added, 0 removed, 0 changed; "
-        "0 of 4 decisions changed "
+        "0 schemas added, 0 removed, 0 changed; 0 of 4 decisions changed "
         "(0 with new violations, 0 with new errors)",
     ]
 
@@ -334,8 +336,104 @@ def test_an_input_schema_changed_is_a_change_of_its_own(tmp_path: Path) -> None:
     new = tenet.load_bundle(write_bundle(tmp_path / "b", strict))
     d = diff_bundles(old, new)
     assert [c.to_dict() for c in d.schemas] == [
-        {"query": "deploy", "change": "changed", "path": "schemas/d.schema.json"}
+        {"query": "deploy", "change": "changed", "path": "schemas/d.schema.json", "via_ref": []}
     ]
     text = render_diff(d).splitlines()
     assert "input schemas:" in text and "  ~ deploy  changed: schemas/d.schema.json" in text
     assert d.summary()["input_schemas"] == {"added": 0, "removed": 0, "changed": 1}
+
+
+_REFERRING = {
+    "tenet.yaml": "name: s\nversion: 1.0.0\ninputs:\n  gate: schemas/req.json\n",
+    "gate.tenet": 'package gate\nrequire ok blocking { input.risk < 100 } message "x"\n',
+    "schemas/req.json": '{"properties": {"risk": {"$ref": "common/risk.json"}}}',
+    "schemas/common/risk.json": '{"type": "number", "maximum": 5}',
+}
+
+
+def test_an_input_schema_changed_behind_a_ref_is_changed(tmp_path: Path) -> None:
+    # the file a `$ref` names is part of the schema: loosening it lets inputs through
+    old = tenet.load_bundle(write_bundle(tmp_path / "a", _REFERRING))
+    loose = {**_REFERRING, "schemas/common/risk.json": "{}"}
+    new = tenet.load_bundle(write_bundle(tmp_path / "b", loose))
+    d = diff_bundles(old, new)
+    assert [c.to_dict() for c in d.schemas] == [
+        {
+            "query": "gate",
+            "change": "changed",
+            "path": "schemas/req.json",
+            "via_ref": ["schemas/common/risk.json"],
+        }
+    ]
+    assert render_diff(d).splitlines()[4:6] == [
+        "input schemas:",
+        "  ~ gate  changed: schemas/req.json (via $ref: schemas/common/risk.json)",
+    ]
+    assert d.summary()["input_schemas"] == {"added": 0, "removed": 0, "changed": 1}
+
+
+def test_a_reformatted_schema_is_no_change(tmp_path: Path) -> None:
+    old = tenet.load_bundle(write_bundle(tmp_path / "a", _REFERRING))
+    spaced = {
+        **_REFERRING,
+        "schemas/common/risk.json": '{\n  "maximum": 5,\n  "type": "number"\n}\n',
+    }
+    d = diff_bundles(old, tenet.load_bundle(write_bundle(tmp_path / "b", spaced)))
+    assert (d.schemas, d.named_schemas) == ([], [])
+
+
+_NAMED = {
+    "tenet.yaml": "name: s\nversion: 1.0.0\n",
+    "gate.tenet": (
+        'package gate\nrequire vendor_ok blocking { matches_schema(input.vendor, "vendor") } '
+        'message "vendor malformed"\n'
+    ),
+    "schemas/vendor.schema.json": (
+        '{"type": "object", "required": ["name"], "properties": {"name": {"$ref": "name.json"}}}'
+    ),
+    "schemas/name.json": '{"type": "string", "pattern": "^[a-z]+$"}',
+}
+
+
+def test_a_named_schema_changed_is_listed_by_name(tmp_path: Path) -> None:
+    # `matches_schema` reads it: a check whose text is the same now means something else
+    old = tenet.load_bundle(write_bundle(tmp_path / "a", _NAMED))
+    loose = {
+        **_NAMED,
+        "schemas/name.json": '{"type": "string", "pattern": "^.*$"}',
+        "schemas/extra.schema.json": "{}",
+    }
+    new = tenet.load_bundle(write_bundle(tmp_path / "b", loose))
+    d = diff_bundles(old, new)
+    assert d.definitions == [] and d.schemas == []
+    assert [c.to_dict("name") for c in d.named_schemas] == [
+        {"name": "extra", "change": "added", "path": "schemas/extra.schema.json", "via_ref": []},
+        {
+            "name": "vendor",
+            "change": "changed",
+            "path": "schemas/vendor.schema.json",
+            "via_ref": ["schemas/name.json"],
+        },
+    ]
+    text = render_diff(d).splitlines()
+    assert text[5:8] == [
+        "schemas:",
+        "  + extra   added: schemas/extra.schema.json",
+        "  ~ vendor  changed: schemas/vendor.schema.json (via $ref: schemas/name.json)",
+    ]
+    assert text[-1].endswith("; 1 schema added, 0 removed, 1 changed")
+    assert d.to_dict()["schemas"][1]["name"] == "vendor"
+
+
+def test_a_schema_referred_to_by_its_id_counts_too(tmp_path: Path) -> None:
+    by_id = {
+        **_REFERRING,
+        "schemas/req.json": '{"properties": {"risk": {"$ref": "https://example.com/risk"}}}',
+        "schemas/risk.schema.json": '{"$id": "https://example.com/risk", "maximum": 5}',
+    }
+    del by_id["schemas/common/risk.json"]
+    old = tenet.load_bundle(write_bundle(tmp_path / "a", by_id))
+    loose = {**by_id, "schemas/risk.schema.json": '{"$id": "https://example.com/risk"}'}
+    d = diff_bundles(old, tenet.load_bundle(write_bundle(tmp_path / "b", loose)))
+    assert [(c.query, c.via_ref) for c in d.schemas] == [("gate", ("schemas/risk.schema.json",))]
+    assert [(c.query, c.via_ref) for c in d.named_schemas] == [("risk", ())]

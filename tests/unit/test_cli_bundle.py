@@ -431,12 +431,13 @@ def test_diff_text_with_inputs(tmp_path: Path) -> None:
         "  ~ data.thresholds.staging.min_accuracy: 0.85 → 0.95",
         "input schemas:",  # the new manifest gives no `inputs`
         "  - deploy  removed: schemas/deployment_request.schema.json",
+        "schemas: no change",  # still there, still the same
         f"decisions over 2 inputs from `{inputs}`:",
         "  line 1 deploy.staging: allow → deny",
         "    + violated deploy.staging.accuracy_floor (blocking): accuracy 0.9 is below 0.95",
         "summary: 0 checks added, 0 removed, 0 changed; 0 rules added, 0 removed, 0 changed; "
         "0 data values added, 0 removed, 1 changed; 0 input schemas added, 1 removed, 0 changed; "
-        "1 of 2 decisions changed "
+        "0 schemas added, 0 removed, 0 changed; 1 of 2 decisions changed "
         "(1 allow → deny, 1 with new violations, 0 with new errors)",
     ]
 
@@ -450,6 +451,23 @@ def test_diff_fail_on_change_and_json(tmp_path: Path) -> None:
     doc = json.loads(result.stdout)
     assert doc["summary"]["decisions"]["changed"] == 1
     assert run("bundle", "diff", old, old, "--inputs", inputs, "--fail-on-change").exit_code == 0
+
+
+def test_diff_fail_on_change_fails_on_a_schema_change_no_input_shows(tmp_path: Path) -> None:
+    # loosened: no input of the file had the shape it now lets through
+    old = make_bundle(tmp_path / "old")
+    schema = json.loads((old / "schemas" / "deployment_request.schema.json").read_text())
+    schema["required"] = ["model"]
+    new = make_bundle(
+        tmp_path / "new", **{"schemas/deployment_request.schema.json": json.dumps(schema)}
+    )
+    inputs = tmp_path / "inputs.jsonl"
+    inputs.write_text(json.dumps({"query": "deploy.staging", "input": PASSING}) + "\n")
+    result = run("bundle", "diff", old, new, "--inputs", inputs, "--fail-on-change")
+    assert result.exit_code == 1, result.output
+    assert "  ~ deploy  changed: schemas/deployment_request.schema.json" in result.stdout
+    assert "  no decision changed" in result.stdout
+    assert run("bundle", "diff", old, new).exit_code == 0  # without the flag: a report
 
 
 @pytest.mark.parametrize(

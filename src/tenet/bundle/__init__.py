@@ -56,6 +56,8 @@ class Bundle:
     signature: bytes | None = None  # the raw `.signature`, if the bundle has one
     input_schemas: Mapping[str, InputSchema] = field(default_factory=dict)
     frameworks: Mapping[str, Catalogue] = field(default_factory=dict)  # name -> catalogue
+    # each schema file's path -> the files it reads through `$ref`s, itself included
+    schema_reads: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -211,6 +213,7 @@ def compile_files(
         files.signature,
         MappingProxyType(dict(files.input_schemas)),
         MappingProxyType(dict(files.frameworks)),
+        MappingProxyType(dict(files.schema_reads)),
     )
 
 

@@ -1,5 +1,6 @@
-"""Change impact between two versions of a bundle: checks, rules and data added, removed and
-changed, and the decisions over a set of inputs that change from one version to the other."""
+"""Change impact between two versions of a bundle: checks, rules, data and schemas added,
+removed and changed, and the decisions over a set of inputs that change from one version to
+the other."""
 
 from __future__ import annotations
 
@@ -66,15 +67,23 @@ class DataChange:
 
 @dataclass(frozen=True, slots=True)
 class SchemaChange:
-    """A query's input schema (the manifest's `inputs`) added, removed, or changed: another
-    file, or the file's schema changed. A changed schema can refuse inputs that passed."""
+    """A query's input schema (the manifest's `inputs`), or a named schema of
+    `matches_schema`, added, removed, or changed: another file, or the file's schema, or a
+    file its `$ref`s reach (`via_ref`). A changed schema can refuse inputs that passed, or
+    let through what it refused, without any check changing."""
 
-    query: str
+    query: str  # a named schema's name
     change: str
     path: str  # the new version's schema file; the old one's when removed
+    via_ref: tuple[str, ...] = ()  # files reached through `$ref` that changed
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"query": self.query, "change": self.change, "path": self.path}
+    def to_dict(self, key: str = "query") -> dict[str, Any]:
+        return {
+            key: self.query,
+            "change": self.change,
+            "path": self.path,
+            "via_ref": list(self.via_ref),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +124,8 @@ class BundleDiff:
     new: BundleInfo
     definitions: list[DefinitionChange] = field(default_factory=list)
     data: list[DataChange] = field(default_factory=list)
-    schemas: list[SchemaChange] = field(default_factory=list)
+    schemas: list[SchemaChange] = field(default_factory=list)  # input schemas, by query
+    named_schemas: list[SchemaChange] = field(default_factory=list)  # by name
     inputs: int | None = None  # how many inputs were decided, when inputs were given
     decisions: list[DecisionChange] = field(default_factory=list)
 
@@ -128,6 +138,7 @@ class BundleDiff:
             }
         counts["data"] = {c: sum(1 for d in self.data if d.change == c) for c in _MARKS}
         counts["input_schemas"] = {c: sum(1 for d in self.schemas if d.change == c) for c in _MARKS}
+        counts["schemas"] = {c: sum(1 for d in self.named_schemas if d.change == c) for c in _MARKS}
         if self.inputs is not None:
             flips: dict[str, int] = {}
             for d in self.decisions:
@@ -150,6 +161,7 @@ class BundleDiff:
             "definitions": [c.to_dict() for c in self.definitions],
             "data": [c.to_dict() for c in self.data],
             "input_schemas": [c.to_dict() for c in self.schemas],
+            "schemas": [c.to_dict("name") for c in self.named_schemas],
         }
         if self.inputs is not None:
             d["decisions"] = [c.to_dict() for c in self.decisions]
@@ -163,7 +175,8 @@ def diff_bundles(old: Bundle, new: Bundle, inputs: Iterable[str] | None = None) 
     out = BundleDiff(old.info, new.info)
     out.definitions = _definition_changes(old.modules, new.modules)
     out.data = _data_changes(old.program.data, new.program.data)
-    out.schemas = _schema_changes(old.input_schemas, new.input_schemas)
+    out.schemas = _schema_changes(old, new, _input_paths(old), _input_paths(new))
+    out.named_schemas = _schema_changes(old, new, _named_paths(old), _named_paths(new))
     if inputs is not None:
         out.inputs = 0
         for line, query, doc, now in _read_inputs(inputs):
@@ -265,19 +278,53 @@ def _data_changes(old: Any, new: Any) -> list[DataChange]:
     return out
 
 
-def _schema_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[SchemaChange]:
-    """By query, input schemas (path, validator) added, removed, or of another content."""
+# ---- schemas -------------------------------------------------------------------------------
+
+
+def _input_paths(bundle: Bundle) -> dict[str, str]:
+    return {query: schema[0] for query, schema in bundle.input_schemas.items()}
+
+
+def _named_paths(bundle: Bundle) -> dict[str, str]:
+    """Named schemas (`schemas/NAME.schema.json`, for `matches_schema`) by name."""
+    return {
+        path.split("/")[1][: -len(".schema.json")]: path
+        for path in bundle.schema_reads
+        if path.count("/") == 1 and path.startswith("schemas/") and path.endswith(".schema.json")
+    }
+
+
+def _schema_changes(
+    old: Bundle, new: Bundle, before: Mapping[str, str], after: Mapping[str, str]
+) -> list[SchemaChange]:
+    """Schemas (key -> path) added, removed, or of another file or content: the schema's own,
+    or that of a file its `$ref`s reach, compared as JSON values."""
     out: list[SchemaChange] = []
-    for query in sorted(old.keys() | new.keys()):
-        if query not in old:
-            out.append(SchemaChange(query, "added", new[query][0]))
-        elif query not in new:
-            out.append(SchemaChange(query, "removed", old[query][0]))
-        elif old[query][0] != new[query][0] or not _same(
-            old[query][1].schema, new[query][1].schema
-        ):
-            out.append(SchemaChange(query, "changed", new[query][0]))
+    for key in sorted(before.keys() | after.keys()):
+        if key not in before:
+            out.append(SchemaChange(key, "added", after[key]))
+        elif key not in after:
+            out.append(SchemaChange(key, "removed", before[key]))
+        else:
+            a, b = before[key], after[key]
+            reads = {*old.schema_reads.get(a, (a,)), *new.schema_reads.get(b, (b,))}
+            changed = [r for r in reads if _json_text(old, r) != _json_text(new, r)]
+            if a != b or changed:
+                via = sorted((r for r in changed if r not in (a, b)), key=lambda r: r.encode())
+                out.append(SchemaChange(key, "changed", b, tuple(via)))
     return out
+
+
+def _json_text(bundle: Bundle, rel: str) -> str | bytes | None:
+    """A JSON file's value as canonical text (so that formatting does not count), its bytes
+    when it is no JSON, None when the bundle has no such file."""
+    content = bundle.files.get(rel)
+    if content is None:
+        return None
+    try:
+        return json.dumps(load_json(content.decode("utf-8")), sort_keys=True)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return content
 
 
 # ---- decisions -----------------------------------------------------------------------------
@@ -396,7 +443,8 @@ def render_diff(d: BundleDiff, inputs_name: str = "the inputs") -> str:
     for kind in ("check", "rule"):
         lines.extend(_definition_lines(kind, [c for c in d.definitions if c.kind == kind]))
     lines.extend(_data_lines(d.data))
-    lines.extend(_schema_lines(d.schemas))
+    lines.extend(_schema_lines("input schemas", d.schemas))
+    lines.extend(_schema_lines("schemas", d.named_schemas))
     if d.inputs is not None:
         lines.append(f"decisions over {count(d.inputs, 'input')} from {inputs_name}:")
         for change in d.decisions:
@@ -430,12 +478,14 @@ def _data_lines(changes: list[DataChange]) -> list[str]:
     return lines
 
 
-def _schema_lines(changes: list[SchemaChange]) -> list[str]:
+def _schema_lines(title: str, changes: list[SchemaChange]) -> list[str]:
     if not changes:
-        return ["input schemas: no change"]
+        return [f"{title}: no change"]
     width = max(len(c.query) for c in changes)
-    return ["input schemas:"] + [
-        f"  {_MARKS[c.change]} {c.query:<{width}}  {c.change}: {c.path}" for c in changes
+    return [f"{title}:"] + [
+        f"  {_MARKS[c.change]} {c.query:<{width}}  {c.change}: {c.path}"
+        + (f" (via $ref: {', '.join(c.via_ref)})" if c.via_ref else "")
+        for c in changes
     ]
 
 
@@ -459,6 +509,7 @@ def _summary_text(d: BundleDiff) -> str:
         ("rules", "rule"),
         ("data", "data value"),
         ("input_schemas", "input schema"),
+        ("schemas", "schema"),
     ):
         c = s[key]
         parts.append(

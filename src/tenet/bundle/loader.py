@@ -41,6 +41,7 @@ class BundleFiles:
     schemas: dict[str, Any] = field(default_factory=dict)  # name -> validator
     input_schemas: dict[str, tuple[str, Any]] = field(default_factory=dict)  # query -> path, v.
     schema_files: SchemaFiles | None = None  # for following `$ref`s between them
+    schema_reads: dict[str, tuple[str, ...]] = field(default_factory=dict)  # path -> files read
     frameworks: dict[str, Catalogue] = field(default_factory=dict)  # `frameworks/NAME.yaml`
     broken_frameworks: set[str] = field(default_factory=set)  # NAMEs whose file has errors
     places: DataPlaces = field(default_factory=DataPlaces)  # where each data key was written
@@ -134,6 +135,7 @@ def _read_schemas(out: BundleFiles, named: list[str]) -> dict[str, Any]:
     inputs = [p for p in out.manifest.inputs.values() if p in out.files]
     read = [p for p in dict.fromkeys([*named, *inputs]) if schemas.add(p, out.diagnostics)]
     validators = {p: schemas.validator(p, out.diagnostics) for p in read}
+    out.schema_reads = {p: schemas.reads(p) for p, v in validators.items() if v is not None}
     for p in named:
         if validators.get(p) is not None:
             out.schemas[p.split("/")[1][: -len(".schema.json")]] = validators[p]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urldefrag, urljoin
 
 import jsonschema
 from referencing import Registry, Resource
@@ -79,6 +79,7 @@ class SchemaFiles:
         self._parsed: dict[str, Any] = {}  # other JSON files, read when referred to
         self._schemas: dict[str, tuple[Any, Any]] = {}  # path -> schema, validator class
         self._registry: Registry[Any] = Registry(retrieve=self._retrieve)  # type: ignore[call-arg]
+        self._by_id: dict[str, str] = {}  # `$id` URI -> the file declaring it
 
     def _retrieve(self, uri: str) -> Resource[Any]:
         rel = uri[len(BASE) :] if uri.startswith(BASE) else None
@@ -124,6 +125,9 @@ class SchemaFiles:
             diags.extend(self._at(rel, DocumentError(at, why), _RE2_HELP) for at, why in bad)
             return False
         cls = linear(cls)
+        for at, sub in _subschemas(schema, BASE + rel):
+            if isinstance(sub.get("$id"), str):
+                self._by_id[urldefrag(at).url] = rel
         if isinstance(schema, dict):
             resource = Resource.from_contents(schema, default_specification=DRAFT202012)
             self._registry = self._registry.with_resource(BASE + rel, resource)
@@ -189,6 +193,38 @@ class SchemaFiles:
             return None
         return cls(schema, registry=self._registry, format_checker=cls.FORMAT_CHECKER)
 
+    def reads(self, rel: str) -> tuple[str, ...]:
+        """The files schema file `rel` reads, bytewise sorted: itself, the files its `$ref`s
+        name, theirs, and so on (a whole file, when a pointer names part of it). Only for a
+        schema whose `validator` was made: every reference resolves."""
+        seen = {rel}
+        todo = [rel]
+        while todo:
+            at = todo.pop()
+            for base, ref in _refs(self._document(at), BASE + at):
+                target = self._file_of(urldefrag(urljoin(base, ref)).url)
+                # an `$id` this map missed: count every JSON file rather than miss one
+                for found in (
+                    [target] if target else [r for r in self._files if r.endswith(".json")]
+                ):
+                    if found not in seen:
+                        seen.add(found)
+                        todo.append(found)
+        return tuple(sorted(seen, key=lambda r: r.encode("utf-8")))
+
+    def _document(self, rel: str) -> Any:
+        if rel in self._schemas:
+            return self._schemas[rel][0]
+        try:
+            return self._retrieve(BASE + rel).contents
+        except NoSuchResource:  # not JSON: nothing it refers to
+            return None
+
+    def _file_of(self, uri: str) -> str | None:
+        if uri.startswith(BASE) and uri[len(BASE) :] in self._files:
+            return uri[len(BASE) :]
+        return self._by_id.get(uri)
+
     # ---- following references, for the lints (`analysis.lints.SchemaRefs`) --------------
 
     def where(self, rel: str) -> Any:
@@ -223,24 +259,36 @@ def _a(kinds: str) -> str:
     return ("an " if kinds[:1] in "aeiou" else "a ") + kinds
 
 
+def _subschemas(node: Any, base: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every object under `node` that may be a schema, with the base URI its `$ref` resolves
+    from (an `$id` on the way moves it)."""
+    if isinstance(node, dict):
+        if isinstance(node.get("$id"), str):
+            base = urljoin(base, node["$id"])
+        yield base, node
+        for key, value in node.items():
+            if key not in _DATA:
+                yield from _subschemas(value, base)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _subschemas(item, base)
+
+
+def _refs(node: Any, base: str) -> Iterator[tuple[str, str]]:
+    """Each `$ref` under `node`, with the base URI it resolves from."""
+    for at, schema in _subschemas(node, base):
+        if isinstance(schema.get("$ref"), str):
+            yield at, schema["$ref"]
+
+
 def _dangling(
     node: Any, base: str, lookup: Callable[[str, str], str | None]
 ) -> Iterator[tuple[str, str]]:
     """Each `$ref` under `node` that does not resolve, with why."""
-    if isinstance(node, dict):
-        if isinstance(node.get("$id"), str):
-            base = urljoin(base, node["$id"])
-        ref = node.get("$ref")
-        if isinstance(ref, str):
-            why = lookup(base, ref)
-            if why is not None:
-                yield ref, why
-        for key, value in node.items():
-            if key not in _DATA:
-                yield from _dangling(value, base, lookup)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _dangling(item, base, lookup)
+    for at, ref in _refs(node, base):
+        why = lookup(at, ref)
+        if why is not None:
+            yield ref, why
 
 
 def _unresolved(rel: str, ref: str, why: str) -> Diagnostic:
