@@ -50,6 +50,7 @@ from tenet.cli_common import (
     check_log_options,
     load,
     log_failed,
+    public_key_option,
     write_file,
     write_output,
 )
@@ -179,12 +180,7 @@ def version() -> None:
     show_default=True,
     help="Exit 1 on a deny or error (blocking), also on a violated warning (warning), or never.",
 )
-@click.option(
-    "--public-key",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Refuse the bundle unless it is signed by this Ed25519 key (PEM).",
-)
+@public_key_option("Refuse the bundle unless it is signed by this Ed25519 key (PEM).")
 @click.option(
     "--decision-log",
     "log_url",
@@ -414,12 +410,7 @@ def sign(path: str, key_path: str, output: str | None) -> None:
 
 @bundle.command()
 @click.argument("path", type=click.Path(exists=True))
-@click.option(
-    "--public-key",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="Public key (PEM) the bundle must be signed by.",
-)
+@public_key_option("Public key (PEM) the bundle must be signed by.", required=True)
 def verify(path: str, public_key: str) -> None:
     """Check that the bundle at PATH is signed by PUBLIC_KEY and unchanged since.
     Exit 0 when it is, 1 when it is not, 2 when it cannot be checked."""

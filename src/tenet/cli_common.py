@@ -25,10 +25,12 @@ from tenet.wording import count
 __all__ = [
     "EXIT_USAGE",
     "FloatRange",
+    "Once",
     "binary_stdin",
     "bundle_failed",
     "fail",
     "load",
+    "public_key_option",
     "read_log",
     "write_atomically",
     "write_file",
@@ -47,6 +49,36 @@ class FloatRange(click.FloatRange):
         if math.isnan(number):
             self.fail(f"{value!r} is not a number.", param, ctx)
         return number
+
+
+class Once(click.Option):
+    """An option that may be given once, saying `because` when it is given again: click
+    keeps the last of two without a word, and for `--public-key` an operator passing the old
+    and the new key would have one of them silently dropped."""
+
+    def __init__(self, *args: Any, because: str, **kwargs: Any) -> None:
+        super().__init__(*args, **{**kwargs, "multiple": True})
+        self.because = because
+
+    def process_value(self, ctx: click.Context, value: Any) -> Any:
+        given = super().process_value(ctx, value)
+        if len(given) > 1:
+            raise click.UsageError(
+                f"`{self.opts[0]}` is given {len(given)} times: {self.because}", ctx
+            )
+        return given[0] if given else None
+
+
+def public_key_option(help: str, required: bool = False) -> Any:
+    """`--public-key PEM`, which may be given once: a bundle is verified against one key."""
+    return click.option(
+        "--public-key",
+        cls=Once,
+        because="a bundle is checked against one key, so give only the key it must be signed by",
+        required=required,
+        type=click.Path(dir_okay=False),
+        help=help,
+    )
 
 
 def fail(message: str) -> NoReturn:

@@ -6,7 +6,13 @@ from __future__ import annotations
 import click
 
 from tenet.bundle.signing import KeyFileError, load_public_key
-from tenet.cli_common import FloatRange, bundle_failed, check_log_options, log_failed
+from tenet.cli_common import (
+    FloatRange,
+    bundle_failed,
+    check_log_options,
+    log_failed,
+    public_key_option,
+)
 from tenet.cli_common import fail as _fail
 from tenet.diagnostics import PolicyError
 
@@ -25,12 +31,7 @@ from tenet.diagnostics import PolicyError
     show_default=True,
     help="HOST:PORT to listen on (port 0 picks a free one).",
 )
-@click.option(
-    "--public-key",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="Refuse any version of the bundle not signed by this Ed25519 key (PEM).",
-)
+@public_key_option("Refuse any version of the bundle not signed by this Ed25519 key (PEM).")
 @click.option(
     "--token-file",
     type=click.Path(dir_okay=False),

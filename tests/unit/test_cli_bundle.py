@@ -523,3 +523,27 @@ def test_diff_with_a_query_neither_version_has_exits_2(tmp_path: Path) -> None:
         f"error: inputs `{inputs}`: line 1: unknown query `deploy.stagin`: no package or rule "
         "has that name in either version\n  = help: did you mean `deploy.staging`?\n"
     )
+
+
+def test_a_public_key_given_twice_is_a_usage_error(
+    tmp_path: Path, bundle: Path, keys: tuple[Path, Path]
+) -> None:
+    # click would keep the last one: with the right key last, the wrong one went unsaid
+    assert run("bundle", "sign", bundle, "--key", keys[0]).exit_code == 0
+    assert run("bundle", "keygen", "--out", tmp_path / "other").exit_code == 0
+    other = tmp_path / "other" / "tenet.pub.pem"
+    twice = ["--public-key", other, "--public-key", keys[1]]
+    for args in (
+        ["bundle", "verify", bundle, *twice],
+        ["eval", "deploy.staging", "--bundle", bundle, "--input", _input(tmp_path), *twice],
+        ["serve", "--bundle", bundle, *twice],
+    ):
+        result = run(*args)
+        assert result.exit_code == 2, args
+        assert result.stderr.endswith(
+            "Error: `--public-key` is given 2 times: a bundle is checked against one key, so "
+            "give only the key it must be signed by\n"
+        )
+    assert run("bundle", "verify", bundle, "--public-key", keys[1]).exit_code == 0
+    missing = run("bundle", "verify", bundle)
+    assert missing.exit_code == 2 and "Missing option '--public-key'" in missing.stderr
