@@ -331,6 +331,33 @@ def test_a_schema_pattern_re2_cannot_take_is_a_load_error_at_the_pattern(tmp_pat
     assert d.help is not None and "without lookaround or backreferences" in d.help
 
 
+def test_a_schema_pattern_in_re2_syntax_that_python_cannot_read_loads(tmp_path: Path) -> None:
+    # Unicode classes: the meta-schema's `regex` format check, by Python's `re`, refused them
+    b = _schema_bundle(tmp_path, '{"properties": {"name": {"pattern": "^[^\\\\p{Cf}]+$"}}}')
+    assert _decide(b, "access.allow", {"name": "alice"})["errors"] == []
+    d = _decide(b, "access.allow", {"name": "ali\u200bce"})
+    assert [e["path"] for e in d["errors"]] == ["/name"]
+
+
+@pytest.mark.parametrize(
+    "draft",
+    ["https://json-schema.org/draft/2020-12/schema", "http://json-schema.org/draft-07/schema#"],
+)
+def test_a_schema_file_reached_by_ref_that_names_its_draft_is_matched_by_re2(
+    tmp_path: Path, draft: str
+) -> None:
+    # jsonschema validates a subschema with a `$schema` of its own by that draft's stock class,
+    # which matched with Python's `re`: backtracking, and `\d` taking `٣`
+    files = {
+        "tenet.yaml": "inputs:\n  access: schemas/s.schema.json\n",
+        "schemas/s.schema.json": '{"properties": {"n": {"$ref": "digit.schema.json"}}}',
+        "schemas/digit.schema.json": f'{{"$schema": "{draft}", "pattern": "^\\\\d$"}}',
+    }
+    b = tenet.load_bundle(make_bundle(tmp_path / "b", **files))
+    d = _decide(b, "access.allow", {"n": "٣"})
+    assert [e["message"] for e in d["errors"]] == ['/n: "٣" does not match "^\\\\d$"']
+
+
 def test_each_value_a_false_schema_refuses_is_placed_at_its_own_key(tmp_path: Path) -> None:
     # jsonschema reports them at the parent, without the key: two of equal value included
     schema = (

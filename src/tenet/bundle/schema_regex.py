@@ -72,7 +72,21 @@ def linear(cls: Any) -> Any:
         for name, fn in cls.VALIDATORS.items()
         if isinstance(fn, types.FunctionType)
     }
-    return jsonschema.validators.extend(cls, keywords)
+    made_cls = jsonschema.validators.extend(cls, keywords)
+    stock_evolve = made_cls.evolve
+
+    def evolve(self: Any, **changes: Any) -> Any:
+        # jsonschema picks the class of a subschema that names its own `$schema` (a whole
+        # schema file reached by `$ref`) by that draft: the stock class, matching with `re`
+        evolved = stock_evolve(self, **changes)
+        if isinstance(evolved, made_cls):
+            return evolved
+        kind = linear(evolved.__class__)
+        fields = kind.__attrs_attrs__  # what jsonschema's own `evolve` copies
+        return kind(**{f.alias: getattr(evolved, f.name) for f in fields if f.init})
+
+    made_cls.evolve = evolve
+    return made_cls
 
 
 # keywords whose value is a schema, a list of schemas, or a mapping to schemas

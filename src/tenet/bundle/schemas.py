@@ -8,6 +8,7 @@ other URI is unresolvable: jsonschema's default would fetch it over HTTP while d
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -70,6 +71,19 @@ _RE2_HELP = (
 )
 
 
+@functools.cache
+def _meta_checker(cls: Any) -> jsonschema.FormatChecker:
+    """The meta-schema's format checks, less `regex`: the meta-schema checks a pattern with
+    Python's `re`, which refuses RE2 syntax such as `\\p{Cf}` that the patterns are matched
+    with; `pattern_problems` judges patterns by RE2 instead."""
+    meta = jsonschema.validators.validator_for(cls.META_SCHEMA, default=cls)
+    checks = dict(meta.FORMAT_CHECKER.checkers)
+    checks.pop("regex", None)
+    checker = jsonschema.FormatChecker(formats=())
+    checker.checkers = checks
+    return checker
+
+
 class SchemaFiles:
     """The bundle's JSON files as schemas. `add` every schema file first, then ask for the
     `validator`s: references between schema files can go either way."""
@@ -115,8 +129,9 @@ class SchemaFiles:
             diags.append(self._at(rel, err))
             return False
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        check: Any = cls.check_schema  # its stub leaves out `format_checker`
         try:
-            cls.check_schema(schema)
+            check(schema, format_checker=_meta_checker(cls))
         except jsonschema.SchemaError as err:
             diags.append(self._invalid(rel, text, err))
             return False
