@@ -363,12 +363,15 @@ def test_sarif_points_at_the_offending_line(monkeypatch: pytest.MonkeyPatch) -> 
     assert condition["physicalLocation"]["region"] == {"startLine": 9, "startColumn": 5}
 
 
+def registrations_sarif(*inputs: str) -> dict[str, Any]:
+    """The SARIF log of the golden registrations (run from the repository's root)."""
+    args = [a for i in inputs for a in ("--input", i)]
+    return sarif_of("eval", "registration", "--bundle", "tests/golden/ci/bundle", *args)[1]
+
+
 def test_sarif_levels_rules_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
-    _, log = sarif_of(
-        "eval", "registration", "--bundle", "tests/golden/ci/bundle",
-        "--input", "tests/golden/ci/inputs/*",
-    )  # fmt: skip
+    log = registrations_sarif("tests/golden/ci/inputs/*")
     results = log["runs"][0]["results"]
     levels = {(r["ruleId"], r["level"]) for r in results}
     assert levels == {
@@ -387,6 +390,32 @@ def test_sarif_levels_rules_and_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     assert churn[0]["locations"][0]["message"] == {
         "text": "/owner/email is missing from this value"
     }
+
+
+def _fingerprints(log: dict[str, Any]) -> list[str]:
+    return [r["partialFingerprints"]["tenetFinding/v1"] for r in log["runs"][0]["results"]]
+
+
+def test_sarif_fingerprints_tell_findings_apart_however_the_path_is_spelled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # malformed.yaml fails the schema three times, twice at `/`: code scanning merges results
+    # of one rule with one fingerprint into one alert, so each needs its own
+    monkeypatch.chdir(REPO)
+    log = registrations_sarif("tests/golden/ci/inputs/malformed.yaml")
+    assert [r["ruleId"] for r in log["runs"][0]["results"]] == ["tenet/input_schema"] * 3
+    assert len(set(_fingerprints(log))) == 3
+    seen = [
+        _fingerprints(
+            registrations_sarif(folder + "malformed.yaml", folder + "credit-scoring.yaml")
+        )
+        for folder in (
+            "tests/golden/ci/inputs/",
+            "./tests/golden/ci/inputs/",
+            "tests/../tests/golden/ci/inputs/",
+        )
+    ]
+    assert seen[0] == seen[1] == seen[2] and len(set(seen[0])) == len(seen[0]) > 3
 
 
 def test_sarif_for_a_rule_query_stdin_and_an_archive(tmp_path: Path, bundle: Path) -> None:

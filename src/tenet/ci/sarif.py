@@ -13,7 +13,7 @@ import tenet
 from tenet.ci.run import LEVEL_OF_SEVERITY, Evaluated, Finding, PolicyLocation
 from tenet.locate import InputLocator, Region
 
-__all__ = ["SARIF_SCHEMA", "render_sarif", "uri_of"]
+__all__ = ["SARIF_SCHEMA", "fingerprint", "render_sarif", "uri_of"]
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
@@ -30,6 +30,19 @@ def uri_of(path: str) -> str:
         return Path(path).as_uri()
     posix = Path(os.path.normpath(path)).as_posix()
     return quote(posix, safe="/!$&'()*+,;=@-._~")
+
+
+def fingerprint(path: str, f: Finding) -> str:
+    """What code scanning follows a finding by across runs: its rule, its input file however
+    the path was spelled (`./x.yaml` is `x.yaml`), and what tells it from the rule's other
+    findings in that file: a check's bindings (a `require` has one finding per file), or an
+    error's input path, place in the bundle (the schema rule) and message."""
+    where = path if path == "-" else Path(os.path.normpath(path)).as_posix()
+    which: Any = (f.check or {}).get("bindings")
+    if f.kind == "error":
+        which = {"path": f.pointer, "at": str(f.policy or ""), "message": f.message}
+    identity = json.dumps([f.rule_id, where, which], sort_keys=True)
+    return hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
 
 
 class _Rules:
@@ -169,7 +182,6 @@ class _Renderer:
         if f.condition_at is not None and f.condition is not None:
             related.append(self.policy_location(2, f.condition_at, f.condition))
         bindings = (f.check or {}).get("bindings")
-        identity = json.dumps([f.rule_id, item.path, bindings], sort_keys=True)
         result: dict[str, Any] = {
             "ruleId": f.rule_id,
             "ruleIndex": index,
@@ -177,9 +189,7 @@ class _Renderer:
             "level": f.level,
             "message": {"text": "\n".join(item.lines(f))},
             "locations": [self.input_location(item, f)],
-            "partialFingerprints": {
-                "tenetFinding/v1": hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
-            },
+            "partialFingerprints": {"tenetFinding/v1": fingerprint(item.path, f)},
             "properties": {"status": f.status},
         }
         if related:
