@@ -18,12 +18,13 @@ from tenet.audit import (
     verify,
 )
 from tenet.audit.log import expired_behind, store_path
-from tenet.audit.query import Filter, parse_since, parse_where, select
+from tenet.audit.query import Filter, parse_since, parse_where, parse_window, select
 from tenet.audit.records import Anchor, version_of
 from tenet.audit.redact import KEY_ENV, TOKEN, Redactor, key_id, read_key
-from tenet.cli_common import check_actor, load, read_log, write_output
+from tenet.cli_common import UNTIL, check_actor, load, read_log, since_option, write_output
 from tenet.cli_common import fail as _fail
 from tenet.runtime.builtins.time import duration_seconds
+from tenet.runtime.clock import format_rfc3339
 from tenet.wording import count
 
 __all__ = ["audit"]
@@ -129,7 +130,10 @@ def prune_cmd(log_url: str, actor: str | None, now_text: str | None) -> None:
 @LOG
 @click.option("--query", "query", default=None, help="A query or a package prefix.")
 @click.option("--outcome", type=click.Choice(["allow", "deny", "error"]), default=None)
-@click.option("--since", default=None, help="A window back from now (7d, 12h) or RFC 3339.")
+@click.option(
+    "--since", default=None, help="A window back from --until or now (7d, 12h), or RFC 3339."
+)
+@UNTIL
 @click.option("--check", default=None, help="Decisions where this check was not passed.")
 @click.option(
     "--where",
@@ -146,6 +150,7 @@ def query_cmd(
     query: str | None,
     outcome: str | None,
     since: str | None,
+    until: str | None,
     check: str | None,
     where: tuple[str, ...],
     fmt: str,
@@ -158,10 +163,12 @@ def query_cmd(
     except OSError as err:
         _fail(f"cannot read the audit key: {err}")
     try:
+        start, end = parse_window(since, until, time.time())
         f = Filter(
             query=query,
             outcome=outcome,
-            since=parse_since(since, time.time()) if since else None,
+            since=start,
+            until=end if until is not None else None,
             check=check,
             where=[parse_where(w) for w in where],
             token=Redactor([], [], key).token if key else None,
@@ -279,9 +286,12 @@ def _table(records: list[dict[str, Any]]) -> str:
 @audit.command(name="access-review")
 @LOG
 @click.option("--bundle", "bundle_path", required=True, help="The bundle with the role table.")
-@click.option("--since", default="90d", show_default=True, help="The window (90d) or RFC 3339.")
+@since_option("90d")
+@UNTIL
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table")
-def access_review_cmd(log_url: str, bundle_path: str, since: str, fmt: str) -> None:
+def access_review_cmd(
+    log_url: str, bundle_path: str, since: str, until: str | None, fmt: str
+) -> None:
     """List the role table's grants that no allowed decision used in the window."""
     from tenet.audit.review import grants_of, review
 
@@ -300,7 +310,8 @@ def access_review_cmd(log_url: str, bundle_path: str, since: str, fmt: str) -> N
     except OSError as err:
         _fail(f"cannot read the audit key: {err}")
     try:
-        window = Filter(since=parse_since(since, time.time()), outcome="allow")
+        start, end = parse_window(since, until, time.time())
+        window = Filter(since=start, until=end, outcome="allow")
         token = Redactor([], [], key).token if key else None
         result = review(grants, select(store.records(), window), token)
     except (StoreError, ValueError) as err:
@@ -311,6 +322,7 @@ def access_review_cmd(log_url: str, bundle_path: str, since: str, fmt: str) -> N
             json.dumps(
                 {
                     "since": since,
+                    "until": format_rfc3339(end),
                     "allowed_decisions": result.decisions,
                     "without_grant_evidence": result.unattributed,
                     "data_api_reads": result.answers_only,
@@ -326,7 +338,8 @@ def access_review_cmd(log_url: str, bundle_path: str, since: str, fmt: str) -> N
         return
     head = ("role", "resource type", "pattern", "action")
     read = count(result.decisions, "allowed access decision")
-    lines = [f"grants no allowed decision used in {since} ({read}):"]
+    upto = "" if until is None else f" up to {until}"
+    lines = [f"grants no allowed decision used in {since}{upto} ({read}):"]
     rows = [head, *((g.role, g.resource_type, g.pattern, g.action) for g in unused)]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
@@ -365,7 +378,8 @@ def _grant(g: Any) -> dict[str, str]:
 
 @audit.command(name="report")
 @LOG
-@click.option("--since", default="30d", show_default=True, help="The window (30d) or RFC 3339.")
+@since_option("30d")
+@UNTIL
 @click.option(
     "--incident",
     default=None,
@@ -374,21 +388,25 @@ def _grant(g: Any) -> dict[str, str]:
 )
 @click.option("-o", "--output", "output", required=True, help="The file to write (- for stdout).")
 @click.option("--format", "fmt", type=click.Choice(["html", "json"]), default="html")
-def report_cmd(log_url: str, since: str, incident: str | None, output: str, fmt: str) -> None:
-    """Write one self-contained HTML page (inline SVG, no network) about the window."""
+def report_cmd(
+    log_url: str, since: str, until: str | None, incident: str | None, output: str, fmt: str
+) -> None:
+    """Write one self-contained HTML page (inline SVG, no network) about the window. With a
+    fixed --until (and --since), the same log gives the same bytes."""
 
     from tenet.audit.report import render_html, summarize
 
     store = read_log(log_url)
     now = time.time()
     try:
-        start = parse_since(since, now)
+        start, end = parse_window(since, until, now)
         at = parse_since(incident, now) if incident else None
     except ValueError as err:
         _fail(str(err))
+    assert start is not None  # --since has a default
     try:
         problems = [p.describe() for p in verify(store)]
-        summary = summarize(store.records(), start, now, at, problems)  # streamed
+        summary = summarize(store.records(), start, end, at, problems)  # streamed
     except StoreError as err:
         _fail(str(err))
     text = (
@@ -396,7 +414,11 @@ def report_cmd(log_url: str, since: str, incident: str | None, output: str, fmt:
         if fmt == "html"
         else json.dumps(summary.to_dict(), indent=2, default=str)
     )
-    window = f"in the last {since}" if duration_seconds(since) is not None else f"since {since}"
+    back = duration_seconds(since) is not None
+    if until is None:
+        window = f"in the last {since}" if back else f"since {since}"
+    else:
+        window = f"in the {since} up to {until}" if back else f"from {since} to {until}"
     verdict = "DOES NOT VERIFY" if problems else "verifies"
     write_output(
         output,

@@ -24,6 +24,7 @@ from tenet.wording import count
 
 __all__ = [
     "EXIT_USAGE",
+    "UNTIL",
     "FloatRange",
     "Once",
     "binary_stdin",
@@ -32,12 +33,31 @@ __all__ = [
     "load",
     "public_key_option",
     "read_log",
+    "since_option",
     "write_atomically",
     "write_file",
     "write_output",
 ]
 
 EXIT_USAGE = 2  # Tenet could not do what was asked
+
+# the end of a report's window, for the commands that take --since: fixed, it makes the report
+# repeatable (the log is append-only)
+UNTIL = click.option(
+    "--until",
+    default=None,
+    help="The window's end: RFC 3339, or a window back from now such as 1d (default: now).",
+)
+
+
+def since_option(default: str) -> Any:
+    """The `--since` of a report: the window's start, by default `default` back from its end."""
+    return click.option(
+        "--since",
+        default=default,
+        show_default=True,
+        help=f"The window's start: a window back from its end ({default}) or RFC 3339.",
+    )
 
 
 class FloatRange(click.FloatRange):

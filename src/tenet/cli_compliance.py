@@ -9,9 +9,9 @@ import time
 import click
 
 from tenet.audit import StoreError, verify
-from tenet.audit.query import parse_since
+from tenet.audit.query import parse_window
+from tenet.cli_common import UNTIL, load, read_log, since_option, write_output
 from tenet.cli_common import fail as _fail
-from tenet.cli_common import load, read_log, write_output
 from tenet.compliance.matrix import build_matrix, render_csv, render_text
 from tenet.compliance.pack import build_pack, others_note, render_pack_html
 from tenet.diagnostics import did_you_mean
@@ -58,26 +58,34 @@ def matrix_cmd(bundle_path: str, framework: str | None, fmt: str) -> None:
 @click.option("--bundle", "bundle_path", required=True, help="Bundle folder or archive.")
 @click.option("--log", "log_url", required=True, help="The decision log (sqlite:// or jsonl://).")
 @click.option("--framework", required=True, help="The catalogue to report on.")
-@click.option("--since", default="90d", show_default=True, help="The window (90d) or RFC 3339.")
+@since_option("90d")
+@UNTIL
 @click.option("-o", "--output", required=True, help="The file to write (- for stdout).")
 @click.option("--format", "fmt", type=click.Choice(["html", "json"]), default="html")
 def report_cmd(
-    bundle_path: str, log_url: str, framework: str, since: str, output: str, fmt: str
+    bundle_path: str,
+    log_url: str,
+    framework: str,
+    since: str,
+    until: str | None,
+    output: str,
+    fmt: str,
 ) -> None:
     """The evidence pack: per control, its checks, what happened under them, the waivers in
-    force, recent decisions with their chain hashes, and whether the chain verifies."""
+    force, recent decisions with their chain hashes, and whether the chain verifies. With a
+    fixed --until (and --since), the same log and bundle give the same bytes."""
     bundle = load(bundle_path)
     _framework(bundle_path, sorted(bundle.frameworks), framework)
     store = read_log(log_url)
-    now = time.time()
     try:
-        start = parse_since(since, now)
+        start, end = parse_window(since, until, time.time())
     except ValueError as err:
         _fail(str(err))
+    assert start is not None  # --since has a default
     try:
         problems = [p.describe() for p in verify(store)]
         # streamed: only the window's decisions are kept
-        pack = build_pack(bundle, framework, store.records(), start, now, problems)
+        pack = build_pack(bundle, framework, store.records(), start, end, problems)
     except StoreError as err:
         _fail(str(err))
     text = (

@@ -345,6 +345,22 @@ def test_a_time_in_the_future_is_a_usage_error(tmp_path: Path, option: str) -> N
     assert result.exit_code == 2 and f"`{later}` is in the future" in result.output
 
 
+def test_until_ends_the_window_of_query_and_report(tmp_path: Path) -> None:
+    url, written = make_log(tmp_path)
+    until = written[3]["time"]  # the first four records, and not the last two
+    result = run("audit", "query", "--log", url, "--until", until, "--format", "json")
+    assert [r["id"] for r in json.loads(result.output)] == [r["id"] for r in written[3::-1]]
+    pages = []
+    for name in ("1.html", "2.html"):
+        # the log grows after the window's end and the clock moves on: the same bytes
+        result = run("audit", "report", "--log", url, "--until", until, "-o", str(tmp_path / name))
+        assert f"4 decisions in the 30d up to {until}" in result.output
+        pages.append((tmp_path / name).read_bytes())
+        bundle = tenet.load_bundle(tmp_path / "b")
+        AuditLog.open(url).record(bundle, bundle.decide("deploy", INPUT(9)), INPUT(9), actor="ci")
+    assert pages[0] == pages[1]
+
+
 def test_a_waived_check_is_listed_among_those_not_passed() -> None:
     from tenet.cli_audit import _violations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from tenet.audit import AuditLog
 from tenet.audit.report import render_html, summarize
 from tenet.audit.review import Grant, grants_of, review
 from tenet.cli import main
+from tenet.runtime.clock import format_rfc3339
 from tests.conftest import CONFORMANCE, write_bundle
 
 
@@ -71,6 +73,20 @@ def test_access_review_finds_the_grants_no_decision_used(access: Any, tmp_path: 
     assert out.exit_code == 0, out.output
     assert f"{len(result.grants) - 3} of {len(result.grants)} grants unused" in out.output
     assert "business_analyst  endpoints" in out.output
+
+
+def test_access_review_reads_the_decisions_up_to_until(access: Any, tmp_path: Path) -> None:
+    bundle, root, cases = access
+    url = f"sqlite:///{tmp_path}/audit.db"
+    before = format_rfc3339(time.time() - 1)
+    record_cases(AuditLog.open(url), bundle, cases)
+    args = ["audit", "access-review", "--log", url, "--bundle", str(root), "--format", "json"]
+    for more, until, decisions in (([], None, 3), (["--until", before], before, 0)):
+        out = CliRunner().invoke(main, [*args, *more])
+        assert out.exit_code == 0, out.output
+        doc = json.loads(out.output)
+        assert doc["allowed_decisions"] == decisions
+        assert until is None or doc["until"] == until
 
 
 class _Page(HTMLParser):

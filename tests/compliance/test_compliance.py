@@ -23,6 +23,7 @@ from tenet.audit import AuditLog
 from tenet.cli import main
 from tenet.compliance.matrix import build_matrix
 from tenet.compliance.pack import build_pack, render_pack_html
+from tenet.runtime.clock import format_rfc3339, parse_rfc3339
 from tests.conftest import write_bundle
 
 CATALOGUE = """name: Example Act
@@ -295,6 +296,51 @@ def test_a_window_starting_in_the_future_is_a_usage_error(root: Path, tmp_path: 
     )  # fmt: skip
     assert result.exit_code == 2 and not out.exists()
     assert "`2999-01-01T00:00:00Z` is in the future (the clock says " in result.output
+
+
+@pytest.mark.parametrize("fmt", ["html", "json"])
+def test_a_pack_with_a_fixed_end_is_the_same_bytes_every_time(
+    root: Path, tmp_path: Path, fmt: str
+) -> None:
+    # an auditor regenerates the pack from the same log and compares: the log grows after the
+    # window's end and the clock moves on, and neither may show
+    url, bundle, written = make_log(root, tmp_path)
+    until = written[1]["time"]
+    first, second = tmp_path / f"1.{fmt}", tmp_path / f"2.{fmt}"
+    assert report(root, url, first, "--until", until, "--format", fmt).exit_code == 0
+    inp = {"accuracy": 0.5, "reviewed": False}
+    AuditLog.open(url).record(bundle, bundle.decide("gates", inp), inp, "ci")
+    result = report(root, url, second, "--until", until, "--format", fmt)
+    assert result.exit_code == 0 and "2 decisions" in result.output
+    assert first.read_bytes() == second.read_bytes()
+    if fmt == "json":
+        doc = json.loads(first.read_text("utf-8"))
+        since = format_rfc3339(parse_rfc3339(until) - 3650 * 86400)  # back from the end
+        assert (doc["since"], doc["until"], doc["decisions"]) == (since, until, 2)
+
+
+@pytest.mark.parametrize(
+    ("window", "says"),
+    [
+        (
+            ["--since", "2026-01-02T00:00:00Z", "--until", "2026-01-01T00:00:00Z"],
+            "the window starts at `2026-01-02T00:00:00Z`, after it ends at `2026-01-01T00:00:00Z`",
+        ),
+        (["--until", "2999-01-01T00:00:00Z"], "--until `2999-01-01T00:00:00Z` is in the future"),
+        (["--until", "soon"], "--until `soon` is neither a window back from now"),
+    ],
+)
+def test_a_window_that_ends_before_it_starts_or_in_the_future_is_a_usage_error(
+    root: Path, tmp_path: Path, window: list[str], says: str
+) -> None:
+    url, _, _ = make_log(root, tmp_path)
+    out = tmp_path / "pack.html"
+    result = run(
+        "compliance", "report", "--bundle", str(root), "--log", url, "--framework", "act",
+        *window, "-o", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 2 and not out.exists()
+    assert says in result.output
 
 
 def test_a_tampered_log_is_reported_in_the_pack(root: Path, tmp_path: Path) -> None:

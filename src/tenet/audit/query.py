@@ -11,7 +11,7 @@ from tenet.audit.records import CLOCK_SLACK, record_time
 from tenet.runtime.builtins.time import duration_seconds
 from tenet.runtime.clock import format_rfc3339, parse_rfc3339
 
-__all__ = ["Filter", "parse_since", "parse_where", "select"]
+__all__ = ["Filter", "parse_since", "parse_where", "parse_window", "select"]
 
 _NOT_PASSED = ("violated", "error", "waived")
 
@@ -43,6 +43,27 @@ def parse_since(text: str, now: float, future: bool = False) -> float:
     return at
 
 
+def parse_window(since: str | None, until: str | None, clock: float) -> tuple[float | None, float]:
+    """The window of `--since` and `--until` (raises ValueError). Its end is `until`, an RFC
+    3339 time or a window back from the clock, not after the clock (the clock when not
+    given): a fixed end, with a fixed start, selects the same records of a log every time.
+    Its start is `since`, an RFC 3339 time or a window back from the end, so `--since 90d
+    --until 2026-04-01T00:00:00Z` is the 90 days before April."""
+    try:
+        end = clock if until is None else parse_since(until, clock)
+    except ValueError as err:
+        raise ValueError(f"--until {err}") from None
+    if since is None:
+        return None, end
+    start = parse_since(since, end if duration_seconds(since) is not None else clock)
+    if start > end:
+        raise ValueError(
+            f"the window starts at `{since}`, after it ends at `{until or format_rfc3339(end)}`: "
+            "give a start before the end"
+        )
+    return start, end
+
+
 def parse_where(text: str) -> tuple[str, Any]:
     """`input.model.model_id=churn`: a kept input path and the value it must have."""
     path, sep, raw = text.partition("=")
@@ -60,6 +81,7 @@ class Filter:
     query: str | None = None
     outcome: str | None = None
     since: float | None = None
+    until: float | None = None
     check: str | None = None
     where: list[tuple[str, Any]] = field(default_factory=list)
     kind: str | None = "decision"
@@ -75,9 +97,11 @@ class Filter:
             return False
         if self.outcome is not None and r.get("outcome") != self.outcome:
             return False
-        if self.since is not None:
+        if self.since is not None or self.until is not None:
             t = record_time(r)
-            if t is None or t < self.since:
+            early = self.since is not None and t is not None and t < self.since
+            late = self.until is not None and t is not None and t > self.until
+            if t is None or early or late:
                 return False
         if self.check is not None:
             checks = (r.get("decision") or {}).get("checks") or []
