@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 
 import tenet
 from tenet.cli import main
-from tenet.testing.expect import Mismatch, compare, unknown_expect_keys
+from tenet.testing.expect import Mismatch, compare, compare_case, unknown_expect_keys
 from tenet.testing.runner import (
     OverrideError,
     apply_data,
@@ -241,7 +241,7 @@ def test_variants_are_compiled_once_per_override(
     query: gate.allow
     data: {{limits.min_score: {v}}}
     input: {{score: 0.6}}
-    expect: {{}}
+    expect: {{defined: true}}
 """
     text = "cases:\n" + "".join(case.format(i=i, v=v) for i, v in enumerate([0.5, 0.5, 0.7, 0.5]))
     root = _bundle(tmp_path, {"t.yaml": text})
@@ -286,6 +286,90 @@ def test_compare_reports_expected_and_actual() -> None:
         Mismatch("passed", ["p.a"], ["p.b"]),
     ]
     assert got[0].describe() == 'outcome: expected "allow", got "deny"'
+
+
+ERRING = """\
+package e
+
+require c { input.n > 1 } message "m"
+
+err = 1 if { input.n > 1 }
+
+nothing = 1 if { input.nope }
+
+nil = null
+"""
+
+
+def test_a_case_fails_when_its_decision_is_an_error_it_does_not_expect(tmp_path: Path) -> None:
+    # `violated: []`, `messages: []`, `result: null` all passed on an input that raised a
+    # type error: the suite went green on a policy that errs on the very input tested
+    tests = """\
+cases:
+  - {name: no violations, query: e, input: {n: oops}, expect: {violated: []}}
+  - {name: no messages, query: e, input: {n: oops}, expect: {messages: []}}
+  - {name: null result, query: e.err, input: {n: oops}, expect: {result: null}}
+  - {name: denied, query: e.err, input: {n: oops}, expect: {allowed: false, defined: false}}
+  - {name: expects the outcome, query: e, input: {n: oops}, expect: {outcome: error}}
+  - {name: expects the text, query: e.err, input: {n: oops}, expect: {error_contains: cannot}}
+  - {name: expects the check, query: e, input: {n: oops}, expect: {errored: [e.c]}}
+  - {name: no error, query: e, input: {n: 2}, expect: {violated: []}}
+"""
+    root = write_bundle(tmp_path / "b", {"e.tenet": ERRING, "tests/t.yaml": tests})
+    result = run("test", str(root))
+    assert result.exit_code == 1
+    failing = [line for line in result.stdout.splitlines() if not line.startswith("    ")]
+    error = (
+        "errors: the decision is an error: type_error at e.tenet:{}: `>` cannot order string "
+        "and number (if it should be, expect `outcome: error` or `error_contains`)"
+    )
+    assert failing == [
+        f"FAIL  tests/t.yaml:2 no violations: {error.format('3:13')}",
+        f"FAIL  tests/t.yaml:3 no messages: {error.format('3:13')}",
+        f"FAIL  tests/t.yaml:4 null result: {error.format('5:14')}; result: expected null, "
+        "but the decision is an error",
+        f"FAIL  tests/t.yaml:5 denied: {error.format('5:14')}",
+        "4 passed, 4 failed",
+    ]
+
+
+def test_result_null_is_not_met_by_an_undefined_rule(tmp_path: Path) -> None:
+    tests = """\
+cases:
+  - {name: undefined, query: e.nothing, expect: {result: null}}
+  - {name: undefined as such, query: e.nothing, expect: {defined: false}}
+  - {name: a real null, query: e.nil, expect: {result: null}}
+"""
+    root = write_bundle(tmp_path / "b", {"e.tenet": ERRING, "tests/t.yaml": tests})
+    result = run("test", str(root), "--format", "json")
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert [c["status"] for c in doc["cases"]] == ["failed", "passed", "passed"]
+    assert doc["cases"][0]["mismatches"] == [
+        {"key": "result", "expected": None, "actual": None, "absent": "but the rule is undefined"}
+    ]
+
+
+def test_compare_case_names_every_error_and_keeps_the_conformance_reading() -> None:
+    doc = {
+        "outcome": "error",
+        "allowed": False,
+        "defined": False,
+        "result": None,
+        "checks": [],
+        "errors": [
+            {"code": "type_error", "message": "a", "location": "p.tenet:1:2"},
+            {"code": "division_by_zero", "message": "b", "location": "p.tenet:3:4"},
+        ],
+    }
+    (miss,) = compare_case({"allowed": False}, doc)
+    assert miss.describe() == (
+        "errors: the decision is an error: type_error at p.tenet:1:2: a; division_by_zero at "
+        "p.tenet:3:4: b (if it should be, expect `outcome: error` or `error_contains`)"
+    )
+    assert miss.to_dict()["actual"] == doc["errors"]
+    # the conformance suite compares `result` with the field as written: null when undefined
+    assert compare({"result": None}, doc) == []
 
 
 def test_unknown_expect_keys_are_named_with_a_suggestion() -> None:
@@ -346,7 +430,7 @@ name: x
 files: {a.tenet: ""}
 cases:
   - name: no query
-    expect: {}
+    expect: {outcome: allow}
   - name: typo
     query: gate
     expect: {outcom: allow}
@@ -361,6 +445,22 @@ cases:
     assert messages[1] == ("no query", "a case needs `query`: a package or rule")
     assert messages[2] == ("typo", "unknown expect key `outcom`: did you mean `outcome`?")
     assert [p.line for p in problems] == [None, 4, 6]
+
+
+def test_an_empty_expect_is_a_failure_of_its_case() -> None:
+    cases, problems = read_test_file(
+        "tests/t.yaml",
+        b"cases:\n  - name: tests nothing\n    query: gate\n    expect: {}\n",
+    )
+    assert cases == []
+    assert [(p.where, p.name, p.message) for p in problems] == [
+        (
+            "tests/t.yaml:2",
+            "tests nothing",
+            "`expect: {}` tests nothing: say what the decision must show "
+            "(`outcome: allow`, `violated: []`, …)",
+        )
+    ]
 
 
 @pytest.mark.parametrize(
@@ -461,7 +561,7 @@ cases:
     expect: {result: true}
   - name: no such query
     query: gate.alow
-    expect: {}
+    expect: {defined: true}
 """
     root = _bundle(tmp_path, {"bad.yaml": bad})
     result = run("test", str(root), "--format", "json")

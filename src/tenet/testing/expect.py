@@ -15,6 +15,7 @@ __all__ = [
     "EXPECT_KEYS",
     "Mismatch",
     "compare",
+    "compare_case",
     "json_equal",
     "load_errors_match",
     "malformed_expect",
@@ -55,10 +56,14 @@ class Mismatch:
     detail: str = ""  # e.g. the check id an expectation is about
     # said instead of `got …` when there is no actual value: `null` would read as one
     absent: str | None = None
+    # said instead of `expected X, got Y` when the mismatch is no pair of values
+    says: str | None = None
 
     def describe(self) -> str:
         """`key: expected X, got Y` on one line, values as JSON."""
         where = f"{self.key} {self.detail}" if self.detail else self.key
+        if self.says is not None:
+            return f"{where}: {self.says}"
         got = self.absent if self.absent is not None else f"got {_show(self.actual)}"
         return f"{where}: expected {_show(self.expected)}, {got}"
 
@@ -68,6 +73,8 @@ class Mismatch:
             d["detail"] = self.detail
         if self.absent is not None:
             d["absent"] = self.absent
+        if self.says is not None:
+            d["says"] = self.says
         return d
 
 
@@ -137,15 +144,22 @@ def _all_evidence(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def compare(expect: dict[str, Any], doc: dict[str, Any]) -> list[Mismatch]:
+def compare(
+    expect: dict[str, Any], doc: dict[str, Any], undefined_is_null: bool = True
+) -> list[Mismatch]:
     """Every way the decision document `doc` differs from `expect`; [] when it meets it.
-    Only the keys `expect` gives are compared (see the conformance README)."""
+    Only the keys `expect` gives are compared (see the conformance README). Without
+    `undefined_is_null`, `result` (even `null`) is only met by a defined value."""
     out: list[Mismatch] = []
     for key in ("outcome", "allowed", "defined"):
         if key in expect and doc[key] != expect[key]:
             out.append(Mismatch(key, expect[key], doc[key]))
-    if "result" in expect and not json_equal(doc["result"], expect["result"]):
-        out.append(Mismatch("result", expect["result"], doc["result"]))
+    if "result" in expect:
+        if not undefined_is_null and not doc["defined"]:
+            why = "but the decision is an error" if doc["errors"] else "but the rule is undefined"
+            out.append(Mismatch("result", expect["result"], None, absent=why))
+        elif not json_equal(doc["result"], expect["result"]):
+            out.append(Mismatch("result", expect["result"], doc["result"]))
     for status, key in _STATUS_KEYS:
         if key in expect:
             ids = sorted({c["id"] for c in doc["checks"] if c["status"] == status})
@@ -199,6 +213,28 @@ def compare(expect: dict[str, Any], doc: dict[str, Any]) -> list[Mismatch]:
         found = [c.get("remediation") for c in doc["checks"] if c["id"] == check_id]
         if not found or any(x != text for x in found):
             out.append(Mismatch("remediation", text, found[0] if found else None, check_id))
+    return out
+
+
+def _expects_error(expect: dict[str, Any]) -> bool:
+    if expect.get("outcome") == "error" or "error_contains" in expect:
+        return True
+    return bool(expect.get("errored"))
+
+
+def compare_case(expect: dict[str, Any], doc: dict[str, Any]) -> list[Mismatch]:
+    """`compare` as `tenet test` reads a case: a decision that is an error fails unless the
+    case expects an error (`outcome: error`, `error_contains`, a check in `errored`), since
+    `violated: []` or `allowed: false` would otherwise pass on a policy that errs on the
+    very input tested; and `result` is never met by an undefined rule."""
+    out = compare(expect, doc, undefined_is_null=False)
+    if doc["errors"] and not _expects_error(expect):
+        errors = "; ".join(f"{e['code']} at {e['location']}: {e['message']}" for e in doc["errors"])
+        says = (
+            f"the decision is an error: {errors} (if it should be, expect `outcome: error` or "
+            "`error_contains`)"
+        )
+        out.insert(0, Mismatch("errors", [], doc["errors"], says=says))
     return out
 
 

@@ -22,7 +22,7 @@ from tenet.diagnostics import PolicyError, QueryError, did_you_mean
 from tenet.locate import unreadable
 from tenet.runtime.values import type_name
 from tenet.testing.coverage import CoverageReport, Recorder, coverage_report
-from tenet.testing.expect import Mismatch, compare, malformed_expect, unknown_expect_keys
+from tenet.testing.expect import Mismatch, compare_case, malformed_expect, unknown_expect_keys
 from tenet.utf8 import NotUtf8, decode_utf8
 from tenet.yamlutil import DocumentError, check_document, load_yaml_with_nodes
 
@@ -186,6 +186,11 @@ def read_test_file(rel: str, raw: bytes) -> tuple[list[TestCase], list[FileProbl
         expect = c.get("expect")
         if not isinstance(expect, dict):
             found.append("a case needs `expect`: a mapping of what the decision must show")
+        elif not expect:
+            found.append(
+                "`expect: {}` tests nothing: say what the decision must show "
+                "(`outcome: allow`, `violated: []`, …)"
+            )
         else:
             found.extend(unknown_expect_keys(expect))
             found.extend(malformed_expect(expect))
@@ -388,7 +393,7 @@ def _run_case(case: TestCase, variants: _Variants, probe: Recorder | None) -> Ca
     doc = decision.to_dict()
     if probe is not None:
         probe.observe(doc)
-    mismatches = compare(dict(case.expect), doc)
+    mismatches = compare_case(dict(case.expect), doc)
     status = "failed" if mismatches else "passed"
     return CaseResult(case, status, mismatches, doc, seconds=time.perf_counter() - start)
 
