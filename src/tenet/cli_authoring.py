@@ -91,8 +91,8 @@ def _display(path: Path, root: Path) -> str:
     is_flag=False,
     flag_value=-1.0,
     default=None,
-    help="Fail when the check items' coverage is below this percentage; without a value, "
-    "apply --threshold to the check items alone.",
+    help="Fail when the check items' coverage is below this percentage (with --threshold N, "
+    "both apply); without a value, apply --threshold to the check items alone.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Also list the cases that pass.")
 def test_command(
@@ -108,19 +108,19 @@ def test_command(
 
     PATHS are a bundle folder or archive (default: the current folder) or test files inside
     a bundle's tests/ folder. Exit 0 when every case passes, 1 otherwise."""
-    checks_only = threshold_checks is not None
-    if threshold_checks is not None and threshold_checks >= 0:
-        if threshold is not None:
+    limits: list[Threshold] = []
+    if threshold_checks is not None and threshold_checks < 0:  # a bare `--threshold-checks`
+        if threshold is None:
             _fail(
-                "give the threshold once: `--threshold-checks N`, or `--threshold N` with a "
-                "bare `--threshold-checks`"
+                "a bare `--threshold-checks` applies `--threshold N`: give one, or write "
+                "`--threshold-checks N`"
             )
-        threshold = threshold_checks
-    elif checks_only and threshold is None:
-        _fail(
-            "a bare `--threshold-checks` applies `--threshold N`: give one, or write "
-            "`--threshold-checks N`"
-        )
+        limits.append(Threshold(threshold, checks_only=True))
+    else:
+        if threshold is not None:
+            limits.append(Threshold(threshold))
+        if threshold_checks is not None:
+            limits.append(Threshold(threshold_checks, checks_only=True))
     files = [Path(p) for p in paths if Path(p).is_file() and p.endswith(_TEST_SUFFIXES)]
     bundles = {Path(p) for p in paths if not (Path(p).is_file() and p.endswith(_TEST_SUFFIXES))}
     if bundle_path is not None:
@@ -142,15 +142,15 @@ def test_command(
                 selected[_display(f, root)] = f.read_bytes()
             except OSError as err:
                 _fail(f"cannot read `{f}`: {err.strerror or err}")
-    run = run_tests(bundle, selected, coverage=coverage or threshold is not None)
-    limit = Threshold(threshold, checks_only) if threshold is not None else None
+    run = run_tests(bundle, selected, coverage=coverage or bool(limits))
     if fmt == "json":
-        click.echo(json.dumps(run_to_dict(run, limit), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(run_to_dict(run, limits), indent=2, ensure_ascii=False))
     elif fmt == "junit":
-        click.echo(render_junit(run, limit))
+        click.echo(render_junit(run, limits))
     else:
-        click.echo(render_run(run, verbose, limit))
-    below = limit is not None and run.coverage is not None and limit.problem(run.coverage)
+        click.echo(render_run(run, verbose, limits))
+    cov = run.coverage
+    below = cov is not None and any(t.problem(cov) is not None for t in limits)
     ok = run.failed == 0 and (run.results or run.problems) and not below
     sys.exit(EXIT_OK if ok else EXIT_FINDINGS)
 

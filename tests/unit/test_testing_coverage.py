@@ -5,6 +5,8 @@ costs nothing when it is off."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -270,7 +272,98 @@ def test_the_threshold_checks_forms_of_the_issues(tmp_path: Path) -> None:
         result = CliRunner().invoke(main, ["test", *args])
         assert result.exit_code == 0, result.output
         assert result.output.rstrip().endswith("passed, 0 failed")
-    clash = CliRunner().invoke(
-        main, ["test", bundle, "--threshold", "90", "--threshold-checks", "80"]
+
+
+def _gate_bundle(tmp_path: Path) -> str:
+    # 3 of 11 items (27.27…%), checks 2 of 4 (50%)
+    cases = [_case("gate", {"score": 7, "kind": "model", "name": "x"})]
+    files = {"gate.tenet": POLICY, "tests/t.yaml": yaml.safe_dump({"cases": cases})}
+    return str(write_bundle(tmp_path / "b", files))
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "verdicts"),
+    [
+        (
+            ["--threshold", "20", "--threshold-checks", "40"],
+            0,
+            [
+                "ok    coverage 27.3% meets the threshold 20%",
+                "ok    check coverage 50.0% meets the threshold 40% (--threshold-checks: the "
+                "check items alone)",
+            ],
+        ),
+        (
+            ["--threshold-checks", "60", "--threshold", "20"],
+            1,
+            [
+                "ok    coverage 27.3% meets the threshold 20%",
+                "FAIL check coverage 50.0% is below the threshold 60%",
+            ],
+        ),
+        (
+            ["--threshold", "30", "--threshold-checks", "40"],
+            1,
+            [
+                "FAIL coverage 27.3% is below the threshold 30%",
+                "ok    check coverage 50.0% meets the threshold 40% (--threshold-checks: the "
+                "check items alone)",
+            ],
+        ),
+    ],
+)
+def test_threshold_and_threshold_checks_are_both_enforced(
+    tmp_path: Path, args: list[str], code: int, verdicts: list[str]
+) -> None:
+    # the two could not be given together: "total >= 80% and every check both ways" needed
+    # two runs
+    root = _gate_bundle(tmp_path)
+    result = CliRunner().invoke(main, ["test", root, *args])
+    assert result.exit_code == code, result.output
+    assert result.stdout.splitlines()[-3:] == [*verdicts, "1 passed, 0 failed"]
+    doc = json.loads(CliRunner().invoke(main, ["test", root, *args, "--format", "json"]).stdout)
+    assert (doc["threshold"]["checks_only"], doc["threshold_checks"]["checks_only"]) == (
+        False,
+        True,
     )
-    assert clash.exit_code == 2 and "give the threshold once" in clash.output
+    junit = CliRunner().invoke(main, ["test", root, *args, "--format", "junit"]).stdout
+    suite = ET.fromstring(junit.encode("utf-8")).find("testsuite[@name='coverage']")
+    assert suite is not None
+    names = [tc.get("name") for tc in suite.findall("testcase")]
+    assert names == ["threshold", "threshold_checks"]
+    assert suite.get("failures") == str(code)
+
+
+@pytest.mark.parametrize(
+    ("args", "line", "code"),
+    [
+        # 3/11 is 27.2727…%: shown rounded as 27.3%, but below 27.28
+        (["--threshold", "27.28"], "FAIL coverage 27.27% is below the threshold 27.28%", 1),
+        (["--threshold", "27.27"], "ok    coverage 27.3% meets the threshold 27.27%", 0),
+        (["--threshold", "27.3"], "FAIL coverage 27.27% is below the threshold 27.3%", 1),
+    ],
+)
+def test_a_threshold_is_compared_with_the_unrounded_coverage(
+    tmp_path: Path, args: list[str], line: str, code: int
+) -> None:
+    root = _gate_bundle(tmp_path)
+    result = CliRunner().invoke(main, ["test", root, *args])
+    assert result.exit_code == code, result.output
+    assert line in result.stdout.splitlines()
+    doc = json.loads(CliRunner().invoke(main, ["test", root, *args, "--format", "json"]).stdout)
+    assert doc["threshold"]["measured"] == 100 * 3 / 11
+    assert doc["threshold"]["met"] is (code == 0)
+
+
+def test_a_threshold_line_shows_the_threshold_and_the_shortfall_unrounded() -> None:
+    from tenet.testing.report import Threshold
+
+    class Counts:
+        counts = (999_999, 1_000_000)
+        check_counts = (1, 1)
+
+    report: Any = Counts()
+    assert Threshold(99.99999).problem(report) == (
+        "coverage 99.9999% is below the threshold 99.99999%"
+    )
+    assert Threshold(90).problem(report) is None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any
 
 from tenet.escape import printable
@@ -15,36 +17,60 @@ __all__ = ["Threshold", "render_junit", "render_run", "run_to_dict"]
 
 
 class Threshold:
-    """`--threshold N` (with `--threshold-checks`: over the check items alone)."""
+    """`--threshold N`, or with `checks_only` (`--threshold-checks`) one over the check items
+    alone. Coverage is held to it unrounded: 5 of 11 (45.45…%) is below 45.46."""
 
     def __init__(self, percent: float, checks_only: bool = False) -> None:
         self.percent = percent
         self.checks_only = checks_only
 
+    @property
+    def _given(self) -> str:
+        """The threshold as written (`90`, `99.99999`): `:g` alone would round it."""
+        short = f"{self.percent:g}"
+        return short if float(short) == self.percent else repr(self.percent)
+
+    def _ratio(self, coverage: CoverageReport) -> Fraction:
+        covered, total = coverage.check_counts if self.checks_only else coverage.counts
+        return Fraction(100) if total == 0 else Fraction(100 * covered, total)
+
     def measured(self, coverage: CoverageReport) -> float:
-        return coverage.check_percent if self.checks_only else coverage.percent
+        """The percentage held to the threshold, unrounded."""
+        return float(self._ratio(coverage))
+
+    def _shown(self, coverage: CoverageReport) -> str:
+        """The percentage with one decimal, or as many more as it takes not to read as
+        meeting a threshold it is below (89.97%, not 90.0%, below 90%)."""
+        got = self._ratio(coverage)
+        places = 1
+        while places < 6 and got < Fraction(self.percent):
+            if Fraction(round(float(got), places)) < Fraction(self.percent):
+                break
+            places += 1
+        return f"{float(got):.{places}f}"
 
     def problem(self, coverage: CoverageReport) -> str | None:
         """A sentence saying how coverage falls short, or None when it meets the threshold."""
-        got = self.measured(coverage)
-        if got >= self.percent:
+        if self._ratio(coverage) >= Fraction(self.percent):
             return None
         what = "check coverage" if self.checks_only else "coverage"
-        return f"{what} {got:.1f}% is below the threshold {self.percent:g}%"
+        return f"{what} {self._shown(coverage)}% is below the threshold {self._given}%"
 
-    def verdict(self, coverage: CoverageReport) -> str:
+    def verdict(self, coverage: CoverageReport, alone: bool = True) -> str:
         """The report's line on the threshold, met or not, naming what it was held to: with
-        `--threshold-checks`, the check items alone, not the total shown above it."""
+        `--threshold-checks`, the check items alone, and when it is the only threshold, not
+        the total shown above it."""
         problem = self.problem(coverage)
         if problem is not None:
             return f"FAIL {problem}"
+        got = self._shown(coverage)
         if self.checks_only:
+            total = ", not the total" if alone else ""
             return (
-                f"ok    check coverage {self.measured(coverage):.1f}% meets the threshold "
-                f"{self.percent:g}% (--threshold-checks: the check items alone, not the total)"
+                f"ok    check coverage {got}% meets the threshold {self._given}% "
+                f"(--threshold-checks: the check items alone{total})"
             )
-        got = self.measured(coverage)
-        return f"ok    coverage {got:.1f}% meets the threshold {self.percent:g}%"
+        return f"ok    coverage {got}% meets the threshold {self._given}%"
 
     def to_dict(self, coverage: CoverageReport) -> dict[str, Any]:
         return {
@@ -73,7 +99,7 @@ def _entries(run: TestRun) -> list[CaseResult | FileProblem]:
     return sorted(entries, key=key)
 
 
-def render_run(run: TestRun, verbose: bool = False, threshold: Threshold | None = None) -> str:
+def render_run(run: TestRun, verbose: bool = False, thresholds: Sequence[Threshold] = ()) -> str:
     """One line per failing case (`FAIL` with expected and actual values, then the decision's
     explanation indented; `ERROR` for a case that could not run), with `verbose` an `ok`
     line per passing case too, coverage when measured, and the closing `N passed, N failed`."""
@@ -94,8 +120,7 @@ def render_run(run: TestRun, verbose: bool = False, threshold: Threshold | None 
                 lines.extend("    " + line for line in render_text(e.decision).splitlines())
     if run.coverage is not None:
         lines.append(render_coverage(run.coverage))
-        if threshold is not None:
-            lines.append(threshold.verdict(run.coverage))
+        lines.extend(t.verdict(run.coverage, len(thresholds) == 1) for t in thresholds)
     if not run.results and not run.problems:
         lines.append("no test cases found")
     lines.append(f"{run.passed} passed, {run.failed} failed")
@@ -115,9 +140,11 @@ def _case_dict(r: CaseResult) -> dict[str, Any]:
     return d
 
 
-def run_to_dict(run: TestRun, threshold: Threshold | None = None) -> dict[str, Any]:
+def run_to_dict(run: TestRun, thresholds: Sequence[Threshold] = ()) -> dict[str, Any]:
     """The JSON report: every case with its status (failed ones with their mismatches and
-    decision), the files' problems, the counts, and coverage when measured."""
+    decision), the files' problems, the counts, and coverage when measured; `threshold` is
+    the first threshold, and `threshold_checks` the one on the check items when both are
+    given."""
     doc: dict[str, Any] = {
         "bundle": run.bundle.info.to_dict(),
         "files": list(run.files),
@@ -131,9 +158,15 @@ def run_to_dict(run: TestRun, threshold: Threshold | None = None) -> dict[str, A
     }
     if run.coverage is not None:
         doc["coverage"] = run.coverage.to_dict()
-        if threshold is not None:
-            doc["threshold"] = threshold.to_dict(run.coverage)
+        for key, t in zip(_threshold_keys(thresholds), thresholds, strict=True):
+            doc[key] = t.to_dict(run.coverage)
     return doc
+
+
+def _threshold_keys(thresholds: Sequence[Threshold]) -> list[str]:
+    """`threshold` for one threshold, as it always was; with two, the second (on the check
+    items) is `threshold_checks`."""
+    return ["threshold", "threshold_checks"][: len(thresholds)]
 
 
 # ---- JUnit XML -----------------------------------------------------------------------------------
@@ -150,21 +183,22 @@ def _seconds(s: float) -> str:
     return f"{s:.3f}"
 
 
-def render_junit(run: TestRun, threshold: Threshold | None = None) -> str:
+def render_junit(run: TestRun, thresholds: Sequence[Threshold] = ()) -> str:
     """JUnit XML: a `testsuite` per test file, a `testcase` per case, `failure` for a case
-    whose decision differs and `error` for one that could not run; with a threshold, one more
-    suite `coverage` whose case fails when coverage is below it."""
+    whose decision differs and `error` for one that could not run; with thresholds, one more
+    suite `coverage` with a case per threshold that fails when coverage is below it."""
     info = run.bundle.info
+    cov = run.coverage
+    limits = list(zip(_threshold_keys(thresholds), thresholds, strict=True)) if cov else []
     errors = sum(1 for r in run.results if r.status == "error") + len(run.problems)
     failures = sum(1 for r in run.results if r.status == "failed")
-    extra = 1 if run.coverage is not None and threshold is not None else 0
-    below = bool(extra and run.coverage and threshold and threshold.problem(run.coverage))
+    below = sum(1 for _, t in limits if cov is not None and t.problem(cov) is not None)
     root = ET.Element(
         "testsuites",
         {
             "name": _xml_text(f"tenet test {info.name} {info.version}"),
-            "tests": str(len(run.results) + len(run.problems) + extra),
-            "failures": str(failures + int(below)),
+            "tests": str(len(run.results) + len(run.problems) + len(limits)),
+            "failures": str(failures + below),
             "errors": str(errors),
             "time": _seconds(sum(r.seconds for r in run.results)),
         },
@@ -205,34 +239,32 @@ def render_junit(run: TestRun, threshold: Threshold | None = None) -> str:
                 attrs["line"] = str(p.line)
             tc = ET.SubElement(suite, "testcase", attrs)
             ET.SubElement(tc, "error", {"message": _xml_text(p.message), "type": "test-file"})
-    if extra and run.coverage is not None and threshold is not None:
-        cov = run.coverage
+    if limits and cov is not None:
         suite = ET.SubElement(
             root,
             "testsuite",
             {
                 "name": "coverage",
-                "tests": "1",
-                "failures": str(int(below)),
+                "tests": str(len(limits)),
+                "failures": str(below),
                 "errors": "0",
                 "skipped": "0",
                 "time": "0.000",
             },
         )
         props = ET.SubElement(suite, "properties")
-        for name, value in (
-            ("coverage.percent", cov.percent),
-            ("coverage.checks_percent", cov.check_percent),
-            ("coverage.threshold", threshold.percent),
-        ):
+        shown = [("coverage.percent", cov.percent), ("coverage.checks_percent", cov.check_percent)]
+        shown.extend((f"coverage.{key}", t.percent) for key, t in limits)
+        for name, value in shown:
             ET.SubElement(props, "property", {"name": name, "value": f"{value:g}"})
-        tc = ET.SubElement(
-            suite,
-            "testcase",
-            {"classname": f"{_xml_text(info.name)}.coverage", "name": "threshold", "time": "0.000"},
-        )
-        problem = threshold.problem(cov)
-        if problem is not None:
-            ET.SubElement(tc, "failure", {"message": problem, "type": "coverage"})
+        for key, t in limits:
+            tc = ET.SubElement(
+                suite,
+                "testcase",
+                {"classname": f"{_xml_text(info.name)}.coverage", "name": key, "time": "0.000"},
+            )
+            problem = t.problem(cov)
+            if problem is not None:
+                ET.SubElement(tc, "failure", {"message": problem, "type": "coverage"})
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
