@@ -385,14 +385,21 @@ def _check_paths(paths: list[Path]) -> _CheckReport:
                 grouped[key] = (grouped[key][0], merged)
             else:
                 grouped[key] = (root, only)
-    for root, only in grouped.values():
-        findings, files = _check_bundle(root, only)
+    # a folder outside any bundle is checked whole, files below it included: a file or
+    # folder below it named too is checked once, in the widest run, as `fmt` does
+    covered: set[Path] = set()
+    results: dict[Path, tuple[list[Diagnostic], int]] = {}
+    for key in sorted(grouped, key=lambda k: (grouped[k][1] is not None, len(k.parts))):
+        results[key] = _check_bundle(*grouped[key], covered)
+    for findings, files in (results[key] for key in grouped):
         report.findings.extend(findings)
         report.files += files
     return report
 
 
-def _check_bundle(root: Path, only: set[Path] | None) -> tuple[list[Diagnostic], int]:
+def _check_bundle(
+    root: Path, only: set[Path] | None, covered: set[Path]
+) -> tuple[list[Diagnostic], int]:
     from tenet import __version__
     from tenet.analysis import check
     from tenet.analysis.lints import lint
@@ -443,10 +450,19 @@ def _check_bundle(root: Path, only: set[Path] | None) -> tuple[list[Diagnostic],
             for p in only
             if base.is_dir() and p.is_relative_to(base.resolve())
         } or {root.name}
-    findings = [d for d in found if wanted is None or d.path in wanted]
+    # where each file is on disk, to know one an earlier run reported on; none in an archive
+    on_disk = base.resolve() if base.is_dir() else None
+
+    def seen(rel: str | None) -> bool:
+        return on_disk is not None and rel is not None and on_disk / rel in covered
+
+    findings = [d for d in found if (wanted is None or d.path in wanted) and not seen(d.path)]
     findings = _dedupe(findings)
     findings.sort(key=lambda d: (d.path or "", d.line or 0, d.column or 0, d.severity != "error"))
-    checked = len(files.sources) if wanted is None else len(wanted)
+    reported = [s.path for s in files.sources] if wanted is None else sorted(wanted)
+    checked = sum(1 for rel in reported if not seen(rel))
+    if on_disk is not None:
+        covered.update(on_disk / rel for rel in (tree.files if wanted is None else wanted))
     return [_rebase(d, prefix, root) for d in findings], checked
 
 

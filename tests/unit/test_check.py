@@ -459,6 +459,32 @@ def test_a_folder_of_bundles_checks_each(tmp_path: Path, bundle: Path) -> None:
     assert other.exists()
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        [".", "dup.tenet"],
+        ["dup.tenet", "."],
+        [".", "./dup.tenet", "sub/other.tenet"],
+        [".", "sub"],
+        ["sub", ".", "../folder/dup.tenet"],
+    ],
+)
+def test_a_file_inside_a_folder_given_too_is_checked_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    # `tenet check . dup.tenet` printed each finding of dup.tenet twice and counted 2 files
+    folder = tmp_path / "folder"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "dup.tenet").write_text("package p\n\nallow if { 1 == 1 }\n")
+    (folder / "sub" / "other.tenet").write_text("package q\n\nr if { 2 == 2 }\n")
+    monkeypatch.chdir(folder)
+    result = run(*args)
+    assert result.exit_code == 1
+    places = [line for line in result.stdout.splitlines() if line.startswith("  --> ")]
+    assert places == ["  --> dup.tenet:3:12", "  --> sub/other.tenet:3:8"]
+    assert result.stdout.endswith("checked 2 files: 0 errors, 2 warnings\n")
+
+
 def test_loading_ignores_warnings(bundle: Path) -> None:
     loaded = tenet.load_bundle(bundle)  # warnings are for `tenet check` only
     assert loaded.warnings == ()
