@@ -17,7 +17,7 @@ from click.testing import CliRunner
 import tenet
 from tenet.analysis import check
 from tenet.cli import main
-from tenet.compiler import compile_program
+from tenet.compiler import CompileOptions, compile_program
 from tenet.compiler.index import RuleIndex
 from tenet.compiler.probe import ProbedIndex
 from tenet.testing.coverage import CoverageReport, Item, Recorder, coverage_report
@@ -157,13 +157,84 @@ def test_rule_indexing_exclusions_count_as_not_holding(tmp_path: Path) -> None:
     report = _run(tmp_path / "c", [_case("gate.role_level", {"role": "c"}, result=2)], policy)
     defs = [i for f in report.files for i in f.items if i.kind == "definition"]
     assert [(i.seen["evaluated"], i.seen["held"], i.seen["not_held"]) for i in defs] == [
-        (False, False, True),
-        (False, False, True),
+        (True, False, True),
+        (True, False, True),
         (True, True, False),
-        (False, False, True),
-        (False, False, True),
-        (False, False, True),
+        (True, False, True),
+        (True, False, True),
+        (True, False, True),
     ]
+
+
+INDEXED = """\
+package main
+
+default allow = false
+
+allow if {
+    input.role == "a"
+    input.ok
+}
+
+allow if {
+    input.role == "b"
+    input.ok
+}
+
+allow if {
+    input.role == "c"
+    input.ok
+}
+
+allow if {
+    input.role == "d"
+    input.ok
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "inputs",
+    [
+        [{"role": "a", "ok": True}, {"role": "zzz", "ok": True}],
+        [{"role": "c", "ok": False, "kind": "x"}],
+        [{"role": "d", "ok": True, "kind": "y"}, {"ok": True}],
+    ],
+)
+def test_coverage_is_the_same_whether_a_rule_is_indexed_or_not(
+    tmp_path: Path, inputs: list[dict[str, Any]]
+) -> None:
+    # a 4th definition turned on the index, and the conditions of the definitions it skipped
+    # were reported as never evaluated, though evaluating them would have run them
+    root = write_bundle(tmp_path / "b", {"main.tenet": INDEXED})
+    plain = tenet.load_bundle(root)
+    analysis, _ = check(plain.modules, plain.program.data)
+    reports = []
+    for indexing in (True, False):
+        recorder = Recorder()
+        options = CompileOptions(indexing=indexing)
+        program = compile_program(analysis, {}, options, recorder)
+        assert (program.rules["main.allow"].index is not None) is indexing
+        bundle = dataclasses.replace(plain, program=program)
+        for inp in inputs:
+            bundle.decide("main.allow", inp)
+        reports.append(coverage_report(plain.modules, recorder).to_dict())
+    assert reports[0] == reports[1]
+
+
+def test_conditions_before_the_indexed_one_of_a_skipped_definition_count_as_evaluated(
+    tmp_path: Path,
+) -> None:
+    policy = INDEXED.replace(
+        '    input.role == "b"', '    input.kind == "x"\n    input.role == "b"'
+    )
+    report = _run(tmp_path, [_case("main.allow", {"role": "a", "ok": True}, result=True)], policy)
+    conditions = {
+        (i.line, i.name): i.seen for f in report.files for i in f.items if i.kind == "condition"
+    }
+    assert conditions[(11, 'input.kind == "x"')] == {"evaluated": True, "held": False}
+    assert conditions[(12, 'input.role == "b"')] == {"evaluated": True, "held": False}
+    assert conditions[(13, "input.ok")] == {"evaluated": False, "held": False}
 
 
 def test_text_report_marks_uncovered_lines(tmp_path: Path) -> None:

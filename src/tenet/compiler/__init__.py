@@ -17,7 +17,7 @@ from tenet.analysis.waivers import Waiver, read_waivers
 from tenet.compiler.bodies import Body, compile_body, meta_of, traced_value
 from tenet.compiler.checks import CompiledCheck
 from tenet.compiler.expressions import Code, ExprCompiler, Fn, Slots
-from tenet.compiler.index import build_index, equality_keys
+from tenet.compiler.index import build_index, equality_keys, equality_reach
 from tenet.compiler.probe import Probe, ProbedIndex
 from tenet.compiler.program import Program
 from tenet.compiler.rules import CompiledDef, CompiledRule
@@ -113,7 +113,10 @@ def _definition(b: _Build, module: ast.Module, d: ast.Rule) -> CompiledDef:
         return tbody, tvalue
 
     keys = equality_keys(d.body, d.params, b.scope_of(module)) if b.options.indexing else {}
-    return CompiledDef(d.span, size, body, value, traced, eq_keys=keys)
+    reach = {}
+    if keys and b.probe is not None:
+        reach = equality_reach(d.body, d.params, b.scope_of(module))
+    return CompiledDef(d.span, size, body, value, traced, eq_keys=keys, eq_reach=reach)
 
 
 def _compile_checks(b: _Build) -> None:

@@ -36,8 +36,10 @@ class Probe(Protocol):
         """Wrap the value of a definition without a body, or of a `default`."""
         ...
 
-    def skipped(self, span: Span) -> None:
-        """A definition that rule indexing excluded: it cannot hold for this input."""
+    def skipped(self, span: Span, reached: Sequence[ast.Statement]) -> None:
+        """A definition that rule indexing excluded: it cannot hold for this input; `reached`
+        are its statements up to the one the index found false, which evaluating it would
+        have run (so coverage is the same with the index or without)."""
         ...
 
 
@@ -58,5 +60,5 @@ class ProbedIndex(RuleIndex):
             kept = {id(d) for d in found}
             for d in self.defs:
                 if id(d) not in kept:
-                    self.probe.skipped(d.span)
+                    self.probe.skipped(d.span, d.eq_reach.get(self.path, ()))
         return found
