@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import bisect
+import unicodedata
 from dataclasses import dataclass, field
 
 from tenet.escape import CONTROL as _CONTROL
 from tenet.escape import printable
 
-__all__ = ["NO_SPAN", "Source", "Span"]
+__all__ = ["NO_SPAN", "Source", "Span", "display_width"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -92,11 +93,23 @@ class Span:
             at = at - first + len(head)
         number = str(self.line)
         pad = " " * len(number)
-        caret = " " * at + "^" * width
+        caret = " " * display_width(line_text[:at])
+        caret += "^" * max(1, display_width(line_text[at : at + width]))
         return f"{pad} |\n{number} | {line_text}\n{pad} | {caret}"
 
     def __repr__(self) -> str:
         return f"Span({self.location()})"
+
+
+def display_width(text: str) -> int:
+    """The columns `text` takes in a terminal: a wide (CJK) character two, a combining mark
+    or a format character (a zero-width joiner) none, so a caret lines up under it."""
+    width = 0
+    for c in text:
+        if unicodedata.combining(c) or unicodedata.category(c) in ("Mn", "Me", "Cf"):
+            continue
+        width += 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
+    return width
 
 
 NO_SPAN = Span(Source("<none>", ""), 0, 0, 1, 1)

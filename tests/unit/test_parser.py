@@ -632,6 +632,24 @@ def test_an_excerpt_shows_control_characters_escaped_with_the_caret_under_them()
 
 
 @pytest.mark.parametrize(
+    ("line", "before", "carets"),
+    [
+        # each CJK character takes two columns of a terminal: the caret counted characters
+        ('\tx == "日本語日本語" and rolez', 2 + 6 + 12 + 6, 5),  # the tab is shown as `\t`
+        ('x == "é\u0301" and rolez', 6 + 1 + 6, 5),  # a combining accent takes none
+        ('x == "a\u200db" and rolez', 6 + 2 + 6, 5),  # nor a zero-width joiner
+        ('x == "日本" + rolez日', 6 + 4 + 4, 5 + 2),  # a wide character under the span
+    ],
+)
+def test_the_caret_is_placed_by_display_width(line: str, before: int, carets: int) -> None:
+    src = Source("t.tenet", line)
+    at = line.index("rolez")
+    end = len(line) if line.endswith("日") else at + 5
+    caret = src.span(at, end).excerpt().splitlines()[2]
+    assert caret == "  | " + " " * before + "^" * carets
+
+
+@pytest.mark.parametrize(
     ("text", "column", "half"),
     [
         ('x = "\\ud800"', 6, "\\ud800"),  # a high half alone
