@@ -130,6 +130,20 @@ f(sum) = sum if { true == true }
     ]
 
 
+def test_a_shadowing_parameter_is_placed_at_the_parameter(tmp_path: Path) -> None:
+    # it was placed at the whole definition, 3:1, with a caret under all of it
+    path = tmp_path / "p.tenet"
+    path.write_text("package p\n\nf(x, count) = count + x\n")
+    out = run(str(path)).stdout.splitlines()
+    assert out[:5] == [
+        "warning[shadowing]: parameter `count` shadows the built-in function `count`",
+        f"  --> {path.as_posix()}:3:6",
+        "    |",
+        "  3 | f(x, count) = count + x",
+        "    |      ^^^^^",
+    ]
+
+
 def test_constant_conditions() -> None:
     text = """\
 package p

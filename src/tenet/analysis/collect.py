@@ -113,7 +113,7 @@ def _add_rule(pkg: PackageInfo, rule: ast.Rule) -> list[Diagnostic]:
                 Diagnostic(
                     "duplicate-param",
                     f"parameter `{p}` appears twice",
-                    _second_param(rule, p),
+                    param_span(rule, p, 1),
                     f"give each parameter of `{rule.name}` its own name",
                 )
             )
@@ -121,9 +121,9 @@ def _add_rule(pkg: PackageInfo, rule: ast.Rule) -> list[Diagnostic]:
     return diags
 
 
-def _second_param(rule: ast.Rule, param: str) -> Span:
-    """Where a parameter named twice in a function's head is written the second time (the
-    parser keeps no span per parameter); the head's span when it cannot be found."""
+def param_span(rule: ast.Rule, param: str, nth: int = 0) -> Span:
+    """Where a parameter is written in a function's head, the `nth` time from 0 (the parser
+    keeps no span per parameter); the definition's span when it cannot be found."""
     span = rule.span
     text = span.source.text
     open_at = text.find("(", span.start, span.end)
@@ -134,9 +134,9 @@ def _second_param(rule: ast.Rule, param: str) -> Span:
         m.start()
         for m in re.finditer(rf"(?<![\w.]){re.escape(param)}(?!\w)", text[open_at:close_at])
     ]
-    if len(found) < 2:
+    if len(found) <= nth:
         return span
-    at = open_at + found[1]
+    at = open_at + found[nth]
     return span.source.span(at, at + len(param))
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, assert_never
 
 from tenet.analysis.annotations import parse_annotations
+from tenet.analysis.collect import param_span
 from tenet.analysis.names import parse_message, resolve_chain
 from tenet.analysis.symbols import (
     BuiltinTarget,
@@ -343,7 +344,7 @@ class _Module(Walker[_Scope]):
     def _rule(self, r: ast.Rule) -> None:
         local = _Scope()
         for p in r.params:
-            self._shadowing(p, r.span, "parameter")
+            self._shadowing(p, param_span(r, p), "parameter")
             local.names[p] = _Local(p, r.span, used=True)  # parameters are an interface
         if r.body is not None:
             self.body(r.body, local)
