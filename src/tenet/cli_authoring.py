@@ -227,6 +227,9 @@ def fmt_command(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> No
             click.echo(render_all(diags), err=True)
             sys.exit(EXIT_USAGE)
         if show_diff:
+            endings = _endings_change(text, out)
+            if endings:
+                click.echo(f"<stdin>: {endings}")
             click.echo(_diff("<stdin>", text, out), nl=False)
         elif not check_only:
             click.echo(out, nl=False)
@@ -248,10 +251,13 @@ def fmt_command(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> No
         if out == text:
             continue
         changed += 1
+        endings = _endings_change(text, out)
         if show_diff:
+            if endings:
+                click.echo(f"{path.as_posix()}: {endings}")
             click.echo(_diff(path.as_posix(), text, out), nl=False)
         if check_only:
-            click.echo(f"would reformat {path.as_posix()}")
+            click.echo(f"would reformat {path.as_posix()}" + (f" ({endings})" if endings else ""))
         elif not show_diff:
             write_file(path, out.encode("utf-8"))
             click.echo(f"reformatted {path.as_posix()}")
@@ -264,6 +270,15 @@ def fmt_command(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> No
     if broken:
         sys.exit(EXIT_USAGE)
     sys.exit(EXIT_FINDINGS if check_only and changed else EXIT_OK)
+
+
+def _endings_change(before: str, after: str) -> str | None:
+    """Says so when formatting changes line endings: a diff of CRLF lines against LF ones
+    shows lines that look the same, and `would reformat` alone does not say why."""
+    if "\r" not in before or "\r" in after:
+        return None
+    was = "CRLF" if "\r\n" in before else "CR"
+    return f"line endings change from {was} to LF"
 
 
 def _diff(name: str, before: str, after: str) -> str:

@@ -269,6 +269,26 @@ def test_diff_shows_the_change_and_writes_nothing(tmp_path: Path) -> None:
     assert run("--check", "--diff", str(root / "a.tenet")).exit_code == 1
 
 
+def test_a_change_of_line_endings_is_said_in_the_diff_and_the_check(tmp_path: Path) -> None:
+    # the diff of CRLF lines against LF ones showed lines that look the same, and
+    # `would reformat` did not say why
+    path = tmp_path / "crlf.tenet"
+    path.write_bytes(b"package p\r\n\r\nallow if { input.a }\r\n")
+    shown = path.as_posix()
+    diff = run("--diff", str(path)).stdout.splitlines()
+    assert diff[:3] == [
+        f"{shown}: line endings change from CRLF to LF",
+        f"--- {shown} (before)",
+        f"+++ {shown} (formatted)",
+    ]
+    check = run("--check", str(path))
+    assert check.stdout == f"would reformat {shown} (line endings change from CRLF to LF)\n"
+    assert run("--diff", "-", stdin="package p\r\n").stdout.startswith(
+        "<stdin>: line endings change from CRLF to LF\n--- <stdin> (before)"
+    )
+    assert "line endings" not in run("--diff", str(_tree(tmp_path) / "a.tenet")).stdout
+
+
 def test_standard_input(tmp_path: Path) -> None:
     assert run("-", stdin=MESSY).stdout == CLEAN
     assert run("--check", "-", stdin=MESSY).exit_code == 1
