@@ -243,10 +243,38 @@ def test_text_report_marks_uncovered_lines(tmp_path: Path) -> None:
     report = _run(tmp_path, [_case("gate", {"score": 1, "kind": "data"})])
     text = render_coverage(report)
     assert "     4 ✗ unused_constant = 3\n         ^ rule `unused_constant` never evaluated" in text
-    assert "    13 ✗     input.score <= limit\n         ^ condition never evaluated" in text
+    assert (
+        "    13 ✗     input.score <= limit\n             ^ condition `input.score <= limit` never "
+        "evaluated"
+    ) in text
     assert "    11 ! require score {\n         ^ check `score` never passed" in text
     assert "check `named` never passed or violated (only not applicable)" in text
     assert text.splitlines()[-1].startswith("total: ")
+
+
+def test_the_caret_is_under_each_item_not_covered_and_names_the_condition(
+    tmp_path: Path,
+) -> None:
+    # the caret was always at column 1, and a line of two conditions did not say which one
+    # was never evaluated
+    from tenet.testing.coverage import render_coverage
+
+    policy = (
+        "package gate\n\nr if { input.a == 1; input.b == 2 }\n\n"
+        's if {\n\tinput.c == "日本"; input.d\n}\n'
+    )
+    report = _run(tmp_path, [_case("gate.r", {"a": 2}, defined=False)], policy)
+    lines = render_coverage(report).splitlines()
+    assert lines[2:9] == [
+        "    3 ! r if { input.a == 1; input.b == 2 }",
+        "        ^ rule `r` never held",
+        "                             ^ condition `input.b == 2` never evaluated",
+        "    5 ✗ s if {",
+        "        ^ rule `s` never evaluated",
+        '    6 ✗ \\tinput.c == "日本"; input.d',
+        '          ^ condition `input.c == "日本"` never evaluated',
+    ]
+    assert lines[9] == " " * (8 + 2 + 12 + 4 + 3) + "^ condition `input.d` never evaluated"
 
 
 def test_thresholds_on_the_command_line(tmp_path: Path) -> None:

@@ -9,8 +9,10 @@ from typing import Any
 
 from tenet.compiler.bodies import Body, Cont
 from tenet.compiler.expressions import Fn
-from tenet.source import Span
+from tenet.escape import printable
+from tenet.source import Span, display_width
 from tenet.syntax import ast
+from tenet.wording import shortened
 
 __all__ = ["CoverageReport", "FileCoverage", "Recorder", "coverage_report", "render_coverage"]
 
@@ -291,7 +293,7 @@ _WHAT = {
 
 def _reason(item: Item) -> str:
     if item.kind == "condition":
-        return "condition never evaluated"
+        return f"condition `{shortened(item.name)}` never evaluated"
     what = {"check": "check", "definition": "rule", "constant": "rule", "default": "default"}
     missing = item.missing()
     if item.kind == "check" and len(missing) == 2:
@@ -334,10 +336,17 @@ def render_coverage(report: CoverageReport) -> str:
         for line in sorted(by_line):
             items = by_line[line]
             mark = "✗" if all(_never_ran(i) for i in items) else "!"
-            reasons = "; ".join(_reason(i) for i in items)
             text = items[0].text.rstrip()
-            lines.append(f"    {line:>{width}} {mark} {text}")
-            lines.append(f"    {' ' * width}   ^ {reasons}")
+            lines.append(f"    {line:>{width}} {mark} {printable(text)}")
+            # a caret under each thing not covered, as `check` places one: the line may hold
+            # several conditions, and which one was never evaluated is the point
+            by_column: dict[int, list[Item]] = {}
+            for item in items:
+                by_column.setdefault(item.column, []).append(item)
+            for column in sorted(by_column):
+                at = display_width(printable(text[: column - 1]))
+                reasons = "; ".join(_reason(i) for i in by_column[column])
+                lines.append(f"    {' ' * width}   {' ' * at}^ {reasons}")
     covered, total = report.counts
     ccovered, ctotal = report.check_counts
     lines.append(
