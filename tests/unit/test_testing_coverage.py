@@ -17,9 +17,8 @@ from click.testing import CliRunner
 import tenet
 from tenet.analysis import check
 from tenet.cli import main
-from tenet.compiler import CompileOptions, compile_program
+from tenet.compiler import compile_program
 from tenet.compiler.index import RuleIndex
-from tenet.compiler.probe import ProbedIndex
 from tenet.testing.coverage import CoverageReport, Item, Recorder, coverage_report
 from tenet.testing.runner import run_tests
 from tests.conftest import CONFORMANCE, write_bundle
@@ -147,14 +146,17 @@ def test_the_percentage(tmp_path: Path) -> None:
     assert report.check_counts == (2, 4)
 
 
-def test_rule_indexing_exclusions_count_as_not_holding(tmp_path: Path) -> None:
+def test_coverage_runs_every_definition_of_an_indexed_rule(tmp_path: Path) -> None:
+    """The index skips definitions the input cannot satisfy; coverage runs without it, so a
+    4th definition (which turns the index on) changes nothing in what the others report."""
     policy = "package gate\n\n" + "".join(
-        f'role_level = {i} if {{ input.role == "{r}" }}\n' for i, r in enumerate("abcdef")
+        f'role_level = {i} if {{ input.role == "{r}"; input.ok }}\n' for i, r in enumerate("abcdef")
     )
     root = write_bundle(tmp_path / "b", {"gate.tenet": policy})
     bundle = tenet.load_bundle(root)
     assert bundle.program.rules["gate.role_level"].index is not None
-    report = _run(tmp_path / "c", [_case("gate.role_level", {"role": "c"}, result=2)], policy)
+    case = _case("gate.role_level", {"role": "c", "ok": True}, result=2)
+    report = _run(tmp_path / "c", [case], policy)
     defs = [i for f in report.files for i in f.items if i.kind == "definition"]
     assert [(i.seen["evaluated"], i.seen["held"], i.seen["not_held"]) for i in defs] == [
         (True, False, True),
@@ -164,77 +166,16 @@ def test_rule_indexing_exclusions_count_as_not_holding(tmp_path: Path) -> None:
         (True, False, True),
         (True, False, True),
     ]
-
-
-INDEXED = """\
-package main
-
-default allow = false
-
-allow if {
-    input.role == "a"
-    input.ok
-}
-
-allow if {
-    input.role == "b"
-    input.ok
-}
-
-allow if {
-    input.role == "c"
-    input.ok
-}
-
-allow if {
-    input.role == "d"
-    input.ok
-}
-"""
-
-
-@pytest.mark.parametrize(
-    "inputs",
-    [
-        [{"role": "a", "ok": True}, {"role": "zzz", "ok": True}],
-        [{"role": "c", "ok": False, "kind": "x"}],
-        [{"role": "d", "ok": True, "kind": "y"}, {"ok": True}],
-    ],
-)
-def test_coverage_is_the_same_whether_a_rule_is_indexed_or_not(
-    tmp_path: Path, inputs: list[dict[str, Any]]
-) -> None:
-    # a 4th definition turned on the index, and the conditions of the definitions it skipped
-    # were reported as never evaluated, though evaluating them would have run them
-    root = write_bundle(tmp_path / "b", {"main.tenet": INDEXED})
-    plain = tenet.load_bundle(root)
-    analysis, _ = check(plain.modules, plain.program.data)
-    reports = []
-    for indexing in (True, False):
-        recorder = Recorder()
-        options = CompileOptions(indexing=indexing)
-        program = compile_program(analysis, {}, options, recorder)
-        assert (program.rules["main.allow"].index is not None) is indexing
-        bundle = dataclasses.replace(plain, program=program)
-        for inp in inputs:
-            bundle.decide("main.allow", inp)
-        reports.append(coverage_report(plain.modules, recorder).to_dict())
-    assert reports[0] == reports[1]
-
-
-def test_conditions_before_the_indexed_one_of_a_skipped_definition_count_as_evaluated(
-    tmp_path: Path,
-) -> None:
-    policy = INDEXED.replace(
-        '    input.role == "b"', '    input.kind == "x"\n    input.role == "b"'
-    )
-    report = _run(tmp_path, [_case("main.allow", {"role": "a", "ok": True}, result=True)], policy)
-    conditions = {
-        (i.line, i.name): i.seen for f in report.files for i in f.items if i.kind == "condition"
-    }
-    assert conditions[(11, 'input.kind == "x"')] == {"evaluated": True, "held": False}
-    assert conditions[(12, 'input.role == "b"')] == {"evaluated": True, "held": False}
-    assert conditions[(13, "input.ok")] == {"evaluated": False, "held": False}
+    conditions = [(i.name, i.seen) for f in report.files for i in f.items if i.kind == "condition"]
+    assert conditions[0] == ('input.role == "a"', {"evaluated": True, "held": False})
+    assert conditions[1] == ("input.ok", {"evaluated": False, "held": False})
+    assert conditions[5] == ("input.ok", {"evaluated": True, "held": True})
+    # the same cases on the first three definitions alone (too few to index) say the same
+    three = "package gate\n\n" + "".join(policy.splitlines(keepends=True)[2:5])
+    fewer = _run(tmp_path / "d", [case], three)
+    assert [i.seen for f in fewer.files for i in f.items][: len(defs) // 2] == [
+        i.seen for f in report.files for i in f.items
+    ][: len(defs) // 2]
 
 
 def test_text_report_marks_uncovered_lines(tmp_path: Path) -> None:
@@ -319,7 +260,7 @@ def test_without_coverage_nothing_is_wrapped(tmp_path: Path) -> None:
     assert all("coverage" not in (d.body.__module__ or "") for d in rule.defs if d.body)
     analysis, _ = check(bundle.modules, bundle.program.data)
     probed = compile_program(analysis, {}, None, Recorder())
-    assert isinstance(probed.rules["gate.r"].index, ProbedIndex)
+    assert probed.rules["gate.r"].index is None  # coverage runs every definition
     assert all(d.body.__module__ == "tenet.testing.coverage" for d in probed.rules["gate.r"].defs)
 
 

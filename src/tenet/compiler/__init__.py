@@ -17,8 +17,8 @@ from tenet.analysis.waivers import Waiver, read_waivers
 from tenet.compiler.bodies import Body, compile_body, meta_of, traced_value
 from tenet.compiler.checks import CompiledCheck
 from tenet.compiler.expressions import Code, ExprCompiler, Fn, Slots
-from tenet.compiler.index import build_index, equality_keys, equality_reach
-from tenet.compiler.probe import Probe, ProbedIndex
+from tenet.compiler.index import build_index, equality_keys
+from tenet.compiler.probe import Probe
 from tenet.compiler.program import Program
 from tenet.compiler.rules import CompiledDef, CompiledRule
 from tenet.gcpause import paused_gc
@@ -42,7 +42,7 @@ class _Build:
     analysis: Analysis
     schemas: Mapping[str, Any]
     options: CompileOptions
-    probe: Probe | None = None  # coverage: wraps statements, definitions and indexes
+    probe: Probe | None = None  # coverage: wraps statements and definitions
     rules: dict[str, CompiledRule] = field(default_factory=dict)
     checks: dict[tuple[str, ...], list[CompiledCheck]] = field(default_factory=dict)
     waivers: dict[str, list[Waiver]] = field(default_factory=dict)
@@ -113,10 +113,7 @@ def _definition(b: _Build, module: ast.Module, d: ast.Rule) -> CompiledDef:
         return tbody, tvalue
 
     keys = equality_keys(d.body, d.params, b.scope_of(module)) if b.options.indexing else {}
-    reach = {}
-    if keys and b.probe is not None:
-        reach = equality_reach(d.body, d.params, b.scope_of(module))
-    return CompiledDef(d.span, size, body, value, traced, eq_keys=keys, eq_reach=reach)
+    return CompiledDef(d.span, size, body, value, traced, eq_keys=keys)
 
 
 def _compile_checks(b: _Build) -> None:
@@ -177,13 +174,14 @@ def _check(
 
 
 def _index_rules(b: _Build) -> None:
-    if not b.options.indexing:
+    # Coverage counts what each definition's body ran; an index would skip the bodies it
+    # rules out, so the report would change with a rule's number of definitions. It changes
+    # no decision, so a probed program runs without it.
+    if not b.options.indexing or b.probe is not None:
         return
     for rule in b.rules.values():
         if rule.kind != "function":
             rule.index = build_index(rule.defs, [d.eq_keys for d in rule.defs])
-            if rule.index is not None and b.probe is not None:
-                rule.index = ProbedIndex.around(rule.index, rule.defs, b.probe)
 
 
 def _index_waivers(b: _Build) -> None:

@@ -21,7 +21,7 @@ from tenet.syntax import ast
 if TYPE_CHECKING:
     from tenet.compiler.rules import CompiledDef
 
-__all__ = ["RuleIndex", "build_index", "equality_keys", "equality_reach"]
+__all__ = ["RuleIndex", "build_index", "equality_keys"]
 
 MIN_DEFINITIONS = 4  # below this a scan is as cheap as a lookup
 MAX_ENTRIES = 2_000_000  # keys x always-candidates: past this, no index
@@ -44,18 +44,20 @@ def _static_input_path(e: ast.Expr, scope: ModuleScope, bound: set[str]) -> tupl
     return (*target.path, *(s.name for s in steps[used:] if isinstance(s, ast.Field)))
 
 
-def _equalities(
-    body: ast.Body, params: tuple[str, ...], scope: ModuleScope
-) -> dict[tuple[str, ...], tuple[Any, int]]:
-    """path -> (frozen constant, the position of the statement requiring it in the body)."""
+def equality_keys(
+    body: ast.Body | None, params: tuple[str, ...], scope: ModuleScope
+) -> dict[tuple[str, ...], Any]:
+    """The input paths a body requires to equal a constant: path -> frozen constant."""
+    if body is None:
+        return {}
     bound = set(params)
     for s in body.statements:
         if isinstance(s, ast.Assign):
             bound.add(s.name)
         elif isinstance(s, ast.SomeIn):
             bound.update(s.names)
-    out: dict[tuple[str, ...], tuple[Any, int]] = {}
-    for at, s in enumerate(body.statements):
+    out: dict[tuple[str, ...], Any] = {}
+    for s in body.statements:
         if not isinstance(s, ast.Condition):
             continue
         e = s.expr
@@ -65,30 +67,9 @@ def _equalities(
             if isinstance(lit, ast.Literal) and type(lit.value) in _SCALARS:
                 path = _static_input_path(ref, scope, bound)
                 if path is not None and path not in out:
-                    out[path] = (freeze(lit.value), at)
+                    out[path] = freeze(lit.value)
                     break
     return out
-
-
-def equality_keys(
-    body: ast.Body | None, params: tuple[str, ...], scope: ModuleScope
-) -> dict[tuple[str, ...], Any]:
-    """The input paths a body requires to equal a constant: path -> frozen constant."""
-    if body is None:
-        return {}
-    return {path: const for path, (const, _) in _equalities(body, params, scope).items()}
-
-
-def equality_reach(
-    body: ast.Body | None, params: tuple[str, ...], scope: ModuleScope
-) -> dict[tuple[str, ...], tuple[ast.Statement, ...]]:
-    """For each path of `equality_keys`, the body's statements up to the one requiring it:
-    what evaluating the body would have run before that one failed, had the index not
-    skipped it (coverage counts them as evaluated)."""
-    if body is None:
-        return {}
-    found = _equalities(body, params, scope)
-    return {path: tuple(body.statements[: at + 1]) for path, (_, at) in found.items()}
 
 
 @dataclass(eq=False)

@@ -13,7 +13,6 @@ from tenet.compiler.index import RuleIndex
 from tenet.runtime.trace import Record, Tracer
 from tenet.runtime.values import UNDEF, EvalError, TSet, equal, to_json
 from tenet.source import Span
-from tenet.syntax import ast
 from tenet.wording import shortened
 
 __all__ = ["CompiledDef", "CompiledRule", "DefinitionTrace", "RuleTrace"]
@@ -38,8 +37,6 @@ class CompiledDef:
     _traced: tuple[Body | None, Fn | None] | None = None
     # input paths the body requires to equal a constant (see compiler/index.py)
     eq_keys: dict[tuple[str, ...], Any] = field(default_factory=dict)
-    # with a coverage probe only: path -> the statements up to the one requiring it
-    eq_reach: dict[tuple[str, ...], tuple[ast.Statement, ...]] = field(default_factory=dict)
 
     @property
     def location(self) -> str:

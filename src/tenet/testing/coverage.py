@@ -87,13 +87,6 @@ class Recorder:
 
         return run
 
-    def skipped(self, span: Span, reached: Sequence[ast.Statement]) -> None:
-        # as evaluating it would have: run up to the condition the index found false (exact
-        # when that condition comes first; whether any before it held is not known)
-        self.definitions.add(_key(span))
-        self.not_held.add(_key(span))
-        self.statements.update(_key(s.span) for s in reached)
-
     # ---- decisions ---------------------------------------------------------------------------
 
     def observe(self, doc: dict[str, Any]) -> None:
