@@ -23,6 +23,7 @@ import pytest
 from tenet.audit import AuditLog, StoreError, open_store, verify
 from tenet.audit.linking import Chained, Prepared, link_prepared
 from tenet.audit.stores import AuditStore
+from tenet.runtime.clock import parse_rfc3339
 from tenet.server.audit import InlineWriter, SidecarAudit
 from tenet.server.http import HTTPError
 from tests.server.helpers import ADMIN, REPO, Server, make_bundle, poll
@@ -670,3 +671,130 @@ def test_shutdown_writes_what_the_stopped_loop_left_queued() -> None:
     assert audit.status()["queue_depth"] == 20 and not any(t.done() for t in tasks)
     audit.close()
     assert sorted(e["n"] for e in slow.written) == list(range(20))
+
+
+# ---- bundle activations the store could not take at once ------------------------------------
+
+
+def _audited_app(root: Path, fail_closed: bool) -> tuple[Any, _SlowStore, SidecarAudit]:
+    """A sidecar over `root` whose decision log is a store that can be told to fail, hooked to
+    its watcher as `tenet serve` hooks them."""
+    from tenet.server.app import Sidecar
+    from tenet.server.reload import BundleWatcher
+
+    watcher = BundleWatcher.open(root, interval=0)
+    log, store = _slow(0.0)
+    audit = SidecarAudit(log, "ops", fail_closed=fail_closed)
+    assert audit.activated(None, watcher.bundle)
+    watcher.on_reload = audit.reloaded
+    watcher.before_swap = audit.before_swap
+    watcher.on_tick = audit.retry_events
+    return Sidecar(watcher, audit=audit), store, audit
+
+
+def _to_version(root: Path, version: str) -> None:
+    manifest = (root / "tenet.yaml").read_text()
+    (root / "tenet.yaml").write_text(manifest.replace("version: 1.0.0", f"version: {version}"))
+
+
+@pytest.mark.parametrize("fail_closed", [True, False])
+def test_an_activation_the_store_refused_is_recorded_before_the_new_bundles_decisions(
+    tmp_path: Path, fail_closed: bool
+) -> None:
+    from tests.server.test_app import call
+
+    root = make_bundle(tmp_path / "gates")
+    app, store, audit = _audited_app(root, fail_closed)
+    try:
+        store.fail = True  # the store cannot be written for a moment, and a deploy happens
+        _to_version(root, "2.0.0")
+        reloaded_at = time.time()
+        assert app.watcher.reload().ok and app.watcher.bundle.version == "2.0.0"
+        assert audit.status()["events_waiting"] == 1
+        assert call(app, "GET", "/health")[2]["status"] == "degraded"
+        status, headers, body = call(app, "POST", "/v1/decisions/access.allow", {"input": ADMIN})
+        if fail_closed:  # the new bundle does not answer while its activation is unrecorded
+            assert status == 503 and body["error"]["code"] == "audit_unavailable"
+        else:
+            assert status == 200 and headers[b"tenet-decision-logged"] == b"false"
+        store.fail = False  # the store is back: the next decision writes the activation first
+        status, headers, doc = call(app, "POST", "/v1/decisions/access.allow", {"input": ADMIN})
+        assert status == 200 and headers[b"tenet-decision-logged"] == b"true"
+        assert doc["bundle"]["version"] == "2.0.0"
+    finally:
+        audit.close()
+    kinds = [
+        (r["kind"], (r.get("event") or {}).get("new", {}).get("version")) for r in store.written
+    ]
+    assert kinds == [
+        ("configuration_change", "1.0.0"),
+        ("configuration_change", "2.0.0"),
+        ("decision", None),
+    ]
+    activation = store.written[1]
+    assert activation["event"]["old"]["version"] == "1.0.0" and activation["actor"] == "ops"
+    # dated when the bundle was activated, not when the store took it
+    assert abs(parse_rfc3339(activation["time"]) - reloaded_at) < 1.0
+    assert audit.status()["events_waiting"] == 0
+
+
+def test_an_activation_the_store_refused_is_retried_without_traffic(tmp_path: Path) -> None:
+    root = make_bundle(tmp_path / "gates")
+    app, store, audit = _audited_app(root, fail_closed=True)
+    try:
+        store.fail = True
+        _to_version(root, "2.0.0")
+        app.watcher.reload()
+        app.watcher.tick()  # still failing: kept
+        assert audit.status()["events_waiting"] == 1
+        first_id = audit._events[0]["id"]
+        store.fail = False
+        app.watcher.tick()  # the watcher tries again on each look at the files
+        status = audit.status()
+        assert status["events_waiting"] == 0 and status["status"] == "ok"
+    finally:
+        audit.close()
+    written = store.written[-1]
+    assert written["event"]["new"]["version"] == "2.0.0"
+    # a try that failed may have reached the store after all: a retry is a record of its own
+    assert written["id"] != first_id
+
+
+def test_a_reload_while_the_log_cannot_be_written_is_recorded_once_it_can(tmp_path: Path) -> None:
+    root = make_bundle(tmp_path / "gates")
+    store = tmp_path / "audit.jsonl"
+    url = f"jsonl://{store}"
+    s = Server(
+        ["--bundle", str(root), "--decision-log", url, "--watch-interval", "0",
+         "--audit-fail-closed"],
+        tmp_path / "log",
+    )  # fmt: skip
+    try:
+        assert s.post("/v1/decisions/access.allow", {"input": ADMIN})[1][LOGGED] == "true"
+        _break_store(store)
+        _to_version(root, "2.0.0")
+        s.proc.send_signal(signal.SIGHUP)
+        poll(lambda: s.get("/v1/bundle")[2]["version"] == "2.0.0", what="the reload")
+        health = poll(lambda: s.get("/health")[2], what="health")
+        assert health["status"] == "degraded" and health["audit"]["events_waiting"] == 1
+        status, headers, answer = s.post("/v1/decisions/access.allow", {"input": ADMIN})
+        assert status == 503 and answer["error"]["code"] == "audit_unavailable"
+        _mend_store(store)
+        status, headers, _ = s.post("/v1/decisions/access.allow", {"input": ADMIN})
+        assert status == 200 and headers[LOGGED] == "true"
+        assert s.get("/health")[2]["status"] == "ok"
+    finally:
+        assert s.stop() == 0
+    got = [
+        (r["kind"], (r.get("event") or {}).get("new", {}).get("version"),
+         r.get("bundle", {}).get("version"))
+        for r in records(url)
+    ]  # fmt: skip
+    assert got == [
+        ("configuration_change", "1.0.0", None),
+        ("decision", None, "1.0.0"),
+        ("configuration_change", "2.0.0", None),
+        ("decision", None, "2.0.0"),
+    ]
+    result = audit_verify(url)
+    assert result.returncode == 0, result.stdout + result.stderr

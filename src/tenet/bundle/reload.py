@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,9 +143,15 @@ class BundleHolder:
             return load_tree(tree, root, self._limits, self._public_key)
         raise PolicyError([_unsettled(path)])
 
-    def reload(self, path: str | os.PathLike[str] | None = None) -> ReloadResult:
+    def reload(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        before_swap: Callable[[Bundle, Bundle], None] | None = None,
+    ) -> ReloadResult:
         """Load the bundle again (from `path`, which becomes the holder's path, if given) and
-        make it current; on failure the current bundle stays and the result says why."""
+        make it current; on failure the current bundle stays and the result says why.
+        `before_swap(current, new)` runs once the new version is accepted, before any reader
+        can take it (the decision log queues its activation record there)."""
         target = self.path if path is None else Path(path)
         with self._lock:
             try:
@@ -153,6 +160,8 @@ class BundleHolder:
                 return self._failed(target, str(err))
             except (OSError, ValueError, RecursionError) as err:
                 return self._failed(target, f"{type(err).__name__}: {err}")
+            if before_swap is not None:
+                before_swap(self._current, bundle)
             self._current = bundle
             self.path = target
             self.source = self._read

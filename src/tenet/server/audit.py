@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tenet.audit import AuditLog
@@ -15,6 +16,7 @@ from tenet.audit.linking import Entry, Prepared, prepared
 from tenet.audit.log import WriteCounts
 from tenet.audit.stores import JsonlStore, SqliteStore, StoreError
 from tenet.audit.writer import WriterProcess, chunks
+from tenet.decision import uuid7
 from tenet.server.http import HTTPError, shutdown_cancelled
 
 if TYPE_CHECKING:
@@ -67,6 +69,15 @@ class SidecarAudit:
         self.failures = 0  # requests whose records could not be committed
         self.last_error: str | None = None  # the last write's error; None once one succeeds
         self.last_error_at: float | None = None
+        # Governance events (activations, failed reloads) not yet committed, oldest first. An
+        # event is never dropped: a record of a bundle's activation lost to a store that failed
+        # for a moment would leave its decisions without a trace of who put it in place. The
+        # queue is written before any decision (`record`), so a decision is never recorded
+        # ahead of the activation of the bundle that made it.
+        self._events: list[Entry] = []
+        self._events_lock = threading.Lock()
+        self._writing_events = False  # one writer of the queue at a time, or one could be
+        self._event_tries = 0  # written twice; failed tries of the queue's first event
 
     def start(self) -> None:
         """Start the writer process, if the store has one (raises StoreError)."""
@@ -98,6 +109,10 @@ class SidecarAudit:
         if not entries:
             return []
         try:
+            if self._events:
+                error = await self._write_events_on_loop()
+                if error is not None:
+                    return self._unrecorded(error)
             await self.writer.write(entries)
         except asyncio.CancelledError:
             # the server's shutdown timeout ran out while the store was slow: answer as for a
@@ -135,36 +150,120 @@ class SidecarAudit:
         self.last_error = str(error) or type(error).__name__
         self.last_error_at = time.time()
 
-    # ---- governance events, on other threads ---------------------------------------------
+    # ---- governance events -------------------------------------------------------------
 
     def activated(self, old: Bundle | None, new: Bundle, timeout: float = 30.0) -> bool:
-        """Record a bundle activation (the first load or a reload) and wait for its commit."""
-        return self._event(self.log.activation_entry(old, new, self.actor), timeout)
+        """Record a bundle activation (the first load) and wait for its commit; False when it
+        could not be committed (it stays queued, and is written before any decision)."""
+        self._queue(self.log.activation_entry(old, new, self.actor))
+        return self.write_events(timeout)
+
+    def before_swap(self, old: Bundle, new: Bundle) -> None:
+        """The watcher's hook, before a reloaded bundle is made current: queue its activation,
+        dated now. A reload that loads the same content again (a file touched, a SIGHUP)
+        changes nothing, so it records nothing."""
+        if new.digest != old.digest:
+            self._queue(self.log.activation_entry(old, new, self.actor))
 
     def reloaded(self, old: Bundle, result: ReloadResult) -> None:
-        """The watcher's hook: a successful reload is an activation, a failed one an error. A
-        reload that loads the same content again (a file touched, a SIGHUP) changes nothing,
-        so it records nothing."""
-        if result.ok:
-            if result.bundle.digest != old.digest:
-                self.activated(old, result.bundle)
-        else:
+        """The watcher's hook after a reload: a failed one is an error event; then the queued
+        events are written (an activation was queued by `before_swap`)."""
+        if not result.ok:
             details = {
                 "action": "bundle reload failed",
                 "error": result.error,
                 "current": old.info.to_dict(),
             }
-            self._event(self.log.event_entry("error", details, self.actor, old))
+            self._queue(self.log.event_entry("error", details, self.actor, old))
+        self.write_events()
 
-    def _event(self, entry: Entry, timeout: float = 30.0) -> bool:
-        try:
-            self.writer.write_event(entry, timeout)
-        except Exception as err:
-            log.error("could not record the %s event: %s", entry["kind"], err)
-            self.last_error = str(err) or type(err).__name__
-            self.last_error_at = time.time()
-            return False
-        return True
+    def _queue(self, entry: Entry) -> None:
+        with self._events_lock:
+            self._events.append(entry)
+
+    def write_events(self, timeout: float = 30.0) -> bool:
+        """Write the queued events, oldest first, from a thread other than the event loop's
+        (the watcher calls it on every tick, so that an event waits no longer than the store
+        fails). True once none is left; an event that fails stays first in the queue."""
+        while True:
+            entry = self._take_event()
+            if entry is None:
+                return not self._events
+            try:
+                self.writer.write_event(entry, timeout)
+            except Exception as err:
+                self._event_done(entry, err)
+                return False
+            self._event_done(entry, None)
+
+    def retry_events(self) -> None:
+        """Try the queued events again (the watcher's tick): one the store refused is
+        recorded as soon as the store takes it, not only before the next decision."""
+        if self._events:
+            self.write_events()
+
+    async def _write_events_on_loop(self) -> Exception | None:
+        """Write the queued events before a decision; the error when one cannot be written."""
+        while self._events:
+            entry = self._take_event()
+            if entry is None:  # another writer has the queue: wait for it to finish
+                await asyncio.sleep(0.005)
+                continue
+            write = asyncio.ensure_future(self.writer.write([entry]))
+            # settled however the request ends: a write still goes on when its request is
+            # cancelled, and taking the event again meanwhile could record it twice
+            write.add_done_callback(self._settle_event(entry))
+            try:
+                await asyncio.shield(write)
+            except Exception as err:
+                return err
+        return None
+
+    def _settle_event(self, entry: Entry) -> Callable[[asyncio.Future[None]], None]:
+        def settle(write: asyncio.Future[None]) -> None:
+            self._event_done(entry, _error_of(write))
+
+        return settle
+
+    def _take_event(self) -> Entry | None:
+        """The first queued event, for the caller to write; None when there is none or
+        another writer has it. A retry gets a new id: a try that failed may have been
+        committed after all (a writer killed before its acknowledgement), and a second record
+        of one activation is better than a second copy of one record, which reads as an
+        insertion."""
+        with self._events_lock:
+            if self._writing_events or not self._events:
+                return None
+            self._writing_events = True
+            entry = self._events[0]
+            if self._event_tries:
+                entry = self._events[0] = {**entry, "id": uuid7()}
+            return entry
+
+    def _event_done(self, entry: Entry, error: BaseException | None) -> None:
+        with self._events_lock:
+            self._writing_events = False
+            if error is None:
+                self._events.pop(0)
+                tries, self._event_tries = self._event_tries, 0
+            else:
+                tries = self._event_tries = self._event_tries + 1
+        kind, when = entry["kind"], entry["time"]
+        if error is None:
+            self.last_error = None  # the store takes records again
+            if tries:
+                log.info("recorded the %s event of %s, after %d failed tries", kind, when, tries)
+            return
+        self.last_error = str(error) or type(error).__name__
+        self.last_error_at = time.time()
+        if tries == 1:  # the watcher retries every tick: one line, not one a second
+            log.error(
+                "could not record the %s event of %s yet: %s; it is kept and written before "
+                "the next decision",
+                kind,
+                when,
+                error,
+            )
 
     # ---- status and shutdown -------------------------------------------------------------
 
@@ -172,12 +271,16 @@ class SidecarAudit:
         w = self.writer
         # a writer process that died between requests failed no write yet, but is down
         error = self.last_error or (w.down if isinstance(w, WriterProcess) else None)
+        waiting = len(self._events)
+        if waiting and error is None:
+            error = f"{waiting} governance events are not recorded yet"
         return {
             "status": "ok" if error is None else "failing",
             "fail_closed": self.fail_closed,
             "records_written": w.counts.records,
             "records_failed": w.counts.failed_records,
             "queue_depth": w.depth(),
+            "events_waiting": waiting,
             "last_error": error,
         }
 
@@ -185,9 +288,18 @@ class SidecarAudit:
         """Write what is queued, then stop (a graceful shutdown calls this last, once the
         event loop has stopped)."""
         try:
+            if not self.write_events():
+                for entry in self._events:
+                    log.error("the %s event of %s was never recorded", entry["kind"], entry["time"])
             self.writer.close()
         finally:
             self.log.close()
+
+
+def _error_of(done: asyncio.Future[None]) -> BaseException | None:
+    if done.cancelled():
+        return asyncio.CancelledError()
+    return done.exception()
 
 
 class InlineWriter:

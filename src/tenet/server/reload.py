@@ -64,6 +64,13 @@ class BundleWatcher:
         # called after each reload, in order, with the bundle that was current before it
         # (the decision log records activations and failed reloads here)
         self.on_reload: Callable[[Bundle, ReloadResult], None] | None = None
+        # called with the current and the new bundle once a reload accepts the new one, before
+        # any request can take it: the decision log queues the activation there, so that no
+        # decision of the new bundle is recorded ahead of it
+        self.before_swap: Callable[[Bundle, Bundle], None] | None = None
+        # called after each tick, on the watcher's thread (the decision log retries the
+        # events it could not write yet)
+        self.on_tick: Callable[[], None] | None = None
         self._bundle = _Watched(holder.path, self._reload, first or holder.source)
         self._status = WatchStatus(holder.current, holder.path, clock(), None, None, 0, 0)
 
@@ -137,6 +144,8 @@ class BundleWatcher:
             for w in watched:
                 if w.settled(fingerprint(w.path)):
                     w.on_change()
+        if self.on_tick is not None:
+            self.on_tick()
 
     def reload(self) -> ReloadResult:
         """Reload the bundle now, on the calling thread, and record the result."""
@@ -146,7 +155,7 @@ class BundleWatcher:
         with self._lock:
             started = self._clock()
             old = self.holder.current
-            result = self.holder.reload()
+            result = self.holder.reload(before_swap=self.before_swap)
             # compared from now on with the version the load read, not with what the watcher
             # saw before it: a link moved during the load and moved back is then a change
             self._bundle.last, self._bundle.pending = result.source, None

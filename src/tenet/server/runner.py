@@ -343,6 +343,8 @@ def _start_audit(options: ServeOptions, log: AuditLog, watcher: BundleWatcher) -
         audit.close()
         raise
     watcher.on_reload = audit.reloaded
+    watcher.before_swap = audit.before_swap
+    watcher.on_tick = audit.retry_events
     return audit
 
 
