@@ -6,7 +6,8 @@ import json
 import sys
 import time
 from collections import Counter
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, NoReturn
 
 import click
 
@@ -21,6 +22,7 @@ from tenet.audit.log import expired_behind, store_path
 from tenet.audit.query import Filter, parse_since, parse_where, parse_window, select
 from tenet.audit.records import Anchor, version_of
 from tenet.audit.redact import KEY_ENV, TOKEN, Redactor, key_id, read_key
+from tenet.audit.stores import UNREADABLE, AuditStore
 from tenet.cli_common import UNTIL, check_actor, load, read_log, since_option, write_output
 from tenet.cli_common import fail as _fail
 from tenet.runtime.builtins.time import duration_seconds
@@ -175,6 +177,8 @@ def query_cmd(
         )
     except ValueError as err:
         _fail(str(err))
+    problems = _chain_problems(store)
+    damaged = _Damaged()
     kept: set[str] = set()
     hashed: set[str] = set()  # paths found holding personal values' tokens
     ours = key_id(key) if key is not None else None
@@ -182,7 +186,7 @@ def query_cmd(
     checked = False  # whether any record has the check --check names, whatever its status
     try:
         found = []
-        for r in store.records():
+        for r in damaged.passed_by(store.records()):
             values = r.get("input") or {}
             kept.update(values)
             if check is not None and not checked:
@@ -230,8 +234,52 @@ def query_cmd(
         found = found[:limit]
     if fmt == "json":
         click.echo(json.dumps(found, indent=2, ensure_ascii=False))
-        return
-    click.echo(_table(found))
+    else:
+        click.echo(_table(found))
+    if problems:
+        _does_not_verify(
+            problems,
+            damaged.count,
+            "records may have been edited, removed or inserted since they were written",
+        )
+
+
+def _chain_problems(store: AuditStore) -> list[str]:
+    """What `verify` finds wrong with the log (empty when every chain verifies): a command
+    that reports on records says so, as `report` does, rather than answer from a log that has
+    been edited as if it were intact."""
+    try:
+        return [p.describe() for p in verify(store)]
+    except StoreError as err:
+        _fail(str(err))
+
+
+class _Damaged:
+    """Counts the rows or lines that are no record (damaged, or edited into no JSON), which
+    a report on records passes by."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def passed_by(self, records: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for r in records:
+            if r.get("hash") == UNREADABLE:
+                self.count += 1
+            else:
+                yield r
+
+
+def _does_not_verify(problems: list[str], damaged: int, risk: str) -> NoReturn:
+    """Say on stderr that the answer came from a log that does not verify, and exit 1 (as
+    `report` does, so that a script learns it from the exit status)."""
+    click.echo(f"warning: the audit chain DOES NOT VERIFY, so {risk}:", err=True)
+    for p in problems:
+        click.echo(f"  TAMPERED {p}", err=True)
+    if damaged:
+        rows = count(damaged, "damaged record")
+        click.echo(f"  {rows} (a row or line that reads as no record) left out", err=True)
+    click.echo("  = help: run `tenet audit verify` on the log to see what was changed", err=True)
+    sys.exit(1)
 
 
 def _is_token(value: Any) -> bool:
@@ -309,11 +357,13 @@ def access_review_cmd(
         key = read_key(store_path(log_url))
     except OSError as err:
         _fail(f"cannot read the audit key: {err}")
+    problems = _chain_problems(store)
+    damaged = _Damaged()
     try:
         start, end = parse_window(since, until, time.time())
         window = Filter(since=start, until=end, outcome="allow")
         token = Redactor([], [], key).token if key else None
-        result = review(grants, select(store.records(), window), token)
+        result = review(grants, select(damaged.passed_by(store.records()), window), token)
     except (StoreError, ValueError) as err:
         _fail(str(err))
     unused = result.unused
@@ -331,10 +381,14 @@ def access_review_cmd(
                     "grants": len(grants),
                     "unused": [_grant(g) for g in unused],
                     "unused_share": round(result.unused_share, 4),
+                    "chain_problems": problems,
+                    "damaged_records": damaged.count,
                 },
                 indent=2,
             )
         )
+        if problems:
+            _does_not_verify(problems, damaged.count, _UNUSED_RISK)
         return
     head = ("role", "resource type", "pattern", "action")
     read = count(result.decisions, "allowed access decision")
@@ -369,7 +423,17 @@ def access_review_cmd(
             f"this bundle's role table (recorded under another version of it?): bundle "
             f"`{bundle_path}` is {version_of(bundle.info.to_dict())}"
         )
+    if problems:  # beside the list too: it may be read without the stderr beside it
+        lines.append(f"note: the audit chain DOES NOT VERIFY, so {_UNUSED_RISK}")
     click.echo("\n".join(lines))
+    if problems:
+        _does_not_verify(problems, damaged.count, _UNUSED_RISK)
+
+
+# what an access review from a log that does not verify may get wrong
+_UNUSED_RISK = (
+    "a grant listed as unused may have been used by a record edited, removed or damaged since"
+)
 
 
 def _grant(g: Any) -> dict[str, str]:

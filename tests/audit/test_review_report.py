@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from html.parser import HTMLParser
 from pathlib import Path
@@ -445,3 +446,58 @@ def test_without_the_key_a_hidden_grant_that_only_one_grant_could_be_is_matched(
     }  # fmt: skip
     result = review(grants, [record])
     assert set(result.used) == {grants[0]} and result.hidden == 0
+
+
+def test_a_review_and_a_query_of_a_log_that_does_not_verify_say_so(
+    access: Any, tmp_path: Path
+) -> None:
+    bundle, root, cases = access
+    db = tmp_path / "audit.db"
+    url = f"sqlite:///{db}"
+    log = AuditLog.open(url)
+    record_cases(log, bundle, cases)
+    log.close()
+    runner = CliRunner()
+    review_cmd = ["audit", "access-review", "--log", url, "--bundle", str(root)]
+    intact = runner.invoke(main, [*review_cmd, "--format", "json"])
+    assert intact.exit_code == 0 and intact.stderr == ""
+    assert json.loads(intact.stdout)["chain_problems"] == []
+    assert json.loads(intact.stdout)["allowed_decisions"] == 3
+
+    with sqlite3.connect(db) as conn:  # one allowed decision made a denial, one damaged
+        first, second = [
+            row[0] for row in conn.execute("SELECT id FROM records WHERE outcome = 'allow'")
+        ][:2]
+        conn.execute(
+            'UPDATE records SET body = replace(body, \'"outcome":"allow"\', '
+            '\'"outcome":"deny"\') WHERE id = ?',
+            (first,),
+        )
+        conn.execute("UPDATE records SET body = '{not json' WHERE id = ?", (second,))
+    conn.close()
+    risk = (
+        "a grant listed as unused may have been used by a record edited, removed or damaged since"
+    )
+    warning = [
+        f"warning: the audit chain DOES NOT VERIFY, so {risk}:",
+        f"  TAMPERED class `default`: record {first} modified: its content does not match its hash",
+        "  1 damaged record (a row or line that reads as no record) left out",
+        "  = help: run `tenet audit verify` on the log to see what was changed",
+    ]
+    out = runner.invoke(main, review_cmd)
+    assert out.exit_code == 1  # as `report` exits on such a log
+    assert out.stdout.splitlines()[-1] == f"note: the audit chain DOES NOT VERIFY, so {risk}"
+    assert out.stderr.splitlines() == warning
+    out = runner.invoke(main, [*review_cmd, "--format", "json"])
+    assert out.exit_code == 1 and out.stderr.splitlines() == warning
+    answer = json.loads(out.stdout)
+    assert answer["chain_problems"] == [warning[1].removeprefix("  TAMPERED ")]
+    assert answer["damaged_records"] == 1 and answer["allowed_decisions"] == 1
+
+    out = runner.invoke(main, ["audit", "query", "--log", url, "--outcome", "allow"])
+    assert out.exit_code == 1 and out.stdout.splitlines()[-1] == "2 records"  # of 4
+    assert out.stderr.splitlines() == [
+        "warning: the audit chain DOES NOT VERIFY, so records may have been edited, removed "
+        "or inserted since they were written:",
+        *warning[1:],
+    ]

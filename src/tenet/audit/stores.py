@@ -25,6 +25,7 @@ from tenet.audit.linking import Chained, Prepared, Tail, link_all, prepare, reco
 from tenet.audit.records import Stored, canonical, record_hash
 
 __all__ = [
+    "UNREADABLE",
     "AuditStore",
     "JsonlStore",
     "SqliteStore",
@@ -33,6 +34,11 @@ __all__ = [
     "appended",
     "open_store",
 ]
+
+
+# the hash of what a store yields for a row or line that is no record (damaged, or edited):
+# verification reports it as modified, and what reports on records passes it by
+UNREADABLE = "unreadable"
 
 
 class StoreError(Exception):
@@ -287,7 +293,7 @@ class SqliteStore(AuditStore):
                 except (ValueError, RecursionError, TypeError):
                     body = None
                 if not isinstance(body, dict):  # a body edited into no record at all
-                    yield {"id": str(row[0]), "class": str(row[1]), "hash": "unreadable"}
+                    yield {"id": str(row[0]), "class": str(row[1]), "hash": UNREADABLE}
                     continue
                 yield _as_indexed(Stored(body, row[-1]), row)
         except sqlite3.Error as err:
@@ -592,7 +598,7 @@ def _unreadable(n: int, line: str = "") -> dict[str, Any]:
     """What verification sees of a line that is not a record: a record whose hash is wrong,
     in the class its text still names (a record cut short keeps its early keys), else `?`."""
     found = _CLASS.search(line)
-    return {"id": f"line {n}", "class": found.group(1) if found else "?", "hash": "unreadable"}
+    return {"id": f"line {n}", "class": found.group(1) if found else "?", "hash": UNREADABLE}
 
 
 def _lines(linked: list[tuple[Chained, bytes]]) -> str:
