@@ -384,6 +384,7 @@ def test_metrics_count_decisions_by_query_and_outcome(app: Sidecar) -> None:
     call(app, "POST", "/v1/decisions/access.allow", {"input": {}})
     call(app, "POST", "/v1/decisions/access.allow", {"input": {}})
     call(app, "POST", "/v1/data/access/allow", {"input": {}})
+    call(app, "POST", "/v1/data/access", {"input": ADMIN})  # a package: by its checks
     call(app, "POST", "/v1/decisions/nope", {})
     status, headers, text = call(app, "GET", "/metrics")
     assert status == 200 and headers[b"content-type"].startswith(b"text/plain")
@@ -392,6 +393,7 @@ def test_metrics_count_decisions_by_query_and_outcome(app: Sidecar) -> None:
     assert f'tenet_decisions_total{{{q},outcome="allow"}} 1' in lines
     assert f'tenet_decisions_total{{{q},outcome="deny"}} 2' in lines
     assert 'tenet_decisions_total{endpoint="data",query="access.allow",outcome="deny"} 1' in lines
+    assert 'tenet_decisions_total{endpoint="data",query="access",outcome="allow"} 1' in lines
     # 3 decisions made; the refused `nope` (404) is no decision and not in the histogram
     assert 'tenet_decision_duration_seconds_count{endpoint="decisions"} 3' in lines
     assert 'tenet_decision_duration_seconds_bucket{endpoint="decisions",le="+Inf"} 3' in lines

@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 import tenet
+from tenet.audit import AuditLog, AuditStore
 from tests.server.helpers import ADMIN, make_bundle
+
+
+class _Discard(AuditStore):
+    url = "discard:"
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +93,25 @@ def test_now_is_the_decision_clock(tmp_path: Path) -> None:
     b = tenet.load_bundle(make_bundle(tmp_path / "b", **{"clock/main.tenet": policy}))
     assert b.evaluate_document("clock.late", now="2027-01-01T00:00:00Z").value is True
     assert not b.evaluate_document("clock.late", now="2025-01-01T00:00:00Z").defined
+
+
+@pytest.mark.parametrize(
+    ("path", "input", "outcome"),
+    [
+        ("access", ADMIN, "allow"),  # no checks: an object of values is no denial
+        ("access", {}, "allow"),
+        ("deploy", {"accuracy": 0.5}, "deny"),  # `deploy.staging.accuracy` is blocking
+        ("deploy.staging", {"accuracy": 0.9}, "allow"),
+        ("", {"accuracy": 0.5}, "deny"),  # every package: every check of the bundle
+        ("", {"accuracy": 0.9}, "allow"),
+    ],
+)
+def test_a_package_read_has_the_outcome_its_decision_has(
+    bundle: tenet.Bundle, path: str, input: dict[str, object], outcome: str
+) -> None:
+    doc = bundle.evaluate_document(path, input)
+    assert doc.outcome == outcome and doc.errors == [] and doc.defined
+    log = AuditLog(_Discard(), b"k" * 16)
+    assert log.document_entry(bundle, doc, input, "ops")["outcome"] == outcome  # as recorded
+    if path:  # as `tenet eval` records the same query
+        assert bundle.decide(path, input).outcome == outcome

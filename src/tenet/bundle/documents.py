@@ -11,7 +11,7 @@ from weakref import WeakKeyDictionary
 from tenet.bundle.inputs import schemas_errors
 from tenet.compiler.program import Program, Query, check_query_text
 from tenet.compiler.rules import CompiledRule
-from tenet.decision import BundleInfo, uuid7
+from tenet.decision import BundleInfo, Decision, uuid7
 from tenet.runtime.evaluate import Ctx, ErrorEntry, admit_input, evaluate, resolve_now
 from tenet.runtime.values import UNDEF, EvalError, to_json
 
@@ -34,6 +34,7 @@ class Document:
     errors: list[dict[str, Any]]
     bundle: BundleInfo
     now: float  # the clock it was evaluated at, epoch seconds: the caller's `now`, or the clock
+    verdict: str | None = None  # a package's outcome, by its checks
 
     @cached_property
     def decision_id(self) -> str:
@@ -41,9 +42,13 @@ class Document:
 
     @property
     def outcome(self) -> str:
-        """As for a rule query: `allow` exactly when the value is true, `error` on an error."""
+        """The outcome `decide` gives for the same query: `error` on an error; for a rule,
+        `allow` exactly when the value is true; for a package (or "", every package), its
+        checks' verdict (those of the packages below it included), not its value."""
         if self.errors:
             return "error"
+        if self.verdict is not None:
+            return self.verdict
         return "allow" if self.value is True else "deny"
 
     def to_dict(self) -> dict[str, Any]:
@@ -125,7 +130,12 @@ def evaluate_document(bundle: Bundle, path: str, input: Any = None, now: Any = N
     value = _package(layout, parts, ctx, errors)
     if errors:
         return _undefined(bundle, path, errors, clock)
-    return Document(path, True, value, [], bundle.info, clock)
+    # The answer is the rules' values, as OPA gives it; the outcome counted and recorded is
+    # the package's verdict, by its checks, as `decide` (and `tenet eval`) gives it: a package
+    # is no boolean, and reading it as one made every read of a package a denial.
+    checked = evaluate(program, program.package_query(path), doc, clock, bundle.limits, False)
+    verdict = Decision(checked, bundle.info, doc, "summary", 0).outcome
+    return Document(path, True, value, [], bundle.info, clock, verdict)
 
 
 def _package(

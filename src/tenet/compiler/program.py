@@ -35,16 +35,22 @@ class Program:
     # `now()`, or a waiver expires (callers that reuse decisions must then key them on `now`)
     reads_clock: bool = True
 
+    def package_query(self, text: str) -> Query:
+        """The query of a package: every check in and below it ("" is every package, which
+        the data API reads but a decision cannot name)."""
+        path = tuple(text.split(".")) if text else ()
+        found = [
+            c for pkg, checks in self.checks.items() if pkg[: len(path)] == path for c in checks
+        ]
+        found.sort(key=lambda c: c.sort_key)
+        return Query(text, None, tuple(found))
+
     def query(self, text: str) -> Query:
         """Resolve a query, or raise QueryError (it names neither a package nor a rule)."""
         check_query_text(text)
         path = tuple(text.split(".")) if text else ()
         if path in self.namespaces:
-            found = [
-                c for pkg, checks in self.checks.items() if pkg[: len(path)] == path for c in checks
-            ]
-            found.sort(key=lambda c: c.sort_key)
-            return Query(text, None, tuple(found))
+            return self.package_query(text)
         rule = self.rules.get(text)
         if rule is not None:
             if rule.kind == "function":
