@@ -322,6 +322,9 @@ def test_a_question_mark_in_a_log_s_name_is_written_quoted(tmp_path: Path) -> No
     "url, message",
     [
         ("sqlite://host/tmp/x.db", "names a host (`host`)"),
+        # one slash left out of an absolute path, the usual typo: not `/x.db`, dropping `tmp`
+        ("sqlite://tmp/h5/x.db", "three slashes: write `sqlite:///tmp/h5/x.db`, or `sqlite:///"),
+        ("jsonl://var/log/a.jsonl", "write `jsonl:///var/log/a.jsonl`, or `jsonl:///"),
         ("sqlite://localhost/tmp/x.db", "write `sqlite:///tmp/x.db`, or `sqlite:///"),
         ("jsonl://audit.jsonl", "with three slashes: write `jsonl:///"),
         ("sqlite:///tmp/bad%ZZ.db", "a `%` that is no escape"),
@@ -331,6 +334,16 @@ def test_a_question_mark_in_a_log_s_name_is_written_quoted(tmp_path: Path) -> No
 def test_a_log_url_with_a_host_or_a_bad_escape_is_refused(url: str, message: str) -> None:
     with pytest.raises(StoreError, match=re.escape(message)):
         open_store(url)
+
+
+@pytest.mark.parametrize("url", ["stdout", "STDOUT", "stdout/"])
+def test_stdout_without_its_colon_is_answered_with_stdout_colon(url: str) -> None:
+    with pytest.raises(StoreError) as caught:
+        open_store(url)
+    assert str(caught.value) == (
+        f"`{url}` is not a log URL: write `stdout:` for standard output, or "
+        f"`sqlite://{Path(url).absolute()}` for a file of that name"
+    )
 
 
 def test_one_slash_names_the_same_file_as_three(tmp_path: Path) -> None:

@@ -640,13 +640,15 @@ def open_store(url: str, create: bool = True) -> AuditStore:
                 "as `%3F` or `%23`"
             )
         if parsed.netloc:
-            # `sqlite://audit.db` meant a path relative to here; `sqlite://host/x.db` may
-            # have meant `/x.db`, or `host/x.db` relative to here
+            # `sqlite://audit.db` meant a path relative to here; `sqlite://tmp/x.db` most
+            # often `/tmp/x.db` with a slash left out (or `tmp/x.db` relative to here), and
+            # `sqlite://localhost/x.db` `/x.db`, as a `file:` URL reads it
             here = Path(unquote(parsed.netloc + parsed.path)).absolute()
             write = f"`{parsed.scheme}://{here}`"
             if parsed.path:
-                named = f"`{parsed.scheme}://{unquote(parsed.path)}`"
-                write = f"{named}, or {write} for a path relative to here"
+                local = parsed.netloc.lower() == "localhost"
+                meant = unquote(parsed.path if local else f"/{parsed.netloc}{parsed.path}")
+                write = f"`{parsed.scheme}://{meant}`, or {write} for a path relative to here"
             raise StoreError(
                 f"`{url}` names a host (`{parsed.netloc}`); a log URL names a file on this "
                 f"machine, with three slashes: write {write}"
@@ -679,6 +681,11 @@ def open_store(url: str, create: bool = True) -> AuditStore:
         if parsed.scheme == "sqlite":
             return SqliteStore(path, url, create)
         return JsonlStore(path, url)
+    if url.strip().lower() in ("stdout", "stdout/"):  # the store, with its colon left out
+        raise StoreError(
+            f"`{url}` is not a log URL: write `stdout:` for standard output, or "
+            f"`sqlite://{Path(url.strip()).absolute()}` for a file of that name"
+        )
     if not parsed.scheme and url.strip():  # a bare path: say which URL it would be
         scheme = "jsonl" if url.endswith((".jsonl", ".json", ".log")) else "sqlite"
         absolute = Path(url).absolute()
