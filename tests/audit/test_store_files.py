@@ -12,6 +12,7 @@ import stat
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
@@ -81,6 +82,45 @@ def test_a_jsonl_line_that_is_not_a_record_is_a_finding_of_verify(
     path.write_text("\n".join([*lines[:2], line, *lines[2:]]) + "\n", "utf-8")
     problems = verify(open_store(f"jsonl:///{path}", create=False))
     assert problems and problems[0].record_id == "line 3"
+
+
+LAYOUT = (
+    "it is not stored as the text its hash was taken over (white space or a `\\r` added "
+    "around it: the log was written out again in another layout)"
+)
+BLANK = "it is a blank line: a log holds one record a line, nothing between"
+
+
+@pytest.mark.parametrize(
+    "layout, found",
+    [
+        (lambda lines: [line + "\r" for line in lines], (0, LAYOUT)),  # CRLF line ends
+        (lambda lines: [*lines[:3], lines[3] + "\r", *lines[4:]], (3, LAYOUT)),
+        (lambda lines: [*lines[:2], " " + lines[2], *lines[3:]], (2, LAYOUT)),
+        (lambda lines: [lines[0], "", *lines[1:]], ("line 2", BLANK)),
+        (lambda lines: [*lines, ""], ("line 7", BLANK)),  # a blank line at the end
+        (lambda lines: [*lines[:4], "  \t", *lines[4:]], ("line 5", BLANK)),
+    ],
+)
+def test_a_jsonl_log_laid_out_otherwise_is_an_edit(
+    tmp_path: Path, layout: Any, found: tuple[int | str, str]
+) -> None:
+    url, _ = make_log(tmp_path)
+    records = list(open_store(url, create=False).records())
+    path = tmp_path / "log.jsonl"
+    lines = layout([canonical(r).decode() for r in records])
+    path.write_bytes("".join(line + "\n" for line in lines).encode())
+    before = _digest(path)
+    problems = verify(open_store(f"jsonl:///{path}", create=False))
+    where, detail = found
+    record = records[where]["id"] if isinstance(where, int) else where
+    assert (record, "modified", detail) in {(p.record_id, p.kind, p.detail) for p in problems}
+    if detail == BLANK:  # no record is appended after a line that is none, as for any other
+        with pytest.raises(StoreError, match=f"is damaged: {where} is not an audit record"):
+            open_store(f"jsonl:///{path}").append(
+                [{"id": "n", "class": "c", "kind": "decision", "time": "t"}]
+            )
+        assert _digest(path) == before
 
 
 def test_a_record_cut_short_is_named_in_its_class(tmp_path: Path) -> None:

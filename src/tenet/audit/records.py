@@ -17,6 +17,7 @@ from tenet.runtime.clock import format_rfc3339, parse_rfc3339
 __all__ = [
     "GENESIS",
     "KINDS",
+    "UNREADABLE",
     "Anchor",
     "ChainProblem",
     "Link",
@@ -53,6 +54,11 @@ def record_hash(record: dict[str, Any]) -> str:
     """The hash of a record: everything it holds but its own `hash`, its `prev` included."""
     body = {k: v for k, v in record.items() if k != "hash"}
     return "sha256:" + hashlib.sha256(canonical(body)).hexdigest()
+
+
+# the hash of what a store yields for a row or line that is no record (damaged, or edited):
+# verification reports it as modified, and what reports on records passes it by
+UNREADABLE = "unreadable"
 
 
 class Stored(dict[str, Any]):
@@ -122,9 +128,16 @@ class Link:
 
 
 def _flaw(record: dict[str, Any]) -> str | None:
+    if record.get("hash") == UNREADABLE:
+        return str(record.get("flaw") or "it does not read as a record")
     if record_hash(record) != record.get("hash"):
         return "its content does not match its hash"
     if isinstance(record, Stored) and canonical(record) != record.text:
+        if record.text.strip() != record.text:  # a line rewritten with `\r\n`, say
+            return (
+                "it is not stored as the text its hash was taken over (white space or a `\\r` "
+                "added around it: the log was written out again in another layout)"
+            )
         return "it is not stored as the text its hash was taken over (a key given twice?)"
     if record.get("kind") == "checkpoint":
         return _checkpoint_flaw(record)

@@ -22,7 +22,7 @@ from typing import Any, TextIO
 from urllib.parse import unquote, urlparse
 
 from tenet.audit.linking import Chained, Prepared, Tail, link_all, prepare, record_of
-from tenet.audit.records import Stored, canonical, record_hash
+from tenet.audit.records import UNREADABLE, Stored, canonical, record_hash
 
 __all__ = [
     "UNREADABLE",
@@ -34,11 +34,6 @@ __all__ = [
     "appended",
     "open_store",
 ]
-
-
-# the hash of what a store yields for a row or line that is no record (damaged, or edited):
-# verification reports it as modified, and what reports on records passes it by
-UNREADABLE = "unreadable"
 
 
 class StoreError(Exception):
@@ -388,12 +383,13 @@ class JsonlStore(AuditStore):
         f.seek(0)
         text = f.read()
         complete = text[: text.rfind("\n") + 1]
-        for n, line in enumerate(complete.splitlines(), 1):
-            if line.strip():
-                r = _record(line)
-                if r is None:
-                    raise self._not_a_log(n)
-                tails[r["class"]] = (r["seq"], r["hash"], r["id"])
+        # a blank line is no record either: records are written one a line, with nothing
+        # between them, and a log laid out otherwise has been edited
+        for n, line in enumerate(complete.split("\n")[:-1], 1):
+            r = _record(line)
+            if r is None:
+                raise self._not_a_log(n)
+            tails[r["class"]] = (r["seq"], r["hash"], r["id"])
         if len(complete) < len(text):
             torn = text[len(complete) :]
             if not torn.startswith('{"'):
@@ -411,7 +407,11 @@ class JsonlStore(AuditStore):
         file."""
         for _ in range(1000):
             # a byte that is not UTF-8 reads as an escape, and its line as no record
-            with self.path.open("r+", encoding="utf-8", errors="surrogateescape") as f:
+            # `\n` alone ends a line, and nothing is translated: a `\r` before it is the
+            # file's text, which the record's hash was not taken over
+            with self.path.open(
+                "r+", encoding="utf-8", errors="surrogateescape", newline="\n"
+            ) as f:
                 fcntl.flock(f, fcntl.LOCK_EX)
                 st = os.fstat(f.fileno())
                 if (st.st_dev, st.st_ino) == _identity(self.path):
@@ -455,7 +455,7 @@ class JsonlStore(AuditStore):
 
     def records(self) -> Iterator[dict[str, Any]]:
         try:
-            f = self.path.open(encoding="utf-8", errors="surrogateescape")
+            f = self.path.open(encoding="utf-8", errors="surrogateescape", newline="\n")
         except OSError as err:
             raise StoreError(f"cannot read `{self.url}`: {err.strerror}") from err
         with f:  # line by line: a large log is never in memory at once
@@ -463,9 +463,10 @@ class JsonlStore(AuditStore):
                 for n, line in enumerate(f, 1):
                     if not line.endswith("\n"):
                         return  # the last line, torn by a killed writer: never committed
-                    if line.strip():  # JSON that is no record (`{"x":1}`) is unreadable too
-                        r = _record(line)
-                        yield _unreadable(n, line) if r is None else Stored(r, line[:-1])
+                    # JSON that is no record (`{"x":1}`) is unreadable too, and so is a blank
+                    # line: the writer puts nothing between records, so it was added since
+                    r = _record(line) if line.strip() else None
+                    yield _unreadable(n, line) if r is None else Stored(r, line[:-1])
             except OSError as err:
                 raise StoreError(f"cannot read `{self.url}`: {err.strerror}") from err
 
@@ -598,7 +599,10 @@ def _unreadable(n: int, line: str = "") -> dict[str, Any]:
     """What verification sees of a line that is not a record: a record whose hash is wrong,
     in the class its text still names (a record cut short keeps its early keys), else `?`."""
     found = _CLASS.search(line)
-    return {"id": f"line {n}", "class": found.group(1) if found else "?", "hash": UNREADABLE}
+    unread = {"id": f"line {n}", "class": found.group(1) if found else "?", "hash": UNREADABLE}
+    if not line.strip():
+        unread["flaw"] = "it is a blank line: a log holds one record a line, nothing between"
+    return unread
 
 
 def _lines(linked: list[tuple[Chained, bytes]]) -> str:
