@@ -33,6 +33,11 @@ from tenet.diagnostics import PolicyError
 )
 @public_key_option("Refuse any version of the bundle not signed by this Ed25519 key (PEM).")
 @click.option(
+    "--allow-downgrade",
+    is_flag=True,
+    help="Let a reload go back to an older version of the bundle (refused by default).",
+)
+@click.option(
     "--token-file",
     type=click.Path(dir_okay=False),
     default=None,
@@ -115,6 +120,7 @@ def serve(
     bundle_path: str,
     addr: str,
     public_key: str | None,
+    allow_downgrade: bool,
     token_file: str | None,
     max_body: int,
     max_batch: int,
@@ -144,6 +150,7 @@ def serve(
         bundle=bundle_path,
         addr=addr,
         public_key=public_key,
+        allow_downgrade=allow_downgrade,
         token_file=token_file,
         max_body=max_body,
         max_batch=max_batch,

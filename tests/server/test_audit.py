@@ -798,3 +798,31 @@ def test_a_reload_while_the_log_cannot_be_written_is_recorded_once_it_can(tmp_pa
     ]
     result = audit_verify(url)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_a_reload_to_an_older_version_is_refused_and_recorded_unless_allowed(
+    tmp_path: Path, allow: bool
+) -> None:
+    root = make_bundle(tmp_path / "gates")
+    url = f"sqlite:///{tmp_path}/audit.db"
+    s = Server(
+        ["--bundle", str(root), "--decision-log", url, "--watch-interval", "0",
+         *(["--allow-downgrade"] if allow else [])],
+        tmp_path / "log",
+    )  # fmt: skip
+    try:
+        _to_version(root, "0.9.0")
+        s.proc.send_signal(signal.SIGHUP)
+        if allow:
+            poll(lambda: s.get("/v1/bundle")[2]["version"] == "0.9.0", what="the rollback")
+        else:
+            status = poll(lambda: s.get("/v1/bundle")[2]["last_reload_error"], what="a refusal")
+            assert "error[bundle-downgrade]" in status and "older than 1.0.0" in status
+            assert s.get("/v1/bundle")[2]["version"] == "1.0.0"
+            assert s.get("/health")[2]["status"] == "degraded"
+            poll(lambda: [r for r in records(url) if r["kind"] == "error"], what="its record")
+    finally:
+        assert s.stop() == 0
+    kinds = [r["kind"] for r in records(url)]
+    assert kinds == ["configuration_change", "configuration_change" if allow else "error"]

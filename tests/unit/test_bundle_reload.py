@@ -82,6 +82,62 @@ def test_with_a_public_key_an_unsigned_new_version_is_refused(tmp_path: Path) ->
     assert holder.current.version == "1.0.0"
 
 
+def _signed(root: Path, files: dict[str, str], private_pem: bytes) -> Path:
+    write_bundle(root, files)
+    (root / ".signature").unlink(missing_ok=True)
+    digest = tenet.load_bundle(root).digest
+    (root / ".signature").write_bytes(sign_digest(load_private_key(private_pem), digest).to_bytes())
+    return root
+
+
+def test_an_older_version_or_another_bundle_signed_by_the_same_key_is_refused(
+    tmp_path: Path,
+) -> None:
+    private_pem, public_pem = generate_keypair()
+    v1 = _signed(tmp_path / "v1", V1, private_pem)
+    other = {**V1, "tenet.yaml": "name: other-team\nversion: 9.0.0\n"}
+    other_root = _signed(tmp_path / "other", other, private_pem)
+    holder = BundleHolder(_signed(tmp_path / "v2", V2, private_pem), public_key=public_pem)
+    current = holder.current
+    label = f"gates 2.0.0 ({current.digest})"
+
+    result = holder.reload(v1)  # an old release, signed then, put back
+    assert not result.ok and holder.current is current
+    assert result.error == (
+        f"reloading `{v1}` failed; keeping {label}:\n"
+        f"error[bundle-downgrade]: `{v1}` is now gates 1.0.0, older than 2.0.0, the version "
+        "deciding: a reload does not go back to an older version, which could be an old signed "
+        f"release put back\n  --> {v1}\n  = help: to roll back on purpose, release the old "
+        "content as a new version, or start the server with `--allow-downgrade`"
+    )
+    result = holder.reload(other_root)
+    assert not result.ok and holder.current is current
+    assert (
+        result.error is not None
+        and (
+            f"error[bundle-substituted]: `{other_root}` is now bundle `other-team` 9.0.0, not "
+            "`gates`: a reload replaces a bundle with another version of itself, never with "
+            "another bundle"
+        )
+        in result.error
+    )
+    # the same version built again (a waiver added, say) is no downgrade
+    rebuilt = {**V2, "main.tenet": V2["main.tenet"] + "\n"}
+    assert holder.reload(_signed(tmp_path / "v2b", rebuilt, private_pem)).ok
+    # asked for, a rollback is taken; another bundle never is
+    holder.allow_downgrade = True
+    assert holder.reload(v1).ok and holder.current.version == "1.0.0"
+    assert not holder.reload(other_root).ok
+
+
+def test_a_folder_without_a_name_may_be_swapped_for_another_folder(tmp_path: Path) -> None:
+    # named after its folder: a link moved to the next release's folder renames it
+    unnamed = {"main.tenet": V1["main.tenet"]}
+    holder = BundleHolder(write_bundle(tmp_path / "release-1", unnamed))
+    assert holder.reload(write_bundle(tmp_path / "release-2", unnamed)).ok
+    assert holder.current.name == "release-2"
+
+
 def test_the_first_load_raises() -> None:
     with pytest.raises(tenet.PolicyError):
         BundleHolder("/nonexistent/bundle")
@@ -133,7 +189,7 @@ def test_a_decision_in_flight_finishes_on_the_old_bundle(
 def test_concurrent_reloads_and_decisions_always_see_a_whole_bundle(tmp_path: Path) -> None:
     one = write_bundle(tmp_path / "one", V1)
     two = write_bundle(tmp_path / "two", V2)
-    holder = BundleHolder(one)
+    holder = BundleHolder(one, allow_downgrade=True)  # back and forth
     expected = {"1.0.0": "allow", "2.0.0": "deny"}
     errors: list[str] = []
     start = threading.Barrier(5)

@@ -14,6 +14,7 @@ from typing import Any
 from tenet.bundle import Bundle, ReadLimits, load_tree, open_tree
 from tenet.bundle.signing import PublicKeyLike
 from tenet.diagnostics import Diagnostic, PolicyError
+from tenet.runtime.builtins.versions import compare, parse_version
 from tenet.runtime.evaluate import Limits
 
 __all__ = [
@@ -88,6 +89,11 @@ class BundleHolder:
     on the bundle it started with. Reloads are serialized; a failed one keeps the old bundle
     and records why in ``last_error``. With ``public_key`` every version must be signed by it.
 
+    A reload replaces the bundle with a version of itself: one whose manifest names another
+    bundle is refused, and so is an older version unless ``allow_downgrade``. A signature
+    says who made a version, not that it is the latest: without this, an old signed release
+    written over the path (or another bundle signed by the same key) would be served.
+
     Each load resolves the path's links once and reads every file from the folder (or
     archive) they led to, so swapping a link during the load cannot mix two versions; a load
     whose folder changed while it was read (the fingerprint before and after differ) is read
@@ -101,8 +107,10 @@ class BundleHolder:
         limits: Limits | None = None,
         public_key: PublicKeyLike | None = None,
         read_limits: ReadLimits | None = None,
+        allow_downgrade: bool = False,
     ) -> None:
         self.path = Path(path)
+        self.allow_downgrade = allow_downgrade
         self._limits = limits
         self._public_key = public_key
         self._read_limits = read_limits
@@ -160,6 +168,9 @@ class BundleHolder:
                 return self._failed(target, str(err))
             except (OSError, ValueError, RecursionError) as err:
                 return self._failed(target, f"{type(err).__name__}: {err}")
+            refused = _replacing(self._current, bundle, target, self.allow_downgrade)
+            if refused is not None:
+                return self._failed(target, str(PolicyError([refused])))
             if before_swap is not None:
                 before_swap(self._current, bundle)
             self._current = bundle
@@ -182,6 +193,33 @@ def _unsettled(path: Path) -> Diagnostic:
         "over it or swap a link to it",
         file=str(path),
     )
+
+
+def _replacing(current: Bundle, new: Bundle, path: Path, downgrade: bool) -> Diagnostic | None:
+    """Why `new` may not replace `current` on a reload; None when it may."""
+    named = "name" in current.manifest.spans and "name" in new.manifest.spans
+    if named and new.name != current.name:  # a folder without a name is named by its path
+        return Diagnostic(
+            "bundle-substituted",
+            f"`{path}` is now bundle `{new.name}` {new.version}, not `{current.name}`: a reload "
+            "replaces a bundle with another version of itself, never with another bundle",
+            None,
+            "to serve another bundle, start a server on it",
+            file=str(path),
+        )
+    was, now = parse_version(current.version), parse_version(new.version)
+    if not downgrade and was is not None and now is not None and compare(now, was) < 0:
+        return Diagnostic(
+            "bundle-downgrade",
+            f"`{path}` is now {new.name} {new.version}, older than {current.version}, the "
+            "version deciding: a reload does not go back to an older version, which could "
+            "be an old signed release put back",
+            None,
+            "to roll back on purpose, release the old content as a new version, or start the "
+            "server with `--allow-downgrade`",
+            file=str(path),
+        )
+    return None
 
 
 def _label(bundle: Bundle) -> str:

@@ -82,9 +82,11 @@ class BundleWatcher:
         public_key: PublicKeyLike | None = None,
         read_limits: ReadLimits | None = None,
         interval: float = 1.0,
+        allow_downgrade: bool = False,
     ) -> BundleWatcher:
         """Load the bundle (raising PolicyError when it does not load) and watch it."""
-        return cls(BundleHolder(path, limits, public_key, read_limits), interval)
+        holder = BundleHolder(path, limits, public_key, read_limits, allow_downgrade)
+        return cls(holder, interval)
 
     @property
     def bundle(self) -> Bundle:

@@ -93,6 +93,7 @@ class ServeOptions:
     audit_queue: int = 10_000
     audit_batch: int = 256
     actor: str | None = None  # who activates bundles, for the log (default: the user)
+    allow_downgrade: bool = False  # whether a reload may go back to an older version
 
 
 def parse_addr(addr: str) -> tuple[str, int]:
@@ -254,7 +255,10 @@ def serve(options: ServeOptions, announce: Callable[[str], None] | None = None) 
     host, port = parse_addr(options.addr)
     tokens = Tokens.load(options.token_file) if options.token_file else None
     watcher = BundleWatcher.open(
-        options.bundle, public_key=options.public_key, interval=options.watch_interval
+        options.bundle,
+        public_key=options.public_key,
+        interval=options.watch_interval,
+        allow_downgrade=options.allow_downgrade,
     )
     log = AuditLog.open(options.decision_log) if options.decision_log else None
     try:
