@@ -535,7 +535,7 @@ def test_number_literals_out_of_range_are_load_errors_named_by_their_spelling() 
     longer = "1" + "0" * 5000
     text = (
         f"package p\na = {big}\nb = {longer}\nc = {longer}ms\nd = 1e400\n"
-        f"e = {'9' * 1233}\nf = 1{'_000' * 300}\n"
+        f"e = {'9' * 1233}\nf = 1{'_000' * 300}\ng = 1{'0' * 500}%\nh = 1e300TiB\n"
     )
     module, diags = parse(Source("p.tenet", text))
     assert module is not None and not diags
@@ -546,6 +546,9 @@ def test_number_literals_out_of_range_are_load_errors_named_by_their_spelling() 
         ("number", 3, 5, "the integer `10000000000000000000…` (5001 digits) is over 4096 bits"),
         ("number", 4, 5, "the integer `10000000000000000000…` (5001 digits) is over 4096 bits"),
         ("number", 5, 5, "the number `1e400` is beyond the double range"),
+        # within 4096 bits, but its unit takes it past the double range
+        ("number", 8, 5, "the number `10000000000000000000…` is beyond the double range"),
+        ("number", 9, 5, "the number `1e300TiB` is beyond the double range"),
     ]
     assert errors[0].help == (
         "integers are exact up to 4096 bits (1233 digits); write a smaller number"

@@ -3,16 +3,19 @@ reserved words. Nodes compare without their spans, so trees are compared whole."
 
 from __future__ import annotations
 
+import decimal
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from lark import Token
 from lark.exceptions import VisitError
 
 from tenet.diagnostics import Diagnostic
 from tenet.source import Source
 from tenet.syntax import ast
-from tenet.syntax.parser import _unreadable, parse, parse_expression
+from tenet.syntax.parser import UNITS, _unreadable, parse, parse_expression, unit_value
 
 
 def module(text: str) -> ast.Module:
@@ -354,6 +357,35 @@ def test_literal_values(text: str, value: object) -> None:
     assert isinstance(got, ast.Literal)
     assert got.value == value
     assert type(got.value) is type(value) or {type(got.value), type(value)} == {int, float}
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [("0.7%", "0.007"), ("1.1%", "0.011"), ("0.57m", "34.2"), ("0.000001ms", "0.000000001")],
+)
+def test_a_unit_literal_is_the_number_its_decimal_text_means(text: str, plain: str) -> None:
+    # rounding the digits to a double and then scaling rounds twice: 0.7% gave 0.006999…
+    assert expr(text) == expr(plain)
+
+
+_DECIMAL_TEXT = st.builds(
+    lambda whole, frac, exp: f"{whole}{'.' + frac if frac else ''}{f'e{exp}' if exp else ''}",
+    st.from_regex(r"[0-9]{1,20}", fullmatch=True),
+    st.from_regex(r"[0-9]{0,20}", fullmatch=True),
+    st.one_of(st.none(), st.integers(-30, 30)),
+)
+
+
+@given(_DECIMAL_TEXT, st.sampled_from(sorted(UNITS)))
+def test_a_unit_literal_rounds_once_from_its_decimal_text(number: str, unit: str) -> None:
+    mult, div = UNITS[unit]
+    got = unit_value(number + unit)
+    if "." not in number and "e" not in number and div == 1:
+        assert type(got) is int  # integers are exact at any size
+        assert got == int(number) * mult
+        return
+    with decimal.localcontext(prec=200):  # exact for these texts: one rounding, in float()
+        assert got == float(decimal.Decimal(number) * mult / div)
 
 
 def test_percent_directly_after_a_number_is_a_literal_not_modulo() -> None:

@@ -472,3 +472,17 @@ def test_a_big_integer_and_a_decimal_are_ordered_as_sort_orders_them(tmp_path: P
     for q in ("main.lt", "main.gt", "main.m", "main.s"):
         assert decide(b, q, {})["result"] is True, q
     assert decide(b, "main.sum_", {})["errors"][0]["code"] == "overflow"  # arithmetic still
+
+
+def test_a_value_exactly_at_a_decimal_unit_limit_is_not_over_it(tmp_path: Path) -> None:
+    b = bundle(
+        tmp_path,
+        """package main
+forbid disparity_over_limit { input.disparity > 0.7% } message "over"
+require latency_ok { input.latency <= 0.57m } message "slow"
+lim_pct = 0.7%
+""",
+    )
+    doc = decide(b, "main", {"disparity": 0.007, "latency": 34.2})
+    assert [c["status"] for c in doc["checks"]] == ["passed", "passed"]
+    assert decide(b, "main.lim_pct", {})["result"] == 0.007

@@ -189,15 +189,17 @@ class _Resolver(Walker[Locals]):
     def literal(self, e: ast.Literal, scope: Locals) -> None:
         value = e.value
         infinite = type(value) is float and not math.isfinite(value)
+        digits = sum(c.isdigit() for c in e.raw)
+        # a whole spelling is infinite when it has too many digits to read, or when its unit
+        # scales it past the double range (`1000…000%`)
         if (type(value) is int and value.bit_length() > MAX_INT_BITS) or (
-            infinite and _whole_spelling(e.raw)
+            infinite and _whole_spelling(e.raw) and digits > _MAX_INT_DIGITS
         ):
-            digits = sum(c.isdigit() for c in e.raw)
             self._error(
                 "number",
                 f"the integer `{_shortened(e.raw)}` ({digits} digits) is over {MAX_INT_BITS} bits",
                 e.span,
-                f"integers are exact up to {MAX_INT_BITS} bits (1233 digits); "
+                f"integers are exact up to {MAX_INT_BITS} bits ({_MAX_INT_DIGITS} digits); "
                 "write a smaller number",
             )
         elif infinite:
@@ -407,6 +409,9 @@ OPA_EQUIVALENTS: dict[str, str] = {
     "time.parse_rfc3339_ns": "`time(timestamp)`, in seconds rather than nanoseconds",
     "trim_space": "`trim(string)`",
 }
+
+
+_MAX_INT_DIGITS = 1233  # the digits of 2**MAX_INT_BITS
 
 
 def _whole_spelling(raw: str) -> bool:

@@ -9,6 +9,8 @@ import math
 import re
 import threading
 from collections.abc import Iterator
+from decimal import Decimal
+from fractions import Fraction
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -280,16 +282,36 @@ def _number(text: str) -> int | float:
     return int(digits)
 
 
+# Beyond these decimal exponents a unit literal is infinite or zero as a double whatever its
+# unit; exact arithmetic there would build integers of millions of digits.
+_MAX_EXPONENT = 400
+
+
 def unit_value(text: str) -> int | float:
-    """The base-unit value of a unit literal such as `250ms` or `2GiB`."""
+    """The base-unit value of a unit literal such as `250ms` or `2GiB`.
+
+    The value is computed exactly from the decimal text and rounded once to the nearest
+    double, so `0.7%` is the same number as `0.007` and `0.57m` the same as `34.2`:
+    converting the digits to a double first and then scaling rounds twice.
+    """
     i = len(text)
     while i > 0 and not text[i - 1].isdigit():
         i -= 1
     number = _number(text[:i])
     mult, div = UNITS[text[i:]]
-    if div != 1:
-        return number / div
-    return number * mult
+    if isinstance(number, int) and div == 1:
+        return number * mult
+    if number == math.inf:  # more digits than an integer may have
+        return number
+    exact = Decimal(text[:i].replace("_", ""))
+    if exact.adjusted() > _MAX_EXPONENT:
+        return math.inf  # `check_names` reports it by its spelling
+    if exact.is_zero() or exact.adjusted() < -_MAX_EXPONENT:
+        return 0.0
+    try:
+        return float(Fraction(exact) * Fraction(mult, div))
+    except OverflowError:
+        return math.inf
 
 
 @v_args(meta=True)
