@@ -185,6 +185,9 @@ class _Resolver(Walker[Locals]):
                 else "use a new name",
             )
 
+    def binding_names(self, names: tuple[str, ...], at: tuple[Span, ...]) -> None:
+        self.diags.extend(root_names(names, at, "variable"))
+
     # -- expressions
     def literal(self, e: ast.Literal, scope: Locals) -> None:
         value = e.value
@@ -353,6 +356,25 @@ def _bound_names(stmts: tuple[ast.Statement, ...]) -> set[str]:
     return out
 
 
+_ROOT_MEANING = {"input": "the request being decided", "data": "the bundle's data"}
+
+
+def root_names(names: tuple[str, ...], at: tuple[Span, ...], what: str) -> list[Diagnostic]:
+    """A local or parameter named `input` or `data` would hide that root for the rest of its
+    body, and conditions written against the request would silently read the local instead:
+    refused, as OPA refuses it, and as an import alias of those names is."""
+    return [
+        Diagnostic(
+            "root-name",
+            f"{what} `{name}` hides the `{name}` root",
+            span,
+            f"choose another name, such as `{name}_`: `{name}` always means {_ROOT_MEANING[name]}",
+        )
+        for name, span in zip(names, at or (None,) * len(names), strict=True)
+        if name in _ROOT_MEANING
+    ]
+
+
 def check_names(an: Analysis) -> list[Diagnostic]:
     diags: list[Diagnostic] = []
     for module in an.modules:
@@ -363,6 +385,7 @@ def check_names(an: Analysis) -> list[Diagnostic]:
                 case ast.Rule():
                     r = _Resolver(an, scope, ".".join((*pkg.path, d.name)))
                     local = Locals()
+                    diags.extend(root_names(d.params, d.params_at, "parameter"))
                     for p in d.params:
                         local.names[p] = d.span
                     if d.body is not None:

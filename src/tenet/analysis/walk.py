@@ -57,6 +57,10 @@ class Walker(Generic[S]):
         `for`)."""
         raise NotImplementedError
 
+    def binding_names(self, names: tuple[str, ...], at: tuple[Span, ...]) -> None:
+        """The names a `:=`, `some`, `every` or `for` binds, as written (`at` is each name's span,
+        empty for a node made without them), before `bind`."""
+
     def reference(
         self, root: ast.Var, steps: list[ast.Field | ast.Index], whole: ast.Expr, scope: S
     ) -> None:
@@ -89,12 +93,15 @@ class Walker(Generic[S]):
                 self.condition(expr, scope)
             case ast.Assign(name=name, expr=expr):
                 self.expr(expr, scope)
+                self.binding_names((name,), stmt.names_at)
                 self.bind((name,), stmt.span, scope, expr, each=False)
             case ast.SomeIn(names=names, collection=coll):
                 self.expr(coll, scope)
+                self.binding_names(names, stmt.names_at)
                 self.bind(names, stmt.span, scope, coll, each=True)
             case ast.EveryIn(names=names, collection=coll, body=inner):
                 self.expr(coll, scope)
+                self.binding_names(names, stmt.names_at)
                 child = self.open_scope(scope)
                 self.bind(names, stmt.span, child, coll, each=True)
                 self.body(inner, child)
@@ -163,6 +170,7 @@ class Walker(Generic[S]):
             match clause:
                 case ast.CompFor(names=names, collection=coll):
                     self.expr(coll, child)
+                    self.binding_names(names, clause.names_at)
                     self.bind(names, clause.span, child, coll, each=True)
                 case ast.CompIf(condition=cond):
                     self.expr(cond, child)

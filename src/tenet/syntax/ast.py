@@ -132,6 +132,8 @@ class CompFor:
     names: tuple[str, ...]  # one name, or key/index and value
     collection: Expr
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    # where each name is written, for diagnostics about the name itself
+    names_at: tuple[Span, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +196,8 @@ class Assign:
     name: str
     expr: Expr
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    # where each name is written, for diagnostics about the name itself
+    names_at: tuple[Span, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +205,8 @@ class SomeIn:
     names: tuple[str, ...]
     collection: Expr
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    # where each name is written, for diagnostics about the name itself
+    names_at: tuple[Span, ...] = field(default=(), compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +215,8 @@ class EveryIn:
     collection: Expr
     body: Body
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    # where each name is written, for diagnostics about the name itself
+    names_at: tuple[Span, ...] = field(default=(), compare=False, repr=False)
 
 
 Statement = Condition | Assign | SomeIn | EveryIn
@@ -240,6 +248,7 @@ class Rule:
     body: Body | None
     annotations: tuple[Annotation, ...] = ()
     span: Span = field(default=NO_SPAN, compare=False, repr=False)
+    params_at: tuple[Span, ...] = field(default=(), compare=False, repr=False)  # each param
 
     @property
     def is_function(self) -> bool:

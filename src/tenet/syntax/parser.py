@@ -377,14 +377,31 @@ class _Builder(Transformer_NonRecursive):  # chains may be deeper than Python re
 
     def bool_function(self, meta: Any, children: list[Any]) -> ast.Rule:
         name, params, body = children
-        return ast.Rule("bool_function", str(name), params, None, body, (), self._span(meta))
+        return self._function("bool_function", name, params, None, body, meta)
 
     def value_function(self, meta: Any, children: list[Any]) -> ast.Rule:
         name, params, value, body = children
-        return ast.Rule("value_function", str(name), params, value, body, (), self._span(meta))
+        return self._function("value_function", name, params, value, body, meta)
 
-    def params(self, meta: Any, children: list[Any]) -> tuple[str, ...]:
-        return tuple(str(t) for t in children if t is not None)
+    def _function(
+        self,
+        kind: str,
+        name: Token,
+        params: list[Token],
+        value: ast.Expr | None,
+        body: ast.Body | None,
+        meta: Any,
+    ) -> ast.Rule:
+        names, at = self._names(params)
+        return ast.Rule(kind, str(name), names, value, body, (), self._span(meta), at)
+
+    def params(self, meta: Any, children: list[Any]) -> list[Token]:
+        return children
+
+    def _names(self, tokens: list[Any]) -> tuple[tuple[str, ...], tuple[Span, ...]]:
+        """The names a binding writes (`some k, v in`, a function's parameters) and their spans."""
+        names = [t for t in tokens if t is not None]
+        return tuple(str(t) for t in names), tuple(self._tok_span(t) for t in names)
 
     def check(self, meta: Any, children: list[Any]) -> ast.Check:
         kind, name, severity, when, body, message = children
@@ -409,15 +426,16 @@ class _Builder(Transformer_NonRecursive):  # chains may be deeper than Python re
         return ast.Condition(children[0], self._span(meta))
 
     def assign(self, meta: Any, children: list[Any]) -> ast.Assign:
-        return ast.Assign(str(children[0]), children[1], self._span(meta))
+        name = children[0]
+        return ast.Assign(str(name), children[1], self._span(meta), (self._tok_span(name),))
 
     def some_in(self, meta: Any, children: list[Any]) -> ast.SomeIn:
-        names = tuple(str(t) for t in children[:-1] if t is not None)
-        return ast.SomeIn(names, children[-1], self._span(meta))
+        names, at = self._names(children[:-1])
+        return ast.SomeIn(names, children[-1], self._span(meta), at)
 
     def every_in(self, meta: Any, children: list[Any]) -> ast.EveryIn:
-        names = tuple(str(t) for t in children[:-2] if t is not None)
-        return ast.EveryIn(names, children[-2], children[-1], self._span(meta))
+        names, at = self._names(children[:-2])
+        return ast.EveryIn(names, children[-2], children[-1], self._span(meta), at)
 
     # -- expressions
     def or_op(self, meta: Any, children: list[Any]) -> ast.BoolOp:
@@ -502,8 +520,8 @@ class _Builder(Transformer_NonRecursive):  # chains may be deeper than Python re
         return ast.ObjectComp(children[0], children[1], tuple(children[2:]), self._span(meta))
 
     def comp_for(self, meta: Any, children: list[Any]) -> ast.CompFor:
-        names = tuple(str(t) for t in children[:-1] if t is not None)
-        return ast.CompFor(names, children[-1], self._span(meta))
+        names, at = self._names(children[:-1])
+        return ast.CompFor(names, children[-1], self._span(meta), at)
 
     def comp_if(self, meta: Any, children: list[Any]) -> ast.CompIf:
         return ast.CompIf(children[0], self._span(meta))
