@@ -301,6 +301,59 @@ def test_a_step_limit_error_names_where_it_stopped(tmp_path: Path) -> None:
     assert doc["errors"][0]["location"] == "main.tenet:3:5"
 
 
+_STEPS_POLICY = """package main
+
+default allow = false
+
+dep = count([x for x in input.ys if x > 0])
+
+allow if {
+    dep > 0
+    some x in input.xs
+    x == 5
+}
+"""
+
+
+@pytest.mark.parametrize("max_steps", [44, 46])
+def test_a_step_limit_error_is_explained_where_the_decision_stopped(
+    tmp_path: Path, max_steps: int
+) -> None:
+    # the explanation's re-run reused the rules the first pass settled, and so had their
+    # steps to spare: it got past the limit and said the definition held
+    root = write_bundle(tmp_path / "b", {"main.tenet": _STEPS_POLICY})
+    b = tenet.load_bundle(root, limits=tenet.Limits(max_steps=max_steps))
+    doc = decide(b, "main.allow", {"ys": list(range(1, 41)), "xs": list(range(1, 41))})
+    message = f"evaluation took more than {max_steps} steps and was stopped"
+    assert doc["errors"] == [
+        {"code": "step_limit", "message": message, "location": "main.tenet:9:5"}
+    ]
+    (d,) = doc["explanation"]["definitions"]
+    assert d["held"] is False
+    assert [(e["condition"], e["holds"], e.get("error")) for e in d["evidence"]] == [
+        ("dep > 0", True, None),
+        ("some x in input.xs", None, message),
+    ]
+
+
+@pytest.mark.parametrize(
+    "options", [None, tenet.CompileOptions(indexing=False, folding=False, fast_paths=False)]
+)
+def test_no_step_limit_error_is_explained_as_a_definition_that_held(
+    tmp_path: Path, options: tenet.CompileOptions | None
+) -> None:
+    root = write_bundle(tmp_path / "b", {"main.tenet": _STEPS_POLICY})
+    for max_steps in range(1, 60):
+        b = tenet.load_bundle(root, limits=tenet.Limits(max_steps=max_steps), options=options)
+        doc = decide(b, "main.allow", {"ys": list(range(1, 41)), "xs": list(range(1, 41))})
+        (d,) = doc["explanation"]["definitions"]
+        if doc["outcome"] == "error":
+            assert not d["held"], max_steps
+            assert d["evidence"][-1]["error"] == doc["errors"][0]["message"], max_steps
+        else:
+            assert d["held"], max_steps
+
+
 def test_annotations_must_stand_directly_above(tmp_path: Path) -> None:
     with pytest.raises(tenet.PolicyError, match="directly above") as info:
         bundle(tmp_path, "package main\n#@ title: far\n\n# note\nrequire c { false }\n")

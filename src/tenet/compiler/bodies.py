@@ -295,14 +295,22 @@ def _traced_some(
             if c is UNDEF:
                 rec.holds = None
                 return _settle(ctx, fr, rec, False, nxt, k)
-            items = list(_bindings(c, len(bound), stmt))
+            try:
+                items = list(_bindings(c, len(bound), stmt))
+            except EvalError as err:
+                ctx.tracer.errored(rec, err.message)
+                raise
             if not items:
                 rec.holds = False
                 return _settle(ctx, fr, rec, False, nxt, k)
             # where the collection is in the input, if it is: its members bound are there too
             origin = ctx.tracer.origin(c)
             for at, item in enumerate(items):
-                _step(ctx, stmt.span)
+                try:
+                    _step(ctx, stmt.span)
+                except EvalError as err:  # the steps ran out here: the explanation ends here
+                    ctx.tracer.errored(rec, err.message)
+                    raise
                 values = (item,) if len(bound) == 1 else item
                 if origin is not None:
                     # an array's element (an object's key is text), or index or key and value

@@ -170,10 +170,17 @@ def evaluate(
 
         def explain(full: bool) -> RuleTrace | None:
             tctx = Ctx(input, now, program.schemas, limits)
-            # evaluation is deterministic: the rules the first pass settled need no second
-            # run; only the queried rule's own definitions are re-run, with tracing
-            tctx.cache = dict(ctx.cache)
-            tctx.cache.pop(rule, None)
+            if out.errors:
+                # replay the first pass from its start, under the same step budget (the step
+                # the query itself took included): reusing the rules it settled would leave
+                # the re-run the steps they cost, so it could get past a `step_limit` and
+                # explain as holding a definition the decision never finished
+                tctx.steps = 1
+            else:
+                # evaluation is deterministic: the rules the first pass settled need no second
+                # run; only the queried rule's own definitions are re-run, with tracing
+                tctx.cache = dict(ctx.cache)
+                tctx.cache.pop(rule, None)
             try:
                 return rule.explain(tctx, full)
             except Exception:
