@@ -92,6 +92,42 @@ def test_a_bad_format_spec_makes_the_check_an_error(tmp_path: Path) -> None:
     assert doc["errors"][0]["check"] == "main.ok"
 
 
+def test_a_message_that_fails_keeps_the_evidence_of_the_violation(tmp_path: Path) -> None:
+    # the body was evaluated and failed: why is still worth showing, though the message is not
+    b = bundle(
+        tmp_path,
+        """package main
+require floor {
+    input.accuracy >= 0.9
+} message "accuracy {input.accuracy} for model {input.model:.2f}"
+forbid pair {
+    some x in input.xs
+    x > 1
+} message "{x} / {1 / input.zero}"
+""",
+    )
+    doc = decide(b, "main", {"accuracy": 0.5, "model": "churn", "xs": [1, 2], "zero": 0})
+    floor, pair = doc["checks"]
+    assert floor["status"] == pair["status"] == "error"
+    assert floor["evidence"] == [
+        {
+            "condition": "input.accuracy >= 0.9",
+            "location": "main.tenet:3:5",
+            "holds": False,
+            "values": {"input.accuracy": 0.5},
+            "input_paths": ["/accuracy"],
+        }
+    ]
+    assert [(e["condition"], e["holds"], e["values"]) for e in pair["evidence"]] == [
+        ("some x in input.xs", True, {"input.xs": [1, 2], "x": 2}),
+        ("x > 1", True, {"x": 2}),
+    ]
+    assert [(e["code"], e["check"]) for e in doc["errors"]] == [
+        ("template", "main.floor"),
+        ("division_by_zero", "main.pair"),
+    ]
+
+
 def test_a_whole_number_from_arithmetic_takes_an_integer_format(tmp_path: Path) -> None:
     # `6 / 3` is 2 (`1 == 1.0`), and prints as 2: `:d` and `:x` take it as an integer does
     policy = (

@@ -163,8 +163,22 @@ class CompiledCheck:
     def _require(self, ctx: Any, tracer: Tracer, frame: list[Any], full: bool) -> CheckResult:
         if self.body(ctx, frame, _first(tracer)):
             return CheckResult("passed", evidence=tracer.successes[0][0] if full else [])
-        message = self.render(ctx, tracer.best_frame or frame)
-        return CheckResult("violated", message, tracer.best or [])
+        return self._violation(ctx, tracer.best_frame or frame, tracer.best or [])
+
+    def _violation(
+        self,
+        ctx: Any,
+        frame: list[Any],
+        evidence: list[Record],
+        bindings: dict[str, Any] | None = None,
+    ) -> CheckResult:
+        """A violation with its message; when the message cannot be rendered, an error that
+        keeps the evidence of why the check was violated."""
+        try:
+            message = self.render(ctx, frame)
+        except EvalError as err:
+            return CheckResult("error", evidence=evidence, error=_located(err, self.span))
+        return CheckResult("violated", message, evidence, bindings)
 
     def _forbid(self, ctx: Any, tracer: Tracer, frame: list[Any], full: bool) -> list[CheckResult]:
         self.body(ctx, frame, _every(tracer))
@@ -178,7 +192,10 @@ class CompiledCheck:
                 continue
             seen.add(key)
             bindings = {n: snapshot[s] for n, s in self.names if snapshot[s] is not UNDEF}
-            out.append(CheckResult("violated", self.render(ctx, snapshot), path, bindings))
+            result = self._violation(ctx, snapshot, path, bindings)
+            if result.status == "error":
+                return [result]  # the check is an error, whatever its other bindings
+            out.append(result)
         return out
 
 
