@@ -178,6 +178,43 @@ xs = [x for x in input.xs if true]
     ]
 
 
+def test_a_constant_condition_that_always_raises_is_named_for_its_error() -> None:
+    # it has no value at all, so "the same value for every input" was a wrong claim
+    text = """\
+package p
+
+a if { count(5) > 0 }
+require c { "a" + 1 == 2 } message "m"
+b if { 1 / 0 > 1 }
+"""
+    found = [(c, line, m, h) for c, line, m, h in lint_one(text)]
+    assert found == [
+        (
+            "constant-condition",
+            3,
+            "condition `count(5) > 0` raises an error on every input: `count` expects a "
+            "string, an array, a set or an object, got number",
+            "a decision that reaches it is an `error` (type_error); fix the expression, or "
+            "make it read the input or data it was meant to test",
+        ),
+        (
+            "constant-condition",
+            4,
+            'condition `"a" + 1 == 2` raises an error on every input: `+` cannot take string '
+            "and number",
+            "a decision that reaches it is an `error` (type_error); fix the expression, or "
+            "make it read the input or data it was meant to test",
+        ),
+        (
+            "constant-condition",
+            5,
+            "condition `1 / 0 > 1` raises an error on every input: division by zero",
+            "a decision that reaches it is an `error` (division_by_zero); fix the expression, "
+            "or make it read the input or data it was meant to test",
+        ),
+    ]
+
+
 def test_a_local_named_like_a_constant_rule_is_not_constant() -> None:
     # from its binding on, the name is the local's: `limit > 1` tests the input
     text = """\

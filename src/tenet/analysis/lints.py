@@ -23,7 +23,7 @@ from tenet.analysis.symbols import (
 from tenet.analysis.walk import Walker, chain_of
 from tenet.diagnostics import Diagnostic
 from tenet.runtime.builtins import BUILTINS
-from tenet.runtime.values import UNDEF
+from tenet.runtime.values import UNDEF, EvalError
 from tenet.source import Span
 from tenet.syntax import ast
 from tenet.syntax.template import Hole
@@ -589,6 +589,18 @@ class _Module(Walker[_Scope]):
         if not self._is_constant(e, local):
             return
         value = self._fold(e)
+        if isinstance(value, EvalError):
+            # it has no value to call constant: every decision that reaches it is an error
+            self.diags.append(
+                _warn(
+                    "constant-condition",
+                    f"{what} `{_text(e)}` raises an error on every input: {value.message}",
+                    e.span,
+                    f"a decision that reaches it is an `error` ({value.code}); fix the "
+                    "expression, or make it read the input or data it was meant to test",
+                )
+            )
+            return
         if value is UNDEF:
             verdict = "it never holds"
         elif value is None:
@@ -606,18 +618,28 @@ class _Module(Walker[_Scope]):
 
     def _fold(self, e: ast.Expr) -> Any:
         """True or False when the condition folds to a value that holds or not, UNDEF when it
-        is undefined, None when it cannot be folded here."""
+        is undefined, the EvalError it raises when it raises one, None when it cannot be
+        worked out here."""
         from tenet.compiler.expressions import NOCONST, ExprCompiler, Slots
+        from tenet.runtime.evaluate import Ctx, Limits
 
         try:
             code = ExprCompiler(self.scope, {}, None).compile(e, Slots())
         except Exception:  # a rule reference: no compiled rules here
             return None
-        if code.const is NOCONST:
-            return None
-        if code.const is UNDEF:
+        value = code.const
+        if value is NOCONST:
+            # folding leaves what raises for evaluation to raise; it reads nothing of the
+            # decision, so one evaluation here says what every decision would meet
+            try:
+                value = code.fn(Ctx(None, 0, {}, Limits(max_steps=10_000)), [])
+            except EvalError as err:
+                return None if err.code == "step_limit" else err
+            except Exception:  # not worked out here: claim nothing
+                return None
+        if value is UNDEF:
             return UNDEF
-        return code.const is not False
+        return value is not False
 
     def _is_constant(self, e: ast.Expr, local: _Scope | None = None) -> bool:
         """Whether `e` has one value for every input; a name bound in the body (`local`) is
