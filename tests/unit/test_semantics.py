@@ -575,3 +575,55 @@ lim_pct = 0.7%
     doc = decide(b, "main", {"disparity": 0.007, "latency": 34.2})
     assert [c["status"] for c in doc["checks"]] == ["passed", "passed"]
     assert decide(b, "main.lim_pct", {})["result"] == 0.007
+
+
+_LONG = {"s": "a" * 30_000, "t": "b" * 30_000, "r": list(range(10))}
+
+
+@pytest.mark.parametrize(
+    ("expr", "limit", "built"),
+    [
+        # the default limit: a 60 KB input made `replace` build 900 million characters (930 MB)
+        ('replace(input.s, "a", input.t)', None, "`replace` would build a string of 900000000"),
+        ('join("-", [input.t for a in input.r])', 300_000, "`join` would build a string of 300009"),
+        ("input.t + input.t", 50_000, "`+` would build a string of 60000"),
+        ("input.r + input.r", 19, "`+` would build an array of 20"),
+    ],
+)
+def test_a_value_too_large_to_build_is_an_error_before_it_is_built(
+    tmp_path: Path, expr: str, limit: int | None, built: str
+) -> None:
+    root = write_bundle(
+        tmp_path / "b",
+        {"main.tenet": f'package main\nrequire ok {{ count({expr}) < 9 }} message "m"\n'},
+    )
+    limits = tenet.Limits() if limit is None else tenet.Limits(max_built_size=limit)
+    doc = decide(tenet.load_bundle(root, limits=limits), "main", _LONG)
+    unit = "elements" if "array" in built else "characters"
+    assert doc["errors"] == [
+        {
+            "code": "size_limit",
+            "message": f"{built} {unit}, over the limit of {limits.max_built_size} "
+            "(`max_built_size`)",
+            "location": "main.tenet:2:20",
+            "check": "main.ok",
+        }
+    ]
+    assert doc["checks"][0]["status"] == "error"
+
+
+def test_values_within_the_built_size_limit_are_built(tmp_path: Path) -> None:
+    text = 'package main\nx = replace(input.s, "a", "bc")\ny = input.r + [1]\n'
+    root = write_bundle(tmp_path / "b", {"main.tenet": text})
+    limited = tenet.load_bundle(root, limits=tenet.Limits(max_built_size=6))
+    assert decide(limited, "main.x", {"s": "aaa"})["result"] == "bcbcbc"
+    assert decide(limited, "main.y", {"r": [0] * 5})["result"] == [0] * 5 + [1]
+    assert decide(limited, "main.y", {"r": [0] * 6})["errors"][0]["code"] == "size_limit"
+
+
+def test_a_package_document_keeps_to_the_built_size_limit(tmp_path: Path) -> None:
+    root = write_bundle(tmp_path / "b", {"main.tenet": "package main\ny = input.r + [1]\n"})
+    b = tenet.load_bundle(root, limits=tenet.Limits(max_built_size=6))
+    assert b.evaluate_document("main", {"r": [0] * 5}).to_dict()["result"] == {"y": [0] * 5 + [1]}
+    errors = b.evaluate_document("main", {"r": [0] * 6}).to_dict()["errors"]
+    assert [e["code"] for e in errors] == ["size_limit"]

@@ -634,7 +634,8 @@ class _Module(Walker[_Scope]):
             try:
                 value = code.fn(Ctx(None, 0, {}, Limits(max_steps=10_000)), [])
             except EvalError as err:
-                return None if err.code == "step_limit" else err
+                # a limit of the evaluation here, not of the bundle's decisions: claim nothing
+                return None if err.code in ("step_limit", "size_limit") else err
             except Exception:  # not worked out here: claim nothing
                 return None
         if value is UNDEF:

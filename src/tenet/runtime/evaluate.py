@@ -13,7 +13,14 @@ from tenet.compiler.program import Program, Query
 from tenet.compiler.rules import RuleTrace
 from tenet.runtime.clock import parse_rfc3339
 from tenet.runtime.trace import Tracer
-from tenet.runtime.values import DOUBLE_MAX, UNDEF, EvalError, equal
+from tenet.runtime.values import (
+    DEFAULT_MAX_BUILT_SIZE,
+    DOUBLE_MAX,
+    UNDEF,
+    EvalError,
+    built_size_limit,
+    equal,
+)
 from tenet.yamlutil import DocumentError, check_document, is_text, plain_json
 
 __all__ = [
@@ -35,11 +42,13 @@ class Limits:
     max_input_depth: int = 100
     max_input_values: int = 1_000_000
     max_steps: int = 5_000_000
+    # characters of a string, or elements of an array, that one operation may build
+    max_built_size: int = DEFAULT_MAX_BUILT_SIZE
 
     def __post_init__(self) -> None:
         # refused here, where the bound is set (often from configuration text), rather than
         # as an internal error of every decision made with it
-        for name in ("max_input_depth", "max_input_values", "max_steps"):
+        for name in ("max_input_depth", "max_input_values", "max_steps", "max_built_size"):
             value = getattr(self, name)
             if type(value) is not int:
                 raise TypeError(
@@ -162,7 +171,8 @@ def evaluate(
         rule = query.rule
         ctx = Ctx(input, now, program.schemas, limits)
         try:
-            out.value = rule.value(ctx)
+            with built_size_limit(limits.max_built_size):
+                out.value = rule.value(ctx)
         except EvalError as err:
             out.errors.append(_error(err))
         except Exception as err:  # fail closed: a bug must not allow
@@ -182,7 +192,8 @@ def evaluate(
                 tctx.cache = dict(ctx.cache)
                 tctx.cache.pop(rule, None)
             try:
-                return rule.explain(tctx, full)
+                with built_size_limit(limits.max_built_size):
+                    return rule.explain(tctx, full)
             except Exception:
                 return None
 
@@ -191,7 +202,8 @@ def evaluate(
     ctx = Ctx(input, now, program.schemas, limits)
     for check in query.checks:
         try:
-            results = check.evaluate(ctx, full)
+            with built_size_limit(limits.max_built_size):
+                results = check.evaluate(ctx, full)
         except Exception as err:
             results = [CheckResult("error", error=_internal(err))]
         for r in results:

@@ -12,6 +12,7 @@ from tenet.runtime.values import (
     UNDEF,
     EvalError,
     TSet,
+    check_built_size,
     contains_value,
     equal,
     freeze,
@@ -58,8 +59,10 @@ def add(a: Any, b: Any) -> Any:
         _check_mix(a, b)
         return _finish(a + b)
     if type(a) is str and type(b) is str:
+        check_built_size("`+`", len(a) + len(b), "string")
         return a + b
     if type(a) is list and type(b) is list:
+        check_built_size("`+`", len(a) + len(b), "array")
         return a + b
     raise _type_error("+", a, b)
 

@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Final
 
 __all__ = [
+    "DEFAULT_MAX_BUILT_SIZE",
     "DOUBLE_MAX",
     "UNDEF",
     "EvalError",
     "TSet",
     "Undefined",
+    "built_size_limit",
+    "check_built_size",
     "contains_value",
     "equal",
     "freeze",
@@ -62,6 +67,40 @@ class EvalError(Exception):
         self.code = code
         self.message = message
         self.span = span
+
+
+DEFAULT_MAX_BUILT_SIZE: Final = 10_000_000
+
+# The decision's `Limits.max_built_size`. Built-ins and operators take no context (they are
+# also folded at load time), so the bound reaches them this way, per thread.
+_max_built_size: ContextVar[int] = ContextVar(
+    "tenet_max_built_size", default=DEFAULT_MAX_BUILT_SIZE
+)
+
+
+@contextmanager
+def built_size_limit(limit: int) -> Iterator[None]:
+    """Bound the strings and arrays built while the block runs to `limit` characters or
+    elements."""
+    token = _max_built_size.set(limit)
+    try:
+        yield
+    finally:
+        _max_built_size.reset(token)
+
+
+def check_built_size(what: str, size: int, unit: str) -> None:
+    """Refuse, before it is built, a value of `size` characters or elements that `what` would
+    build over the decision's limit: the size of the input limits nothing here (`replace` of a
+    30 KB text by a 30 KB text is 900 million characters)."""
+    limit = _max_built_size.get()
+    if size > limit:
+        raise EvalError(
+            "size_limit",
+            f"{what} would build {'an' if unit == 'array' else 'a'} {unit} of {size} "
+            f"{'elements' if unit == 'array' else 'characters'}, over the limit of {limit} "
+            "(`max_built_size`)",
+        )
 
 
 _NoneType = type(None)

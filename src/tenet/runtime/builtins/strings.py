@@ -13,6 +13,7 @@ from tenet.runtime.builtins.types import (
     want_collection,
     want_string,
 )
+from tenet.runtime.values import check_built_size
 
 
 @register(
@@ -98,9 +99,12 @@ def split(s: Any, sep: Any) -> list[Any]:
 def join(sep: Any, items: Any) -> str:
     separator = want_string("join", sep, "a string separator")
     parts = want_collection("join", items, "an array or a set of strings")
+    size = -len(separator)
     for p in parts:
         if type(p) is not str:
             raise bad_arg("join", "only strings in its array or set", p)
+        size += len(separator) + len(p)
+    check_built_size("`join`", size, "string")
     return separator.join(parts)
 
 
@@ -131,10 +135,14 @@ WHITESPACE = (
     'replace("a-b-c", "-", "_") == "a_b_c"',
 )
 def replace(s: Any, old: Any, new: Any) -> str:
-    return want_string("replace", s).replace(
-        want_string("replace", old, "a string to replace"),
-        want_string("replace", new, "a string replacement"),
-    )
+    text = want_string("replace", s)
+    before = want_string("replace", old, "a string to replace")
+    after = want_string("replace", new, "a string replacement")
+    if len(after) > len(before):
+        check_built_size(
+            "`replace`", len(text) + text.count(before) * (len(after) - len(before)), "string"
+        )
+    return text.replace(before, after)
 
 
 @register(
