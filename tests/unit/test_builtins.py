@@ -54,8 +54,13 @@ SPEC_GROUPS = {
 }
 
 
+# built-ins beyond the spec, each documented as an extension in docs/language.md
+EXTENSIONS = {"nfkc_casefold": "strings"}
+
+
 def test_registry_holds_exactly_the_spec_set_in_its_groups() -> None:
     expected = {name: group for group, names in SPEC_GROUPS.items() for name in names.split()}
+    expected |= EXTENSIONS
     assert {name: b.group for name, b in BUILTINS.items()} == expected
 
 
@@ -137,6 +142,37 @@ def test_split_join_trim_replace() -> None:
     assert call("trim", " \t x y \n") == "x y"
     assert call("replace", "a-b-c", "-", "_") == "a_b_c"
     assert call("replace", "aaa", "aa", "b") == "ba"
+
+
+@pytest.mark.parametrize(
+    ("text", "folded"),
+    [
+        ("alice", "alice"),
+        ("ALICE", "alice"),
+        ("\uff41\uff4c\uff49\uff43\uff45", "alice"),  # fullwidth
+        ("\uff21LICE", "alice"),
+        ("Stra\u00dfe", "strasse"),  # case folding, not lower()
+        ("a\u200bl\u00adi\u2060c\ufeffe", "alice"),  # default-ignorable characters
+        ("\ufb01le", "file"),  # ligature
+        ("x\u00b2", "x2"),  # superscript
+        ("e\u0301", "\u00e9"),  # composed
+        ("\u0430lice", "\u0430lice"),  # a Cyrillic look-alike stays distinct
+        ("", ""),
+    ],
+)
+def test_nfkc_casefold(text: str, folded: str) -> None:
+    assert call("nfkc_casefold", text) == folded
+
+
+@given(st.text())
+def test_nfkc_casefold_is_idempotent(text: str) -> None:
+    once = call("nfkc_casefold", text)
+    assert call("nfkc_casefold", once) == once
+
+
+def test_nfkc_casefold_takes_only_strings() -> None:
+    fails("nfkc_casefold", 5, code="type_error")
+    fails("nfkc_casefold", ["a"], code="type_error")
 
 
 def test_len_counts_code_points_and_elements() -> None:

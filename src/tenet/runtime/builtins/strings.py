@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from typing import Any
 
 from tenet.runtime.builtins import register
@@ -36,6 +37,51 @@ def lower(s: Any) -> str:
 )
 def upper(s: Any) -> str:
     return want_string("upper", s).upper()
+
+
+@register(
+    "nfkc_casefold",
+    "strings",
+    1,
+    "The string in Unicode's NFKC_Casefold form, for comparing identifiers: compatibility "
+    "forms (fullwidth, superscript, ligature) become their plain letters, case is folded "
+    "(`ß` to `ss`) and default-ignorable characters (zero-width, bidirectional controls) are "
+    "removed. Look-alike letters of other scripts (Cyrillic `а`) stay distinct.",
+    'nfkc_casefold("\\uff21lice") == "alice"',
+)
+def nfkc_casefold(s: Any) -> str:
+    text = want_string("nfkc_casefold", s)
+    # a second NFKC because casefolding can undo a composition (U+0345 folds to U+03B9);
+    # ignorables dropped before (they would block a composition) and after (NFKC maps some
+    # letters to one: U+FFA0 to U+3164)
+    plain = unicodedata.normalize("NFKC", text.translate(_IGNORABLE)).casefold()
+    folded = unicodedata.normalize("NFKC", plain).translate(_IGNORABLE)
+    check_built_size("`nfkc_casefold`", len(folded), "string")
+    return folded
+
+
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt), written out: Python's
+# unicodedata has no table of it
+_IGNORABLE_RANGES = (
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+)
+_IGNORABLE: dict[int, None] = {c: None for lo, hi in _IGNORABLE_RANGES for c in range(lo, hi + 1)}
 
 
 @register(
