@@ -22,7 +22,7 @@ import tenet
 from tenet.cli_common import EXIT_USAGE, FloatRange, binary_stdin, bundle_failed, write_file
 from tenet.cli_common import fail as _fail
 from tenet.diagnostics import Diagnostic, PolicyError, render_all
-from tenet.source import Source, Span
+from tenet.source import Source, Span, line_break
 from tenet.testing.report import Threshold, render_junit, render_run, run_to_dict
 from tenet.testing.runner import run_tests
 from tenet.utf8 import NotUtf8, decode_utf8
@@ -284,6 +284,10 @@ def _endings_change(before: str, after: str) -> str | None:
 def _diff(name: str, before: str, after: str) -> str:
     import difflib
 
+    if line_break(before) == "\r":
+        # a diff line ends in `\n`: a CR-only line's `\r` alone would return the terminal's
+        # cursor over it; shown as CRLF, its lines show as a CRLF file's do
+        before = before.replace("\r", "\r\n")
     return "".join(
         difflib.unified_diff(
             before.splitlines(keepends=True),

@@ -108,7 +108,7 @@ class InputLocator:
 
     def __init__(self, text: str, is_json: bool) -> None:
         self._text = text
-        self._line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+        self._line_starts = Source("", text).line_starts()
         self._root = _compose_yaml(text, is_json)
         if self._root is None and is_json:
             self._root = _compose_json(text)
@@ -211,7 +211,7 @@ def duplicate_key(text: str) -> tuple[str, int, int] | None:
     if found is None:
         return None
     key, at = found
-    return key, text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+    return key, *Source("", text).position(at)
 
 
 def _given_twice(text: str) -> tuple[str, int] | None:
@@ -303,8 +303,7 @@ class Unreadable:
         """The 1-based line and column (code points) of ``offset`` in ``text``."""
         if self.offset is None:
             return None
-        at = self.offset
-        return text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+        return Source("", text).position(self.offset)
 
     def said(self, text: str, line: bool = True) -> str:
         """What follows "… is not valid JSON" in a message: where (` at line 2, column 5`, or

@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from tenet.escape import CONTROL as _CONTROL
 from tenet.escape import printable
 
-__all__ = ["NO_SPAN", "Source", "Span", "display_width"]
+__all__ = ["NO_SPAN", "Source", "Span", "display_width", "line_break"]
+
+
+def line_break(text: str) -> str:
+    """The character that ends a line of ``text``: `\\n` (LF, and CRLF with the `\\r` left
+    at the end of the line), or `\\r` in a file with CR-only (old Mac) line ends, which
+    editors show as lines too. A `\\r` in a file that has any LF is a character of its line."""
+    return "\r" if "\r" in text and "\n" not in text else "\n"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -24,10 +31,11 @@ class Source:
         if not self._line_starts:
             starts = [0]
             text = self.text
-            i = text.find("\n")
+            nl = line_break(text)
+            i = text.find(nl)
             while i >= 0:
                 starts.append(i + 1)
-                i = text.find("\n", i + 1)
+                i = text.find(nl, i + 1)
             self._line_starts.extend(starts)
         return self._line_starts
 
@@ -41,7 +49,7 @@ class Source:
         starts = self.line_starts()
         if line < 1 or line > len(starts):
             return ""
-        end = self.text.find("\n", starts[line - 1])
+        end = self.text.find(line_break(self.text), starts[line - 1])
         return self.text[starts[line - 1] : end if end >= 0 else len(self.text)].rstrip("\r")
 
     def span(self, start: int, end: int) -> Span:

@@ -411,6 +411,17 @@ def bundle(tmp_path: Path) -> Path:
     return write_bundle(tmp_path / "b", files, {"t": 1})
 
 
+def test_a_file_with_cr_only_line_ends_is_checked_at_its_lines(tmp_path: Path) -> None:
+    # old Mac line ends: the file did not parse, as one line with `\r` in it
+    text = "package p\r\rimport data.unused\r\rallow if {\r    input.a == 1\r    nope(1)\r}\r"
+    root = write_bundle(
+        tmp_path / "b", {"tenet.yaml": "name: b\nversion: 1.0.0\n", "p.tenet": text}
+    )
+    out = run(str(root)).stdout
+    assert "unused-import" in out and f"--> {root.as_posix()}/p.tenet:3:1" in out
+    assert f"--> {root.as_posix()}/p.tenet:7:5" in out and "7 |     nope(1)" in out
+
+
 def test_warnings_alone_exit_1(bundle: Path) -> None:
     result = run(str(bundle))
     assert result.exit_code == 1  # exit 0 only when clean

@@ -163,6 +163,15 @@ def test_json_the_yaml_loader_refuses_is_still_located() -> None:
 
 def test_crlf_and_unreadable_texts() -> None:
     assert span(InputLocator("a: 1\r\nb: 2\r\n", is_json=False).region("/b"))[:2] == (2, 1)
+    # CR-only (old Mac) line ends are lines too, as the YAML reader and editors count them
+    assert span(InputLocator("a: 1\rb:\r  c: 2\r", is_json=False).region("/b/c")) == (
+        3,
+        3,
+        3,
+        7,
+        True,
+    )
+    assert span(InputLocator('{"a": 1,\r "b": 2}', is_json=True).region("/b"))[:2] == (2, 2)
     assert InputLocator("{", is_json=True).region("/a") is None
     assert InputLocator("a: [", is_json=False).region("/a") is None
 

@@ -278,6 +278,22 @@ def test_invalid_yaml_input_names_line_and_column(bundle: Path, tmp_path: Path) 
     )
 
 
+def test_invalid_yaml_with_cr_only_line_ends_names_line_and_column(
+    bundle: Path, tmp_path: Path
+) -> None:
+    # the lines were counted by `\n` alone: an old Mac file was all line 1
+    inp = write(tmp_path / "in.yaml", "a: 1\rb: [1, 2\rc: 3\r")
+    r = run("eval", "main", "--bundle", str(bundle), "--input", inp)
+    assert r.exit_code == 2
+    assert r.stderr.startswith(
+        f"error: input `{inp}` is not valid YAML at line 3, column 2: the list `[` that starts "
+        "at line 2, column 4 is not closed"
+    )
+    dup = write(tmp_path / "dup.json", '{"a": 1,\r "a": 2}')
+    r = run("eval", "main", "--bundle", str(bundle), "--input", dup)
+    assert r.exit_code == 2 and "at line 2, column 2" in r.stderr
+
+
 def test_invalid_yaml_on_stdin_names_line_and_column(bundle: Path) -> None:
     r = run("eval", "main", "--bundle", str(bundle), "--input", "-", stdin="ok: true\n  bad: [\n")
     assert r.exit_code == 2

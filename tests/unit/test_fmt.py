@@ -289,6 +289,26 @@ def test_a_change_of_line_endings_is_said_in_the_diff_and_the_check(tmp_path: Pa
     assert "line endings" not in run("--diff", str(_tree(tmp_path) / "a.tenet")).stdout
 
 
+def test_a_file_with_cr_only_line_ends_is_formatted_to_lf(tmp_path: Path) -> None:
+    # old Mac line ends did not parse: fmt refused the file the docs said it converts
+    path = tmp_path / "cr.tenet"
+    path.write_bytes(b"package p\r\rallow if {input.a}\r")
+    shown = path.as_posix()
+    check = run("--check", str(path))
+    assert check.stdout == f"would reformat {shown} (line endings change from CR to LF)\n"
+    diff = run("--diff", str(path)).stdout_bytes.decode()  # `.stdout` turns CRLF into LF
+    assert diff.splitlines()[:3] == [
+        f"{shown}: line endings change from CR to LF",
+        f"--- {shown} (before)",
+        f"+++ {shown} (formatted)",
+    ]
+    # every diff line ends in a line feed: a `\r` alone would move the cursor back over it
+    assert "-package p\r\n-\r\n-allow if {input.a}\r\n+package p\n" in diff
+    assert run(str(path)).stdout == f"reformatted {shown}\n"
+    assert path.read_bytes() == b"package p\n\nallow if { input.a }\n"
+    assert fmt("package a\r\rr if {\r\tinput.x\r}\r") == "package a\n\nr if {\n    input.x\n}\n"
+
+
 def test_standard_input(tmp_path: Path) -> None:
     assert run("-", stdin=MESSY).stdout == CLEAN
     assert run("--check", "-", stdin=MESSY).exit_code == 1

@@ -423,6 +423,27 @@ def test_a_string_may_hold_delete_and_any_other_non_control_character() -> None:
     assert expr('"\x7f\u00e9 \\t"') == L("\x7f\u00e9 \t")
 
 
+def test_a_file_with_cr_only_line_ends_is_read_as_lines() -> None:
+    # old Mac line ends: the grammar saw one line and refused the `\r` after the package name
+    lf = 'package p\n\n# a comment\nallow if {\n    input.a == "x"\n}\n'
+    module, diags = parse(Source("t.tenet", lf.replace("\n", "\r")))
+    assert module is not None and module == parse(Source("t.tenet", lf))[0], diags
+    d = syntax_error("package p\r\rallow if {\r    input.a +\r}\r")
+    assert (d.line, d.column) == (5, 1)
+    assert d.span is not None and d.span.excerpt().splitlines()[1] == "5 | }"
+    d = syntax_error('package p\r\rx = "ab\r"\r')
+    assert (d.line, d.column, d.message) == (3, 5, "unterminated string")
+
+
+def test_a_carriage_return_in_a_file_with_line_feeds_is_a_character_of_its_line() -> None:
+    source = Source("t.tenet", "a\rb\nc\r\nd")
+    assert [source.position(i) for i in (2, 4, 7)] == [(1, 3), (2, 1), (3, 1)]
+    assert [source.line_text(n) for n in (1, 2, 3)] == ["a\rb", "c", "d"]
+    cr = Source("t.tenet", "a\rbc\r\rd")
+    assert [cr.position(i) for i in (2, 3, 6)] == [(2, 1), (2, 2), (4, 1)]
+    assert [cr.line_text(n) for n in (1, 2, 3, 4)] == ["a", "bc", "", "d"]
+
+
 def test_an_unterminated_string_points_at_its_opening_quote() -> None:
     for text in ('x = "unterminated\n', 'x = "ends in a backslash\\\n', 'x = "a\\"\r\n'):
         d = syntax_error(f"package p\n{text}y = 1\n")

@@ -28,7 +28,7 @@ from lark.visitors import Transformer_NonRecursive
 
 from tenet.diagnostics import Diagnostic
 from tenet.gcpause import paused_gc
-from tenet.source import Source, Span
+from tenet.source import Source, Span, line_break
 from tenet.syntax import ast
 
 __all__ = ["grammar_text", "parse", "parse_expression"]
@@ -150,6 +150,10 @@ def _lark() -> Lark:
 
 def parse(source: Source) -> tuple[ast.Module | None, list[Diagnostic]]:
     """Parse one file. Returns the module, or None with the syntax error as a diagnostic."""
+    if line_break(source.text) == "\r":
+        # the grammar knows LF and CRLF: a file with CR-only line ends is read as LF, one
+        # character for another, so every offset (and every position) stays as it was
+        source = Source(source.path, source.text.replace("\r", "\n"))
     with paused_gc():
         return _parse(source)
 
