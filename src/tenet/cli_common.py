@@ -16,7 +16,7 @@ from click.core import ParameterSource
 
 import tenet
 from tenet.audit.log import names_someone
-from tenet.audit.stores import AuditStore, StoreError, open_store
+from tenet.audit.stores import AuditStore, StoreError, names_stdout, open_store
 from tenet.bundle.signing import KeyFileError, load_public_key
 from tenet.diagnostics import PolicyError
 from tenet.escape import printable
@@ -111,9 +111,14 @@ def fail(message: str) -> NoReturn:
 
 def read_log(url: str) -> AuditStore:
     """A decision log to read (`tenet audit`, `tenet compliance`): it must exist, and
-    `stdout:` cannot be read back."""
-    if url.startswith("stdout:"):
-        fail("`stdout:` cannot be read back: give the sqlite:// or jsonl:// log")
+    standard output cannot be read back, however it is spelt (open_store's hint for a bare
+    `stdout`, to write `stdout:`, is for the commands that write a log)."""
+    if names_stdout(url):
+        fail(
+            f"`{url}` is standard output: a decision log written there cannot be read back\n"
+            "  = help: pass the `sqlite:///path/audit.db` or `jsonl:///path/audit.jsonl` URL "
+            "the records were written to"
+        )
     try:
         return open_store(url, create=False)
     except StoreError as err:

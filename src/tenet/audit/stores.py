@@ -32,6 +32,7 @@ __all__ = [
     "StdoutStore",
     "StoreError",
     "appended",
+    "names_stdout",
     "open_store",
 ]
 
@@ -609,6 +610,13 @@ def _lines(linked: list[tuple[Chained, bytes]]) -> str:
     return "".join([text.decode() + "\n" for _, text in linked])
 
 
+def names_stdout(url: str) -> bool:
+    """Whether a log URL means standard output: `stdout:` in any case and with whatever
+    follows it, or `stdout` with its colon left out."""
+    text = url.strip().lower()
+    return text.startswith("stdout:") or text in ("stdout", "stdout/")
+
+
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
@@ -685,7 +693,7 @@ def open_store(url: str, create: bool = True) -> AuditStore:
         if parsed.scheme == "sqlite":
             return SqliteStore(path, url, create)
         return JsonlStore(path, url)
-    if url.strip().lower() in ("stdout", "stdout/"):  # the store, with its colon left out
+    if names_stdout(url):  # the store, with its colon left out
         raise StoreError(
             f"`{url}` is not a log URL: write `stdout:` for standard output, or "
             f"`sqlite://{Path(url.strip()).absolute()}` for a file of that name"
