@@ -38,6 +38,12 @@ from tenet.diagnostics import PolicyError
     help="Let a reload go back to an older version of the bundle (refused by default).",
 )
 @click.option(
+    "--allow-same-version",
+    is_flag=True,
+    help="Let a reload take changed content under the version deciding, as when editing a "
+    "bundle in place (refused by default).",
+)
+@click.option(
     "--token-file",
     type=click.Path(dir_okay=False),
     default=None,
@@ -121,6 +127,7 @@ def serve(
     addr: str,
     public_key: str | None,
     allow_downgrade: bool,
+    allow_same_version: bool,
     token_file: str | None,
     max_body: int,
     max_batch: int,
@@ -151,6 +158,7 @@ def serve(
         addr=addr,
         public_key=public_key,
         allow_downgrade=allow_downgrade,
+        allow_same_version=allow_same_version,
         token_file=token_file,
         max_body=max_body,
         max_batch=max_batch,

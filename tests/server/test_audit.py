@@ -800,29 +800,72 @@ def test_a_reload_while_the_log_cannot_be_written_is_recorded_once_it_can(tmp_pa
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def _reloading_server(tmp_path: Path, flags: list[str]) -> tuple[Path, str, Server]:
+    """A server on a new bundle, with a decision log, reloading on SIGHUP only."""
+    root = make_bundle(tmp_path / "gates")
+    url = f"sqlite:///{tmp_path}/audit.db"
+    args = ["--bundle", str(root), "--decision-log", url, "--watch-interval", "0", *flags]
+    return root, url, Server(args, tmp_path / "log")
+
+
+def _refused(s: Server, url: str, code: str) -> str:
+    """The reload error once it shows, refused with `code`, reported as any failed reload."""
+    status = poll(lambda: s.get("/v1/bundle")[2]["last_reload_error"], what="a refusal")
+    assert f"error[{code}]" in status
+    assert s.get("/health")[2]["status"] == "degraded"
+    poll(lambda: [r for r in records(url) if r["kind"] == "error"], what="its record")
+    return str(status)
+
+
 @pytest.mark.parametrize("allow", [False, True])
 def test_a_reload_to_an_older_version_is_refused_and_recorded_unless_allowed(
     tmp_path: Path, allow: bool
 ) -> None:
-    root = make_bundle(tmp_path / "gates")
-    url = f"sqlite:///{tmp_path}/audit.db"
-    s = Server(
-        ["--bundle", str(root), "--decision-log", url, "--watch-interval", "0",
-         *(["--allow-downgrade"] if allow else [])],
-        tmp_path / "log",
-    )  # fmt: skip
+    root, url, s = _reloading_server(tmp_path, ["--allow-downgrade"] if allow else [])
     try:
         _to_version(root, "0.9.0")
         s.proc.send_signal(signal.SIGHUP)
         if allow:
             poll(lambda: s.get("/v1/bundle")[2]["version"] == "0.9.0", what="the rollback")
         else:
-            status = poll(lambda: s.get("/v1/bundle")[2]["last_reload_error"], what="a refusal")
-            assert "error[bundle-downgrade]" in status and "older than 1.0.0" in status
+            assert "older than 1.0.0" in _refused(s, url, "bundle-downgrade")
             assert s.get("/v1/bundle")[2]["version"] == "1.0.0"
-            assert s.get("/health")[2]["status"] == "degraded"
-            poll(lambda: [r for r in records(url) if r["kind"] == "error"], what="its record")
     finally:
         assert s.stop() == 0
     kinds = [r["kind"] for r in records(url)]
     assert kinds == ["configuration_change", "configuration_change" if allow else "error"]
+
+
+@pytest.mark.parametrize("allow", [False, True])
+def test_another_build_of_the_same_version_is_refused_and_recorded_unless_allowed(
+    tmp_path: Path, allow: bool
+) -> None:
+    # changed policy under an unchanged version number was swapped in without a word
+    root, url, s = _reloading_server(tmp_path, ["--allow-same-version"] if allow else [])
+    try:
+        first = s.get("/v1/bundle")[2]["digest"]
+        s.proc.send_signal(signal.SIGHUP)  # the same build again: taken, and no record
+        reloads = 'tenet_bundle_reloads_total{result="success"}'
+        poll(lambda: s.metric(reloads) == 1, what="the reload of the same build")
+        (root / "access" / "main.tenet").write_text("package access\nallow if { true }\n")
+        s.proc.send_signal(signal.SIGHUP)
+        if allow:
+            poll(lambda: s.get("/v1/bundle")[2]["digest"] != first, what="the other build")
+        else:
+            assert "another build of gates" in _refused(s, url, "bundle-same-version")
+            assert s.get("/v1/bundle")[2]["digest"] == first
+    finally:
+        assert s.stop() == 0
+    got = records(url)
+    assert [r["kind"] for r in got] == [
+        "configuration_change",
+        "configuration_change" if allow else "error",
+    ]
+    last = got[-1]["event"]
+    if allow:  # an activation as any other: the old build and the new one
+        assert set(last) == {"action", "old", "new"} and last["action"] == "bundle activated"
+        assert last["old"]["digest"] == first and last["new"]["version"] == "1.0.0"
+    else:  # a failed reload as any other, naming the build kept
+        assert set(last) == {"action", "error", "current"}
+        assert last["action"] == "bundle reload failed" and last["current"]["digest"] == first
+        assert "bundle-same-version" in last["error"]

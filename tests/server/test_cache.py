@@ -16,7 +16,7 @@ from tenet.runtime.clock import parse_rfc3339
 from tenet.server.app import Sidecar
 from tenet.server.cache import MAX_KEY
 from tenet.server.reload import BundleWatcher
-from tests.server.helpers import ADMIN, Server, make_bundle
+from tests.server.helpers import ADMIN, MANIFEST, Server, make_bundle
 from tests.server.test_app import call
 
 CLOCKED = """\
@@ -132,12 +132,18 @@ def test_errors_and_refusals_are_never_cached(root: Path) -> None:
     assert app.cache is not None and len(app.cache) == 0
 
 
+NEXT_MANIFEST = MANIFEST.replace("1.0.0", "1.1.0")  # a reload takes a new version
+
+
 def test_a_reload_empties_the_cache(root: Path, tmp_path: Path) -> None:
     watcher = BundleWatcher.open(root, interval=0.01)
     app = Sidecar(watcher)
     body = {"input": ADMIN, "now": 0}
     assert call(app, "POST", "/v1/decisions/access.allow", body)[2]["allowed"] is True
-    changed = make_bundle(tmp_path / "next", **{"access/main.tenet": CLOCKED.replace("admin", "x")})
+    changed = make_bundle(
+        tmp_path / "next",
+        **{"access/main.tenet": CLOCKED.replace("admin", "x"), "tenet.yaml": NEXT_MANIFEST},
+    )
     shutil.rmtree(root)
     shutil.copytree(changed, root)
     assert watcher.holder.reload().ok

@@ -189,6 +189,8 @@ def test_sighup_reloads_the_bundle_and_the_token_file(tmp_path: Path) -> None:
         before = s.get("/v1/bundle", headers=ok)[2]["digest"]
         (root / "extra").mkdir()
         (root / "extra" / "main.tenet").write_text("package extra\nx = 1\n")
+        manifest = root / "tenet.yaml"  # a reload takes a new version
+        manifest.write_text(manifest.read_text().replace("1.0.0", "1.1.0"))
         other = "another-token-0123456789"
         tokens.write_text(f"{other} second\n")
         s.proc.send_signal(signal.SIGHUP)

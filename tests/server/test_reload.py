@@ -26,6 +26,10 @@ BAD = "package main\nallow if { input.level < \n"
 V2 = "package main\nallow if { input.level < 2 }\n"
 
 
+# The watcher's tests edit one version in place (with `allow_same_version`, as when writing a
+# bundle): what a reload may replace the bundle with is tested in tests/unit/test_bundle_reload.py.
+
+
 def _bundle(root: Path, policy: str) -> Path:
     return write_bundle(root, {"tenet.yaml": "name: gates\nversion: 1.0.0\n", "main.tenet": policy})
 
@@ -46,7 +50,7 @@ def _digest(root: Path, policy: str, tmp: Path) -> str:
 
 def test_a_change_is_loaded_once_it_holds_still(tmp_path: Path) -> None:
     root = _bundle(tmp_path / "b", V1)
-    w = BundleWatcher.open(root, interval=0)
+    w = BundleWatcher.open(root, interval=0, allow_same_version=True)
     first = w.bundle
     w.tick()
     assert w.bundle is first  # nothing changed
@@ -62,7 +66,7 @@ def test_a_change_is_loaded_once_it_holds_still(tmp_path: Path) -> None:
 
 def test_a_bad_version_keeps_the_old_one_and_is_reported(tmp_path: Path) -> None:
     root = _bundle(tmp_path / "b", V1)
-    w = BundleWatcher.open(root, interval=0)
+    w = BundleWatcher.open(root, interval=0, allow_same_version=True)
     good = w.bundle
     _replace(root / "main.tenet", BAD.encode())
     w.tick()
@@ -266,7 +270,8 @@ def test_bundles_swap_under_concurrent_requests(form: str, tmp_path: Path) -> No
             _replace(target, build_archive(files, None))
 
         write(V1)
-    server = Server(["--bundle", str(target), "--watch-interval", "0.05"], tmp_path / "log")
+    args = ["--bundle", str(target), "--watch-interval", "0.05", "--allow-same-version"]
+    server = Server(args, tmp_path / "log")
     try:
         _swap_under_load(server, write, d1, d2)
     finally:
@@ -280,7 +285,7 @@ def test_the_server_freezes_its_heap_and_a_reload_lets_the_old_bundle_go(tmp_pat
     from tenet.server.runner import _freeze_heap
 
     root = _bundle(tmp_path / "b", V1)
-    w = BundleWatcher.open(root, interval=0)
+    w = BundleWatcher.open(root, interval=0, allow_same_version=True)
     seen: list[bool] = []
     w.on_reload = lambda old, result: seen.append(result.ok)
     try:

@@ -121,13 +121,53 @@ def test_an_older_version_or_another_bundle_signed_by_the_same_key_is_refused(
         )
         in result.error
     )
-    # the same version built again (a waiver added, say) is no downgrade
-    rebuilt = {**V2, "main.tenet": V2["main.tenet"] + "\n"}
-    assert holder.reload(_signed(tmp_path / "v2b", rebuilt, private_pem)).ok
     # asked for, a rollback is taken; another bundle never is
     holder.allow_downgrade = True
     assert holder.reload(v1).ok and holder.current.version == "1.0.0"
     assert not holder.reload(other_root).ok
+
+
+def test_another_build_of_the_version_deciding_is_refused_unless_allowed(tmp_path: Path) -> None:
+    # a build re-signed with weaker policy under an unchanged version was swapped in silently
+    private_pem, public_pem = generate_keypair()
+    v1 = _signed(tmp_path / "v1", V1, private_pem)
+    holder = BundleHolder(_signed(tmp_path / "v2", V2, private_pem), public_key=public_pem)
+    current = holder.current
+    weaker = _signed(
+        tmp_path / "v2b", {**V2, "main.tenet": V2["main.tenet"].replace("2", "9")}, private_pem
+    )
+    digest = tenet.load_bundle(weaker).digest
+    result = holder.reload(weaker)
+    assert not result.ok and holder.current is current
+    assert result.error == (
+        f"reloading `{weaker}` failed; keeping gates 2.0.0 ({current.digest}):\n"
+        f"error[bundle-same-version]: `{weaker}` is now another build of gates 2.0.0 "
+        f"({digest}), not the one deciding ({current.digest}): a reload takes a new version, "
+        "not other content under the version number deciding, which could be a build other "
+        f"than the release, signed all the same\n  --> {weaker}\n  = help: release the "
+        "change as a new version (raise `version` in `tenet.yaml`), or start the server with "
+        "`--allow-same-version`"
+    )
+    assert holder.last_error == result.error
+    # the same build read again (copied, re-signed, a SIGHUP) is taken and changes nothing
+    again = holder.reload(_signed(tmp_path / "v2c", V2, private_pem))
+    assert again.ok and again.bundle.digest == current.digest and holder.last_error is None
+    # a downgrade is not allowed by it, nor this by --allow-downgrade
+    holder.allow_downgrade = True
+    assert "bundle-same-version" in (holder.reload(weaker).error or "")
+    holder.allow_downgrade, holder.allow_same_version = False, True
+    assert "bundle-downgrade" in (holder.reload(v1).error or "")
+    assert holder.reload(weaker).ok and holder.current.decide("main", {"level": 5}).allowed
+
+
+def test_a_bundle_that_states_no_version_may_change_under_it(tmp_path: Path) -> None:
+    # an unversioned folder, edited in place as one writes it, claims no version by keeping it
+    root = write_bundle(
+        tmp_path / "b", {"tenet.yaml": "name: gates\n", "main.tenet": V1["main.tenet"]}
+    )
+    holder = BundleHolder(root)
+    write_bundle(root, {"main.tenet": V2["main.tenet"]})
+    assert holder.reload().ok and not holder.current.decide("main", {"level": 2}).allowed
 
 
 def test_a_folder_without_a_name_may_be_swapped_for_another_folder(tmp_path: Path) -> None:

@@ -89,10 +89,13 @@ class BundleHolder:
     on the bundle it started with. Reloads are serialized; a failed one keeps the old bundle
     and records why in ``last_error``. With ``public_key`` every version must be signed by it.
 
-    A reload replaces the bundle with a version of itself: one whose manifest names another
-    bundle is refused, and so is an older version unless ``allow_downgrade``. A signature
-    says who made a version, not that it is the latest: without this, an old signed release
-    written over the path (or another bundle signed by the same key) would be served.
+    A reload replaces the bundle with a newer version of itself: one whose manifest names
+    another bundle is refused, and so is an older version unless ``allow_downgrade``, and
+    another build of the version deciding (the same version, another digest) unless
+    ``allow_same_version``; the same build read again is taken. A signature says who made a
+    version, not that it is the latest or the release: without this, an old signed release
+    written over the path, a build re-signed with other policies under the same version, or
+    another bundle signed by the same key would be served.
 
     Each load resolves the path's links once and reads every file from the folder (or
     archive) they led to, so swapping a link during the load cannot mix two versions; a load
@@ -108,9 +111,11 @@ class BundleHolder:
         public_key: PublicKeyLike | None = None,
         read_limits: ReadLimits | None = None,
         allow_downgrade: bool = False,
+        allow_same_version: bool = False,
     ) -> None:
         self.path = Path(path)
         self.allow_downgrade = allow_downgrade
+        self.allow_same_version = allow_same_version
         self._limits = limits
         self._public_key = public_key
         self._read_limits = read_limits
@@ -168,7 +173,7 @@ class BundleHolder:
                 return self._failed(target, str(err))
             except (OSError, ValueError, RecursionError) as err:
                 return self._failed(target, f"{type(err).__name__}: {err}")
-            refused = _replacing(self._current, bundle, target, self.allow_downgrade)
+            refused = self._refusal(bundle, target)
             if refused is not None:
                 return self._failed(target, str(PolicyError([refused])))
             if before_swap is not None:
@@ -178,6 +183,55 @@ class BundleHolder:
             self.source = self._read
             self.last_error = None
             return ReloadResult(True, bundle, None, self.source)
+
+    def _refusal(self, new: Bundle, path: Path) -> Diagnostic | None:
+        """Why `new` may not replace the current bundle on a reload; None when it may."""
+        current = self._current
+        named = "name" in current.manifest.spans and "name" in new.manifest.spans
+        if named and new.name != current.name:  # a folder without a name is named by its path
+            return Diagnostic(
+                "bundle-substituted",
+                f"`{path}` is now bundle `{new.name}` {new.version}, not `{current.name}`: a "
+                "reload replaces a bundle with another version of itself, never with another "
+                "bundle",
+                None,
+                "to serve another bundle, start a server on it",
+                file=str(path),
+            )
+        was, now = parse_version(current.version), parse_version(new.version)
+        if was is None or now is None:
+            return None
+        order = compare(now, was)
+        if order < 0 and not self.allow_downgrade:
+            return Diagnostic(
+                "bundle-downgrade",
+                f"`{path}` is now {new.name} {new.version}, older than {current.version}, the "
+                "version deciding: a reload does not go back to an older version, which could "
+                "be an old signed release put back",
+                None,
+                "to roll back on purpose, release the old content as a new version, or start "
+                "the server with `--allow-downgrade`",
+                file=str(path),
+            )
+        versioned = "version" in current.manifest.spans and "version" in new.manifest.spans
+        if (
+            order == 0
+            and versioned  # a bundle that states no version claims nothing by keeping it
+            and new.digest != current.digest
+            and not self.allow_same_version
+        ):
+            return Diagnostic(
+                "bundle-same-version",
+                f"`{path}` is now another build of {new.name} {new.version} ({new.digest}), "
+                f"not the one deciding ({current.digest}): a reload takes a new version, not "
+                "other content under the version number deciding, which could be a build "
+                "other than the release, signed all the same",
+                None,
+                "release the change as a new version (raise `version` in `tenet.yaml`), or "
+                "start the server with `--allow-same-version`",
+                file=str(path),
+            )
+        return None
 
     def _failed(self, target: Path, why: str) -> ReloadResult:
         self.last_error = f"reloading `{target}` failed; keeping {_label(self._current)}:\n{why}"
@@ -193,33 +247,6 @@ def _unsettled(path: Path) -> Diagnostic:
         "over it or swap a link to it",
         file=str(path),
     )
-
-
-def _replacing(current: Bundle, new: Bundle, path: Path, downgrade: bool) -> Diagnostic | None:
-    """Why `new` may not replace `current` on a reload; None when it may."""
-    named = "name" in current.manifest.spans and "name" in new.manifest.spans
-    if named and new.name != current.name:  # a folder without a name is named by its path
-        return Diagnostic(
-            "bundle-substituted",
-            f"`{path}` is now bundle `{new.name}` {new.version}, not `{current.name}`: a reload "
-            "replaces a bundle with another version of itself, never with another bundle",
-            None,
-            "to serve another bundle, start a server on it",
-            file=str(path),
-        )
-    was, now = parse_version(current.version), parse_version(new.version)
-    if not downgrade and was is not None and now is not None and compare(now, was) < 0:
-        return Diagnostic(
-            "bundle-downgrade",
-            f"`{path}` is now {new.name} {new.version}, older than {current.version}, the "
-            "version deciding: a reload does not go back to an older version, which could "
-            "be an old signed release put back",
-            None,
-            "to roll back on purpose, release the old content as a new version, or start the "
-            "server with `--allow-downgrade`",
-            file=str(path),
-        )
-    return None
 
 
 def _label(bundle: Bundle) -> str:

@@ -83,9 +83,12 @@ class BundleWatcher:
         read_limits: ReadLimits | None = None,
         interval: float = 1.0,
         allow_downgrade: bool = False,
+        allow_same_version: bool = False,
     ) -> BundleWatcher:
         """Load the bundle (raising PolicyError when it does not load) and watch it."""
-        holder = BundleHolder(path, limits, public_key, read_limits, allow_downgrade)
+        holder = BundleHolder(
+            path, limits, public_key, read_limits, allow_downgrade, allow_same_version
+        )
         return cls(holder, interval)
 
     @property

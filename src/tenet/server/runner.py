@@ -94,6 +94,7 @@ class ServeOptions:
     audit_batch: int = 256
     actor: str | None = None  # who activates bundles, for the log (default: the user)
     allow_downgrade: bool = False  # whether a reload may go back to an older version
+    allow_same_version: bool = False  # whether it may take another build of the same version
 
 
 def parse_addr(addr: str) -> tuple[str, int]:
@@ -259,6 +260,7 @@ def serve(options: ServeOptions, announce: Callable[[str], None] | None = None) 
         public_key=options.public_key,
         interval=options.watch_interval,
         allow_downgrade=options.allow_downgrade,
+        allow_same_version=options.allow_same_version,
     )
     log = AuditLog.open(options.decision_log) if options.decision_log else None
     try:
