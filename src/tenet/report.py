@@ -116,7 +116,9 @@ def render_text(doc: dict[str, Any]) -> str:
                 f"(a rule's value is read by querying the rule, e.g. `{doc['query']}.allow`)"
             )
     for e in doc["errors"]:
-        where = e.get("path") or e["location"]
+        path = e.get("path")
+        # the pointer of the whole input is "", written `/` as the schema messages write it
+        where = e["location"] if path is None else path or "/"
         lines.append(f"  error [{e['code']}] at {where}: {e['message']}")
     if doc["checks"] or not doc.get("explanation"):
         lines.append(f"{verdict}: {_summary_line(doc)}")
