@@ -233,6 +233,13 @@ def evidence_dict(rec: Record) -> dict[str, Any]:
         d["undefined"] = list(rec.undefined)
     if rec.pointers:
         d["input_paths"] = [pointer(p) for p in rec.pointers]
+    failed = rec.failed_element
+    if failed is not None:
+        d["failed_element"] = {
+            failed.kind: _shown(failed.key),
+            "bindings": {k: _shown(v) for k, v in failed.bindings.items()},
+            "evidence": [evidence_dict(r) for r in failed.evidence],
+        }
     if rec.error is not None:
         d["error"] = rec.error
     return d

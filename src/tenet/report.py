@@ -33,9 +33,22 @@ def _evidence_lines(evidence: list[dict[str, Any]], indent: str) -> list[str]:
             lines.append(f"{indent}  {ref} = {_value(v)}")
         for ref in e.get("undefined", []):
             lines.append(f"{indent}  {ref} is undefined")
+        failed = e.get("failed_element")
+        if failed is not None:
+            lines.extend(_failed_element_lines(failed, indent + "  "))
         if "error" in e:
             lines.append(f"{indent}  {e['error']}")
     return [printable(line) for line in lines]
+
+
+def _failed_element_lines(failed: dict[str, Any], indent: str) -> list[str]:
+    """Where a failed `every` first failed, and the inner conditions there (its variables,
+    as bound there, are among the values above)."""
+    kind = next(k for k in ("index", "key", "member") if k in failed)
+    shown = failed[kind] if kind == "index" else _value(failed[kind])
+    lines = [f"{indent}first element that fails: {kind} {shown}"]
+    lines.extend(_evidence_lines(failed["evidence"], indent + "  "))
+    return lines
 
 
 def _check_lines(c: dict[str, Any]) -> list[str]:

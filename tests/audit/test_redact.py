@@ -225,6 +225,41 @@ def test_evaluation_errors_are_cleaned_and_keys_of_personal_objects_stay_words(
     assert checks["e.named"]["message"].startswith('the first check, name {"first": "hmac:')
 
 
+EVERY = """package hr
+
+require consent blocking {
+    every p in input.people {
+        p.name != ""
+        p.consent == true
+    }
+} message "someone did not consent"
+
+require reviewed blocking {
+    every email, n in input.reviews { n >= 5 }
+} message "a review is missing"
+"""
+
+
+def test_the_element_a_failed_every_names_is_cleaned_as_other_evidence(tmp_path: Path) -> None:
+    manifest = "name: hr\nversion: 1.0.0\naudit:\n  personal: [input.people, input.reviews]\n"
+    root = write_bundle(tmp_path / "e", {"tenet.yaml": manifest, "hr.tenet": EVERY}, {})
+    bundle = tenet.load_bundle(root)
+    ann = {"name": "Ann Zyxwer", "consent": False}
+    inp = {"people": [{"name": "Bo", "consent": True}, ann], "reviews": {"ann@example.com": 3}}
+    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    record = log.record(bundle, bundle.decide("hr", inp), inp, actor="ci")
+    assert "Zyxwer" not in json.dumps(record)
+    token = Redactor([], [], log.key).token
+    consent, reviewed = (c["evidence"][0]["failed_element"] for c in record["decision"]["checks"])
+    # the element as bound, and what the inner conditions read of it, are tokens
+    assert consent["index"] == 1 and consent["bindings"] == {"p": token(ann)}
+    assert consent["evidence"][0]["values"] == {"p.name": token("Ann Zyxwer")}
+    assert consent["evidence"][1]["values"] == {"p.consent": False}
+    # an object's key is copied from the input: a token too
+    assert reviewed["key"] == token("ann@example.com")
+    assert reviewed["bindings"] == {"email": token("ann@example.com"), "n": token(3)}
+
+
 def _strings(value: Any) -> list[str]:
     """Every text in a record, keys included."""
     if isinstance(value, dict):

@@ -4,7 +4,8 @@ Layout:
   errors/NAME.tenet            a one-file bundle (loaded from a temporary folder as NAME.tenet)
   errors/NAME/                 a bundle folder, loaded as it is
   errors/NAME.expected         the exact `str(PolicyError)` of loading it
-  eval/bundle/                 the fixed bundle every `tenet eval` case runs against
+  eval/bundle/                 the fixed bundle the `tenet eval` cases run against
+  eval/bundle_every/           the one the cases of a failed `every` run against
   eval/inputs/*.yaml           the inputs
   eval/expected/CASE.txt|json  the expected stdout (JSON with the varying fields blanked)
 
@@ -35,7 +36,6 @@ from tests.golden.compare import UPDATE, compare
 HERE = Path(__file__).resolve().parent
 ERRORS = HERE / "errors"
 EVAL = HERE / "eval"
-BUNDLE = EVAL / "bundle"
 INPUTS = EVAL / "inputs"
 EXPECTED = EVAL / "expected"
 NOW = "2026-06-01T00:00:00Z"
@@ -93,6 +93,7 @@ class EvalCase:
     exit_code: int
     explain: str = "summary"
     formats: tuple[str, ...] = ("text", "json")
+    bundle: str = "bundle"  # a folder of eval/
 
 
 EVAL_CASES = [
@@ -107,6 +108,22 @@ EVAL_CASES = [
     EvalCase("rule_query_allowed", "access.allow", "rule_query_allowed.yaml", 0),
     EvalCase("explain_full_rule", "access.allow", "rule_query.yaml", 1, explain="full"),
     EvalCase("explain_full_package", "deploy.gates", "blocking_violation.yaml", 1, "full"),
+    # a failed `every` names the first element it failed for and the inner condition there
+    EvalCase("every_failed", "datasets.gates", "every_failed.yaml", 1, bundle="bundle_every"),
+    EvalCase(
+        "every_failed_nested",
+        "datasets.access.allow",
+        "every_failed.yaml",
+        1,
+        bundle="bundle_every",
+    ),
+    EvalCase(
+        "every_failed_member",
+        "datasets.access.allow",
+        "every_failed_region.yaml",
+        1,
+        bundle="bundle_every",
+    ),
 ]
 
 
@@ -127,7 +144,7 @@ def test_eval_output(case: EvalCase, fmt: str) -> None:
         "eval",
         case.query,
         "--bundle",
-        str(BUNDLE),
+        str(EVAL / case.bundle),
         "--input",
         str(INPUTS / case.input),
         "--now",

@@ -475,6 +475,79 @@ def test_default_limits_allow_the_same_work(tmp_path: Path) -> None:
     assert doc["result"] == 10_000
 
 
+# ---- the explanation of a failed `every` -------------------------------------------------------
+
+EVERY = """package main
+
+require all_high {
+    every d in input.ds {
+        some x in d.xs
+        x > 5
+    }
+} message "m"
+
+high if {
+    every name, d in input.named {
+        ok := d.ok
+        ok == true
+    }
+}
+"""
+
+
+def test_a_failed_every_names_the_element_and_the_inner_condition(tmp_path: Path) -> None:
+    b = load(tmp_path, {"main.tenet": EVERY})
+    doc = decide(b, "main", {"ds": [{"xs": [9]}, {"xs": [1, 2]}, {"xs": []}]})
+    (every,) = doc["checks"][0]["evidence"]
+    assert every["values"]["d"] == {"xs": [1, 2]}
+    # the furthest path at the element: the first binding of `x` that got as far as any
+    assert every["failed_element"] == {
+        "index": 1,
+        "bindings": {"d": {"xs": [1, 2]}},
+        "evidence": [
+            {
+                "condition": "some x in d.xs",
+                "location": "main.tenet:5:9",
+                "holds": True,
+                "values": {"d.xs": [1, 2], "x": 1},
+                "input_paths": ["/ds/1/xs"],
+            },
+            {
+                "condition": "x > 5",
+                "location": "main.tenet:6:9",
+                "holds": False,
+                "values": {"x": 1},
+            },
+        ],
+    }
+    # by key, with a local of the inner body bound from the element, in a rule's explanation
+    doc = decide(b, "main.high", {"named": {"a": {"ok": True}, "b": {}}})
+    (definition,) = doc["explanation"]["definitions"]
+    failed = definition["evidence"][-1]["failed_element"]
+    assert (failed["key"], failed["bindings"]) == ("b", {"name": "b", "d": {}})
+    assert failed["evidence"] == [
+        {
+            "condition": "ok := d.ok",
+            "location": "main.tenet:12:9",
+            "holds": None,
+            "undefined": ["d.ok"],
+        }
+    ]
+
+
+def test_explaining_a_failed_every_spends_no_steps(tmp_path: Path) -> None:
+    # two elements tried, four bindings of `x`: six steps decide it, whatever explains it
+    doc_input = {"ds": [{"xs": [9]}, {"xs": [1, 2, 3]}]}
+    b = load(tmp_path, {"main.tenet": EVERY}, limits=tenet.Limits(max_steps=6))
+    doc = decide(b, "main", doc_input)
+    assert (doc["outcome"], doc["checks"][0]["status"]) == ("deny", "violated")
+    failed = doc["checks"][0]["evidence"][0]["failed_element"]
+    # re-run with the budget the element had: within it, it says why the element failed
+    assert (failed["index"], failed["evidence"][-1]["condition"]) == (1, "x > 5")
+    b = load(tmp_path / "5", {"main.tenet": EVERY}, limits=tenet.Limits(max_steps=5))
+    assert [e["code"] for e in decide(b, "main", doc_input)["errors"]] == ["step_limit"]
+
+
 # ---- the decision clock ------------------------------------------------------------------------
 
 CLOCK = """package main

@@ -372,6 +372,20 @@ def test_sarif_points_at_the_offending_line(monkeypatch: pytest.MonkeyPatch) -> 
     assert condition["physicalLocation"]["region"] == {"startLine": 9, "startColumn": 5}
 
 
+def test_sarif_points_into_the_element_a_failed_every_failed_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(REPO)
+    _, log = sarif_of(
+        "eval", "datasets.gates", "--bundle", "tests/golden/eval/bundle_every",
+        "--input", "tests/golden/eval/inputs/every_failed.yaml",
+    )  # fmt: skip
+    approved = next(r for r in log["runs"][0]["results"] if r["ruleId"].endswith(".approved"))
+    # `approved: false` of the second dataset (line 4), not the whole `datasets` list
+    region = approved["locations"][0]["physicalLocation"]["region"]
+    assert region == {"startLine": 4, "startColumn": 25, "endLine": 4, "endColumn": 40}
+
+
 def registrations_sarif(*inputs: str) -> dict[str, Any]:
     """The SARIF log of the golden registrations (run from the repository's root)."""
     args = [a for i in inputs for a in ("--input", i)]

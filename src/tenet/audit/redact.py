@@ -418,6 +418,19 @@ class Secrets:
             out["input_paths"] = [self.text(p) for p in out["input_paths"]]
         if isinstance(out.get("error"), str):
             out["error"] = self.text(out["error"])
+        if isinstance(out.get("failed_element"), dict):
+            out["failed_element"] = self._failed_element(out["failed_element"])
+        return out
+
+    def _failed_element(self, failed: dict[str, Any]) -> dict[str, Any]:
+        """Where a failed `every` first failed: the object key or set member is copied from
+        the input (an array index is the engine's), and the inner evidence is evidence."""
+        out = self._with_evidence(failed)
+        for key in ("key", "member"):
+            if key in out:
+                out[key] = self.value(out[key])
+        if isinstance(out.get("bindings"), dict):
+            out["bindings"] = self.value(out["bindings"])
         return out
 
     def _error(self, error: Any) -> Any:

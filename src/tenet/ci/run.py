@@ -168,8 +168,14 @@ def findings(doc: dict[str, Any]) -> list[Finding]:
 
 def _pointer(evidence: list[dict[str, Any]]) -> str | None:
     """The input value the evidence is about: a missing reference, else one it read, looking
-    at the condition that decided first (the last) and then at those before it."""
+    at the condition that decided first (the last) and then at those before it; within a
+    failed `every`, at the conditions of the element it failed for first."""
     for e in reversed(evidence):
+        failed = e.get("failed_element")
+        if failed is not None:
+            inner = _pointer(failed.get("evidence", []))
+            if inner is not None:
+                return inner
         for ref in e.get("undefined", []):
             p = pointer_of_reference(ref)
             if p is not None:

@@ -108,9 +108,8 @@ def _definition(b: _Build, module: ast.Module, d: ast.Rule) -> CompiledDef:
         elif value is not None:
             value = b.probe.constant(d.span, value)
 
-    def traced() -> tuple[Body | None, Fn | None]:
-        tbody, tvalue, _ = build(True)
-        return tbody, tvalue
+    def traced() -> tuple[Body | None, Fn | None, int]:
+        return build(True)
 
     keys = equality_keys(d.body, d.params, b.scope_of(module)) if b.options.indexing else {}
     return CompiledDef(d.span, size, body, value, traced, eq_keys=keys)

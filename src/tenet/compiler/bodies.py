@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, assert_never
 
 from tenet.compiler.expressions import ExprCompiler, Fn, Slots, _at, _step
 from tenet.runtime.operators import iterate_keys, iterate_pairs
-from tenet.runtime.trace import CondMeta, Record
+from tenet.runtime.trace import CondMeta, FailedElement, Record
 from tenet.runtime.values import UNDEF, EvalError
 from tenet.syntax import ast
 
@@ -85,9 +85,17 @@ def _statement(
             f = ec.compile(coll, slots).fn
             child = slots.child()
             bound = [child.bind(n) for n in names]
+            loop, first_local = dict(child.names), child.count[0]
             inner_run = compile_body(inner, child, ec.untraced(), False, probe)
             if traced:
-                return _traced_every(f, bound, list(names), inner_run, meta_of(stmt), stmt)
+                # the inner body once more, traced, to say why the element it failed for
+                # failed: the same slots for the `every` variables, and for its locals the
+                # slots the inner body's own take (they are not in use when it re-runs), so
+                # that a frame sized by the untraced definition still holds it
+                counter = [first_local]
+                why = compile_body(inner, Slots(counter, loop, slots), ec, True, None)
+                slots.count[0] = max(slots.count[0], counter[0])
+                return _traced_every(f, bound, list(names), inner_run, why, meta_of(stmt), stmt)
             return _every(f, bound, inner_run, stmt)
         case _:
             assert_never(stmt)
@@ -330,11 +338,58 @@ def _traced_some(
     return make
 
 
+def _first_failure(
+    ctx: Any, fr: list[Any], c: Any, bound: list[int], inner: Body, stmt: ast.Statement
+) -> tuple[Any, Any, tuple[Any, ...], int] | None:
+    """`_every_holds` for the explanation: None when every element satisfies the inner body,
+    else the first that fails as its key (an array's index, an object's key, a set's
+    member), the element, the values bound to the variables, and the steps taken before it."""
+    one = len(bound) == 1
+    is_list = type(c) is list
+    for key, element in _bindings(c, 2, stmt):
+        before = ctx.steps
+        _step(ctx, stmt.span)
+        values = ((element if is_list else key),) if one else (key, element)
+        for slot, v in zip(bound, values, strict=True):
+            fr[slot] = v
+        if not inner(ctx, fr, stop):
+            return key, element, values, before
+    return None
+
+
+def _failed_element(
+    ctx: Any,
+    fr: list[Any],
+    c: Any,
+    failed: tuple[Any, Any, tuple[Any, ...], int],
+    names: list[str],
+    why: Body,
+) -> FailedElement:
+    """The element an `every` failed for, with the evidence of the traced inner body re-run
+    on it (its variables are still bound in `fr`)."""
+    key, element, values, before = failed
+    tr = ctx.tracer
+    origin = tr.origin(c)
+    if origin is not None:  # the inner body's reads of the element point into the input
+        tr.bound(origin, key, element)
+    # the re-run takes the steps the element took the first time, from the budget it had
+    # then: explaining the failure neither spends the decision's steps nor runs out of them
+    spent = ctx.steps
+    ctx.steps = before + 1
+    try:
+        evidence = tr.apart(lambda: why(ctx, fr, stop))
+    finally:
+        ctx.steps = spent
+    kind = "index" if type(c) is list else "key" if type(c) is dict else "member"
+    return FailedElement(kind, key, dict(zip(names, values, strict=True)), evidence or [])
+
+
 def _traced_every(
     f: Fn,
     bound: list[int],
     names: list[str],
     inner: Body,
+    why: Body,
     meta: CondMeta,
     stmt: ast.Statement,
 ) -> Callable[[Body], Body]:
@@ -346,13 +401,14 @@ def _traced_every(
                 rec.holds = None
                 return _settle(ctx, fr, rec, False, nxt, k)
             try:
-                failed = _every_holds(ctx, fr, c, bound, inner, stmt)
+                failed = _first_failure(ctx, fr, c, bound, inner, stmt)
             except EvalError as err:
                 ctx.tracer.errored(rec, err.message)
                 raise
             if failed is not None:
-                for name, v in zip(names, failed, strict=True):
+                for name, v in zip(names, failed[2], strict=True):
                     rec.values[name] = v
+                rec.failed_element = _failed_element(ctx, fr, c, failed, names, why)
             rec.holds = failed is None
             return _settle(ctx, fr, rec, failed is None, nxt, k)
 

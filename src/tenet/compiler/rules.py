@@ -32,9 +32,10 @@ class CompiledDef:
     nslots: int
     body: Body | None
     value: Fn | None  # value rules and functions; the element of a partial set
-    # the traced body and value, compiled on first use (explanations only)
-    traced: Callable[[], tuple[Body | None, Fn | None]] | None = None
-    _traced: tuple[Body | None, Fn | None] | None = None
+    # the traced body and value and the slots they use, compiled on first use (explanations
+    # only); a traced `every` may use more slots than the untraced body does
+    traced: Callable[[], tuple[Body | None, Fn | None, int]] | None = None
+    _traced: tuple[Body | None, Fn | None, int] | None = None
     # input paths the body requires to equal a constant (see compiler/index.py)
     eq_keys: dict[tuple[str, ...], Any] = field(default_factory=dict)
 
@@ -42,7 +43,7 @@ class CompiledDef:
     def location(self) -> str:
         return self.span.location()
 
-    def traced_code(self) -> tuple[Body | None, Fn | None]:
+    def traced_code(self) -> tuple[Body | None, Fn | None, int]:
         if self._traced is None:
             assert self.traced is not None
             self._traced = self.traced()
@@ -187,9 +188,9 @@ class CompiledRule:
         skipped = len(self.defs)  # not evaluated: settled earlier, or excluded by the index
         for d in self.candidates(ctx):
             skipped -= 1
-            body, value = d.traced_code()
+            body, value, nslots = d.traced_code()
             tracer.reset()
-            fr = self._frame(d, None)
+            fr = [UNDEF] * max(d.nslots, nslots)
             assert body is not None  # a body-less definition traces its value as a body
             capture = _capture(tracer, value, self.stops_at_first)
             try:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["CondMeta", "Record", "Tracer"]
+from tenet.runtime.values import EvalError
+
+__all__ = ["CondMeta", "FailedElement", "Record", "Tracer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,10 +19,21 @@ class CondMeta:
     location: str
 
 
+@dataclass(frozen=True, slots=True)
+class FailedElement:
+    """The first element for which an `every` did not hold, and why: the inner body's
+    furthest path there, ending in the condition that was false or undefined."""
+
+    kind: str  # how the collection names it: "index" (array), "key" (object), "member" (set)
+    key: Any
+    bindings: dict[str, Any]  # the `every` variables, as bound for it
+    evidence: list[Record]
+
+
 class Record:
     """The evidence of one condition evaluated under one binding."""
 
-    __slots__ = ("error", "holds", "meta", "pointers", "undefined", "values")
+    __slots__ = ("error", "failed_element", "holds", "meta", "pointers", "undefined", "values")
 
     def __init__(self, meta: CondMeta) -> None:
         self.meta = meta
@@ -28,6 +42,7 @@ class Record:
         self.pointers: list[tuple[Any, ...]] = []  # input keys read, as JSON pointer parts
         self.holds: bool | None = None
         self.error: str | None = None  # the evaluation error this condition raised
+        self.failed_element: FailedElement | None = None  # a failed `every`'s first failure
 
     def copy(self) -> Record:
         r = Record(self.meta)
@@ -35,6 +50,7 @@ class Record:
         r.undefined = list(self.undefined)
         r.pointers = list(self.pointers)
         r.holds = self.holds
+        r.failed_element = self.failed_element
         return r
 
 
@@ -101,6 +117,27 @@ class Tracer:
 
     def succeed(self, frame: list[Any]) -> None:
         self.successes.append((list(self.path), list(frame)))
+
+    def apart(self, run: Callable[[], bool]) -> list[Record] | None:
+        """The furthest failing path of `run` (a traced body, true when it held), traced apart
+        from the path being tried: what it records is its own, and the paths and results of
+        the body around it stay as they were. None when it held or raised an error."""
+        saved = (self.cur, self.path, self.best, self.best_frame, self.successes, self.error_path)
+        self.cur, self.path, self.best, self.best_frame = None, [], None, None
+        self.successes, self.error_path = [], None
+        try:
+            return None if run() else self.best
+        except EvalError:
+            return None
+        finally:
+            (
+                self.cur,
+                self.path,
+                self.best,
+                self.best_frame,
+                self.successes,
+                self.error_path,
+            ) = saved
 
     def errored(self, rec: Record, message: str) -> None:
         rec.error = message
