@@ -215,6 +215,197 @@ b if { 1 / 0 > 1 }
     ]
 
 
+def lint_spans(text: str) -> list[tuple[str, int | None, int | None, str]]:
+    """(code, line, column, message) of each warning of one file."""
+    module, diags = parse(Source("p.tenet", text))
+    assert module is not None, diags
+    analysis, errors = check([module], {})
+    assert not [e for e in errors if e.severity == "error"], errors
+    return [(d.code, d.line, d.column, d.message) for d in lint(analysis)]
+
+
+def test_a_value_that_raises_on_every_input_is_warned_about_where_it_is_written() -> None:
+    # it loads, and every decision that evaluates the rule, function or local is an error
+    text = """\
+package p
+
+limit = count(5)
+label = "a" + 1
+default allow = 1 / 0
+allow if { input.ok }
+tags contains upper(3)
+risk(s) = count(5) if { s > 1 }
+r if {
+    n := "a" + 1
+    input.x > n
+}
+"""
+    count_error = "`count` expects a string, an array, a set or an object, got number"
+    assert lint_spans(text) == [
+        (
+            "constant-error",
+            3,
+            9,
+            f"`count(5)`, the value of rule `limit`, raises an error on every input: {count_error}",
+        ),
+        (
+            "constant-error",
+            4,
+            9,
+            '`"a" + 1`, the value of rule `label`, raises an error on every input: `+` cannot '
+            "take string and number",
+        ),
+        (
+            "constant-error",
+            5,
+            17,
+            "`1 / 0`, the default value of rule `allow`, raises an error on every input: "
+            "division by zero",
+        ),
+        (
+            "constant-error",
+            7,
+            15,
+            "`upper(3)`, an element of set rule `tags`, raises an error on every input: "
+            "`upper` expects a string, got number",
+        ),
+        (
+            "constant-error",
+            8,
+            11,
+            f"`count(5)`, the value of function `risk`, raises an error on every input: "
+            f"{count_error}",
+        ),
+        (
+            "constant-error",
+            10,
+            10,
+            '`"a" + 1`, the value bound to `n`, raises an error on every input: `+` cannot '
+            "take string and number",
+        ),
+    ]
+    (found,) = [h for c, _, _, h in lint_one(text) if c == "constant-error"][:1]
+    assert found == (
+        "a decision that evaluates it is an `error` (type_error); fix the expression, or make "
+        "it read the input or data it was meant to use"
+    )
+
+
+def test_values_that_read_something_or_can_be_worked_out_are_not_warned_about() -> None:
+    text = """\
+package p
+
+import data.t
+
+ok = count([1, 2])
+big = 10 / 4
+from_input = count(input.xs)
+from_data = t.limit + 1
+from_rule = ok + 1
+half(x) = x / 2
+r if {
+    n := input.a + 1
+    m := count([1])
+    n > m
+}
+"""
+    assert [c for c in codes(text) if c in ("constant-error", "not-a-collection")] == []
+
+
+def test_iterating_a_constant_that_is_not_a_collection() -> None:
+    # iterating a number, string, boolean or null is a `type_error`: it never binds
+    text = """\
+package p
+
+a if {
+    some x in 5
+    x > input.n
+}
+b if { every k, v in "abc" { v == input.v; k > 0 } }
+xs = [y for y in true if y]
+c if { some z in count(5); z }
+d if { some z in [1][3]; z == input.z }
+e if { every z in null { z } }
+"""
+    found = [(c, line, col, m) for c, line, col, m in lint_spans(text) if c != "unused-local"]
+    assert found == [
+        (
+            "not-a-collection",
+            4,
+            15,
+            "`some x in 5` iterates over a number, not a collection: it raises an error on "
+            "every input",
+        ),
+        (
+            "not-a-collection",
+            7,
+            22,
+            '`every k, v in "abc"` iterates over a string, not a collection: it raises an '
+            "error on every input",
+        ),
+        (
+            "not-a-collection",
+            8,
+            18,
+            "`for y in true` iterates over a boolean, not a collection: it raises an error on "
+            "every input",
+        ),
+        (
+            "constant-error",
+            9,
+            18,
+            "`count(5)`, the collection of `some z in count(5)`, raises an error on every "
+            "input: `count` expects a string, an array, a set or an object, got number",
+        ),
+        (
+            "not-a-collection",
+            10,
+            18,
+            "`some z in [1][3]` iterates over an undefined value on every input: it never binds",
+        ),
+        (
+            "not-a-collection",
+            11,
+            19,
+            "`every z in null` iterates over a null, not a collection: it raises an error on "
+            "every input",
+        ),
+    ]
+    helps = {m: h for c, _, m, h in lint_one(text) if c == "not-a-collection"}
+    assert helps["`some x in 5` iterates over a number, not a collection: it raises an error "
+                 "on every input"] == (
+        "a decision that reaches it is an `error` (type_error); iterate over an array, a set "
+        "or an object"
+    )  # fmt: skip
+    assert (
+        helps["`some z in [1][3]` iterates over an undefined value on every input: it never binds"]
+        == "the body never holds; iterate over the input or data it was meant to"
+    )
+
+
+def test_iterating_a_constant_collection_or_the_input_is_not_warned_about() -> None:
+    text = """\
+package p
+
+names = {"a": 1}
+
+a if { some x in [1, 2]; x > input.n }
+b if { every k, v in names { v > input.v; k != input.k } }
+c if { some s in split("a,b", ","); s == input.s }
+d = [y for y in input.ys]
+e if { some x in input.x; x }
+"""
+    assert [c for c in codes(text) if c in ("constant-error", "not-a-collection")] == []
+
+
+def test_the_shipped_bundles_check_clean() -> None:
+    # the new warnings must not fire on the bundles we ship (nor any other)
+    root = Path(__file__).resolve().parents[2] / "policies"
+    result = run(*(str(p) for p in sorted(root.iterdir()) if p.is_dir()))
+    assert result.exit_code == 0, result.stdout
+    assert result.stdout.rstrip().endswith(": 0 errors, 0 warnings")
+
+
 def test_a_local_named_like_a_constant_rule_is_not_constant() -> None:
     # from its binding on, the name is the local's: `limit > 1` tests the input
     text = """\

@@ -1,6 +1,7 @@
 """Warnings for `tenet check`: unused imports and locals, names shadowing rules or built-ins,
-constant conditions, checks without a message, and input fields the input schema does not
-declare. Run by `tenet check` only, never when a bundle loads."""
+constant conditions, values that raise an error on every input, iteration over a constant
+that is not a collection, checks without a message, and input fields the input schema does
+not declare. Run by `tenet check` only, never when a bundle loads."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from tenet.analysis.symbols import (
 from tenet.analysis.walk import Walker, chain_of
 from tenet.diagnostics import Diagnostic
 from tenet.runtime.builtins import BUILTINS
-from tenet.runtime.values import UNDEF, EvalError
+from tenet.runtime.values import UNDEF, EvalError, TSet, type_name
 from tenet.source import Span
 from tenet.syntax import ast
 from tenet.syntax.template import Hole
@@ -33,12 +34,16 @@ if TYPE_CHECKING:
 
 __all__ = ["LINTS", "lint"]
 
+_UNKNOWN: Any = object()  # a constant expression's value that `tenet check` cannot work out
+
 # every warning code, for documentation and `--format json` readers
 LINTS = (
     "unused-import",
     "unused-local",
     "shadowing",
     "constant-condition",
+    "constant-error",
+    "not-a-collection",
     "no-message",
     "unknown-input-field",
     "unknown-control",
@@ -321,6 +326,7 @@ class _Module(Walker[_Scope]):
                 case ast.DefaultRule():
                     self.schema = self._schema_for(f"{package}.{d.name}")
                     self.expr(d.value, _Scope())
+                    self._constant_error(d.value, f"the default value of rule `{d.name}`")
                 case ast.Check():
                     self.schema = self._schema_for(package)
                     self._check(d)
@@ -350,6 +356,10 @@ class _Module(Walker[_Scope]):
             self.body(r.body, local)
         if r.value is not None:
             self.expr(r.value, local)
+            what = "an element of set rule" if r.kind == "set" else "the value of"
+            if r.kind != "set":
+                what += " function" if r.is_function else " rule"
+            self._constant_error(r.value, f"{what} `{r.name}`", local)
         self._unused(local)
 
     def _check(self, c: ast.Check) -> None:
@@ -393,8 +403,10 @@ class _Module(Walker[_Scope]):
         each: bool,
     ) -> None:
         if each:
+            self._iterated(source, span, scope)
             schemas = self._element_schemas(source, names, scope)
         else:
+            self._constant_error(source, f"the value bound to `{names[0]}`", scope)
             schemas = [self._schema_of(source, scope)]
         for name, schema in zip(names, schemas, strict=True):
             if name not in scope.names:
@@ -616,17 +628,79 @@ class _Module(Walker[_Scope]):
             )
         )
 
+    def _constant_error(self, e: ast.Expr, what: str, local: _Scope | None = None) -> bool:
+        """Warn when `e` (`what` it is) has no input to read and raises an error there: the
+        bundle loads, and every decision that evaluates it is an error."""
+        if not self._is_constant(e, local):
+            return False
+        value = self._evaluated(e)
+        if not isinstance(value, EvalError):
+            return False
+        self.diags.append(
+            _warn(
+                "constant-error",
+                f"`{_text(e)}`, {what}, raises an error on every input: {value.message}",
+                e.span,
+                f"a decision that evaluates it is an `error` ({value.code}); fix the "
+                "expression, or make it read the input or data it was meant to use",
+            )
+        )
+        return True
+
+    def _iterated(self, coll: ast.Expr, span: Span | None, local: _Scope) -> None:
+        """Warn when `some`, `every` or a comprehension's `for` (at `span`) iterates over a
+        constant that cannot bind: one that is not a collection (an error on every input, as
+        iterating it is a `type_error`), or an undefined one."""
+        if not self._is_constant(coll, local):
+            return
+        header = _text(coll)
+        if span is not None and coll.span is not None:  # `every x in 5`, without its body
+            header = " ".join(span.source.span(span.start, coll.span.end).text().split())
+        if self._constant_error(coll, f"the collection of `{header}`", local):
+            return
+        value = self._evaluated(coll)
+        if value is _UNKNOWN or type(value) in (list, dict, TSet):
+            return
+        if value is UNDEF:
+            message = f"`{header}` iterates over an undefined value on every input: it never binds"
+            help_ = {
+                "some": "the body never holds",
+                "every": "the `every` never holds (missing evidence never passes)",
+                "for": "the comprehension is undefined",
+            }.get(header.split()[0], "it never binds")
+            help_ += "; iterate over the input or data it was meant to"
+        else:
+            message = (
+                f"`{header}` iterates over a {type_name(value)}, not a collection: it raises "
+                "an error on every input"
+            )
+            help_ = (
+                "a decision that reaches it is an `error` (type_error); iterate over an "
+                "array, a set or an object"
+            )
+        self.diags.append(_warn("not-a-collection", message, coll.span, help_))
+
     def _fold(self, e: ast.Expr) -> Any:
         """True or False when the condition folds to a value that holds or not, UNDEF when it
         is undefined, the EvalError it raises when it raises one, None when it cannot be
         worked out here."""
+        value = self._evaluated(e)
+        if value is _UNKNOWN:
+            return None
+        if value is UNDEF or isinstance(value, EvalError):
+            return value
+        return value is not False
+
+    def _evaluated(self, e: ast.Expr) -> Any:
+        """The value of a constant expression: UNDEF when it is undefined, the EvalError it
+        raises when it raises one, _UNKNOWN when it cannot be worked out here."""
         from tenet.compiler.expressions import NOCONST, ExprCompiler, Slots
         from tenet.runtime.evaluate import Ctx, Limits
 
         try:
             code = ExprCompiler(self.scope, {}, None).compile(e, Slots())
         except Exception:  # a rule reference: no compiled rules here
-            return None
+            return _UNKNOWN
         value = code.const
         if value is NOCONST:
             # folding leaves what raises for evaluation to raise; it reads nothing of the
@@ -635,12 +709,10 @@ class _Module(Walker[_Scope]):
                 value = code.fn(Ctx(None, 0, {}, Limits(max_steps=10_000)), [])
             except EvalError as err:
                 # a limit of the evaluation here, not of the bundle's decisions: claim nothing
-                return None if err.code in ("step_limit", "size_limit") else err
+                return _UNKNOWN if err.code in ("step_limit", "size_limit") else err
             except Exception:  # not worked out here: claim nothing
-                return None
-        if value is UNDEF:
-            return UNDEF
-        return value is not False
+                return _UNKNOWN
+        return value
 
     def _is_constant(self, e: ast.Expr, local: _Scope | None = None) -> bool:
         """Whether `e` has one value for every input; a name bound in the body (`local`) is
