@@ -136,6 +136,55 @@ def test_a_value_escaped_in_a_json_pointer_is_replaced(tmp_path: Path, name: str
     assert evidence["input_paths"] == ["/applicant/name", f"/scores/{token}"]
 
 
+def test_the_keys_of_a_personal_object_are_tokens_in_pointers(tmp_path: Path) -> None:
+    # `input.consents` is personal: its keys (who consented) are personal data, and the
+    # evidence's pointers run through them
+    manifest = "name: p\nversion: 1.0.0\naudit:\n  personal: [input.consents]\n"
+    policy = (
+        "package p\nrequire consented blocking {\n"
+        "    every who, c in input.consents { c.given == true }\n}\n"
+    )
+    root = write_bundle(tmp_path / "b", {"tenet.yaml": manifest, "p.tenet": policy})
+    bundle = tenet.load_bundle(root)
+    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    input = {
+        "consents": {"ann/x@example.com": {"given": False}},
+        "given": {"ann/x@example.com": 1},
+    }
+    log.record(bundle, bundle.decide("p", input), input, "ci")
+    text = (tmp_path / "audit.jsonl").read_text("utf-8")
+    assert "ann" not in text
+    token = Redactor([], [], log.key).token
+    pointers = [p for e in _evidence_of(json.loads(text)) for p in e.get("input_paths", [])]
+    assert f"/consents/{token('ann/x@example.com')}/{token('given')}" in pointers
+
+
+def test_a_pointer_outside_the_personal_paths_keeps_its_keys() -> None:
+    secrets = Redactor([], ["input.person"], b"k" * 16).secrets_of(
+        {"person": {"name": "ann"}, "other": {"name": 1}}
+    )
+    assert secrets.pointer("/other/name") == "/other/name"
+    assert secrets.pointer("/person") == "/person"
+    tok = Redactor([], [], b"k" * 16).token
+    assert secrets.pointer("/person/name") == f"/person/{tok('name')}"
+    # a personal value elsewhere is still replaced as in any text
+    assert secrets.pointer("/index/ann") == f"/index/{tok('ann')}"
+
+
+def _evidence_of(value: Any) -> list[dict[str, Any]]:
+    """Every evidence entry in a record, inner ones (a failed `every`'s) included."""
+    found: list[dict[str, Any]] = []
+    if isinstance(value, dict):
+        if "condition" in value:
+            found.append(value)
+        for v in value.values():
+            found += _evidence_of(v)
+    elif isinstance(value, list):
+        for v in value:
+            found += _evidence_of(v)
+    return found
+
+
 def test_a_short_key_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tenet.audit.stores import StoreError
 

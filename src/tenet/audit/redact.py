@@ -162,7 +162,7 @@ class Redactor:
             value, present = _lookup(input, path)
             for v in value if present and "*" in path.split(".") else [value] if present else []:
                 _collect(v, found, self.token)
-        return Secrets(list(found.values()))
+        return Secrets(list(found.values()), [path.split(".")[1:] for path in self.personal])
 
     def apply(self, input: Any, document: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """The kept input paths and the decision document, personal values replaced."""
@@ -236,9 +236,14 @@ class Secrets:
     or the policy's own (ids, statuses, the policy's source text, digests, times) and is kept
     as it is: a personal value that also occurs there is not the input's to hide."""
 
-    def __init__(self, found: list[tuple[Any, str, bool]]) -> None:
+    def __init__(
+        self, found: list[tuple[Any, str, bool]], roots: Sequence[Sequence[str]] = ()
+    ) -> None:
         """`found`: each personal value, its token, and whether it is only an object's key
-        (replaced where copied, not searched for in text)."""
+        (replaced where copied, not searched for in text); `roots`: the personal paths'
+        segments after `input` (`*` for any), under which a pointer's segments are keys of
+        personal data."""
+        self._roots = [list(r) for r in roots]
         self._scalars = {_key_of(v): t for v, t, _ in found if not isinstance(v, dict | list)}
         self._containers = [(v, t) for v, t, _ in found if isinstance(v, dict | list)]
         texts: dict[str, str] = {}
@@ -415,7 +420,7 @@ class Secrets:
             if isinstance(out.get(key), dict):
                 out[key] = {k: self.value(v) for k, v in out[key].items()}
         if isinstance(out.get("input_paths"), list):
-            out["input_paths"] = [self.text(p) for p in out["input_paths"]]
+            out["input_paths"] = [self.pointer(p) for p in out["input_paths"]]
         if isinstance(out.get("error"), str):
             out["error"] = self.text(out["error"])
         if isinstance(out.get("failed_element"), dict):
@@ -437,10 +442,39 @@ class Secrets:
         if not isinstance(error, dict):
             return error
         out = dict(error)
-        for key in ("message", "path"):
-            if isinstance(out.get(key), str):
-                out[key] = self.text(out[key])
+        if isinstance(out.get("message"), str):
+            out["message"] = self.text(out["message"])
+        if isinstance(out.get("path"), str):
+            out["path"] = self.pointer(out["path"])
         return out
+
+    def pointer(self, pointer: str) -> str:
+        """A JSON pointer into the input, cleaned: each segment below a personal path that is
+        a personal key or value (`/consents/ann@example.com`, where `input.consents` is
+        personal) replaced by its token, and personal values elsewhere as in text. A key
+        is not searched for in text, so without this the keys of a personal object read in
+        clear in every pointer through them."""
+        if not pointer.startswith("/") or not self._roots:
+            return self.text(pointer)
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer[1:].split("/")]
+        depth = min(
+            (len(r) for r in self._roots if len(r) < len(parts) and _under(parts, r)),
+            default=None,
+        )
+        if depth is None:
+            return self.text(pointer)
+        head = "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in parts[:depth])
+        tail = ""
+        for part in parts[depth:]:
+            token = self._exact(part)
+            escaped = part.replace("~", "~0").replace("/", "~1")
+            tail += "/" + (token if token is not None else escaped)
+        return self.text(head + tail)
+
+
+def _under(parts: list[str], root: list[str]) -> bool:
+    """Whether a pointer's segments start with a personal path's (`*` matching any)."""
+    return all(r == "*" or r == p for r, p in zip(root, parts, strict=False))
 
 
 def _spellings(value: Any) -> list[str]:
