@@ -779,6 +779,7 @@ def test_a_diagnostic_s_dict_always_has_help(tmp_path: Path) -> None:
         ({"max_steps": -1}, ValueError, "`Limits.max_steps` must be at least 1, not -1"),
         ({"max_input_depth": 0}, ValueError, "`Limits.max_input_depth` must be at least 1, not 0"),
         ({"max_built_size": 0}, ValueError, "`Limits.max_built_size` must be at least 1, not 0"),
+        ({"max_built_bytes": "1e8"}, TypeError, "`Limits.max_built_bytes` must be an int, not str"),
     ],
 )
 def test_limits_refuse_a_bound_that_is_not_a_positive_int(

@@ -627,3 +627,57 @@ def test_a_package_document_keeps_to_the_built_size_limit(tmp_path: Path) -> Non
     assert b.evaluate_document("main", {"r": [0] * 5}).to_dict()["result"] == {"y": [0] * 5 + [1]}
     errors = b.evaluate_document("main", {"r": [0] * 6}).to_dict()["errors"]
     assert [e["code"] for e in errors] == ["size_limit"]
+
+
+# Each value built here is small; together they were not bounded (a comprehension of 3,000
+# `replace` calls, each 3 MB, would build 9 GB from a 6 KB input). With these limits the
+# tenth 100,000-character string is refused, before it is built.
+_MANY = {"s": "a" * 100, "t": "b" * 1_000, "r": list(range(600))}
+_SMALL = tenet.Limits(max_built_bytes=1_000_000)
+
+
+@pytest.mark.parametrize(
+    ("expr", "what"),
+    [
+        ('[replace(input.s, "a", input.t) for i in input.r]', "`replace`"),
+        ("[input.t + input.t for i in input.r]", "`+`"),
+        ('[join("", [input.t, input.t]) for i in input.r]', "`join`"),
+        ('[split(input.t, "") for i in input.r] ', None),
+        ("[upper(input.t) for i in input.r for j in input.r]", "`upper`"),
+        # arrays and objects of references, a few pointers each, but 360,000 of them
+        ("[[i, j] for i in input.r for j in input.r]", "an array"),
+        ('[{"i": i, "j": j} for i in input.r for j in input.r]', "an object"),
+        ("{i * 1000 + j for i in input.r for j in input.r}", "a set comprehension"),
+        ("[j for i in input.r for j in input.r]", "an array comprehension"),
+    ],
+)
+def test_the_values_a_decision_builds_are_bounded_in_all(
+    tmp_path: Path, expr: str, what: str | None
+) -> None:
+    if what is None:
+        expr, what = '[split(input.t, "b") for i in input.r]', "`split`"
+    b = tenet.load_bundle(
+        write_bundle(tmp_path / "b", {"main.tenet": f"package main\nx = {expr}\n"}),
+        limits=_SMALL,
+    )
+    doc = decide(b, "main.x", _MANY)
+    assert doc["errors"] == [
+        {
+            "code": "size_limit",
+            "message": f"{what} took the values this evaluation built past 1000000 bytes "
+            "(`max_built_bytes`)",
+            "location": doc["errors"][0]["location"],
+        }
+    ]
+    # within the budget, the same definitions are evaluated
+    small = {"s": "a", "t": "b", "r": [0, 1]}
+    assert decide(b, "main.x", small)["errors"] == []
+
+
+def test_the_messages_of_violations_count_as_built(tmp_path: Path) -> None:
+    text = 'package main\nforbid f { some i in input.r } message "{i}: {input.t}{input.t}"\n'
+    b = tenet.load_bundle(write_bundle(tmp_path / "b", {"main.tenet": text}), limits=_SMALL)
+    doc = decide(b, "main", _MANY)
+    assert [(e["code"], e["check"]) for e in doc["errors"]] == [("size_limit", "main.f")]
+    assert "the message took the values" in doc["errors"][0]["message"]
+    assert len(decide(b, "main", {**_MANY, "r": list(range(100))})["checks"]) == 100

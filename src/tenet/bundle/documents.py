@@ -13,7 +13,7 @@ from tenet.compiler.program import Program, Query, check_query_text
 from tenet.compiler.rules import CompiledRule
 from tenet.decision import BundleInfo, Decision, uuid7
 from tenet.runtime.evaluate import Ctx, ErrorEntry, admit_input, evaluate, resolve_now
-from tenet.runtime.values import UNDEF, EvalError, built_size_limit, to_json
+from tenet.runtime.values import UNDEF, EvalError, metering, to_json
 
 if TYPE_CHECKING:
     from tenet.bundle import Bundle
@@ -127,7 +127,7 @@ def evaluate_document(bundle: Bundle, path: str, input: Any = None, now: Any = N
         return Document(path, True, to_json(outcome.value), [], bundle.info, clock)
     ctx = Ctx(doc, clock, program.schemas, bundle.limits)
     errors: list[dict[str, Any]] = []
-    with built_size_limit(bundle.limits.max_built_size):
+    with metering(ctx):
         value = _package(layout, parts, ctx, errors)
     if errors:
         return _undefined(bundle, path, errors, clock)

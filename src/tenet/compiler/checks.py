@@ -126,7 +126,10 @@ class CompiledCheck:
                 continue
             fn, spec, span = part
             try:
-                out.append(_format(fn(ctx, frame), spec))
+                text = _format(fn(ctx, frame), spec)
+                # one message per violation, each holding values of any size
+                ctx.build("the message", len(text))
+                out.append(text)
             except EvalError as err:
                 if err.span is None:
                     err.span = span

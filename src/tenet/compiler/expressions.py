@@ -18,7 +18,7 @@ from tenet.analysis.symbols import (
 )
 from tenet.runtime.builtins import Builtin
 from tenet.runtime.operators import ARITHMETIC, COMPARISONS, index, iterate_keys, iterate_pairs
-from tenet.runtime.values import UNDEF, EvalError, TSet, equal, freeze
+from tenet.runtime.values import BYTES_PER, UNDEF, EvalError, TSet, equal, freeze
 from tenet.source import Span
 from tenet.syntax import ast
 
@@ -439,14 +439,30 @@ class ExprCompiler:
             values = [i.const for i in items]
             if any(v is UNDEF for v in values):
                 return _const(UNDEF)
-            return Code(lambda ctx, fr: list(values), values)
-        return Code(_every_value([i.fn for i in items]))
+            nbytes = len(values) * BYTES_PER["array"]
+
+            def copy(ctx: Any, fr: list[Any]) -> Any:
+                ctx.build("an array", nbytes)
+                return list(values)
+
+            return Code(copy, values)
+        every = _every_value([i.fn for i in items])
+        nbytes = len(items) * BYTES_PER["array"]
+
+        def array(ctx: Any, fr: list[Any]) -> Any:
+            ctx.build("an array", nbytes)
+            return every(ctx, fr)
+
+        return Code(array)
 
     def _object(self, e: ast.ObjectLit, pairs: list[tuple[Code, Code]]) -> Code:
         span = e.span
         fns = [(k.fn, v.fn) for k, v in pairs]
+        nbytes = len(fns) * BYTES_PER["object"]
 
         def fn(ctx: Any, fr: list[Any]) -> Any:
+            if ctx is not None:  # None when it is folded
+                ctx.build("an object", nbytes)
             out: dict[str, Any] = {}
             for kf, vf in fns:
                 k = kf(ctx, fr)
@@ -467,7 +483,12 @@ class ExprCompiler:
                 return Code(fn)
             if value is UNDEF:
                 return _const(UNDEF)
-            return Code(lambda ctx, fr: dict(value), value)
+
+            def copy(ctx: Any, fr: list[Any]) -> Any:
+                ctx.build("an object", nbytes)
+                return dict(value)
+
+            return Code(copy, value)
         return Code(fn)
 
     # ---- comprehensions ------------------------------------------------------------------
@@ -480,6 +501,11 @@ class ExprCompiler:
             case ast.ArrayComp(element=el) | ast.SetComp(element=el):
                 elf = self.untraced().compile(el, inner).fn
                 finish: Callable[[list[Any]], Any] = list if isinstance(e, ast.ArrayComp) else TSet
+                unit = "array" if isinstance(e, ast.ArrayComp) else "set"
+                what, per = (
+                    f"{'an' if unit == 'array' else 'a'} {unit} comprehension",
+                    BYTES_PER[unit],
+                )
 
                 def collection(ctx: Any, fr: list[Any]) -> Any:
                     out: list[Any] = []
@@ -493,6 +519,7 @@ class ExprCompiler:
                         run(ctx, fr, emit)
                     except _UndefinedCollection:
                         return UNDEF
+                    ctx.build(what, len(out) * per)
                     return finish(out)
 
                 return Code(collection)
@@ -526,6 +553,7 @@ class ExprCompiler:
                         run(ctx, fr, emit)
                     except _UndefinedCollection:
                         return UNDEF
+                    ctx.build("an object comprehension", len(out) * BYTES_PER["object"])
                     return out
 
                 return Code(obj)

@@ -11,7 +11,7 @@ from tenet.compiler.bodies import Body, Cont, stop
 from tenet.compiler.expressions import Code, Fn
 from tenet.compiler.index import RuleIndex
 from tenet.runtime.trace import Record, Tracer
-from tenet.runtime.values import UNDEF, EvalError, TSet, equal, to_json
+from tenet.runtime.values import BYTES_PER, UNDEF, EvalError, TSet, equal, to_json
 from tenet.source import Span
 from tenet.wording import shortened
 
@@ -147,6 +147,7 @@ class CompiledRule:
                 return False
 
             d.body(ctx, self._frame(d, None), k)
+        ctx.build(f"the set `{self.full_name}`", len(out) * BYTES_PER["set"])
         return TSet(out)
 
     def _single_value(self, ctx: Any, args: list[Any] | None) -> Any:

@@ -18,8 +18,9 @@ from tenet.runtime.values import (
     DOUBLE_MAX,
     UNDEF,
     EvalError,
-    built_size_limit,
+    Meter,
     equal,
+    metering,
 )
 from tenet.yamlutil import DocumentError, check_document, is_text, plain_json
 
@@ -44,11 +45,19 @@ class Limits:
     max_steps: int = 5_000_000
     # characters of a string, or elements of an array, that one operation may build
     max_built_size: int = DEFAULT_MAX_BUILT_SIZE
+    # about the bytes of memory all the values one evaluation builds take, added up
+    max_built_bytes: int = 100_000_000
 
     def __post_init__(self) -> None:
         # refused here, where the bound is set (often from configuration text), rather than
         # as an internal error of every decision made with it
-        for name in ("max_input_depth", "max_input_values", "max_steps", "max_built_size"):
+        for name in (
+            "max_input_depth",
+            "max_input_values",
+            "max_steps",
+            "max_built_size",
+            "max_built_bytes",
+        ):
             value = getattr(self, name)
             if type(value) is not int:
                 raise TypeError(
@@ -63,18 +72,18 @@ class Limits:
                 raise ValueError(f"`Limits.{name}` must be at least 1, not {value}")
 
 
-class Ctx:
-    """Everything one decision reads, and its per-decision caches."""
+class Ctx(Meter):
+    """Everything one decision reads, its per-decision caches, and what it used of its
+    limits (it is the meter that `metering` charges built-ins and operators to)."""
 
-    __slots__ = ("cache", "input", "max_steps", "now", "schemas", "steps", "tracer")
+    __slots__ = ("cache", "input", "now", "schemas", "tracer")
 
     def __init__(self, input: Any, now: int | float, schemas: dict[str, Any], limits: Limits):
+        super().__init__(limits.max_steps, limits.max_built_size, limits.max_built_bytes)
         self.input = input
         self.now = now
         self.schemas = schemas
         self.cache: dict[Any, Any] = {}
-        self.steps = 0
-        self.max_steps = limits.max_steps
         self.tracer = Tracer()
 
 
@@ -171,7 +180,7 @@ def evaluate(
         rule = query.rule
         ctx = Ctx(input, now, program.schemas, limits)
         try:
-            with built_size_limit(limits.max_built_size):
+            with metering(ctx):
                 out.value = rule.value(ctx)
         except EvalError as err:
             out.errors.append(_error(err))
@@ -192,7 +201,7 @@ def evaluate(
                 tctx.cache = dict(ctx.cache)
                 tctx.cache.pop(rule, None)
             try:
-                with built_size_limit(limits.max_built_size):
+                with metering(tctx):
                     return rule.explain(tctx, full)
             except Exception:
                 return None
@@ -202,7 +211,7 @@ def evaluate(
     ctx = Ctx(input, now, program.schemas, limits)
     for check in query.checks:
         try:
-            with built_size_limit(limits.max_built_size):
+            with metering(ctx):
                 results = check.evaluate(ctx, full)
         except Exception as err:
             results = [CheckResult("error", error=_internal(err))]

@@ -72,7 +72,9 @@ def sub(a: Any, b: Any) -> Any:
         _check_mix(a, b)
         return _finish(a - b)
     if type(a) is TSet and type(b) is TSet:
-        return a.difference(b)
+        out = a.difference(b)
+        check_built_size("`-`", len(out), "set")
+        return out
     raise _type_error("-", a, b)
 
 

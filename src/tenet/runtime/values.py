@@ -19,15 +19,17 @@ __all__ = [
     "DOUBLE_MAX",
     "UNDEF",
     "EvalError",
+    "Meter",
     "TSet",
     "Undefined",
-    "built_size_limit",
+    "charge_built",
     "check_built_size",
     "contains_value",
     "equal",
     "freeze",
     "is_number",
     "json_number",
+    "metering",
     "to_json",
     "type_name",
 ]
@@ -71,36 +73,80 @@ class EvalError(Exception):
 
 DEFAULT_MAX_BUILT_SIZE: Final = 10_000_000
 
-# The decision's `Limits.max_built_size`. Built-ins and operators take no context (they are
-# also folded at load time), so the bound reaches them this way, per thread.
-_max_built_size: ContextVar[int] = ContextVar(
-    "tenet_max_built_size", default=DEFAULT_MAX_BUILT_SIZE
-)
+# What building a value costs `Limits.max_built_bytes`: about the memory it takes, per
+# character of a string and per element of each collection (a set member keeps a key for the
+# total order; a piece `split` makes is a string object of its own).
+BYTES_PER: Final = {"string": 1, "array": 8, "object": 50, "set": 100, "piece": 56}
+
+
+class Meter:
+    """What one evaluation has used of its limits: its steps and the bytes of the values it
+    built."""
+
+    __slots__ = ("built", "max_built_bytes", "max_built_size", "max_steps", "steps")
+
+    def __init__(self, max_steps: int, max_built_size: int, max_built_bytes: int) -> None:
+        self.steps = 0
+        self.built = 0
+        self.max_steps = max_steps
+        self.max_built_size = max_built_size
+        self.max_built_bytes = max_built_bytes
+
+    def build(self, what: str, nbytes: int) -> None:
+        """Count `nbytes` more built against `max_built_bytes`: many values, each within
+        `max_built_size`, can add up to gigabytes."""
+        self.built += nbytes
+        if self.built > self.max_built_bytes:
+            raise EvalError(
+                "size_limit",
+                f"{what} took the values this evaluation built past {self.max_built_bytes} "
+                "bytes (`max_built_bytes`)",
+            )
+
+    def step_limit(self, span: Any = None) -> EvalError:
+        return EvalError(
+            "step_limit", f"evaluation took more than {self.max_steps} steps and was stopped", span
+        )
+
+
+# The meter of the evaluation running in this thread. Built-ins and operators take no
+# context (they are also folded at load time, unmetered), so it reaches them this way.
+_meter: ContextVar[Meter | None] = ContextVar("tenet_meter", default=None)
 
 
 @contextmanager
-def built_size_limit(limit: int) -> Iterator[None]:
-    """Bound the strings and arrays built while the block runs to `limit` characters or
-    elements."""
-    token = _max_built_size.set(limit)
+def metering(meter: Meter) -> Iterator[None]:
+    """Charge the values built while the block runs to `meter`."""
+    token = _meter.set(meter)
     try:
         yield
     finally:
-        _max_built_size.reset(token)
+        _meter.reset(token)
 
 
 def check_built_size(what: str, size: int, unit: str) -> None:
     """Refuse, before it is built, a value of `size` characters or elements that `what` would
     build over the decision's limit: the size of the input limits nothing here (`replace` of a
-    30 KB text by a 30 KB text is 900 million characters)."""
-    limit = _max_built_size.get()
+    30 KB text by a 30 KB text is 900 million characters). Then charge it to the decision's
+    budget of bytes built."""
+    meter = _meter.get()
+    limit = DEFAULT_MAX_BUILT_SIZE if meter is None else meter.max_built_size
     if size > limit:
+        counted = "characters" if unit == "string" else "elements"
         raise EvalError(
             "size_limit",
-            f"{what} would build {'an' if unit == 'array' else 'a'} {unit} of {size} "
-            f"{'elements' if unit == 'array' else 'characters'}, over the limit of {limit} "
-            "(`max_built_size`)",
+            f"{what} would build {'an' if unit in ('array', 'object') else 'a'} {unit} of "
+            f"{size} {counted}, over the limit of {limit} (`max_built_size`)",
         )
+    if meter is not None:
+        meter.build(what, size * BYTES_PER[unit])
+
+
+def charge_built(what: str, nbytes: int) -> None:
+    """Count `nbytes` more built against the running decision's `max_built_bytes`."""
+    meter = _meter.get()
+    if meter is not None:
+        meter.build(what, nbytes)
 
 
 _NoneType = type(None)

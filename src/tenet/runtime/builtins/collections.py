@@ -7,7 +7,7 @@ from typing import Any
 
 from tenet.runtime.builtins import register
 from tenet.runtime.builtins.types import length, want_collection, want_object
-from tenet.runtime.values import TSet, freeze
+from tenet.runtime.values import TSet, check_built_size, freeze
 
 
 @register(
@@ -30,7 +30,9 @@ def count(v: Any) -> int:
     'keys({"b": 1, "a": 2}) == ["a", "b"]',
 )
 def keys(obj: Any) -> list[Any]:
-    return sorted(want_object("keys", obj))
+    o = want_object("keys", obj)
+    check_built_size("`keys`", len(o), "array")
+    return sorted(o)
 
 
 @register(
@@ -42,6 +44,7 @@ def keys(obj: Any) -> list[Any]:
 )
 def values(obj: Any) -> list[Any]:
     o = want_object("values", obj)
+    check_built_size("`values`", len(o), "array")
     return [o[k] for k in sorted(o)]
 
 
@@ -54,7 +57,9 @@ def values(obj: Any) -> list[Any]:
     "sort([3, 1, 2]) == [1, 2, 3]",
 )
 def sort(coll: Any) -> list[Any]:
-    return sorted(want_collection("sort", coll), key=freeze)
+    items = want_collection("sort", coll)
+    check_built_size("`sort`", len(items), "array")
+    return sorted(items, key=freeze)
 
 
 @register(
@@ -65,7 +70,9 @@ def sort(coll: Any) -> list[Any]:
     "unique([2, 1, 2]) == set(1, 2)",
 )
 def unique(coll: Any) -> TSet:
-    return TSet(want_collection("unique", coll))
+    items = want_collection("unique", coll)
+    check_built_size("`unique`", len(items), "set")
+    return TSet(items)
 
 
 @register(
@@ -94,7 +101,15 @@ def all_(coll: Any) -> bool:
 
 def _as_set(fn: str, v: Any) -> TSet:
     c = want_collection(fn, v, "two sets or arrays")
-    return c if type(c) is TSet else TSet(c)
+    if type(c) is TSet:
+        return c
+    check_built_size(f"`{fn}`", len(c), "set")
+    return TSet(c)
+
+
+def _set_result(fn: str, out: TSet) -> TSet:
+    check_built_size(f"`{fn}`", len(out), "set")
+    return out
 
 
 @register(
@@ -105,7 +120,7 @@ def _as_set(fn: str, v: Any) -> TSet:
     "union(set(1, 2), [2, 3]) == set(1, 2, 3)",
 )
 def union(a: Any, b: Any) -> TSet:
-    return _as_set("union", a).union(_as_set("union", b))
+    return _set_result("union", _as_set("union", a).union(_as_set("union", b)))
 
 
 @register(
@@ -116,7 +131,9 @@ def union(a: Any, b: Any) -> TSet:
     "intersection(set(1, 2), set(2, 3)) == set(2)",
 )
 def intersection(a: Any, b: Any) -> TSet:
-    return _as_set("intersection", a).intersection(_as_set("intersection", b))
+    return _set_result(
+        "intersection", _as_set("intersection", a).intersection(_as_set("intersection", b))
+    )
 
 
 @register(
@@ -127,7 +144,7 @@ def intersection(a: Any, b: Any) -> TSet:
     "difference(set(1, 2), set(2, 3)) == set(1)",
 )
 def difference(a: Any, b: Any) -> TSet:
-    return _as_set("difference", a).difference(_as_set("difference", b))
+    return _set_result("difference", _as_set("difference", a).difference(_as_set("difference", b)))
 
 
 @register(
@@ -138,4 +155,5 @@ def difference(a: Any, b: Any) -> TSet:
     "set(2, 1, 2) == set(1, 2)",
 )
 def set_(*members: Any) -> TSet:
+    check_built_size("`set`", len(members), "set")
     return TSet(members)

@@ -14,7 +14,7 @@ from tenet.runtime.builtins.types import (
     want_collection,
     want_string,
 )
-from tenet.runtime.values import check_built_size
+from tenet.runtime.values import BYTES_PER, charge_built, check_built_size
 
 
 @register(
@@ -25,7 +25,7 @@ from tenet.runtime.values import check_built_size
     'lower("Churn-V2") == "churn-v2"',
 )
 def lower(s: Any) -> str:
-    return want_string("lower", s).lower()
+    return _built("`lower`", want_string("lower", s).lower())
 
 
 @register(
@@ -36,7 +36,7 @@ def lower(s: Any) -> str:
     'upper("eu-west") == "EU-WEST"',
 )
 def upper(s: Any) -> str:
-    return want_string("upper", s).upper()
+    return _built("`upper`", want_string("upper", s).upper())
 
 
 @register(
@@ -132,6 +132,9 @@ def split(s: Any, sep: Any) -> list[Any]:
     separator = want_string("split", sep, "a string separator")
     if not separator:
         raise builtin_error("split", "the separator is empty")
+    pieces = text.count(separator) + 1
+    check_built_size("`split`", pieces, "array")
+    charge_built("`split`", len(text) + pieces * BYTES_PER["piece"])
     return list(text.split(separator))
 
 
@@ -162,7 +165,14 @@ def join(sep: Any, items: Any) -> str:
     'trim("  churn \\n") == "churn"',
 )
 def trim(s: Any) -> str:
-    return want_string("trim", s).strip(WHITESPACE)
+    return _built("`trim`", want_string("trim", s).strip(WHITESPACE))
+
+
+def _built(what: str, out: str) -> str:
+    """A string made from one no more than three times as long (`upper("ß")` is `SS`),
+    counted once it is made."""
+    check_built_size(what, len(out), "string")
+    return out
 
 
 # Unicode's White_Space, written out: Python's `str.strip()` also takes U+001C-U+001F (the
@@ -184,10 +194,10 @@ def replace(s: Any, old: Any, new: Any) -> str:
     text = want_string("replace", s)
     before = want_string("replace", old, "a string to replace")
     after = want_string("replace", new, "a string replacement")
+    size = len(text)  # a bound of the result when the replacement is no longer
     if len(after) > len(before):
-        check_built_size(
-            "`replace`", len(text) + text.count(before) * (len(after) - len(before)), "string"
-        )
+        size += text.count(before) * (len(after) - len(before))
+    check_built_size("`replace`", size, "string")
     return text.replace(before, after)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Any
 
 from tenet.runtime.builtins import register
@@ -64,7 +63,7 @@ def want_object(fn: str, v: Any, what: str = "an object") -> dict[str, Any]:
     raise bad_arg(fn, what, v)
 
 
-def want_collection(fn: str, v: Any, what: str = "an array or a set") -> Iterable[Any]:
+def want_collection(fn: str, v: Any, what: str = "an array or a set") -> list[Any] | TSet:
     """An array or a set, iterated in its own order (a set in the total order)."""
     t = type(v)
     if t is list or t is TSet:
