@@ -681,3 +681,37 @@ def test_the_messages_of_violations_count_as_built(tmp_path: Path) -> None:
     assert [(e["code"], e["check"]) for e in doc["errors"]] == [("size_limit", "main.f")]
     assert "the message took the values" in doc["errors"][0]["message"]
     assert len(decide(b, "main", {**_MANY, "r": list(range(100))})["checks"]) == 100
+
+
+# One step each, but walking 2,000 characters or values: 20,000 characters is 20 steps
+# (three times that for a regex), 2,000 values compared or sorted 800 steps.
+_LARGE = {"s": "a" * 20_000, "t": "a" * 19_999 + "b", "a": list(range(1_000)), "b": [0] * 1_000}
+
+
+@pytest.mark.parametrize(
+    ("expr", "steps"),
+    [
+        ("input.a == input.b", 800),
+        ("input.a < input.b", 800),
+        ("-1 in input.a", 400),
+        ("count(sort(input.a)) == 0", 400),
+        ("count(unique(input.a)) == 0", 400),
+        ('regex("b$", input.s)', 60),
+        ("contains(input.s, input.t)", 40),
+        ("input.s == input.t", 20),
+        ('count(split(input.s, "b")) == 0', 40),
+        ('sha256(input.s) == ""', 40),
+    ],
+)
+def test_a_step_that_walks_large_values_costs_steps_in_proportion(
+    tmp_path: Path, expr: str, steps: int
+) -> None:
+    """The step limit bounds time: one call over large values cannot do a step's work
+    millions of times over."""
+    root = write_bundle(tmp_path / "b", {"main.tenet": f"package main\nx if {{ {expr} }}\n"})
+    over = tenet.load_bundle(root, limits=tenet.Limits(max_steps=steps // 2))
+    doc = decide(over, "main.x", _LARGE)
+    assert [e["code"] for e in doc["errors"]] == ["step_limit"]
+    assert doc["errors"][0]["location"].startswith("main.tenet:2:")
+    within = tenet.load_bundle(root, limits=tenet.Limits(max_steps=steps * 2))
+    assert decide(within, "main.x", _LARGE)["errors"] == []

@@ -11,7 +11,16 @@ from typing import Any
 from tenet.compiler.bodies import Body, Cont
 from tenet.compiler.expressions import Fn
 from tenet.runtime.trace import CondMeta, Record, Tracer
-from tenet.runtime.values import UNDEF, EvalError, freeze, to_json
+from tenet.runtime.values import (
+    UNDEF,
+    EvalError,
+    TSet,
+    charge_elements,
+    charge_work,
+    freeze,
+    nodes,
+    to_json,
+)
 from tenet.source import Span
 from tenet.yamlutil import is_text
 
@@ -126,9 +135,13 @@ class CompiledCheck:
                 continue
             fn, spec, span = part
             try:
-                text = _format(fn(ctx, frame), spec)
+                v = fn(ctx, frame)
+                if type(v) in (list, dict, TSet):
+                    charge_elements(nodes(v))  # written as JSON
+                text = _format(v, spec)
                 # one message per violation, each holding values of any size
                 ctx.build("the message", len(text))
+                charge_work(len(text))
                 out.append(text)
             except EvalError as err:
                 if err.span is None:

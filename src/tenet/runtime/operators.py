@@ -8,14 +8,18 @@ from typing import Any
 
 from tenet.runtime.values import (
     DOUBLE_MAX,
+    FREE_CHARS,
     MAX_INT_BITS,
     UNDEF,
     EvalError,
     TSet,
+    charge_elements,
+    charge_work,
     check_built_size,
     contains_value,
     equal,
     freeze,
+    nodes,
     type_name,
 )
 
@@ -72,6 +76,7 @@ def sub(a: Any, b: Any) -> Any:
         _check_mix(a, b)
         return _finish(a - b)
     if type(a) is TSet and type(b) is TSet:
+        charge_elements(len(a))
         out = a.difference(b)
         check_built_size("`-`", len(out), "set")
         return out
@@ -125,8 +130,11 @@ def _order(op: str, a: Any, b: Any) -> tuple[Any, Any]:
     if _num(a) and _num(b):
         return a, b  # exact, a big integer against a decimal too: the order `sort` uses
     if ta is tb and ta is str:
+        if len(a) > FREE_CHARS and len(b) > FREE_CHARS:
+            charge_work(min(len(a), len(b)))
         return a, b
     if ta is tb:
+        charge_elements(nodes(a) + nodes(b))
         return freeze(a), freeze(b)
     raise EvalError("type_error", f"`{op}` cannot order {type_name(a)} and {type_name(b)}")
 
@@ -163,12 +171,16 @@ def member(x: Any, coll: Any) -> bool:
     if t is dict:
         return type(x) is str and x in coll
     if t is TSet:
+        if type(x) in (list, dict, TSet):
+            charge_elements(nodes(x))
         return coll.has(x)
     if t is str:
         if type(x) is not str:
             raise EvalError(
                 "type_error", f"`in` with a string on the right needs a string, not {type_name(x)}"
             )
+        if len(coll) > FREE_CHARS:
+            charge_work(len(coll))
         return x in coll
     raise EvalError("type_error", f"`in` cannot look inside a {type_name(coll)}")
 
@@ -216,6 +228,7 @@ def iterate_keys(v: Any) -> Iterator[Any]:
     if t is list:
         return iter(v)
     if t is dict:
+        charge_elements(len(v))  # the sort, done whether or not every key is visited
         return iter(sorted(v))
     if t is TSet:
         return iter(v.sorted_values())
@@ -228,6 +241,7 @@ def iterate_pairs(v: Any) -> Iterator[tuple[Any, Any]]:
     if t is list:
         return iter(enumerate(v))
     if t is dict:
+        charge_elements(len(v))
         return iter(sorted(v.items()))
     if t is TSet:
         return ((x, x) for x in v.sorted_values())

@@ -7,7 +7,7 @@ from typing import Any
 
 from tenet.runtime.builtins import register
 from tenet.runtime.builtins.types import length, want_collection, want_object
-from tenet.runtime.values import TSet, check_built_size, freeze
+from tenet.runtime.values import TSet, charge_elements, check_built_size, freeze, nodes
 
 
 @register(
@@ -31,6 +31,7 @@ def count(v: Any) -> int:
 )
 def keys(obj: Any) -> list[Any]:
     o = want_object("keys", obj)
+    charge_elements(len(o))
     check_built_size("`keys`", len(o), "array")
     return sorted(o)
 
@@ -44,6 +45,7 @@ def keys(obj: Any) -> list[Any]:
 )
 def values(obj: Any) -> list[Any]:
     o = want_object("values", obj)
+    charge_elements(len(o))
     check_built_size("`values`", len(o), "array")
     return [o[k] for k in sorted(o)]
 
@@ -58,6 +60,7 @@ def values(obj: Any) -> list[Any]:
 )
 def sort(coll: Any) -> list[Any]:
     items = want_collection("sort", coll)
+    charge_elements(_frozen(items))
     check_built_size("`sort`", len(items), "array")
     return sorted(items, key=freeze)
 
@@ -71,6 +74,7 @@ def sort(coll: Any) -> list[Any]:
 )
 def unique(coll: Any) -> TSet:
     items = want_collection("unique", coll)
+    charge_elements(_frozen(items))
     check_built_size("`unique`", len(items), "set")
     return TSet(items)
 
@@ -84,7 +88,9 @@ def unique(coll: Any) -> TSet:
     "any([false, true]) == true",
 )
 def any_(coll: Any) -> bool:
-    return any(v is True for v in want_collection("any", coll))
+    items = want_collection("any", coll)
+    charge_elements(len(items))
+    return any(v is True for v in items)
 
 
 @register(
@@ -96,15 +102,27 @@ def any_(coll: Any) -> bool:
     "all([true, 1]) == false",
 )
 def all_(coll: Any) -> bool:
-    return all(v is True for v in want_collection("all", coll))
+    items = want_collection("all", coll)
+    charge_elements(len(items))
+    return all(v is True for v in items)
+
+
+def _length(v: Any) -> int:
+    return len(v) if type(v) is list or type(v) is TSet else 0
 
 
 def _as_set(fn: str, v: Any) -> TSet:
     c = want_collection(fn, v, "two sets or arrays")
     if type(c) is TSet:
         return c
+    charge_elements(_frozen(c))
     check_built_size(f"`{fn}`", len(c), "set")
     return TSet(c)
+
+
+def _frozen(items: list[Any] | TSet | tuple[Any, ...]) -> int:
+    """The work of freezing (to order or hash) each of `items`: each value it holds."""
+    return sum(nodes(x) if type(x) in (list, dict, TSet) else 1 for x in items)
 
 
 def _set_result(fn: str, out: TSet) -> TSet:
@@ -120,6 +138,7 @@ def _set_result(fn: str, out: TSet) -> TSet:
     "union(set(1, 2), [2, 3]) == set(1, 2, 3)",
 )
 def union(a: Any, b: Any) -> TSet:
+    charge_elements(_length(a) + _length(b))
     return _set_result("union", _as_set("union", a).union(_as_set("union", b)))
 
 
@@ -131,6 +150,7 @@ def union(a: Any, b: Any) -> TSet:
     "intersection(set(1, 2), set(2, 3)) == set(2)",
 )
 def intersection(a: Any, b: Any) -> TSet:
+    charge_elements(_length(a) + _length(b))
     return _set_result(
         "intersection", _as_set("intersection", a).intersection(_as_set("intersection", b))
     )
@@ -144,6 +164,7 @@ def intersection(a: Any, b: Any) -> TSet:
     "difference(set(1, 2), set(2, 3)) == set(1)",
 )
 def difference(a: Any, b: Any) -> TSet:
+    charge_elements(_length(a) + _length(b))
     return _set_result("difference", _as_set("difference", a).difference(_as_set("difference", b)))
 
 
@@ -155,5 +176,6 @@ def difference(a: Any, b: Any) -> TSet:
     "set(2, 1, 2) == set(1, 2)",
 )
 def set_(*members: Any) -> TSet:
+    charge_elements(_frozen(members))
     check_built_size("`set`", len(members), "set")
     return TSet(members)

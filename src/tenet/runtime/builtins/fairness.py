@@ -7,7 +7,7 @@ from typing import Any
 
 from tenet.runtime.builtins import register
 from tenet.runtime.builtins.types import bad_arg, builtin_error, finite, want_object
-from tenet.runtime.values import EvalError
+from tenet.runtime.values import EvalError, charge_elements
 
 _COUNTS = ("tp", "fp", "tn", "fn")
 
@@ -46,6 +46,7 @@ def _spread(fn: str, groups: Any, rate: Callable[[str, Counts], float]) -> float
         raise builtin_error(fn, "there are no groups")
     # in key order, as objects iterate: which group an error names must not depend on the
     # order the input's keys came in
+    charge_elements(len(obj))
     rates = [rate(g, _counts(fn, g, obj[g])) for g in sorted(obj)]
     return finite(fn, max(rates) - min(rates))
 

@@ -10,6 +10,7 @@ import re2
 
 from tenet.runtime.builtins import register
 from tenet.runtime.builtins.types import builtin_error, want_string
+from tenet.runtime.values import charge_work
 from tenet.wording import shortened
 
 # Compiled patterns, per built-in; a full cache is cleared rather than evicted piecemeal.
@@ -175,6 +176,8 @@ def _utf8_checked(fn: str, run: Callable[[], Any]) -> Any:
 def glob(pattern: Any, path: Any) -> bool:
     p = want_string("glob", pattern, "a string pattern")
     s = want_string("glob", path, "a string path")
+    # compiling (if not cached) and matching are linear: a few nanoseconds a character
+    charge_work(3 * (len(p) + len(s)))
     rx = _compiled(_glob_cache, p, _compile_glob)
     if not s.isascii():
         _utf8_checked("glob", lambda: s.encode("utf-8"))  # both engines refuse lone surrogates
@@ -192,5 +195,7 @@ def glob(pattern: Any, path: Any) -> bool:
 def regex(pattern: Any, s: Any) -> bool:
     p = want_string("regex", pattern, "a string pattern")
     text = want_string("regex", s, "a string to search")
+    # compiling (if not cached) and matching are linear: a few nanoseconds a character
+    charge_work(3 * (len(p) + len(text)))
     rx = _compiled(_regex_cache, p, _compile_regex)
     return _utf8_checked("regex", lambda: rx.search(text)) is not None

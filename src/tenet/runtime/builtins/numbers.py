@@ -15,7 +15,7 @@ from tenet.runtime.builtins.types import (
     want_number,
     whole,
 )
-from tenet.runtime.values import UNDEF, EvalError, type_name
+from tenet.runtime.values import UNDEF, EvalError, charge_elements, type_name
 
 
 @register(
@@ -81,6 +81,7 @@ def _kind(v: Any) -> str:
 
 def _extremum(fn: str, coll: Any, pick: Any) -> Any:
     items = list(want_collection(fn, coll))
+    charge_elements(len(items))
     if not items:
         return UNDEF
     kinds = sorted({_kind(v) for v in items})
@@ -125,7 +126,9 @@ def max_(coll: Any) -> Any:
 )
 def sum_(coll: Any) -> int | float:
     total: int | float = 0
-    for v in want_collection("sum", coll, "an array or a set of numbers"):
+    items = want_collection("sum", coll, "an array or a set of numbers")
+    charge_elements(len(items))
+    for v in items:
         if not (type(v) is int or type(v) is float):
             raise bad_arg("sum", "only numbers in its array or set", v)
         try:

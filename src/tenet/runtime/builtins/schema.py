@@ -6,7 +6,7 @@ from typing import Any
 
 from tenet.runtime.builtins import register
 from tenet.runtime.builtins.types import builtin_error, want_string
-from tenet.runtime.values import to_json
+from tenet.runtime.values import charge_elements, nodes, to_json
 
 
 @register(
@@ -24,6 +24,7 @@ def matches_schema(ctx: Any, value: Any, name: Any) -> bool:
     validator = ctx.schemas.get(schema_name)
     if validator is None:
         raise builtin_error("matches_schema", f"no schema named `{schema_name}` in the bundle")
+    charge_elements(nodes(value))  # converted, then validated, value by value
     try:
         return bool(validator.is_valid(to_json(value)))
     except Exception as e:  # an unresolvable `$ref` and the like: fail closed, with the reason

@@ -14,7 +14,13 @@ from tenet.runtime.builtins.types import (
     want_collection,
     want_string,
 )
-from tenet.runtime.values import BYTES_PER, charge_built, check_built_size
+from tenet.runtime.values import (
+    BYTES_PER,
+    charge_built,
+    charge_elements,
+    charge_work,
+    check_built_size,
+)
 
 
 @register(
@@ -92,9 +98,10 @@ _IGNORABLE: dict[int, None] = {c: None for lo, hi in _IGNORABLE_RANGES for c in 
     'startswith("prod/churn", "prod/") == true',
 )
 def startswith(s: Any, prefix: Any) -> bool:
-    return want_string("startswith", s).startswith(
-        want_string("startswith", prefix, "a string prefix")
-    )
+    text = want_string("startswith", s)
+    start = want_string("startswith", prefix, "a string prefix")
+    charge_work(min(len(text), len(start)))
+    return text.startswith(start)
 
 
 @register(
@@ -105,7 +112,10 @@ def startswith(s: Any, prefix: Any) -> bool:
     'endswith("model.pkl", ".pkl") == true',
 )
 def endswith(s: Any, suffix: Any) -> bool:
-    return want_string("endswith", s).endswith(want_string("endswith", suffix, "a string suffix"))
+    text = want_string("endswith", s)
+    end = want_string("endswith", suffix, "a string suffix")
+    charge_work(min(len(text), len(end)))
+    return text.endswith(end)
 
 
 @register(
@@ -116,7 +126,10 @@ def endswith(s: Any, suffix: Any) -> bool:
     'contains("churn-v2-final", "v2") == true',
 )
 def contains(s: Any, sub: Any) -> bool:
-    return want_string("contains", sub, "a string to look for") in want_string("contains", s)
+    part = want_string("contains", sub, "a string to look for")
+    text = want_string("contains", s)
+    charge_work(2 * len(text))  # a search can read each character more than once
+    return part in text
 
 
 @register(
@@ -132,6 +145,7 @@ def split(s: Any, sep: Any) -> list[Any]:
     separator = want_string("split", sep, "a string separator")
     if not separator:
         raise builtin_error("split", "the separator is empty")
+    charge_work(len(text))
     pieces = text.count(separator) + 1
     check_built_size("`split`", pieces, "array")
     charge_built("`split`", len(text) + pieces * BYTES_PER["piece"])
@@ -148,6 +162,7 @@ def split(s: Any, sep: Any) -> list[Any]:
 def join(sep: Any, items: Any) -> str:
     separator = want_string("join", sep, "a string separator")
     parts = want_collection("join", items, "an array or a set of strings")
+    charge_elements(len(parts))
     size = -len(separator)
     for p in parts:
         if type(p) is not str:
@@ -194,6 +209,7 @@ def replace(s: Any, old: Any, new: Any) -> str:
     text = want_string("replace", s)
     before = want_string("replace", old, "a string to replace")
     after = want_string("replace", new, "a string replacement")
+    charge_work(len(text))  # the search, whatever it finds
     size = len(text)  # a bound of the result when the replacement is no longer
     if len(after) > len(before):
         size += text.count(before) * (len(after) - len(before))
@@ -221,7 +237,9 @@ def len_(v: Any) -> int:
     'sha256("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"',
 )
 def sha256(s: Any) -> str:
-    return hashlib.sha256(utf8("sha256", want_string("sha256", s))).hexdigest()
+    text = want_string("sha256", s)
+    charge_work(2 * len(text))  # encoded, then hashed
+    return hashlib.sha256(utf8("sha256", text)).hexdigest()
 
 
 def utf8(fn: str, s: str) -> bytes:

@@ -9,6 +9,7 @@ from typing import Any, Final
 
 from tenet.runtime.builtins import register
 from tenet.runtime.builtins.types import builtin_error, finite, want_string, whole
+from tenet.runtime.values import WORK_PER_STEP, charge_work
 from tenet.wording import shortened
 
 
@@ -88,6 +89,7 @@ def _epoch_seconds(s: str) -> int | float | None:
 )
 def time(s: Any) -> int | float:
     text = want_string("time", s, "an RFC 3339 timestamp string")
+    charge_work(len(text))
     t = epoch_seconds(text)
     if t is None:
         raise builtin_error(
@@ -133,6 +135,8 @@ def duration_seconds(s: str) -> Fraction | None:
 )
 def duration(s: Any) -> int | float:
     text = want_string("duration", s, "a duration string")
+    # parsed part by part, a few characters each, in exact fractions (microseconds a part)
+    charge_work(4 * WORK_PER_STEP * len(text))
     try:
         seconds = duration_seconds(text)
         if seconds is not None and seconds.denominator == 1:

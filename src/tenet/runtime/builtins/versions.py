@@ -8,6 +8,7 @@ from typing import Any, Final, NamedTuple
 
 from tenet.runtime.builtins import register
 from tenet.runtime.builtins.types import builtin_error, want_string
+from tenet.runtime.values import WORK_PER_STEP, charge_work
 from tenet.wording import shortened
 
 _CORE: Final = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
@@ -107,7 +108,12 @@ def compare(a: Version, b: Version) -> int:
     'semver_compare("1.2.3", "1.10.0") == -1',
 )
 def semver_compare(a: Any, b: Any) -> int:
+    charge_work(_length(a) + _length(b))
     return compare(_version("semver_compare", a), _version("semver_compare", b))
+
+
+def _length(v: Any) -> int:
+    return len(v) if type(v) is str else 0
 
 
 _OPS: Final[dict[str, Callable[[int], bool]]] = {
@@ -162,5 +168,9 @@ def parse_range(rng: str) -> list[list[Comparator]]:
 )
 def semver_satisfies(version: Any, rng: Any) -> bool:
     v = _version("semver_satisfies", version)
-    alternatives = parse_range(want_string("semver_satisfies", rng, "a range string"))
+    text = want_string("semver_satisfies", rng, "a range string")
+    charge_work(_length(version))
+    # parsed comparator by comparator, a few characters each (microseconds a comparator)
+    charge_work(WORK_PER_STEP * len(text))
+    alternatives = parse_range(text)
     return any(all(test(compare(v, bound)) for test, bound in alt) for alt in alternatives)
