@@ -701,6 +701,7 @@ _LARGE = {"s": "a" * 20_000, "t": "a" * 19_999 + "b", "a": list(range(1_000)), "
         ("input.s == input.t", 20),
         ('count(split(input.s, "b")) == 0', 40),
         ('sha256(input.s) == ""', 40),
+        ('nfkc_casefold(input.s) == ""', 2_000),
     ],
 )
 def test_a_step_that_walks_large_values_costs_steps_in_proportion(
