@@ -683,6 +683,20 @@ def test_the_messages_of_violations_count_as_built(tmp_path: Path) -> None:
     assert len(decide(b, "main", {**_MANY, "r": list(range(100))})["checks"]) == 100
 
 
+def test_the_evidence_of_violations_counts_as_built(tmp_path: Path) -> None:
+    # each violation's evidence holds the whole `input.r` it read: n violations, n² values
+    text = 'package main\nforbid f {\n    some i in input.r\n    i >= 0\n} message "{i}"\n'
+    b = tenet.load_bundle(write_bundle(tmp_path / "b", {"main.tenet": text}), limits=_SMALL)
+    doc = decide(b, "main", {"r": list(range(400))})  # 400 x 400 x 8 bytes: over 1 MB
+    assert [(e["code"], e["check"]) for e in doc["errors"]] == [("size_limit", "main.f")]
+    assert "the evidence of the violations took the values" in doc["errors"][0]["message"]
+    assert doc["outcome"] == "error"
+    # 300 x 300 x 8 bytes is within it: every violation, with its evidence
+    doc = decide(b, "main", {"r": list(range(300))})
+    assert len(doc["checks"]) == 300 and doc["errors"] == []
+    assert doc["checks"][-1]["evidence"][0]["values"]["input.r"] == list(range(300))
+
+
 # One step each, but walking 2,000 characters or values: 20,000 characters is 20 steps
 # (three times that for a regex), 2,000 values compared or sorted 800 steps.
 _LARGE = {"s": "a" * 20_000, "t": "a" * 19_999 + "b", "a": list(range(1_000)), "b": [0] * 1_000}
