@@ -209,8 +209,9 @@ class CompiledCheck:
             if key in seen:
                 continue
             seen.add(key)
-            _charge_evidence(ctx, path, sizes)
             bindings = {n: snapshot[s] for n, s in self.names if snapshot[s] is not UNDEF}
+            read = [v for rec in path for v in rec.values.values()]
+            _charge_evidence(ctx, [*read, *bindings.values()], sizes)
             result = self._violation(ctx, snapshot, path, bindings)
             if result.status == "error":
                 return [result]  # the check is an error, whatever its other bindings
@@ -218,22 +219,21 @@ class CompiledCheck:
         return out
 
 
-def _charge_evidence(ctx: Any, path: list[Record], sizes: dict[int, int]) -> None:
-    """Count a violation's evidence as built: each violation of a `forbid` writes the values
-    its conditions read into the document again, so n violations of `some i in input.r` over
-    an n-element `input.r` write n² values (30,000 took 100 s to write out, after an
-    evaluation of under a second). `sizes` remembers a value already measured, by identity:
-    the violations share the objects they read."""
+def _charge_evidence(ctx: Any, values: list[Any], sizes: dict[int, int]) -> None:
+    """Count a violation's evidence and bindings as built: each violation of a `forbid`
+    writes the values its conditions read (and its locals) into the document again, so n
+    violations of `some i in input.r` over an n-element `input.r` write n² values (30,000
+    took 100 s to write out, after an evaluation of under a second). `sizes` remembers a
+    value already measured, by identity: the violations share the objects they read."""
     total = 0
-    for rec in path:
-        for v in rec.values.values():
-            t = type(v)
-            if t is str or t in (list, dict, TSet):
-                size = sizes.get(id(v))
-                if size is None:
-                    size = len(v) if t is str else nodes(v) * BYTES_PER["array"]
-                    sizes[id(v)] = size
-                total += size
+    for v in values:
+        t = type(v)
+        if t is str or t in (list, dict, TSet):
+            size = sizes.get(id(v))
+            if size is None:
+                size = len(v) if t is str else nodes(v) * BYTES_PER["array"]
+                sizes[id(v)] = size
+            total += size
     if total:
         ctx.build("the evidence of the violations", total)
 
