@@ -176,11 +176,33 @@ def test_a_decision_recorded_with_another_input_is_refused(
         log.record(bundle, decision, INPUT(1), "ci")
     assert verify(log.store) == [] and list(log.store.records()) == []  # nothing written
     log.record(bundle, decision, decided, "ci")  # the same object
-    log.record(bundle, decision, INPUT(0), "ci")  # an equal copy
-    empty = bundle.decide("deploy")  # decided on no input: {} and None are the same
-    log.record(bundle, empty, None, "ci")
-    log.record(bundle, empty, {}, "ci")
+    log.record(bundle, bundle.decide("deploy", decided), INPUT(0), "ci")  # an equal copy
+    # decided on no input: {} and None are the same
+    log.record(bundle, bundle.decide("deploy"), None, "ci")
+    log.record(bundle, bundle.decide("deploy"), {}, "ci")
     assert len(list(log.store.records())) == 4
+
+
+def test_a_decision_is_recorded_once(tmp_path: Path, bundle: tenet.Bundle) -> None:
+    # a record's id is its decision's: a second record of it would give two records one id
+    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    decision = bundle.decide("deploy", INPUT(0))
+    first = log.record(bundle, decision, INPUT(0), "ci")
+    with pytest.raises(ValueError, match=f"decision {decision.decision_id} is already recorded"):
+        log.record(bundle, decision, INPUT(0), "ci")
+    assert [r["id"] for r in log.store.records()] == [first["id"]]
+    # a write that failed did not record it: it may be tried again
+    again = bundle.decide("deploy", INPUT(0))
+    write = log.write
+
+    def fail(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        raise StoreError("the disk is full")
+
+    log.write = fail  # type: ignore[method-assign]
+    with pytest.raises(StoreError):
+        log.record(bundle, again, INPUT(0), "ci")
+    log.write = write  # type: ignore[method-assign]
+    assert log.record(bundle, again, INPUT(0), "ci")["id"] == again.decision_id
 
 
 @pytest.mark.parametrize("actor", ["", "   ", "\u200b", "a\x00", "a\nb"])

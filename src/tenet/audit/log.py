@@ -83,6 +83,10 @@ class AuditLog:
         self.key = key
         self.key_id = key_id(key)
         self._per_bundle: dict[str, tuple[Redactor, Retention]] = {}
+        # the decisions `record` wrote: a record's id is its decision's, so a second record
+        # of one decision would give two records one id, and `verify` names records by id
+        self._recorded: set[str] = set()
+        self._recording = threading.Lock()
 
     @classmethod
     def open(cls, url: str, key_file: str | os.PathLike[str] | None = None) -> AuditLog:
@@ -244,7 +248,7 @@ class AuditLog:
     ) -> dict[str, Any]:
         """Record one decision of `bundle` on `input` now (raises StoreError; ValueError for a
         decision made by another bundle or on another input: the record would join one
-        decision to another's kept input)."""
+        decision to another's kept input; and for a decision this log already recorded)."""
         _given(bundle, decision)
         if decision.bundle.digest != bundle.digest:
             made, given = decision.bundle, bundle.info
@@ -263,7 +267,19 @@ class AuditLog:
         entry = self.decision_entry(
             bundle, decision, input, default_actor() if actor is None else actor
         )
-        return self.write([entry])[0]
+        with self._recording:
+            if decision.decision_id in self._recorded:
+                raise ValueError(
+                    f"decision {decision.decision_id} is already recorded in this log: a "
+                    "record's id is its decision's, so each decision is recorded once"
+                )
+            self._recorded.add(decision.decision_id)
+        try:
+            return self.write([entry])[0]
+        except BaseException:
+            with self._recording:
+                self._recorded.discard(decision.decision_id)  # not written: may be retried
+            raise
 
     def close(self) -> None:
         self.store.close()
