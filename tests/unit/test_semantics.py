@@ -697,6 +697,21 @@ def test_the_evidence_of_violations_counts_as_built(tmp_path: Path) -> None:
     assert doc["checks"][-1]["evidence"][0]["values"]["input.r"] == list(range(300))
 
 
+def test_an_element_of_a_traced_some_counts_four_steps(tmp_path: Path) -> None:
+    # traced for its evidence, an element takes a few times a plain step's time
+    text = (
+        "package main\nxs = [x for x in input.r if x >= 0]\n"
+        'forbid f {\n    some x in input.r\n    x < 0\n} message "{x}"\n'
+    )
+    root = write_bundle(tmp_path / "b", {"main.tenet": text})
+    b = tenet.load_bundle(root, limits=tenet.Limits(max_steps=300))
+    r = {"r": list(range(100))}
+    assert decide(b, "main.xs", r)["errors"] == []  # 100 plain steps
+    assert [e["code"] for e in decide(b, "main", r)["errors"]] == ["step_limit"]  # 400
+    b = tenet.load_bundle(root, limits=tenet.Limits(max_steps=500))
+    assert decide(b, "main", r)["checks"][0]["status"] == "passed"
+
+
 # One step each, but walking 2,000 characters or values: 20,000 characters is 20 steps
 # (three times that for a regex), 2,000 values compared or sorted 800 steps.
 _LARGE = {"s": "a" * 20_000, "t": "a" * 19_999 + "b", "a": list(range(1_000)), "b": [0] * 1_000}

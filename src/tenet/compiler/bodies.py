@@ -293,6 +293,9 @@ def _traced_assign(f: Fn, slot: int, name: str, meta: CondMeta) -> Callable[[Bod
     return make
 
 
+TRACED_STEP = 4  # the steps an element of a traced `some` counts for
+
+
 def _traced_some(
     f: Fn, bound: list[int], names: list[str], meta: CondMeta, stmt: ast.Statement
 ) -> Callable[[Body], Body]:
@@ -315,6 +318,11 @@ def _traced_some(
             origin = ctx.tracer.origin(c)
             for at, item in enumerate(items):
                 try:
+                    # an element traced (its record copied, its evidence kept) takes two to
+                    # three times a plain step's time, and a check that fails with an error
+                    # is traced twice (once more for its explanation): counted so, the step
+                    # limit bounds the time of a check as of a rule
+                    ctx.steps += TRACED_STEP - 1
                     _step(ctx, stmt.span)
                 except EvalError as err:  # the steps ran out here: the explanation ends here
                     ctx.tracer.errored(rec, err.message)
@@ -374,12 +382,14 @@ def _failed_element(
         tr.bound(origin, key, element)
     # the re-run takes the steps the element took the first time, from the budget it had
     # then: explaining the failure neither spends the decision's steps nor runs out of them
-    spent = ctx.steps
+    # (traced, its `some` elements count TRACED_STEP steps each where they counted one)
+    spent, limit = ctx.steps, ctx.max_steps
     ctx.steps = before + 1
+    ctx.max_steps = limit + (TRACED_STEP - 1) * (spent - before)
     try:
         evidence = tr.apart(lambda: why(ctx, fr, stop))
     finally:
-        ctx.steps = spent
+        ctx.steps, ctx.max_steps = spent, limit
     kind = "index" if type(c) is list else "key" if type(c) is dict else "member"
     return FailedElement(kind, key, dict(zip(names, values, strict=True)), evidence or [])
 
