@@ -92,6 +92,15 @@ def time(s: Any) -> int | float:
     charge_work(len(text))
     t = epoch_seconds(text)
     if t is None:
+        m = _RFC3339.fullmatch(text)
+        if m is not None and int(m[6]) == 60:
+            # RFC 3339 allows it, but epoch seconds have no place for it (nor has OPA's
+            # time.parse_rfc3339_ns): say so rather than call the timestamp malformed
+            raise builtin_error(
+                "time",
+                f"`{shortened(text)}` is a leap second, which epoch seconds cannot hold: "
+                "write the second before it (`:59`)",
+            )
         raise builtin_error(
             "time",
             f"`{shortened(text)}` is not an RFC 3339 timestamp (like 2025-11-20T14:32:15Z)",
