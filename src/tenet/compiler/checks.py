@@ -21,6 +21,7 @@ from tenet.runtime.values import (
     freeze,
     nodes,
     to_json,
+    written_size,
 )
 from tenet.source import Span
 from tenet.yamlutil import is_text
@@ -227,13 +228,13 @@ def _charge_evidence(ctx: Any, values: list[Any], sizes: dict[int, int]) -> None
     value already measured, by identity: the violations share the objects they read."""
     total = 0
     for v in values:
-        t = type(v)
-        if t is str or t in (list, dict, TSet):
+        if type(v) in (str, list, dict, TSet):
             size = sizes.get(id(v))
             if size is None:
-                size = len(v) if t is str else nodes(v) * BYTES_PER["array"]
-                sizes[id(v)] = size
+                size = sizes[id(v)] = written_size(v)
             total += size
+        else:
+            total += BYTES_PER["written"]
     if total:
         ctx.build("the evidence of the violations", total)
 

@@ -38,6 +38,7 @@ __all__ = [
     "nodes",
     "to_json",
     "type_name",
+    "written_size",
 ]
 
 DOUBLE_MAX: Final = 1.7976931348623157e308
@@ -81,8 +82,17 @@ DEFAULT_MAX_BUILT_SIZE: Final = 10_000_000
 
 # What building a value costs `Limits.max_built_bytes`: about the memory it takes, per
 # character of a string and per element of each collection (a set member keeps a key for the
-# total order; a piece `split` makes is a string object of its own).
-BYTES_PER: Final = {"string": 1, "array": 8, "object": 50, "set": 100, "piece": 56}
+# total order; a piece `split` makes is a string object of its own). A value written into a
+# violation's evidence is copied out once per violation when the decision is written: about 50
+# bytes of objects and text each, measured (`written`).
+BYTES_PER: Final = {
+    "string": 1,
+    "array": 8,
+    "object": 50,
+    "set": 100,
+    "piece": 56,
+    "written": 64,
+}
 
 
 # What a step of work is: a built-in or an operator charges one step per WORK_PER_STEP units
@@ -200,6 +210,22 @@ def nodes(v: Any) -> int:
     if t is TSet:
         return 1 + sum(nodes(x) if type(x) in _NESTING else 1 for x in v._items.values())
     return 1
+
+
+def written_size(v: Any) -> int:
+    """About the bytes `v` takes when a decision is written out: BYTES_PER["written"] for each
+    value (the JSON object `to_json` makes of it, and its text), and a byte per character of its
+    strings and keys."""
+    t = type(v)
+    if t is str:
+        return BYTES_PER["written"] + len(v)
+    if t is list:
+        return BYTES_PER["written"] + sum(written_size(x) for x in v)
+    if t is dict:
+        return BYTES_PER["written"] + sum(len(k) + written_size(x) for k, x in v.items())
+    if t is TSet:
+        return BYTES_PER["written"] + sum(written_size(x) for x in v._items.values())
+    return BYTES_PER["written"]
 
 
 _NoneType = type(None)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from typing import Any
+from typing import Any, Final
+
+import re2
 
 from tenet.runtime.builtins import register
 from tenet.runtime.builtins.types import (
@@ -16,6 +18,7 @@ from tenet.runtime.builtins.types import (
 )
 from tenet.runtime.values import (
     BYTES_PER,
+    WORK_PER_STEP,
     charge_built,
     charge_elements,
     charge_work,
@@ -56,16 +59,33 @@ def upper(s: Any) -> str:
     'nfkc_casefold("\\uff21lice") == "alice"',
 )
 def nfkc_casefold(s: Any) -> str:
-    text = want_string("nfkc_casefold", s)
-    # two normalisations and a fold: up to about 100 ns a character, where `lower` takes 7
-    charge_work(100 * len(text))
+    given = want_string("nfkc_casefold", s)
+    # up to about a microsecond a character: U+FDFA alone becomes 18 letters to compose
+    charge_work(WORK_PER_STEP * len(given))
+    text = given.translate(_IGNORABLE)
+    if _MARK_RUN.search(text):
+        # Python's normalizer orders a run of marks by insertion, in time quadratic in its
+        # length (240 KB of marks took 22 s); no text in any language needs so many
+        raise builtin_error(
+            "nfkc_casefold",
+            f"more than {MAX_MARKS} combining marks in a row, which no name or identifier "
+            f"holds (Unicode's stream-safe text format allows {MAX_MARKS})",
+        )
     # a second NFKC because casefolding can undo a composition (U+0345 folds to U+03B9);
     # ignorables dropped before (they would block a composition) and after (NFKC maps some
     # letters to one: U+FFA0 to U+3164)
-    plain = unicodedata.normalize("NFKC", text.translate(_IGNORABLE)).casefold()
+    plain = unicodedata.normalize("NFKC", text).casefold()
     folded = unicodedata.normalize("NFKC", plain).translate(_IGNORABLE)
     check_built_size("`nfkc_casefold`", len(folded), "string")
     return folded
+
+
+# The longest run of combining marks (and of the five characters whose decomposition starts
+# with one) that `nfkc_casefold` takes: UAX #15's stream-safe text format
+MAX_MARKS: Final = 30
+_MARK_RUN = re2.compile(
+    r"[\p{M}\x{0F73}\x{0F75}\x{0F81}\x{FF9E}\x{FF9F}]{" + str(MAX_MARKS + 1) + "}"
+)
 
 
 # Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt), written out: Python's
