@@ -412,3 +412,55 @@ def test_a_cut_that_is_not_a_personal_value_s_start_stays() -> None:
     assert secrets.text("see `Patient reports persistent...`") == (
         f"see `{Redactor([], [], b'k' * 16).token(NOTE)}`"
     )
+
+
+CONSENTS = """package p
+
+forbid no_consent blocking {
+    some who, c in input.consents
+    c.given != true
+} message "{who} has not consented"
+
+require counted warning {
+    count(input.consents) < 2
+} message "consents from {keys(input.consents)}"
+"""
+
+
+@pytest.mark.parametrize("who", ["bob", "ann.ortiz@example.com"])
+def test_a_personal_key_in_an_invalid_input_s_message_is_its_token(
+    tmp_path: Path, who: str
+) -> None:
+    manifest = "name: p\nversion: 1.0.0\naudit:\n  personal: [input.consents]\n"
+    root = write_bundle(tmp_path / "b", {"tenet.yaml": manifest, "p.tenet": CONSENTS})
+    bundle = tenet.load_bundle(root)
+    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    input = {"consents": {who: {"given": float("nan")}}}
+    record = log.record(bundle, bundle.decide("p", input), input, "ci")
+    (error,) = record["decision"]["errors"]
+    token = Redactor([], [], log.key).token
+    pointer = f"/consents/{token(who)}/{token('given')}"
+    assert error["code"] == "invalid_input" and error["path"] == pointer
+    assert error["message"].startswith(f"input {pointer}: ")
+    assert who not in (tmp_path / "audit.jsonl").read_text("utf-8")
+
+
+def test_a_personal_key_is_hidden_in_the_message_of_the_check_that_bound_it(
+    tmp_path: Path,
+) -> None:
+    # `bob` reads like a field's name, so it is searched for only where a check bound it;
+    # an email cannot be one, so it is searched for in all text
+    manifest = "name: p\nversion: 1.0.0\naudit:\n  personal: [input.consents]\n"
+    root = write_bundle(tmp_path / "b", {"tenet.yaml": manifest, "p.tenet": CONSENTS})
+    bundle = tenet.load_bundle(root)
+    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    input = {"consents": {"bob": {"given": False}, "ann.ortiz@example.com": {"given": False}}}
+    record = log.record(bundle, bundle.decide("p", input), input, "ci")
+    token = Redactor([], [], log.key).token
+    checks = record["decision"]["checks"]
+    assert sorted(c["message"] for c in checks if c["id"] == "p.no_consent") == sorted(
+        [f"{token('bob')} has not consented", f"{token('ann.ortiz@example.com')} has not consented"]
+    )
+    (counted,) = [c["message"] for c in checks if c["id"] == "p.counted"]
+    assert counted.startswith(f'consents from ["{token("ann.ortiz@example.com")}"')
+    assert "ann.ortiz" not in (tmp_path / "audit.jsonl").read_text("utf-8")

@@ -184,8 +184,8 @@ def _collect(
     """`value`, and for a container each key and value within it, into `into` once each with
     its token, and whether it is only an object's key; nulls, booleans and empty strings are
     no one's personal data. A key (`{"alice@example.com": 3}`, but also `{"first": "Ann"}`)
-    is hidden where it is copied, and not searched for in text: a field's name is a word of
-    the policy's messages too."""
+    is hidden where it is copied; in text, only where it cannot be a field's name, which is
+    a word of the policy's messages too (see `Secrets`)."""
     if value is None or value == "" or isinstance(value, bool):
         return
     key = _key_of(value)
@@ -248,9 +248,14 @@ class Secrets:
         self._containers = [(v, t) for v, t, _ in found if isinstance(v, dict | list)]
         texts: dict[str, str] = {}
         for v, t, is_key in found:
-            if not is_key:
+            if not is_key or not _FIELD_NAME.fullmatch(v):
                 for spelling in _spellings(v):
                     texts.setdefault(spelling, t)
+        # keys that read like a field's name (`first`, `u123`), searched for only in the
+        # message of a check that bound one (`some who, n in input.reviews`)
+        self._field_keys = {
+            v: t for v, t, is_key in found if is_key and _FIELD_NAME.fullmatch(v) and v not in texts
+        }
         self._texts = sorted(texts.items(), key=lambda item: -len(item[0]))
         self._longest = len(self._texts[0][0]) if self._texts else 0
         self._token_of = texts
@@ -326,25 +331,7 @@ class Secrets:
             finder = self._finder_made()
             if finder is not False:
                 return self._text_many(text, finder)
-        spans: list[tuple[int, int, str]] = []
-        for secret, token in self._texts:
-            start = text.find(secret)
-            while start >= 0:
-                end = start + len(secret)
-                if _stands_alone(text, start, end) and not any(
-                    s < end and start < e for s, e, _ in spans
-                ):
-                    spans.append((start, end, token))
-                start = text.find(secret, start + 1)
-        if not spans:
-            return text
-        spans.sort()
-        parts, pos = [], 0
-        for start, end, token in spans:
-            parts += [text[pos:start], token]
-            pos = end
-        parts.append(text[pos:])
-        return "".join(parts)
+        return _replace_alone(text, self._texts)
 
     def _finder_made(self) -> Any:
         if self._finder is None:
@@ -401,9 +388,18 @@ class Secrets:
 
     def _check(self, check: dict[str, Any]) -> dict[str, Any]:
         out = self._with_evidence(check)
+        bindings = check.get("bindings")
+        bound = sorted(
+            (
+                (v, self._field_keys[v])
+                for v in (bindings.values() if isinstance(bindings, dict) else ())
+                if isinstance(v, str) and v in self._field_keys
+            ),
+            key=lambda item: -len(item[0]),
+        )
         for key in ("message", "error"):  # text rendered, or an evaluation error's message
             if isinstance(out.get(key), str):
-                out[key] = self.text(out[key])
+                out[key] = _replace_alone(self.text(out[key]), bound)
         if "bindings" in out:
             out["bindings"] = self.value(out["bindings"])
         return out
@@ -442,10 +438,15 @@ class Secrets:
         if not isinstance(error, dict):
             return error
         out = dict(error)
+        path = out.get("path")
+        if isinstance(path, str):
+            out["path"] = self.pointer(path)
         if isinstance(out.get("message"), str):
-            out["message"] = self.text(out["message"])
-        if isinstance(out.get("path"), str):
-            out["path"] = self.pointer(out["path"])
+            message = out["message"]
+            if isinstance(path, str) and path and out["path"] != path:
+                # the message names the pointer too (`input /consents/ann@x.org/given: ...`)
+                message = message.replace(path, out["path"])
+            out["message"] = self.text(message)
         return out
 
     def pointer(self, pointer: str) -> str:
@@ -470,6 +471,30 @@ class Secrets:
             escaped = part.replace("~", "~0").replace("/", "~1")
             tail += "/" + (token if token is not None else escaped)
         return self.text(head + tail)
+
+
+def _replace_alone(text: str, texts: Sequence[tuple[str, str]]) -> str:
+    """`text` with each of `texts` (a value, its token; the longest first) replaced where it
+    stands alone, not inside a longer word or number."""
+    spans: list[tuple[int, int, str]] = []
+    for secret, token in texts:
+        start = text.find(secret)
+        while start >= 0:
+            end = start + len(secret)
+            if _stands_alone(text, start, end) and not any(
+                s < end and start < e for s, e, _ in spans
+            ):
+                spans.append((start, end, token))
+            start = text.find(secret, start + 1)
+    if not spans:
+        return text
+    spans.sort()
+    parts, pos = [], 0
+    for start, end, token in spans:
+        parts += [text[pos:start], token]
+        pos = end
+    parts.append(text[pos:])
+    return "".join(parts)
 
 
 def _under(parts: list[str], root: list[str]) -> bool:
@@ -510,6 +535,8 @@ def _text_of(value: Any) -> str:
     return ""
 
 
+# an object's key that reads like a field's name rather than data (`first`, not `ann@x.org`)
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 FEW = 8  # personal values in one input beyond which text is searched with one automaton
 MIN_CUT = 8  # the shortest start of a personal value, cut short by a message, that is hidden
 
