@@ -444,6 +444,26 @@ def test_a_carriage_return_in_a_file_with_line_feeds_is_a_character_of_its_line(
     assert [cr.line_text(n) for n in (1, 2, 3, 4)] == ["a", "bc", "", "d"]
 
 
+@pytest.mark.parametrize(
+    ("text", "line", "column"),
+    [
+        # an editor may show the CR as a line break: the check must not vanish into the comment
+        ("package p\n# owner: ml-platform\rrequire x blocking { input.a == 1 }\n", 2, 21),
+        ("package p\n#@ title: a\rb\nx = 1\n", 2, 12),
+        ("package p\r\nx = 1\ry = 2\r\n", 2, 6),
+    ],
+)
+def test_a_carriage_return_alone_in_a_file_with_line_feeds_is_a_syntax_error(
+    text: str, line: int, column: int
+) -> None:
+    d = syntax_error(text)
+    assert (d.line, d.column) == (line, column)
+    assert (
+        d.message == "a carriage return (CR) without a line feed, in a file whose lines end in LF"
+    )
+    assert d.help is not None and d.help.startswith("delete it, or end the line with LF")
+
+
 def test_an_unterminated_string_points_at_its_opening_quote() -> None:
     for text in ('x = "unterminated\n', 'x = "ends in a backslash\\\n', 'x = "a\\"\r\n'):
         d = syntax_error(f"package p\n{text}y = 1\n")

@@ -662,6 +662,16 @@ def _syntax_diagnostic(source: Source, err: UnexpectedInput) -> Diagnostic:
                 span,
                 "for the remainder write spaces around `%`, e.g. `17 % 5`",
             )
+        if char == "\r" and not source.text.startswith("\r\n", pos):
+            # an editor may show it as a line break, so nothing after it on the line (a
+            # check after a comment) may be read as part of what comes before
+            return Diagnostic(
+                "syntax",
+                "a carriage return (CR) without a line feed, in a file whose lines end in LF",
+                span,
+                "delete it, or end the line with LF; editors may show it as a line break, but "
+                "in a file with LF line ends it ends no line",
+            )
         if char == "\ufeff" and pos == 0:
             return Diagnostic(
                 "syntax",
