@@ -73,12 +73,14 @@ def split_pointer(pointer: str) -> list[str]:
 _STEP = re.compile(r"""\.([A-Za-z_][A-Za-z0-9_]*)|\[(?:"((?:[^"\\]|\\.)*)"|(\d+))\]""")
 
 
-def pointer_of_reference(ref: str) -> str | None:
+def pointer_of_reference(ref: str, name: str = "input", base: str = "") -> str | None:
     """The JSON pointer of the input path a reference such as `input.model.card_url` or
-    `input.items[0]["a b"]` names, as far as it is a static path; None when it is not one."""
-    if not ref.startswith("input"):
+    `input.items[0]["a b"]` names, as far as it is a static path; None when it is not one.
+    With `name` and `base`, of a reference through a local bound to the input value at
+    `base` (`m.card.owner`, where `m` is the element at `/models/1`)."""
+    if not ref.startswith(name) or ref[len(name) : len(name) + 1] not in ("", ".", "["):
         return None
-    pos, parts = len("input"), []
+    pos, parts = len(name), []
     while pos < len(ref):
         m = _STEP.match(ref, pos)
         if m is None:
@@ -93,9 +95,9 @@ def pointer_of_reference(ref: str) -> str | None:
         else:
             parts.append(m.group(3))
         pos = m.end()
-    if not parts:
+    if not parts and not base:
         return None
-    return "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in parts)
+    return base + "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in parts)
 
 
 class InputLocator:

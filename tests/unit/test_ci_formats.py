@@ -386,6 +386,44 @@ def test_sarif_points_into_the_element_a_failed_every_failed_for(
     assert region == {"startLine": 4, "startColumn": 25, "endLine": 4, "endColumn": 40}
 
 
+CARDS = """package main
+
+require cards blocking {
+    every m in input.models {
+        m.card.owner != ""
+    }
+} message "every model needs a card owner"
+
+require owners blocking {
+    every name, m in input.by_name {
+        m.card.owner != ""
+    }
+} message "every model needs a card owner"
+"""
+
+
+def test_sarif_points_at_what_is_missing_in_the_element_a_failed_every_failed_for(
+    tmp_path: Path,
+) -> None:
+    # the inner condition is undefined: it reads no input value, but the element's name
+    # and the reference say where in the input it looked
+    bundle = write_bundle(tmp_path / "b", {"main.tenet": CARDS})
+    models = [{"card": {"owner": "a"}}, {"card": {}}]
+    text = json.dumps(
+        {"models": models, "by_name": {"churn": {"card": {"owner": "b"}}, "fraud": {}}}, indent=2
+    )
+    (tmp_path / "in.json").write_text(text)
+    _, log = sarif_of("eval", "main", "--bundle", str(bundle), "--input", str(tmp_path / "in.json"))
+    regions = {
+        r["ruleId"]: r["locations"][0]["physicalLocation"]["region"]["startLine"]
+        for r in log["runs"][0]["results"]
+    }
+    lines = text.splitlines()
+    # the nearest value that is there: `"card": {}` of the second model, and `"fraud": {}`
+    assert lines[regions["main.cards"] - 1].strip() == '"card": {}'
+    assert lines[regions["main.owners"] - 1].strip() == '"fraud": {}'
+
+
 def registrations_sarif(*inputs: str) -> dict[str, Any]:
     """The SARIF log of the golden registrations (run from the repository's root)."""
     args = [a for i in inputs for a in ("--input", i)]

@@ -173,7 +173,7 @@ def _pointer(evidence: list[dict[str, Any]]) -> str | None:
     for e in reversed(evidence):
         failed = e.get("failed_element")
         if failed is not None:
-            inner = _pointer(failed.get("evidence", []))
+            inner = _pointer(failed.get("evidence", [])) or _element_pointer(e, failed)
             if inner is not None:
                 return inner
         for ref in e.get("undefined", []):
@@ -184,6 +184,24 @@ def _pointer(evidence: list[dict[str, Any]]) -> str | None:
         if paths:
             return str(paths[0])
     return None
+
+
+def _element_pointer(every: dict[str, Any], failed: dict[str, Any]) -> str | None:
+    """Within a failed `every` over an input collection, the element it failed for: where a
+    reference through the element's name is missing (`m.card.owner`), that place in it."""
+    paths = every.get("input_paths") or []
+    step = failed.get("index", failed.get("key"))
+    if not paths or step is None:
+        return None
+    base = f"{paths[0]}/{str(step).replace('~', '~0').replace('/', '~1')}"
+    names = [n for n, v in (failed.get("bindings") or {}).items() if isinstance(v, dict | list)]
+    for inner in reversed(failed.get("evidence", [])):
+        for ref in inner.get("undefined", []):
+            for name in names:
+                found = pointer_of_reference(ref, name, base)
+                if found is not None:
+                    return found
+    return base
 
 
 def _check_finding(c: dict[str, Any]) -> Finding:
