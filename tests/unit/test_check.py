@@ -192,7 +192,7 @@ b if { 1 / 0 > 1 }
         (
             "constant-condition",
             3,
-            "condition `count(5) > 0` raises an error on every input: `count` expects a "
+            "condition `count(5) > 0` raises an error wherever it is evaluated: `count` expects a "
             "string, an array, a set or an object, got number",
             "a decision that reaches it is an `error` (type_error); fix the expression, or "
             "make it read the input or data it was meant to test",
@@ -200,15 +200,15 @@ b if { 1 / 0 > 1 }
         (
             "constant-condition",
             4,
-            'condition `"a" + 1 == 2` raises an error on every input: `+` cannot take string '
-            "and number",
+            'condition `"a" + 1 == 2` raises an error wherever it is evaluated: `+` cannot '
+            "take string and number",
             "a decision that reaches it is an `error` (type_error); fix the expression, or "
             "make it read the input or data it was meant to test",
         ),
         (
             "constant-condition",
             5,
-            "condition `1 / 0 > 1` raises an error on every input: division by zero",
+            "condition `1 / 0 > 1` raises an error wherever it is evaluated: division by zero",
             "a decision that reaches it is an `error` (division_by_zero); fix the expression, "
             "or make it read the input or data it was meant to test",
         ),
@@ -246,42 +246,43 @@ r if {
             "constant-error",
             3,
             9,
-            f"`count(5)`, the value of rule `limit`, raises an error on every input: {count_error}",
+            "`count(5)`, the value of rule `limit`, raises an error wherever it is evaluated: "
+            + count_error,
         ),
         (
             "constant-error",
             4,
             9,
-            '`"a" + 1`, the value of rule `label`, raises an error on every input: `+` cannot '
-            "take string and number",
+            '`"a" + 1`, the value of rule `label`, raises an error wherever it is evaluated: '
+            "`+` cannot take string and number",
         ),
         (
             "constant-error",
             5,
             17,
-            "`1 / 0`, the default value of rule `allow`, raises an error on every input: "
+            "`1 / 0`, the default value of rule `allow`, raises an error wherever it is evaluated: "
             "division by zero",
         ),
         (
             "constant-error",
             7,
             15,
-            "`upper(3)`, an element of set rule `tags`, raises an error on every input: "
+            "`upper(3)`, an element of set rule `tags`, raises an error wherever it is evaluated: "
             "`upper` expects a string, got number",
         ),
         (
             "constant-error",
             8,
             11,
-            f"`count(5)`, the value of function `risk`, raises an error on every input: "
+            f"`count(5)`, the value of function `risk`, raises an error wherever it is evaluated: "
             f"{count_error}",
         ),
         (
             "constant-error",
             10,
             10,
-            '`"a" + 1`, the value bound to `n`, raises an error on every input: `+` cannot '
-            "take string and number",
+            '`"a" + 1`, the value bound to `n`, raises an error wherever it is evaluated: '
+            "`+` cannot take string and number",
         ),
     ]
     (found,) = [h for c, _, _, h in lint_one(text) if c == "constant-error"][:1]
@@ -312,6 +313,9 @@ r if {
     assert [c for c in codes(text) if c in ("constant-error", "not-a-collection")] == []
 
 
+EVALUATED = "it raises an error wherever it is evaluated"
+
+
 def test_iterating_a_constant_that_is_not_a_collection() -> None:
     # iterating a number, string, boolean or null is a `type_error`: it never binds
     text = """\
@@ -333,29 +337,26 @@ e if { every z in null { z } }
             "not-a-collection",
             4,
             15,
-            "`some x in 5` iterates over a number, not a collection: it raises an error on "
-            "every input",
+            f"`some x in 5` iterates over a number, not a collection: {EVALUATED}",
         ),
         (
             "not-a-collection",
             7,
             22,
-            '`every k, v in "abc"` iterates over a string, not a collection: it raises an '
-            "error on every input",
+            f'`every k, v in "abc"` iterates over a string, not a collection: {EVALUATED}',
         ),
         (
             "not-a-collection",
             8,
             18,
-            "`for y in true` iterates over a boolean, not a collection: it raises an error on "
-            "every input",
+            f"`for y in true` iterates over a boolean, not a collection: {EVALUATED}",
         ),
         (
             "constant-error",
             9,
             18,
-            "`count(5)`, the collection of `some z in count(5)`, raises an error on every "
-            "input: `count` expects a string, an array, a set or an object, got number",
+            "`count(5)`, the collection of `some z in count(5)`, raises an error wherever it is "
+            "evaluated: `count` expects a string, an array, a set or an object, got number",
         ),
         (
             "not-a-collection",
@@ -367,16 +368,14 @@ e if { every z in null { z } }
             "not-a-collection",
             11,
             19,
-            "`every z in null` iterates over a null, not a collection: it raises an error on "
-            "every input",
+            f"`every z in null` iterates over a null, not a collection: {EVALUATED}",
         ),
     ]
     helps = {m: h for c, _, m, h in lint_one(text) if c == "not-a-collection"}
-    assert helps["`some x in 5` iterates over a number, not a collection: it raises an error "
-                 "on every input"] == (
-        "a decision that reaches it is an `error` (type_error); iterate over an array, a set "
-        "or an object"
-    )  # fmt: skip
+    assert helps[f"`some x in 5` iterates over a number, not a collection: {EVALUATED}"] == (
+        "a decision that reaches it is an `error` (type_error); iterate over an array, a set or "
+        "an object"
+    )
     assert (
         helps["`some z in [1][3]` iterates over an undefined value on every input: it never binds"]
         == "the body never holds; iterate over the input or data it was meant to"

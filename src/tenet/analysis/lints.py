@@ -1,7 +1,7 @@
 """Warnings for `tenet check`: unused imports and locals, names shadowing rules or built-ins,
-constant conditions, values that raise an error on every input, iteration over a constant
-that is not a collection, checks without a message, and input fields the input schema does
-not declare. Run by `tenet check` only, never when a bundle loads."""
+constant conditions, values that raise an error wherever they are evaluated, iteration over a
+constant that is not a collection, checks without a message, and input fields the input schema
+does not declare. Run by `tenet check` only, never when a bundle loads."""
 
 from __future__ import annotations
 
@@ -606,7 +606,8 @@ class _Module(Walker[_Scope]):
             self.diags.append(
                 _warn(
                     "constant-condition",
-                    f"{what} `{_text(e)}` raises an error on every input: {value.message}",
+                    f"{what} `{_text(e)}` raises an error wherever it is evaluated: "
+                    + value.message,
                     e.span,
                     f"a decision that reaches it is an `error` ({value.code}); fix the "
                     "expression, or make it read the input or data it was meant to test",
@@ -639,7 +640,7 @@ class _Module(Walker[_Scope]):
         self.diags.append(
             _warn(
                 "constant-error",
-                f"`{_text(e)}`, {what}, raises an error on every input: {value.message}",
+                f"`{_text(e)}`, {what}, raises an error wherever it is evaluated: {value.message}",
                 e.span,
                 f"a decision that evaluates it is an `error` ({value.code}); fix the "
                 "expression, or make it read the input or data it was meant to use",
@@ -672,7 +673,7 @@ class _Module(Walker[_Scope]):
         else:
             message = (
                 f"`{header}` iterates over a {type_name(value)}, not a collection: it raises "
-                "an error on every input"
+                "an error wherever it is evaluated"
             )
             help_ = (
                 "a decision that reaches it is an `error` (type_error); iterate over an "
