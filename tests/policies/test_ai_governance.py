@@ -149,3 +149,101 @@ def test_example_verdict(path: Path) -> None:
     assert doc["allowed"] == should_pass, json.dumps(doc, indent=1)
     if not should_pass and doc["checks"]:
         assert any(c["status"] == "violated" and c["severity"] == "blocking" for c in doc["checks"])
+
+
+# ---- user names: one person cannot look like two ------------------------------------------
+
+# names people have, in the forms an identity provider may send them (composed or not)
+REAL_NAMES = [
+    "alice",
+    "Jos\u00e9",  # composed
+    "Jose\u0301",  # decomposed
+    "Zo\u00eb",
+    "Zoe\u0308",
+    "\u738b\u5c0f\u660e",  # CJK
+    "O'Brien",
+    "Jean-Luc",
+    "Dana Okafor",
+    "Nguy\u1ec5n Th\u1ecb Lan",
+    "\u0130pek",  # Turkish dotted capital I
+    "I\u0307pek",  # the same, decomposed
+    "\u0131\u015f\u0131k",  # Turkish dotless i
+    "Z\u0307aneta",  # Polish Ż, decomposed
+    "\u0141ukasz",
+    "M\u00fcller",
+    "\u0698\u0627\u0644\u0647",  # Persian
+    "\u0411\u043e\u0440\u0438\u0441",  # Cyrillic
+]
+
+# what no identity provider sends: invisible, blank-looking, unassigned, or a dot above that
+# hides on a letter or that normalisation could move off an i
+REFUSED_NAMES = [
+    " alice",
+    "alice\u200b",  # zero-width space (format)
+    "alice\u2800",  # BRAILLE PATTERN BLANK, a symbol
+    "\u2800",
+    "ali\u2800ce",
+    "al\u115fice",  # Hangul fillers, letters
+    "alice\u1160",
+    "\u3164alice",
+    "alice\uffa0",
+    "alice\ufdd0",  # noncharacters: unassigned, which RE2's \p{C} leaves out
+    "alice\ufffe",
+    "alice\U0001ffff",
+    "alice\u0378",  # unassigned
+    "alice\U000e0080",
+    "alice\ue000",  # private use
+    "al\u0131\u0307ce",  # a dot above on a dotless i
+    "AL\u0130\u0307CE",  # on a dotted one
+    "al\u0456\u0307ce",  # on a Cyrillic і
+    "Th\u1ecb\u0307",  # on ị
+    "ali\u0307\u0307ce",  # beside another mark: NFKC could move it off the i
+    "ali\u0323\u0307ce",
+    "ali\u0307\u0323ce",
+]
+
+
+def _user_name(name: str) -> bool:
+    return bool(_bundle().program.schemas["user_name"].is_valid(name))
+
+
+@pytest.mark.parametrize("name", REAL_NAMES)
+def test_a_real_name_is_a_user_name(name: str) -> None:
+    assert _user_name(name)
+
+
+@pytest.mark.parametrize("name", REFUSED_NAMES, ids=ascii)
+def test_a_name_that_could_make_one_person_look_like_two_is_refused(name: str) -> None:
+    assert not _user_name(name)
+
+
+def test_re2_leaves_unassigned_code_points_out_of_p_c() -> None:
+    # why the schema lists the categories a name may hold rather than refusing \p{C}
+    from tenet.bundle.schema_regex import pattern_search
+
+    assert pattern_search(r"\p{C}", "\u200b") is not None
+    assert pattern_search(r"\p{C}", "\ufdd0") is None
+
+
+def _registration_approved_by(user: str) -> dict[str, Any]:
+    doc = load_yaml((EXAMPLES / "registration" / "churn-model-prod-pass.yaml").read_text("utf-8"))
+    doc["created_by"] = "alice"
+    doc["approvals"] = [{"role": "ml_lead", "user": user, "status": "approved"}]
+    return _bundle().decide("registration", doc, now=EXAMPLES_NOW).to_dict()
+
+
+@pytest.mark.parametrize(
+    "user", ["ALICE", "AL\u0130CE", "ALI\u0307CE", "ali\u0307ce", "\uff41\uff4c\uff49\uff43\uff45"]
+)
+def test_the_registrant_under_another_form_of_her_name_is_no_independent_approver(
+    user: str,
+) -> None:
+    doc = _registration_approved_by(user)
+    assert doc["outcome"] == "deny"
+    violated = [c["id"] for c in doc["checks"] if c["status"] == "violated"]
+    assert violated == ["registration.independent_approval"]
+
+
+@pytest.mark.parametrize("user", [n for n in REAL_NAMES if n != "alice"])
+def test_a_real_name_other_than_the_registrants_approves(user: str) -> None:
+    assert _registration_approved_by(user)["outcome"] == "allow"
