@@ -247,3 +247,23 @@ def test_the_registrant_under_another_form_of_her_name_is_no_independent_approve
 @pytest.mark.parametrize("user", [n for n in REAL_NAMES if n != "alice"])
 def test_a_real_name_other_than_the_registrants_approves(user: str) -> None:
     assert _registration_approved_by(user)["outcome"] == "allow"
+
+
+def test_a_wide_feature_table_with_thousands_of_personal_data_columns_is_decided() -> None:
+    # 4,000 columns, three in four personal data, as in the bundle's test of one violation
+    # per column: each violation's evidence holds its own column, not the whole list (which
+    # put 12 million values in the decision, past max_built_bytes)
+    sample = ["tenure_months", "Email_Address", "date_of_birth", "postcode"]
+    columns = [f"{sample[i % 4]}_{i // 4}" for i in range(4000)]
+    doc = {"model_id": "churn-model", "training_data": {"feature_columns": columns}}
+    decision = _bundle().decide("data", doc, now=EXAMPLES_NOW).to_dict()
+    assert decision["errors"] == []
+    violations = [c for c in decision["checks"] if c["status"] == "violated"]
+    assert len(violations) == 3000
+    assert {c["id"] for c in violations} == {"data.pii_feature"}
+    first = min(violations, key=lambda c: c["bindings"]["i"])
+    assert first["message"] == (
+        "training feature Email_Address_0 of churn-model is personal data (address or online "
+        "identifier, contact details) and has no approved, unexpired exception"
+    )
+    assert len(json.dumps(decision)) < 10_000_000
