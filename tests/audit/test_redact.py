@@ -464,3 +464,36 @@ def test_a_personal_key_is_hidden_in_the_message_of_the_check_that_bound_it(
     (counted,) = [c["message"] for c in checks if c["id"] == "p.counted"]
     assert counted.startswith(f'consents from ["{token("ann.ortiz@example.com")}"')
     assert "ann.ortiz" not in (tmp_path / "audit.jsonl").read_text("utf-8")
+
+
+FOLDED = """package p
+
+person(name) = trim(nfkc_casefold(name))
+
+forbid self_approval blocking {
+    some a in input.approvals
+    who := person(a.user)
+    who == person(input.author)
+} message "{who} approved their own work ({upper(a.user)}, {lower(input.author)})"
+"""
+
+
+def test_a_personal_name_is_hidden_in_the_forms_a_policy_compares_it_in(tmp_path: Path) -> None:
+    # `trim(nfkc_casefold(name))` is how the docs say to compare names: the folded text is
+    # bound and quoted, and it is no longer the input's text
+    manifest = "name: p\nversion: 1.0.0\naudit:\n  personal: [input.author, input.approvals]\n"
+    root = write_bundle(tmp_path / "b", {"tenet.yaml": manifest, "p.tenet": FOLDED})
+    bundle = tenet.load_bundle(root)
+    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    input = {
+        "author": " Mallory.Zyx@Example.COM",
+        "approvals": [{"user": "ＭＡＬＬＯＲＹ.ZYX@EXAMPLE.COM"}, {"user": "İpek.Qwv@Example.COM"}],
+    }
+    decision = bundle.decide("p", input)
+    assert [c["status"] for c in decision.to_dict()["checks"]] == ["violated"]
+    record = log.record(bundle, decision, input, "ci")
+    text = (tmp_path / "audit.jsonl").read_text("utf-8").lower()
+    assert "mallory" not in text and "zyx" not in text and "ｍａｌｌｏｒｙ" not in text
+    (check,) = record["decision"]["checks"]
+    assert check["bindings"]["who"].startswith("hmac:")
+    assert check["message"].count("hmac:") == 3

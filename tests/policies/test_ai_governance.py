@@ -267,3 +267,40 @@ def test_a_wide_feature_table_with_thousands_of_personal_data_columns_is_decided
         "identifier, contact details) and has no approved, unexpired exception"
     )
     assert len(json.dumps(decision)) < 10_000_000
+
+
+def test_the_approvers_a_production_decision_names_are_tokens_in_its_audit_record(
+    tmp_path: Path,
+) -> None:
+    # `person()` folds a name (`trim(nfkc_casefold(...))`) and the approval checks bind and
+    # quote the folded text, which is no longer the input's
+    from tenet.audit import AuditLog
+
+    bundle = _bundle()
+    model = {"model_id": "churn-model", "version": "2.4.0", "author": "Zoë O'Brien"}
+    input = {
+        "model": {**model, "artifact_ref": "churn-model:2.4.0-d41e9a0"},
+        "requested_by": "Sean Byrne",
+        "staging": {
+            "version": "2.4.0",
+            "deployed_at": "2026-03-01T14:00:00Z",
+            "error_rate": 0.0031,
+            "alerts": [],
+        },
+        "approvals": [
+            {"role": role, "user": user, "status": "approved", "at": "2026-03-02T09:30:00Z"}
+            for role, user in (
+                ("ml_lead", "Mallory.Qzx@Example.COM"),
+                ("product_owner", "MALLORY.QZX@EXAMPLE.COM"),
+            )
+        ],
+        "rollout": {"initial_traffic": 0.05, "rollback_target": "2.3.1"},
+        "production": {"current_version": "2.3.1", "log_retention": "400d"},
+    }
+    decision = bundle.decide("deploy.production", input, now="2026-03-05T10:00:00Z")
+    violated = {c["id"] for c in decision.to_dict()["checks"] if c["status"] == "violated"}
+    assert "deploy.production.distinct_approvers" in violated
+    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    log.record(bundle, decision, input, actor="ci")
+    text = (tmp_path / "audit.jsonl").read_text("utf-8").lower()
+    assert "mallory" not in text and "qzx" not in text

@@ -16,6 +16,8 @@ from typing import Any
 
 import re2
 
+from tenet.runtime.builtins.strings import nfkc_casefold
+from tenet.runtime.values import EvalError
 from tenet.wording import CUT
 
 __all__ = ["KeyConflict", "KeyTooShort", "Redactor", "Secrets", "key_id", "load_key", "read_key"]
@@ -247,9 +249,17 @@ class Secrets:
         self._scalars = {_key_of(v): t for v, t, _ in found if not isinstance(v, dict | list)}
         self._containers = [(v, t) for v, t, _ in found if isinstance(v, dict | list)]
         texts: dict[str, str] = {}
-        for v, t, is_key in found:
-            if not is_key or not _FIELD_NAME.fullmatch(v):
-                for spelling in _spellings(v):
+        searched = [(v, t) for v, t, is_key in found if not is_key or not _FIELD_NAME.fullmatch(v)]
+        for v, t in searched:
+            for spelling in _spellings(v):
+                texts.setdefault(spelling, t)
+        # then the forms a policy compares names in, and may quote or bind in them
+        for v, t, _ in found:
+            for fold in _folds(v):
+                self._scalars.setdefault(_key_of(fold), t)
+        for v, t in searched:
+            for fold in _folds(v):
+                for spelling in _spellings(fold):
                     texts.setdefault(spelling, t)
         # keys that read like a field's name (`first`, `u123`), searched for only in the
         # message of a check that bound one (`some who, n in input.reviews`)
@@ -524,6 +534,23 @@ def _spellings(value: Any) -> list[str]:
         if isinstance(value, int) and abs(value) >= 1000:
             out += [f"{value:,}", f"{value:_}"]
     return [t for i, t in enumerate(out) if t not in out[:i]]
+
+
+def _folds(value: Any) -> list[str]:
+    """The other forms of a personal text that a policy may compare it in, and so write in a
+    message or bind: trimmed, in lower or upper case, and `trim(nfkc_casefold(...))`, the
+    form docs/language.md gives for comparing user names (`Ann.Ortiz@Example.COM` is then
+    `ann.ortiz@example.com`), with or without a dot above an i or j."""
+    if not isinstance(value, str):
+        return []
+    out = [value.strip(), value.lower(), value.upper()]
+    try:
+        folded = nfkc_casefold(value).strip()
+    except EvalError:  # more combining marks in a row than it takes: no such form
+        folded = ""
+    # and with the dot above an i or j dropped, which NFKC_Casefold leaves of a Turkish `İ`
+    out += [folded, folded.replace("i\u0307", "i").replace("j\u0307", "j")]
+    return [f for i, f in enumerate(out) if f and f != value and f not in out[:i]]
 
 
 def _text_of(value: Any) -> str:
