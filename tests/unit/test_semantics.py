@@ -674,6 +674,16 @@ def test_the_values_a_decision_builds_are_bounded_in_all(
     assert decide(b, "main.x", small)["errors"] == []
 
 
+def test_each_value_built_counts_its_object_too(tmp_path: Path) -> None:
+    # a two-element list is 72 bytes, not the 16 of its two references: 14,400 of them are
+    # 64 + 16 bytes each, over 1 MB; 10,000 are within it
+    text = "package main\nx = [[i, j] for i in input.r for j in input.r]\n"
+    b = tenet.load_bundle(write_bundle(tmp_path / "b", {"main.tenet": text}), limits=_SMALL)
+    doc = decide(b, "main.x", {"r": list(range(120))})
+    assert [e["code"] for e in doc["errors"]] == ["size_limit"]
+    assert decide(b, "main.x", {"r": list(range(100))})["errors"] == []
+
+
 def test_the_messages_of_violations_count_as_built(tmp_path: Path) -> None:
     text = 'package main\nforbid f { some i in input.r } message "{i}: {input.t}{input.t}"\n'
     b = tenet.load_bundle(write_bundle(tmp_path / "b", {"main.tenet": text}), limits=_SMALL)

@@ -82,15 +82,17 @@ DEFAULT_MAX_BUILT_SIZE: Final = 10_000_000
 
 # What building a value costs `Limits.max_built_bytes`: about the memory it takes, per
 # character of a string and per element of each collection (a set member keeps a key for the
-# total order; a piece `split` makes is a string object of its own). A value written into a
-# violation's evidence is copied out once per violation when the decision is written: about 50
-# bytes of objects and text each, measured (`written`).
+# total order; a piece `split` makes is a string object of its own), and once per value built
+# for the object that holds them (a two-element list takes 72 bytes, a two-letter string 51).
+# A value written into a violation's evidence is copied out once per violation when the
+# decision is written: about 50 bytes of objects and text each, measured (`written`).
 BYTES_PER: Final = {
     "string": 1,
     "array": 8,
     "object": 50,
     "set": 100,
     "piece": 56,
+    "value": 64,
     "written": 64,
 }
 
@@ -122,8 +124,9 @@ class Meter:
 
     def build(self, what: str, nbytes: int) -> None:
         """Count `nbytes` more built against `max_built_bytes`: many values, each within
-        `max_built_size`, can add up to gigabytes."""
-        self.built += nbytes
+        `max_built_size`, can add up to gigabytes. Each call builds one value: its object
+        is counted too, so four million `[x, y]` are 320 MB, not 64."""
+        self.built += nbytes + BYTES_PER["value"]
         if self.built > self.max_built_bytes:
             raise EvalError(
                 "size_limit",
