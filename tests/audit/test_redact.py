@@ -497,3 +497,36 @@ def test_a_personal_name_is_hidden_in_the_forms_a_policy_compares_it_in(tmp_path
     (check,) = record["decision"]["checks"]
     assert check["bindings"]["who"].startswith("hmac:")
     assert check["message"].count("hmac:") == 3
+
+
+@pytest.mark.parametrize(
+    ("schema", "words"),
+    [
+        ({"maxProperties": 1}, "has too many properties"),
+        ({"type": "array"}, "is not of type"),
+        ({"propertyNames": {"maxLength": 3}}, "is too long"),
+        ({"properties": {"E12345": {"type": "boolean"}}, "additionalProperties": False}, "was"),
+    ],
+)
+def test_a_schema_error_about_a_personal_object_hides_its_field_like_keys(
+    tmp_path: Path, schema: dict[str, Any], words: str
+) -> None:
+    # user names and employee ids read like field names, but a schema error at a personal
+    # path quotes them as the input's data
+    manifest = (
+        "name: s\nversion: 1.0.0\ninputs:\n  s: schemas/s.schema.json\n"
+        "audit:\n  personal: [input.consents]\n"
+    )
+    files = {
+        "tenet.yaml": manifest,
+        "s.tenet": "package s\nrequire ok { true }\n",
+        "schemas/s.schema.json": json.dumps({"type": "object", "properties": {"consents": schema}}),
+    }
+    bundle = tenet.load_bundle(write_bundle(tmp_path / "b", files))
+    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    input = {"consents": {"jdoe": False, "E12345": True}}
+    record = log.record(bundle, bundle.decide("s", input), input, "ci")
+    messages = [e["message"] for e in record["decision"]["errors"]]
+    assert messages and all(words in m for m in messages), messages
+    text = (tmp_path / "audit.jsonl").read_text("utf-8")
+    assert "jdoe" not in text and "E12345" not in text

@@ -456,8 +456,28 @@ class Secrets:
             if isinstance(path, str) and path and out["path"] != path:
                 # the message names the pointer too (`input /consents/ann@x.org/given: ...`)
                 message = message.replace(path, out["path"])
+            if isinstance(path, str) and self._personal_place(path):
+                message = self._personal_quoted(message)
             out["message"] = self.text(message)
         return out
+
+    def _personal_place(self, pointer: str) -> bool:
+        """Whether a JSON pointer into the input is at or below a personal path."""
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer[1:].split("/")]
+        return pointer.startswith("/") and any(
+            len(r) <= len(parts) and _under(parts, r) for r in self._roots
+        )
+
+    def _personal_quoted(self, message: str) -> str:
+        """An input schema's message about a personal value, which quotes it as JSON (`{"jdoe":
+        false} has too many properties`, `"jdoe" was unexpected`): the personal object or list
+        quoted whole is its token, and so is each key of one, field-like names too, since
+        the rest of the message is the schema validator's words, not the policy's."""
+        for value, token in self._containers:
+            quoted = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+            message = message.replace(quoted, token)
+        keys = sorted(self._field_keys.items(), key=lambda item: -len(item[0]))
+        return _replace_alone(message, keys)
 
     def pointer(self, pointer: str) -> str:
         """A JSON pointer into the input, cleaned: each segment below a personal path that is
