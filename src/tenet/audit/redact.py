@@ -254,11 +254,12 @@ class Secrets:
             for spelling in _spellings(v):
                 texts.setdefault(spelling, t)
         # then the forms a policy compares names in, and may quote or bind in them
-        for v, t, _ in found:
-            for fold in _folds(v):
-                self._scalars.setdefault(_key_of(fold), t)
+        folds = {v: _folds(v) for v, _, _ in found if isinstance(v, str)}
+        for v, forms in folds.items():
+            for fold in forms:
+                self._scalars.setdefault(_key_of(fold), self._scalars[_key_of(v)])
         for v, t in searched:
-            for fold in _folds(v):
+            for fold in folds.get(v, ()) if isinstance(v, str) else ():
                 for spelling in _spellings(fold):
                     texts.setdefault(spelling, t)
         # keys that read like a field's name (`first`, `u123`), searched for only in the
@@ -541,6 +542,8 @@ def _spellings(value: Any) -> list[str]:
     if not text:
         return []
     out = [text]
+    if isinstance(value, str) and _PLAIN.fullmatch(value):
+        return out  # printable ASCII that neither JSON nor a pointer escapes
     if isinstance(value, str):
         out += [
             json.dumps(value, ensure_ascii=False)[1:-1],
@@ -556,20 +559,20 @@ def _spellings(value: Any) -> list[str]:
     return [t for i, t in enumerate(out) if t not in out[:i]]
 
 
-def _folds(value: Any) -> list[str]:
+def _folds(value: str) -> list[str]:
     """The other forms of a personal text that a policy may compare it in, and so write in a
     message or bind: trimmed, in lower or upper case, and `trim(nfkc_casefold(...))`, the
     form docs/language.md gives for comparing user names (`Ann.Ortiz@Example.COM` is then
     `ann.ortiz@example.com`), with or without a dot above an i or j."""
-    if not isinstance(value, str):
-        return []
     out = [value.strip(), value.lower(), value.upper()]
-    try:
-        folded = nfkc_casefold(value).strip()
-    except EvalError:  # more combining marks in a row than it takes: no such form
-        folded = ""
-    # and with the dot above an i or j dropped, which NFKC_Casefold leaves of a Turkish `İ`
-    out += [folded, folded.replace("i\u0307", "i").replace("j\u0307", "j")]
+    if not value.isascii():  # in ASCII, NFKC_Casefold is `lower`
+        try:
+            folded = nfkc_casefold(value).strip()
+        except EvalError:  # more combining marks in a row than it takes: no such form
+            folded = ""
+        # and with the dot above an i or j dropped, which NFKC_Casefold leaves of an `İ`
+        out += [folded, folded.replace("i\u0307", "i").replace("j\u0307", "j")]
+    out.append(out[1].strip())
     return [f for i, f in enumerate(out) if f and f != value and f not in out[:i]]
 
 
@@ -582,6 +585,8 @@ def _text_of(value: Any) -> str:
     return ""
 
 
+# printable ASCII but `"`, `/`, `\` and `~`, the characters JSON or a JSON pointer escapes
+_PLAIN = re.compile(r"[\x20\x21\x23-\x2e\x30-\x5b\x5d-\x7d]*")
 # an object's key that reads like a field's name rather than data (`first`, not `ann@x.org`)
 _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 FEW = 8  # personal values in one input beyond which text is searched with one automaton
