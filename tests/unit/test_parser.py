@@ -795,3 +795,38 @@ def test_a_syntax_error_names_only_what_could_come_there(
 ) -> None:
     d = syntax_error(text)
     assert (d.column, d.message, d.help) == (column, message, help_)
+
+
+def test_every_syntax_error_of_a_file_is_reported_not_only_the_first() -> None:
+    # after an error, parsing starts again at the next definition at the margin, what lies
+    # before it blanked: positions stay, and an error the first one caused is not reported
+    text = (
+        "package p\n\nallow if {\n    input.a ==\n}\n\n"
+        "deny if { input.b = = 1 }\n\n"
+        'x = "unterminated\ny = 3\n'
+        "z = [1, 2\nw = 4\n\n"
+        "#@ title: ok\nrequire c blocking { input.c == 1 }\n\n"
+        "q if { input.q == ) }\n"
+    )
+    m, diags = parse(Source("t.tenet", text))
+    assert m is None
+    assert [(d.code, d.line, d.column, d.message) for d in diags] == [
+        ("syntax", 5, 1, "unexpected `}`"),
+        ("syntax", 7, 19, "unexpected `=`"),
+        ("syntax", 9, 5, "unterminated string"),
+        ("syntax", 12, 1, "unexpected `w`"),
+        ("syntax", 17, 19, "unexpected `)`"),
+    ]
+    assert diags[3].span is not None and diags[3].span.excerpt().splitlines()[1] == "12 | w = 4"
+
+
+def test_parsing_starts_again_only_at_a_definition_at_the_margin() -> None:
+    # the lines of a body are indented: an indented line after the error is not a restart,
+    # and a file whose package line does not parse reports that alone
+    text = "package p\n\na if {\n    input.a = = 1\n    b = 2 = 3\n}\n"
+    diags = parse(Source("t.tenet", text))[1]
+    assert [(d.line, d.column) for d in diags] == [(4, 13)]
+    diags = parse(Source("t.tenet", "package p q\n\nx = = 1\n"))[1]
+    assert len(diags) == 1 and diags[0].line == 1
+    many = "package p\n" + "".join(f"x{i} = = {i}\n" for i in range(20))
+    assert len(parse(Source("t.tenet", many))[1]) == 10

@@ -163,7 +163,7 @@ def _parse(source: Source) -> tuple[ast.Module | None, list[Diagnostic]]:
     try:
         tree = _lark().parse(source.text, start="start")
     except UnexpectedInput as err:
-        return None, [_syntax_diagnostic(source, err)]
+        return None, _syntax_errors(source, err)
     except RecursionError:
         return None, [
             Diagnostic(
@@ -191,6 +191,59 @@ def _parse(source: Source) -> tuple[ast.Module | None, list[Diagnostic]]:
     comments = tuple(_comments.found)
     _comments.found = None
     return dataclasses.replace(module, comments=comments), []
+
+
+MAX_SYNTAX_ERRORS = 10
+# A line where parsing may start again after a syntax error: one that begins a definition (a
+# name, a keyword or an annotation at the start of the line) after a line that is blank or
+# also starts at the margin, since the lines inside a definition are indented.
+_DEFINITION_LINE = re.compile(r"(?:#@|[A-Za-z_])")
+
+
+def _syntax_errors(source: Source, err: UnexpectedInput) -> list[Diagnostic]:
+    """The first syntax error, and up to MAX_SYNTAX_ERRORS after it: parsing starts again at
+    the next line that begins a definition, with everything between the `package` line and
+    it blanked out, so that every position stays where it was and a later error is not one
+    the first caused."""
+    diags = [_syntax_diagnostic(source, err)]
+    text = source.text
+    code = _first_code_offset(source)
+    head = text.find("\n", code) if not _first_code_line_is_not_package(source) else -1
+    while len(diags) < MAX_SYNTAX_ERRORS:
+        span = diags[-1].span
+        if head < 0 or span is None or span.start <= head:
+            break
+        restart = _next_definition(text, span.start)
+        if restart is None:
+            break
+        blanked = text[:head] + re.sub(r"[^\n]", " ", text[head:restart]) + text[restart:]
+        try:
+            _lark().parse(blanked, start="start")
+            break
+        except UnexpectedInput as more:
+            diag = _syntax_diagnostic(source, more)
+        except RecursionError:
+            break
+        if diag.span is None or diag.span.start < restart:
+            break
+        diags.append(diag)
+    return diags
+
+
+def _next_definition(text: str, after: int) -> int | None:
+    """The offset of the first line after the one holding `after` that begins a definition
+    (see _DEFINITION_LINE), or None."""
+    start = text.find("\n", after)
+    previous_indented = False
+    while start >= 0:
+        start += 1
+        end = text.find("\n", start)
+        line = text[start : end if end >= 0 else len(text)].rstrip("\r")
+        if _DEFINITION_LINE.match(line) and not previous_indented:
+            return start
+        previous_indented = line[:1] in (" ", "\t")
+        start = end
+    return None
 
 
 MAX_NESTING = 200
