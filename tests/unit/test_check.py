@@ -1021,3 +1021,26 @@ def test_a_name_cut_short_is_told_the_one_name_it_starts() -> None:
     assert did_you_mean("prod", ["production", "staging"]) == "did you mean `production`?"
     assert did_you_mean("st", ["staging"]) is None  # too short a start to mean anything
     assert did_you_mean("pro", ["production", "protected"]) is None  # which one?
+
+
+def test_an_import_that_resolves_to_nothing_is_reported_once_not_at_each_use() -> None:
+    # `common` is imported: a use of it is no second error, and the import's own package is
+    # not suggested (importing it is an error too)
+    got = load_errors(
+        "package access.models\nimport access.common\nimport future.keywords\n"
+        "allow if { common.is_admin(input.user) }\nok if { common.flag }\n"
+    )
+    assert [(code, line, msg) for code, line, _, msg, _ in got] == [
+        ("unknown-import", 2, "unknown import `access.common`: no package or rule has that name"),
+        ("unknown-import", 3, "unknown import `future.keywords`: no package or rule has that name"),
+    ]
+    assert got[0][4] != "did you mean `access.models`?"
+    assert got[1][4] is not None and "always on" in got[1][4]
+
+
+def test_a_recursive_function_is_called_a_function_in_the_cycle_error() -> None:
+    got = load_errors("package p\nfact(n) = n * fact(n - 1) if { n > 0 }\na if { a }\n")
+    assert [msg for _, _, _, msg, _ in got] == [
+        "rule `p.a` depends on itself: `p.a` → `p.a`",
+        "function `p.fact` depends on itself: `p.fact` → `p.fact`",
+    ]

@@ -812,7 +812,7 @@ def test_every_syntax_error_of_a_file_is_reported_not_only_the_first() -> None:
     assert m is None
     assert [(d.code, d.line, d.column, d.message) for d in diags] == [
         ("syntax", 5, 1, "unexpected `}`"),
-        ("syntax", 7, 19, "unexpected `=`"),
+        ("syntax", 7, 19, "`=` does not compare"),
         ("syntax", 9, 5, "unterminated string"),
         ("syntax", 12, 1, "unexpected `w`"),
         ("syntax", 17, 19, "unexpected `)`"),
@@ -830,3 +830,42 @@ def test_parsing_starts_again_only_at_a_definition_at_the_margin() -> None:
     assert len(diags) == 1 and diags[0].line == 1
     many = "package p\n" + "".join(f"x{i} = = {i}\n" for i in range(20))
     assert len(parse(Source("t.tenet", many))[1]) == 10
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "message", "help_"),
+    [
+        # Rego's unification
+        ("package p\nallow if { input.a = 1 }\n", 2, 20, "`=` does not compare", "`==`"),
+        (
+            "package p\nimport future.keywords.if\n",
+            2,
+            24,
+            "there are no `future.keywords` imports: the keywords are always on",
+            "delete the line",
+        ),
+        # the file ends inside a bracket whose contents are whole: point at the bracket
+        (
+            "package p\nallow if {\n    input.a == 1\n",
+            2,
+            10,
+            "`{` is never closed: the file ends before its `}`",
+            "add the `}`",
+        ),
+        (
+            "package p\nx = f([1, 2]\n",
+            2,
+            6,
+            "`(` is never closed: the file ends before its `)`",
+            "`)`",
+        ),
+        # not when what is inside is cut short itself
+        ("package p\nallow if {\n    input.a ==\n", 3, 15, "unexpected end of file", "expected"),
+    ],
+)
+def test_syntax_errors_a_rego_author_or_an_unfinished_file_makes(
+    text: str, line: int, column: int, message: str, help_: str
+) -> None:
+    d = syntax_error(text)
+    assert (d.line, d.column, d.message) == (line, column, message)
+    assert d.help is not None and help_ in d.help

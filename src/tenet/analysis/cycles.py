@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from tenet.analysis.symbols import RuleTarget
 from tenet.diagnostics import Diagnostic
 
 if TYPE_CHECKING:
@@ -17,6 +18,11 @@ __all__ = ["MAX_CHAIN", "check_cycles"]
 # longer than this could exhaust the interpreter's stack midway, an error with no place to
 # point at. Checked here, where the rule that starts the chain is known.
 MAX_CHAIN = 100
+
+
+def _kind(an: Analysis, full_name: str) -> str:
+    target = an.symbols.resolve_path(tuple(full_name.split(".")))
+    return "function" if isinstance(target, RuleTarget) and target.rule.is_function else "rule"
 
 
 def check_cycles(an: Analysis) -> list[Diagnostic]:
@@ -52,7 +58,7 @@ def check_cycles(an: Analysis) -> list[Diagnostic]:
                     diags.append(
                         Diagnostic(
                             "cycle",
-                            f"rule `{nxt}` depends on itself: {path}",
+                            f"{_kind(an, nxt)} `{nxt}` depends on itself: {path}",
                             an.dependency_spans.get((node, nxt)),
                             "rules and functions cannot be recursive; break the cycle",
                         )

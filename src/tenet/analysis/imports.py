@@ -25,15 +25,23 @@ def resolve_imports(an: Analysis) -> list[Diagnostic]:
             target = symbols.resolve_path(imp.path)
             dotted = ".".join(imp.path)
             if target is None:
+                own = ".".join(module.package)
+                if imp.path[0] in ("future", "rego"):
+                    advice: str | None = (
+                        "Tenet's keywords (`if`, `contains`, `in`, `every`) are always on, "
+                        "with no `future.keywords` or `rego.v1` import: delete the line"
+                    )
+                else:
+                    advice = did_you_mean(dotted, [n for n in all_names if n != own])
                 diags.append(
                     Diagnostic(
                         "unknown-import",
                         f"unknown import `{dotted}`: no package or rule has that name",
                         imp.span,
-                        did_you_mean(dotted, all_names)
-                        or "import `data.…`, `input.…`, a package, or `package.rule`",
+                        advice or "import `data.…`, `input.…`, a package, or `package.rule`",
                     )
                 )
+                scope.unresolved.add(imp.name)
                 continue
             if imp.path[0] == "data" and symbols.is_namespace(imp.path):
                 diags.append(

@@ -235,7 +235,7 @@ class _Resolver(Walker[Locals]):
                     root.span,
                     f"write `{name}(…)`",
                 )
-            else:
+            elif name not in self.scope.unresolved:
                 self._error(
                     "unknown-name",
                     f"unknown name `{name}`",
@@ -283,6 +283,8 @@ class _Resolver(Walker[Locals]):
         target = (
             self.scope.lookup_function(root.name) if not steps else self.scope.lookup(root.name)
         )
+        if target is None and root.name in self.scope.unresolved:
+            return
         if target is None:
             dotted = ".".join([root.name, *(s.name for s in steps if isinstance(s, ast.Field))])
             functions = [

@@ -176,6 +176,9 @@ class ModuleScope:
     symbols: Symbols
     package: PackageInfo
     imports: dict[str, Target] = field(default_factory=dict)
+    # the names of imports that resolved to nothing: their error is reported once, at the
+    # import, and not again at each use
+    unresolved: set[str] = field(default_factory=set)
 
     def lookup(self, name: str) -> Target | None:
         rule = self.package.rules.get(name)

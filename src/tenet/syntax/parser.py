@@ -693,6 +693,25 @@ def _syntax_diagnostic(source: Source, err: UnexpectedInput) -> Diagnostic:
             help_ = "write `a < b and b < c`"
         elif text in _OPA_ONLY and tok.type == "NAME":
             message, help_ = _OPA_ONLY[text]
+        elif tok.type == "EQUAL" and "CMP_OP" in _acceptable(err):
+            message = "`=` does not compare"
+            help_ = (
+                "compare with `==`; Tenet has no unification (Rego's `=`): bind a local with "
+                "`x := …` and compare it"
+            )
+        elif source.text.startswith("import future.", line_start):
+            message = "there are no `future.keywords` imports: the keywords are always on"
+            help_ = "delete the line; `if`, `contains`, `in` and `every` need no import"
+        elif (
+            tok.type == "$END"
+            and (opened := _unclosed(source.text)) is not None
+            and _CLOSING[opened[1]][1] in _acceptable(err)  # what is inside it is whole
+        ):
+            at, bracket = opened
+            closing = _CLOSING[bracket][0]
+            message = f"`{bracket}` is never closed: the file ends before its `{closing}`"
+            help_ = f"add the `{closing}` that closes it"
+            span = source.span(at, at + 1)
         elif _dangling_annotation(source, tok):
             message = "an annotation (`#@`) must be followed by a check or rule"
             help_ = "put the `#@` lines directly above the check or rule they describe"
@@ -859,6 +878,37 @@ def _first_code_line_is_not_package(source: Source) -> bool:
     for _, text in _code_lines(source):
         return not (text.startswith("package ") or text == "package")
     return True
+
+
+# an opening bracket: its closing one, and the terminal that closes it
+_CLOSING = {"{": ("}", "_RBRACE"), "[": ("]", "RSQB"), "(": (")", "RPAR")}
+
+
+def _unclosed(text: str) -> tuple[int, str] | None:
+    """The innermost bracket still open at the end of `text` (its offset, and which), reading
+    past strings and comments; None when every one is closed or one closes what it should
+    not (then the parser's own message is the better one)."""
+    stack: list[tuple[int, str]] = []
+    pairs = {"}": "{", "]": "[", ")": "("}
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "#":
+            end = text.find("\n", i)
+            i = len(text) if end < 0 else end
+            continue
+        if char == '"':
+            i += 1
+            while i < len(text) and text[i] not in '"\n':
+                i += 2 if text[i] == "\\" else 1
+        elif char in "{[(":
+            stack.append((i, char))
+        elif char in pairs:
+            if not stack or stack[-1][1] != pairs[char]:
+                return None
+            stack.pop()
+        i += 1
+    return stack[-1] if stack else None
 
 
 def _dangling_annotation(source: Source, tok: Token) -> bool:
