@@ -1044,3 +1044,19 @@ def test_a_recursive_function_is_called_a_function_in_the_cycle_error() -> None:
         "rule `p.a` depends on itself: `p.a` → `p.a`",
         "function `p.fact` depends on itself: `p.fact` → `p.fact`",
     ]
+
+
+def test_two_constant_values_of_one_rule_are_a_warning(tmp_path: Path) -> None:
+    text = (
+        "package p\n\nlevel = 1\nlevel = 2\nsame = 1\nsame = 1.0\n"
+        'names = ["a"]\nnames = ["b"]\nok = 1 if { input.a }\nok = 2 if { input.b }\n'
+        "f(x) = 1\nf(x) = 2\n"
+    )
+    two = "has two values on every input"
+    assert [(c, line, m) for c, line, m, _ in lint_one(text)] == [
+        ("conflicting-values", 4, f"rule `level` {two}: `1` (p.tenet:3:1) and `2` here"),
+        ("conflicting-values", 8, f'rule `names` {two}: `["a"]` (p.tenet:7:1) and `["b"]` here'),
+    ]
+    # the warning says what evaluation does
+    b = tenet.load_bundle(write_bundle(tmp_path / "b", {"p.tenet": text}))
+    assert b.decide("p.level", {}).to_dict()["errors"][0]["code"] == "conflict"

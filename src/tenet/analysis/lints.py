@@ -24,7 +24,7 @@ from tenet.analysis.symbols import (
 from tenet.analysis.walk import Walker, chain_of
 from tenet.diagnostics import Diagnostic
 from tenet.runtime.builtins import BUILTINS
-from tenet.runtime.values import UNDEF, EvalError, TSet, type_name
+from tenet.runtime.values import UNDEF, EvalError, TSet, equal, type_name
 from tenet.source import Span
 from tenet.syntax import ast
 from tenet.syntax.template import Hole
@@ -43,6 +43,7 @@ LINTS = (
     "shadowing",
     "constant-condition",
     "constant-error",
+    "conflicting-values",
     "not-a-collection",
     "no-message",
     "unknown-input-field",
@@ -334,7 +335,38 @@ class _Module(Walker[_Scope]):
                     assert_never(d)
         self._unused_imports()
         self._shadowed_builtins()
+        self._conflicting_values()
         return self.diags
+
+    def _conflicting_values(self) -> None:
+        """Warn when a rule has two definitions without conditions whose constant values
+        differ: every decision that evaluates the rule is a `conflict` error."""
+        first: dict[str, tuple[ast.Rule, ast.Expr, Any]] = {}
+        for d in self.module.definitions:
+            if not isinstance(d, ast.Rule) or d.kind != "value" or d.body is not None:
+                continue
+            if d.value is None or not self._is_constant(d.value):
+                continue
+            value = self._evaluated(d.value)
+            if value is _UNKNOWN or value is UNDEF or isinstance(value, EvalError):
+                continue
+            if d.name not in first:
+                first[d.name] = (d, d.value, value)
+                continue
+            earlier, written, seen = first[d.name]
+            if equal(seen, value):
+                continue
+            where = earlier.span.location() if earlier.span is not None else "above"
+            self.diags.append(
+                _warn(
+                    "conflicting-values",
+                    f"rule `{d.name}` has two values on every input: "
+                    f"`{_text(written)}` ({where}) and `{_text(d.value)}` here",
+                    d.span,
+                    "a decision that evaluates it is an `error` (conflict); keep one "
+                    "definition, or give each a condition that excludes the other",
+                )
+            )
 
     def _schema_for(self, query: str) -> _Schema | None:
         parts = query.split(".")
