@@ -1060,3 +1060,22 @@ def test_two_constant_values_of_one_rule_are_a_warning(tmp_path: Path) -> None:
     # the warning says what evaluation does
     b = tenet.load_bundle(write_bundle(tmp_path / "b", {"p.tenet": text}))
     assert b.decide("p.level", {}).to_dict()["errors"][0]["code"] == "conflict"
+
+
+@pytest.mark.parametrize(
+    ("message", "at", "width"),
+    [
+        ('"accuracy {input.a is low"', 10, 1),  # the `{` never closed
+        ('"{input.a} {}"', 11, 2),  # the empty hole
+        ('"too low}"', 8, 1),  # a single `}`
+        ('"a \\"quoted\\" {input.a"', 0, 23),  # with escapes: the whole string
+    ],
+)
+def test_a_bad_message_template_points_at_its_brace(message: str, at: int, width: int) -> None:
+    text = f"package p\nrequire r {{ input.a }} message {message}\n"
+    module, diags = parse(Source("p.tenet", text))
+    assert module is not None and not diags
+    _, errors = check([module], {})
+    (d,) = errors
+    assert d.code == "template" and (d.line, d.column) == (2, text.index(message) - 9 + at)
+    assert d.span is not None and d.span.end - d.span.start == width

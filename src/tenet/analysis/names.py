@@ -117,7 +117,7 @@ def parse_message(check: ast.Check) -> tuple[Template | None, list[Diagnostic]]:
     try:
         pieces = split_template(check.message)
     except TemplateSyntaxError as err:
-        return None, [template_diagnostic(err, span)]
+        return None, [template_diagnostic(err, span, check.message)]
     parts: list[str | Hole] = []
     diags: list[Diagnostic] = []
     raw = span.text() if span is not None else ""

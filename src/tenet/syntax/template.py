@@ -69,6 +69,7 @@ def split_template(text: str) -> list[str | tuple[str, str, int]]:
 
 def _hole_end(text: str, i: int) -> tuple[int, int | None]:
     """The index of the `}` closing a hole that starts at ``i``, and of its format `:`."""
+    opening = i - 1
     depth = 0
     colon: int | None = None
     quoted = False
@@ -92,10 +93,16 @@ def _hole_end(text: str, i: int) -> tuple[int, int | None]:
         elif c == ":" and depth == 0 and colon is None:
             colon = i
         i += 1
-    raise TemplateSyntaxError("a `{` in a message is never closed", i)
+    raise TemplateSyntaxError("a `{` in a message is never closed", opening)
 
 
-def template_diagnostic(err: TemplateSyntaxError, span: Span | None) -> Diagnostic:
+def template_diagnostic(err: TemplateSyntaxError, span: Span | None, text: str) -> Diagnostic:
+    """The error of the message `text` written at `span` (its string literal), pointed at the
+    brace it is about where the literal has no escapes, so that its offsets are the text's."""
+    if span is not None and span.text()[1:-1] == text:
+        start = span.start + 1 + err.offset
+        width = 2 if text.startswith("{}", err.offset) else 1
+        span = span.source.span(start, start + width)
     return Diagnostic(
         "template",
         f"bad message template: {err}",
