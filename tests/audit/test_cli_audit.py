@@ -110,6 +110,32 @@ def test_bad_arguments_exit_2_without_a_traceback(tmp_path: Path) -> None:
     assert "input.path=value" in result.output
 
 
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("[" * 100_000, "nests too deeply"),
+        ("a\udcff", "bytes that are not UTF-8"),  # how Python hands over a byte 0xff
+    ],
+)
+def test_a_where_value_that_cannot_be_read_is_a_usage_error(
+    tmp_path: Path, value: str, said: str
+) -> None:
+    url, _ = make_log(tmp_path)
+    result = run("audit", "query", "--log", url, "--where", f"input.subject.id={value}")
+    assert result.exit_code == 2 and said in result.output
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "jsonl"])
+def test_a_log_name_too_long_for_the_file_system_is_a_usage_error(
+    tmp_path: Path, kind: str
+) -> None:
+    url = f"{kind}:///{tmp_path}/{'a' * 300}.log"
+    for args in (("audit", "verify", "--log", url), ("audit", "query", "--log", url)):
+        result = run(*args)
+        assert result.exit_code == 2
+        assert result.output.startswith(f"error: cannot open `{url}`: ")
+
+
 def test_prune_reports_what_it_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with monkeypatch.context() as m:
         m.setattr("tenet.audit.log.time.time", lambda: 1_500_000_000.0)  # records of 2017

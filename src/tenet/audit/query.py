@@ -10,6 +10,7 @@ from typing import Any
 from tenet.audit.records import CLOCK_SLACK, record_time
 from tenet.runtime.builtins.time import duration_seconds
 from tenet.runtime.clock import format_rfc3339, parse_rfc3339
+from tenet.yamlutil import is_text
 
 __all__ = ["Filter", "parse_since", "parse_where", "parse_window", "select"]
 
@@ -66,6 +67,8 @@ def parse_window(since: str | None, until: str | None, clock: float) -> tuple[fl
 
 def parse_where(text: str) -> tuple[str, Any]:
     """`input.model.model_id=churn`: a kept input path and the value it must have."""
+    if not is_text(text):
+        raise ValueError(f"--where {text!a} holds bytes that are not UTF-8: give the value as text")
     path, sep, raw = text.partition("=")
     if not sep or not path.startswith("input."):
         raise ValueError(f"`{text}` is not `input.path=value`")
@@ -73,6 +76,10 @@ def parse_where(text: str) -> tuple[str, Any]:
         value = json.loads(raw)
     except ValueError:
         value = raw  # bare text compares as a string
+    except RecursionError:
+        raise ValueError(
+            f"--where `{path}=…`: the value nests too deeply to read as JSON"
+        ) from None
     return path, value
 
 

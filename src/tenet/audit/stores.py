@@ -682,17 +682,20 @@ def open_store(url: str, create: bool = True) -> AuditStore:
                 f"`{parsed.scheme}://{raw}audit.{'db' if parsed.scheme == 'sqlite' else 'jsonl'}`"
             )
         path = Path(raw)
-        if path.is_dir():
-            raise StoreError(f"cannot open `{url}`: `{path}` is a folder, not a file")
-        if not path.parent.is_dir():
-            raise StoreError(f"cannot open `{url}`: the folder `{path.parent}` does not exist")
-        if not create and path.exists() and not path.is_file():  # a FIFO, a device
-            raise StoreError(f"cannot open `{url}`: `{path}` is not a regular file")
-        if not create and not path.is_file():
-            raise StoreError(f"no decision log at `{url}`: the file `{path}` does not exist")
-        if parsed.scheme == "sqlite":
-            return SqliteStore(path, url, create)
-        return JsonlStore(path, url)
+        try:
+            if path.is_dir():
+                raise StoreError(f"cannot open `{url}`: `{path}` is a folder, not a file")
+            if not path.parent.is_dir():
+                raise StoreError(f"cannot open `{url}`: the folder `{path.parent}` does not exist")
+            if not create and path.exists() and not path.is_file():  # a FIFO, a device
+                raise StoreError(f"cannot open `{url}`: `{path}` is not a regular file")
+            if not create and not path.is_file():
+                raise StoreError(f"no decision log at `{url}`: the file `{path}` does not exist")
+            if parsed.scheme == "sqlite":
+                return SqliteStore(path, url, create)
+            return JsonlStore(path, url)
+        except OSError as err:  # a name too long, a folder that may not be read
+            raise StoreError(f"cannot open `{url}`: {err.strerror or err}") from None
     if names_stdout(url):  # the store, with its colon left out
         raise StoreError(
             f"`{url}` is not a log URL: write `stdout:` for standard output, or "
