@@ -132,7 +132,23 @@ def read_document(path: str) -> Any:
         _fail(str(err))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+# how a shell reports a process that SIGPIPE ended (128 + 13): a reader that closed the pipe
+# early (`tenet audit verify | head -1`) is no finding, and 1 would read as one
+CLOSED_PIPE = 141
+
+
+class _Main(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # what is left to flush would fail again at exit: send it nowhere
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(CLOSED_PIPE)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Tenet: policy-as-code for AI governance, with explained decisions."""
 

@@ -665,3 +665,43 @@ def test_serve_refuses_nan_seconds(bundle: Path, option: str) -> None:
     r = run("serve", "--bundle", str(bundle), option, "nan")
     assert r.exit_code == 2
     assert f"Invalid value for '{option}': 'nan' is not a number." in r.stderr
+
+
+DRIVER = """
+import click, sys
+from tenet import cli
+
+def closed(*args, **kwargs):
+    raise BrokenPipeError(32, "Broken pipe")
+
+click.echo = closed  # as a write to a pipe whose reader has gone
+cli.main(sys.argv[1:])
+"""
+
+
+def test_a_reader_that_closes_the_pipe_early_is_no_finding() -> None:
+    # exit 1 is a finding (a tampered log, a deny): a closed pipe ends as SIGPIPE would
+    proc = subprocess.run(
+        [sys.executable, "-c", DRIVER, "version"], capture_output=True, check=False
+    )
+    assert proc.returncode == 141 and proc.stderr == b""
+
+
+def test_verify_piped_into_head_does_not_say_tampered(tmp_path: Path) -> None:
+    log = f"jsonl:///{tmp_path}/audit.jsonl"
+    bundle = write_bundle(tmp_path / "b", {"main.tenet": "package main\nallow if { input.a }\n"})
+    record = [sys.executable, "-m", "tenet.cli", "eval", "main.allow", "--bundle", str(bundle)]
+    for _ in range(3):
+        subprocess.run(
+            [*record, "--input", "-", "--decision-log", log],
+            input=b'{"a": true}', capture_output=True, check=True,
+        )  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tenet.cli", "audit", "verify", "--log", log],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    assert proc.wait(timeout=60) in (0, 141) and proc.stderr.read() == b""
