@@ -597,3 +597,35 @@ def test_prune_from_python_takes_now_as_decide_does_and_refuses_an_actor_that_na
     }
     checkpoints = [r for r in open_store(url).records() if r["kind"] == "checkpoint"]
     assert [r["actor"] for r in checkpoints] == ["ops", "ops"]
+
+
+@pytest.mark.parametrize(
+    ("column", "named"),
+    [("body", "{id} modified: it does not read as a record"),
+     ("actor", "{id} modified: its content does not match its hash"),
+     ("id", "at position {position} modified: it does not read as a record")],
+)  # fmt: skip
+def test_a_row_with_text_that_is_not_utf8_is_named_and_passed_by(
+    tmp_path: Path, column: str, named: str
+) -> None:
+    # SQLite stores what it is given: a TEXT cell of raw bytes stopped every reader of the log
+    url, written = make_log(tmp_path)
+    db = tmp_path / "audit.db"
+    with sqlite3.connect(db) as conn:
+        position, record_id = conn.execute(
+            "SELECT position, id FROM records ORDER BY position LIMIT 1 OFFSET 2"
+        ).fetchone()
+        bad = "X'7b22a0ff7d'" if column != "id" else "X'61ff62'"
+        also = ", body = CAST(X'7bff' AS TEXT)" if column == "id" else ""
+        conn.execute(
+            f"UPDATE records SET {column} = CAST({bad} AS TEXT){also} WHERE position = ?",
+            (position,),
+        )
+    conn.close()
+    result = run("audit", "verify", "--log", url)
+    assert result.exit_code == 1
+    said = named.format(id=f"record {record_id}", position=position)
+    assert said in result.output, result.output
+    query = run("audit", "query", "--log", url, "--format", "json")
+    assert query.exit_code == 1  # answered, with the warning that the log does not verify
+    assert len(json.loads(query.stdout)) >= len(written) - 2

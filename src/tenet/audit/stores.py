@@ -279,19 +279,24 @@ class SqliteStore(AuditStore):
             conn = _connect(self.path, create=False)
         except sqlite3.Error as err:
             raise StoreError(f"cannot read `{self.url}`: {err}") from err
+        conn.text_factory = _cell_text
         try:
             if not conn.execute(_HAS_RECORDS).fetchone():
                 return  # an empty file, opened to read (`_open`)
-            rows = conn.execute(f"SELECT {', '.join(INDEXED)}, body FROM records ORDER BY position")
+            rows = conn.execute(
+                f"SELECT {', '.join(INDEXED)}, body, position FROM records ORDER BY position"
+            )
             for row in rows:
+                text = row[len(INDEXED)]
                 try:
-                    body = json.loads(row[-1])
+                    body = json.loads(text) if text is not NOT_UTF8 else None
                 except (ValueError, RecursionError, TypeError):
                     body = None
                 if not isinstance(body, dict):  # a body edited into no record at all
-                    yield {"id": str(row[0]), "class": str(row[1]), "hash": UNREADABLE}
+                    name = str(row[0]) if row[0] is not NOT_UTF8 else f"at position {row[-1]}"
+                    yield {"id": name, "class": str(row[1]), "hash": UNREADABLE}
                     continue
-                yield _as_indexed(Stored(body, row[-1]), row)
+                yield _as_indexed(Stored(body, text), row)
         except sqlite3.Error as err:
             raise StoreError(f"cannot read `{self.url}`: {err}") from err
         finally:
@@ -549,6 +554,23 @@ def _when_unlocked(run: Callable[[], object], timeout: float = 30.0) -> None:
                 raise
         time.sleep(pause)
         pause = min(pause * 2, 0.05)
+
+
+class _NotText(str):
+    __slots__ = ()
+
+
+# A TEXT cell whose bytes are not UTF-8 (a row edited with raw bytes), read as this instead of
+# an error that would stop every reader of the log: equal to no value a record holds, so the
+# row is named as modified
+NOT_UTF8 = _NotText("\x00not UTF-8")
+
+
+def _cell_text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return NOT_UTF8
 
 
 def _as_indexed(record: dict[str, Any], row: tuple[Any, ...]) -> dict[str, Any]:
