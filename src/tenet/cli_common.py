@@ -15,8 +15,9 @@ import click
 from click.core import ParameterSource
 
 import tenet
-from tenet.audit.log import names_someone
+from tenet.audit.log import names_someone, store_path
 from tenet.audit.stores import AuditStore, StoreError, names_stdout, open_store
+from tenet.bundle.files import counted
 from tenet.bundle.signing import KeyFileError, load_public_key
 from tenet.diagnostics import PolicyError
 from tenet.escape import printable
@@ -141,6 +142,19 @@ def check_log_options(log_url: str | None, needing: tuple[str, ...]) -> None:
         )
     ctx = click.get_current_context()
     check_actor(ctx.params.get("actor"))
+    bundle = ctx.params.get("bundle_path")
+    log = store_path(log_url) if log_url else None
+    if bundle and log is not None and Path(bundle).is_dir():
+        where = log.resolve()  # `sqlite:////tmp/x` names `//tmp/x`, which is `/tmp/x`
+        root = Path(bundle).resolve()
+        # a hidden folder (`.audit/`) is none of the bundle's
+        if where.is_relative_to(root) and counted(where.relative_to(root).as_posix()):
+            fail(
+                f"the decision log `{log_url}` is inside the bundle's folder `{bundle}`\n"
+                "  = help: put it outside: the log and its key file would become files of the "
+                "bundle, changing it with every decision and shipping the key that undoes "
+                "its tokens"
+            )
     if log_url is not None:
         return
     for param in ctx.command.params:

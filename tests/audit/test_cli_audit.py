@@ -629,3 +629,27 @@ def test_a_row_with_text_that_is_not_utf8_is_named_and_passed_by(
     query = run("audit", "query", "--log", url, "--format", "json")
     assert query.exit_code == 1  # answered, with the warning that the log does not verify
     assert len(json.loads(query.stdout)) >= len(written) - 2
+
+
+def test_a_decision_log_inside_the_bundle_s_folder_is_refused(tmp_path: Path) -> None:
+    # the log and its key would be files of the bundle: the bundle would change with every
+    # decision, and ship the key that undoes the log's tokens
+    root = write_bundle(tmp_path / "b", {"main.tenet": "package main\nallow if { input.a }\n"})
+    (tmp_path / "in.json").write_text('{"a": true}')
+    args = ["eval", "main.allow", "--bundle", str(root), "--input", str(tmp_path / "in.json")]
+    result = run(*args, "--decision-log", f"sqlite:///{root}/audit.db")
+    assert result.exit_code == 2 and "is inside the bundle's folder" in result.output
+    assert not (root / "audit.db").exists() and not (root / "audit.db.key").exists()
+    (root / ".audit").mkdir()  # a hidden folder is none of the bundle's
+    assert run(*args, "--decision-log", f"sqlite:///{root}/.audit/audit.db").exit_code == 0
+    assert tenet.load_bundle(root).manifest.name
+
+
+def test_a_bundle_holding_a_decision_log_s_key_does_not_load(tmp_path: Path) -> None:
+    root = write_bundle(tmp_path / "b", {"main.tenet": "package main\nallow if { input.a }\n"})
+    AuditLog.open(f"sqlite:///{root}/audit.db").close()  # written there by the Python API
+    assert (root / "audit.db.key").is_file()
+    result = run("bundle", "build", str(root), "-o", str(tmp_path / "b.tar.gz"))
+    assert result.exit_code == 2
+    assert "`audit.db.key` is the key of the decision log `audit.db`" in result.output
+    assert not (tmp_path / "b.tar.gz").exists()

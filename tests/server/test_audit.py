@@ -249,7 +249,9 @@ def test_an_unusable_decision_log_stops_startup(tmp_path: Path) -> None:
             capture_output=True, text=True, cwd=REPO, timeout=60,
         )  # fmt: skip
 
-    for url in (f"sqlite:///{tmp_path}/missing/audit.db", f"jsonl:///{root}/tenet.yaml"):
+    other = tmp_path / "notes.yaml"  # a file that is no log
+    other.write_text((root / "tenet.yaml").read_text())
+    for url in (f"sqlite:///{tmp_path}/missing/audit.db", f"jsonl:///{other}"):
         result = serve("--addr", "127.0.0.1:0", "--decision-log", url)
         assert result.returncode == 2 and "cannot open the decision log" in result.stderr
         assert result.stdout == ""  # never announced as listening

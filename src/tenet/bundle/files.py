@@ -127,6 +127,9 @@ def read_folder_files(root: Path, limits: ReadLimits) -> Tree:
             rel = prefix + name
             if not counted(rel) and rel != SIGNATURE:
                 continue
+            if name.endswith(".key") and name.removesuffix(".key") in names:
+                tree.diagnostics.append(_log_key(rel, prefix + name.removesuffix(".key")))
+                continue
             why = bad_name(name)
             if why is not None:
                 tree.diagnostics.append(_badly_named("file", rel, why))
@@ -151,6 +154,19 @@ def read_folder_files(root: Path, limits: ReadLimits) -> Tree:
 
 
 _REGULAR_ONLY = "a bundle holds regular files and folders only"
+
+
+def _log_key(rel: str, log: str) -> Diagnostic:
+    """A decision log's key file (`audit.db.key` beside `audit.db`, as the log keeps it):
+    shipped with the bundle, it would let anyone given the bundle undo the log's tokens."""
+    return _problem(
+        "bundle",
+        f"`{rel}` is the key of the decision log `{log}`: a bundle must not hold it, since "
+        "anyone given the bundle could then tell whose values the log's tokens stand for",
+        rel,
+        "keep decision logs and their keys out of the bundle's folder (a log there also "
+        "changes the bundle with every decision)",
+    )
 
 
 def read_as_file(rel: str) -> bool:
