@@ -240,6 +240,37 @@ def test_a_log_removed_under_the_server_is_never_reported_logged(
         s.stop()
 
 
+def _no_file_growth() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # every write past 0 bytes fails
+
+
+def test_failing_closed_a_log_that_cannot_be_written_stops_the_start_before_it_is_announced(
+    tmp_path: Path,
+) -> None:
+    # a supervisor waits for the `listening on` line: it must not come before the exit
+    root = make_bundle(tmp_path / "gates")
+    url = f"jsonl:///{tmp_path}/audit.jsonl"
+
+    def serve() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tenet.cli", "serve", "--bundle", str(root),
+             "--addr", "127.0.0.1:0", "--decision-log", url, "--audit-fail-closed"],
+            capture_output=True, text=True, cwd=REPO, timeout=60, preexec_fn=_no_file_growth,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        )  # fmt: skip
+
+    result = serve()  # no key yet: making it fails, and the error says so
+    assert result.returncode == 2 and result.stdout == ""
+    assert "cannot write the new audit key file" in result.stderr
+    AuditLog.open(url).close()  # the key made, the log empty
+    result = serve()
+    assert result.returncode == 2 and result.stdout == ""
+    assert "cannot record the bundle's activation" in result.stderr
+    assert "kept and written" not in result.stderr and "never recorded" not in result.stderr
+
+
 def test_an_unusable_decision_log_stops_startup(tmp_path: Path) -> None:
     root = make_bundle(tmp_path / "gates")
 

@@ -27,7 +27,15 @@ from tenet.audit.records import (
     group_by_class,
     verify_links,
 )
-from tenet.audit.redact import KEY_ENV, MIN_KEY, Redactor, key_id, load_key, read_key
+from tenet.audit.redact import (
+    KEY_ENV,
+    MIN_KEY,
+    KeyNotWritten,
+    Redactor,
+    key_id,
+    load_key,
+    read_key,
+)
 from tenet.audit.retention import EVENTS, Retention, read_retention
 from tenet.audit.stores import AuditStore, StoreError, appended, open_store
 from tenet.decision import input_digest, keyed_input_digest, uuid7
@@ -115,6 +123,9 @@ class AuditLog:
                     f"token; give the key they were written with (`{KEY_ENV}` or the log's "
                     "key file), or record into a new log"
                 )
+        except KeyNotWritten as err:
+            store.close()
+            raise StoreError(str(err)) from err
         except OSError as err:
             store.close()
             raise StoreError(f"cannot read the audit key: {err}") from err

@@ -20,7 +20,16 @@ from tenet.runtime.builtins.strings import nfkc_casefold
 from tenet.runtime.values import EvalError
 from tenet.wording import CUT
 
-__all__ = ["KeyConflict", "KeyTooShort", "Redactor", "Secrets", "key_id", "load_key", "read_key"]
+__all__ = [
+    "KeyConflict",
+    "KeyNotWritten",
+    "KeyTooShort",
+    "Redactor",
+    "Secrets",
+    "key_id",
+    "load_key",
+    "read_key",
+]
 
 KEY_ENV = "TENET_AUDIT_KEY"
 
@@ -97,19 +106,29 @@ def load_key(store_path: Path | None, key_file: Path | None = None) -> bytes:
     path = _key_path(store_path)
     key = secrets.token_hex(32).encode()
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(key)
-            f.flush()
-            os.fsync(f.fileno())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.link(tmp, path)
-        except FileExistsError:
-            return _strong(path.read_bytes().strip(), f"the key file `{path}`")
-    finally:
-        tmp.unlink(missing_ok=True)
+            with os.fdopen(fd, "wb") as f:
+                f.write(key)
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return _strong(path.read_bytes().strip(), f"the key file `{path}`")
+        finally:
+            tmp.unlink(missing_ok=True)
+    except OSError as err:
+        raise KeyNotWritten(
+            f"cannot write the new audit key file `{path}`: {err.strerror or err}"
+        ) from err
     return key
+
+
+class KeyNotWritten(OSError):
+    """A new log's key file could not be made (a full disk, a file size limit, no right to
+    write in the folder): the log is not opened."""
 
 
 def _lookup(doc: Any, path: str) -> tuple[Any, bool]:

@@ -66,6 +66,9 @@ class SidecarAudit:
             )
         else:
             self.writer = InlineWriter(audit_log, max_batch)
+        # whether the server got past its start: a start that fails is reported by the error
+        # that stops it, not by lines promising what will not happen
+        self.started = False
         self.failures = 0  # requests whose records could not be committed
         self.last_error: str | None = None  # the last write's error; None once one succeeds
         self.last_error_at: float | None = None
@@ -82,6 +85,7 @@ class SidecarAudit:
     def start(self) -> None:
         """Start the writer process, if the store has one (raises StoreError)."""
         self.writer.start()
+        self.started = True
 
     # ---- entries -------------------------------------------------------------------------
 
@@ -256,7 +260,9 @@ class SidecarAudit:
             return
         self.last_error = str(error) or type(error).__name__
         self.last_error_at = time.time()
-        if tries == 1:  # the watcher retries every tick: one line, not one a second
+        if tries == 1 and (self.started or not self.fail_closed):
+            # the watcher retries every tick: one line, not one a second; failing closed at
+            # the start, the server stops with the error instead
             log.error(
                 "could not record the %s event of %s yet: %s; it is kept and written before "
                 "the next decision",
@@ -288,7 +294,7 @@ class SidecarAudit:
         """Write what is queued, then stop (a graceful shutdown calls this last, once the
         event loop has stopped)."""
         try:
-            if not self.write_events():
+            if not self.write_events() and self.started:
                 for entry in self._events:
                     log.error("the %s event of %s was never recorded", entry["kind"], entry["time"])
             self.writer.close()

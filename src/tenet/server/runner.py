@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 
 from tenet.audit import AuditLog, StoreError, default_actor
+from tenet.audit.stores import StdoutStore
 from tenet.server.app import CACHE_SIZE, MAX_BATCH, MAX_BODY, Sidecar
 from tenet.server.audit import SidecarAudit
 from tenet.server.auth import TokenFileError, Tokens
@@ -272,10 +273,15 @@ def serve(options: ServeOptions, announce: Callable[[str], None] | None = None) 
     audit: SidecarAudit | None = None
     try:
         with _early_signals(watcher) as kept:
-            # announced once the log is open, and before its first record: with `stdout:` that
+            # announced once the first record is written (a supervisor waits for the line,
+            # and a server that cannot write it stops); with `stdout:` before it, since that
             # record goes to stdout too, and the address must stay the first line there
-            _announce(sock, watcher.bundle, announce)
+            to_stdout = log is not None and isinstance(log.store, StdoutStore)
+            if to_stdout or log is None:
+                _announce(sock, watcher.bundle, announce)
             audit = _start_audit(options, log, watcher) if log is not None else None
+            if not to_stdout and log is not None:
+                _announce(sock, watcher.bundle, announce)
             _freeze_heap(watcher)
             app = Sidecar(
                 watcher,
