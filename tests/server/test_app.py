@@ -569,3 +569,33 @@ def test_head_is_get_without_the_body(app: Sidecar) -> None:
     assert error(response) == (405, "method_not_allowed")
     assert response[1][b"allow"] == b"GET, HEAD"
     assert response[2]["error"]["message"] == "`/health` takes GET or HEAD, not PUT"
+
+
+@pytest.mark.parametrize("gone", [False, True])
+def test_the_access_log_says_when_the_client_went_away_before_its_answer(
+    root: Path, caplog: pytest.LogCaptureFixture, gone: bool
+) -> None:
+    # uvicorn drops an answer to a client that has gone without a word: the protocol tells
+    # the app through the scope, so the log does not call it delivered
+    app = Sidecar(BundleWatcher.open(root), None, log_requests=True)
+    caplog.set_level(logging.INFO, logger="tenet.access")
+    body = [{"type": "http.request", "body": b"{}", "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return body.pop(0) if body else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/decisions/access.allow",
+        "raw_path": b"/v1/decisions/access.allow",
+        "headers": [],
+        "extensions": {"tenet.gone": lambda: gone},
+    }
+    asyncio.run(app(scope, receive, send))
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "tenet.access"]
+    assert line.startswith("POST /v1/decisions/access.allow 200 ")
+    assert line.endswith(" not delivered: the client went away first") is gone

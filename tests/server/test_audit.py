@@ -902,3 +902,35 @@ def test_another_build_of_the_same_version_is_refused_and_recorded_unless_allowe
         assert set(last) == {"action", "error", "current"}
         assert last["action"] == "bundle reload failed" and last["current"]["digest"] == first
         assert "bundle-same-version" in last["error"]
+
+
+def _half_closed_request(port: int, body: bytes) -> bytes:
+    """One request sent whole, then the client's side shut (`shutdown(SHUT_WR)`), and all
+    that comes back until the server closes."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(
+            b"POST /v1/decisions/access.allow HTTP/1.1\r\nhost: x\r\n"
+            b"content-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        sock.shutdown(socket.SHUT_WR)
+        got = b""
+        while chunk := sock.recv(65536):
+            got += chunk
+    return got
+
+
+def test_a_client_that_shuts_its_side_after_its_request_gets_the_answer(tmp_path: Path) -> None:
+    # with the log on, the answer waits for its record's commit: the end of the client's
+    # side came first, and closing then dropped an answer the log recorded as given
+    root = make_bundle(tmp_path / "b")
+    url = f"sqlite:///{tmp_path}/audit.db"
+    s = Server(["--bundle", str(root), "--decision-log", url, "--access-log"], tmp_path / "log")
+    try:
+        got = _half_closed_request(s.port, json.dumps({"input": ADMIN}).encode())
+        assert got.startswith(b"HTTP/1.1 200 "), got
+        assert json.loads(got.split(b"\r\n\r\n", 1)[1])["result"] is True
+    finally:
+        s.stop()
+    assert "not delivered" not in s.log.read_text()

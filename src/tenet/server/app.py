@@ -149,13 +149,15 @@ class Sidecar:
             if status == 200 and route in ("decisions", "data", "batch"):
                 metrics.observe(route, time.perf_counter() - start)
             if self.log_requests:
+                gone = scope.get("extensions", {}).get("tenet.gone")
                 access_log.info(
-                    '%s %s %d %.3fms caller="%s"',
+                    '%s %s %d %.3fms caller="%s"%s',
                     scope["method"],
                     scope["path"],
                     status,
                     (time.perf_counter() - start) * 1000,
                     caller or "-",
+                    " not delivered: the client went away first" if gone and gone() else "",
                 )
 
     def _route(self, method: str, path: str) -> tuple[str, Handler]:

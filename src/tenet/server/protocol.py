@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import select
 import sys
+from typing import Any
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -29,6 +30,27 @@ class SidecarProtocol(HttpToolsProtocol):
       request is answered, with `Connection: close`, and the connection then closed.
       `refuse_unanswered` answers `503` `shutting_down` on one still waiting when the
       shutdown timeout runs out."""
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None:
+            # for the access log: whether the client went away before its answer was written
+            # (uvicorn then drops the answer without a word)
+            extensions: Any = self.scope.setdefault("extensions", {})
+            extensions["tenet.gone"] = lambda: cycle.disconnected
+
+    # asyncio keeps a transport half open when this returns True; uvicorn's says None only
+    def eof_received(self) -> bool | None:  # type: ignore[override]
+        """A client that sent its request whole and then closed its side of the connection
+        (`shutdown(SHUT_WR)`) still reads the answer, as HTTP/1.1 allows: the connection is
+        kept open for it, then closed. With the decision log, the answer waits for its
+        record's commit, and closing at once dropped it (the decision was made and logged)."""
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete and not cycle.more_body:
+            cycle.keep_alive = False
+            return True
+        return None  # nothing waits for an answer (or a body is cut short): close
 
     def send_400_response(self, msg: str) -> None:
         # called while the parser's error is being handled: it says what was wrong
