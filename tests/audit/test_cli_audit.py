@@ -653,3 +653,23 @@ def test_a_bundle_holding_a_decision_log_s_key_does_not_load(tmp_path: Path) -> 
     assert result.exit_code == 2
     assert "`audit.db.key` is the key of the decision log `audit.db`" in result.output
     assert not (tmp_path / "b.tar.gz").exists()
+
+
+def test_a_decision_log_s_key_is_refused_in_an_archive_and_left_alone(tmp_path: Path) -> None:
+    import tarfile
+
+    root = write_bundle(tmp_path / "b", {"main.tenet": "package main\nallow if { input.a }\n"})
+    log = AuditLog.open(f"sqlite:///{tmp_path}/audit.db")
+    log.close()
+    key = (tmp_path / "audit.db.key").read_bytes()
+    (root / "old.db.key").write_bytes(key)  # left behind by a log moved away
+    result = run("bundle", "build", str(root), "-o", str(tmp_path / "b.tar.gz"))
+    assert result.exit_code == 2 and "`old.db.key` is the key of a decision log" in result.output
+    (root / "old.db.key").unlink()
+    archive = tmp_path / "hand.tar.gz"  # made by hand, with a log and its key
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(root / "main.tenet", "main.tenet")
+        tar.add(tmp_path / "audit.db", "audit.db")
+        tar.add(tmp_path / "audit.db.key", "audit.db.key")
+    with pytest.raises(tenet.PolicyError, match=r"is the key of the decision log `audit\.db`"):
+        tenet.load_bundle(archive)

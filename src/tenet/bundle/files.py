@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,6 +20,7 @@ __all__ = [
     "bad_name",
     "badly_named",
     "counted",
+    "log_keys",
     "read_as_file",
     "read_folder_files",
     "shown_name",
@@ -127,9 +130,6 @@ def read_folder_files(root: Path, limits: ReadLimits) -> Tree:
             rel = prefix + name
             if not counted(rel) and rel != SIGNATURE:
                 continue
-            if name.endswith(".key") and name.removesuffix(".key") in names:
-                tree.diagnostics.append(_log_key(rel, prefix + name.removesuffix(".key")))
-                continue
             why = bad_name(name)
             if why is not None:
                 tree.diagnostics.append(_badly_named("file", rel, why))
@@ -156,17 +156,32 @@ def read_folder_files(root: Path, limits: ReadLimits) -> Tree:
 _REGULAR_ONLY = "a bundle holds regular files and folders only"
 
 
-def _log_key(rel: str, log: str) -> Diagnostic:
-    """A decision log's key file (`audit.db.key` beside `audit.db`, as the log keeps it):
-    shipped with the bundle, it would let anyone given the bundle undo the log's tokens."""
-    return _problem(
-        "bundle",
-        f"`{rel}` is the key of the decision log `{log}`: a bundle must not hold it, since "
-        "anyone given the bundle could then tell whose values the log's tokens stand for",
-        rel,
-        "keep decision logs and their keys out of the bundle's folder (a log there also "
-        "changes the bundle with every decision)",
-    )
+# what a decision log writes as its key file beside it: 64 hex digits
+_LOG_KEY = re.compile(rb"[0-9a-f]{64}\s*")
+
+
+def log_keys(files: Mapping[str, bytes]) -> list[Diagnostic]:
+    """A decision log's key file among a bundle's files (`audit.db.key`, beside its log or
+    left behind by it): shipped with the bundle, it would let anyone given the bundle tell
+    whose values the log's tokens stand for."""
+    out = []
+    for rel, data in files.items():
+        if not rel.endswith(".key"):
+            continue
+        log = rel.removesuffix(".key")
+        if log in files or _LOG_KEY.fullmatch(data):
+            beside = f"of the decision log `{log}`" if log in files else "of a decision log"
+            out.append(
+                _problem(
+                    "bundle",
+                    f"`{rel}` is the key {beside}: a bundle must not hold it, since anyone "
+                    "given the bundle could then tell whose values the log's tokens stand for",
+                    rel,
+                    "keep decision logs and their keys out of the bundle (a log in its folder "
+                    "also changes it with every decision)",
+                )
+            )
+    return out
 
 
 def read_as_file(rel: str) -> bool:

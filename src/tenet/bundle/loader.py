@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from tenet.bundle.archive import archive_stem, read_archive
-from tenet.bundle.files import ReadLimits, Tree, read_folder_files
+from tenet.bundle.files import ReadLimits, Tree, log_keys, read_folder_files
 from tenet.bundle.manifest import MANIFEST, Manifest
 from tenet.bundle.places import DataPlaces
 from tenet.bundle.schemas import SchemaFiles
@@ -50,10 +50,10 @@ class BundleFiles:
 
 def read_tree(path: Path, limits: ReadLimits) -> Tree:
     """The files of a bundle folder or `.tar.gz` archive, in memory."""
-    if path.is_dir():
-        return read_folder_files(path, limits)
-    if path.is_file():
-        return read_archive(path, limits)
+    if path.is_dir() or path.is_file():
+        tree = read_folder_files(path, limits) if path.is_dir() else read_archive(path, limits)
+        tree.diagnostics.extend(log_keys(tree.files))
+        return tree
     return Tree(
         diagnostics=[
             Diagnostic(
