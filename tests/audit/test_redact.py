@@ -530,3 +530,20 @@ def test_a_schema_error_about_a_personal_object_hides_its_field_like_keys(
     assert messages and all(words in m for m in messages), messages
     text = (tmp_path / "audit.jsonl").read_text("utf-8")
     assert "jdoe" not in text and "E12345" not in text
+
+
+def test_a_folded_form_that_is_a_plain_word_does_not_eat_the_words_of_messages(
+    tmp_path: Path,
+) -> None:
+    manifest = "name: p\nversion: 1.0.0\naudit:\n  personal: [input.person]\n"
+    policy = (
+        "package p\nrequire r blocking { input.x == 1 }"
+        ' message "the request will be refused: no grant covers this path in may"\n'
+    )
+    root = write_bundle(tmp_path / "b", {"tenet.yaml": manifest, "p.tenet": policy})
+    bundle = tenet.load_bundle(root)
+    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    input = {"person": {"first": "Will", "last": "Grant", "middle": "May"}, "x": 2}
+    record = log.record(bundle, bundle.decide("p", input), input, "ci")
+    (check,) = record["decision"]["checks"]
+    assert check["message"] == "the request will be refused: no grant covers this path in may"

@@ -279,6 +279,10 @@ class Secrets:
                 self._scalars.setdefault(_key_of(fold), self._scalars[_key_of(v)])
         for v, t in searched:
             for fold in folds.get(v, ()) if isinstance(v, str) else ():
+                # in text, only a form that cannot be a word of a message: `will`, the folded
+                # `Will`, would eat every "will" (where copied, it is replaced all the same)
+                if fold.isalpha():
+                    continue
                 for spelling in _spellings(fold):
                     texts.setdefault(spelling, t)
         # keys that read like a field's name (`first`, `u123`), searched for only in the
