@@ -861,6 +861,29 @@ def test_parsing_starts_again_only_at_a_definition_at_the_margin() -> None:
         ),
         # not when what is inside is cut short itself
         ("package p\nallow if {\n    input.a ==\n", 3, 15, "unexpected end of file", "expected"),
+        # the parser read on into the next definition: the bracket left open, or the
+        # unfinished expression, not the next line's `=` or `if`
+        (
+            "package p\n\nr0 = (1 +\n\nr1 = 5\n",
+            3,
+            6,
+            "`(` is never closed: a definition starts at line 5 first",
+            "add the `)`",
+        ),
+        (
+            "package p\n\nallow if {\n    input.a\n\ndeny if {\n    input.b\n}\n",
+            3,
+            10,
+            "`{` is never closed: a definition starts at line 6 first",
+            "add the `}`",
+        ),
+        (
+            "package p\n\ny = 1 +\n\nr1 = 5\n",
+            5,
+            4,
+            "unexpected `=`: the expression before this line is unfinished",
+            "finish it",
+        ),
     ],
 )
 def test_syntax_errors_a_rego_author_or_an_unfinished_file_makes(

@@ -693,6 +693,17 @@ def _syntax_diagnostic(source: Source, err: UnexpectedInput) -> Diagnostic:
             help_ = "write `a < b and b < c`"
         elif text in _OPA_ONLY and tok.type == "NAME":
             message, help_ = _OPA_ONLY[text]
+        elif (opened := _open_before(source.text, line_start, start)) is not None:
+            # the parser read on into the next definition: the bracket is what to fix
+            at, bracket = opened
+            closing = _CLOSING[bracket][0]
+            line = source.position(line_start)[0]
+            message = f"`{bracket}` is never closed: a definition starts at line {line} first"
+            help_ = f"add the `{closing}` that closes it"
+            span = source.span(at, at + 1)
+        elif tok.type == "EQUAL" and _at_head(source.text, line_start, start):
+            message = "unexpected `=`: the expression before this line is unfinished"
+            help_ = "finish it: its last operator reads this line's name as its operand"
         elif tok.type == "EQUAL" and "CMP_OP" in _acceptable(err):
             message = "`=` does not compare"
             help_ = (
@@ -882,6 +893,21 @@ def _first_code_line_is_not_package(source: Source) -> bool:
 
 # an opening bracket: its closing one, and the terminal that closes it
 _CLOSING = {"{": ("}", "_RBRACE"), "[": ("]", "RSQB"), "(": (")", "RPAR")}
+
+
+_HEAD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*[ \t]*")
+
+
+def _at_head(text: str, line_start: int, at: int) -> bool:
+    """Whether the parser failed (at `at`) right after the name that starts a line at the
+    margin, after an earlier line: where a definition begins (`r1 = 5`, `deny if {`)."""
+    return line_start > 0 and _HEAD.fullmatch(text, line_start, at) is not None
+
+
+def _open_before(text: str, line_start: int, at: int) -> tuple[int, str] | None:
+    """The bracket left open before a definition at the margin where the parser failed (at
+    `at`, on the line at `line_start`): it read on into that definition."""
+    return _unclosed(text[:line_start]) if _at_head(text, line_start, at) else None
 
 
 def _unclosed(text: str) -> tuple[int, str] | None:
