@@ -829,7 +829,12 @@ def test_parsing_starts_again_only_at_a_definition_at_the_margin() -> None:
     diags = parse(Source("t.tenet", "package p q\n\nx = = 1\n"))[1]
     assert len(diags) == 1 and diags[0].line == 1
     many = "package p\n" + "".join(f"x{i} = = {i}\n" for i in range(20))
-    assert len(parse(Source("t.tenet", many))[1]) == 10
+    diags = parse(Source("t.tenet", many))[1]
+    assert len(diags) == 10 and diags[-1].help is not None
+    assert diags[-1].help.endswith(
+        "the first 10 syntax errors of the file are shown; fix them to see any after"
+    )
+    assert "are shown" not in (diags[-2].help or "")
 
 
 @pytest.mark.parametrize(

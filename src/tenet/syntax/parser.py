@@ -227,6 +227,13 @@ def _syntax_errors(source: Source, err: UnexpectedInput) -> list[Diagnostic]:
         if diag.span is None or diag.span.start < restart:
             break
         diags.append(diag)
+    if len(diags) == MAX_SYNTAX_ERRORS:  # there may be more: say so rather than hide them
+        last = diags[-1]
+        shown = (
+            f"the first {MAX_SYNTAX_ERRORS} syntax errors of the file are shown; fix them to "
+            "see any after"
+        )
+        diags[-1] = dataclasses.replace(last, help=f"{last.help}; {shown}" if last.help else shown)
     return diags
 
 
