@@ -842,6 +842,10 @@ def test_parsing_starts_again_only_at_a_definition_at_the_margin() -> None:
     [
         # Rego's unification
         ("package p\nallow if { input.a = 1 }\n", 2, 20, "`=` does not compare", "`==`"),
+        # one operator mistyped, not a chain of comparisons
+        ("package p\nx if { input.a >> 1 }\n", 2, 16, "`>>` is no operator", "`>=`"),
+        ("package p\nx if { input.a =< 1 }\n", 2, 16, "`=<` is no operator", "`<=`"),
+        ("package p\nx if { input.a === 1 }\n", 2, 16, "`===` is no operator", "`==`"),
         (
             "package p\nimport future.keywords.if\n",
             2,

@@ -695,7 +695,13 @@ def _syntax_diagnostic(source: Source, err: UnexpectedInput) -> Diagnostic:
         message = f"unexpected {_describe_token(tok)}"
         help_ = _expected_help(_acceptable(err))
         line_start = source.text.rfind("\n", 0, start) + 1
-        if tok.type == "CMP_OP" and _COMPARISON.search(source.text[line_start:start]):
+        glued = _glued_operator(source.text, start, end, tok.type)
+        if glued is not None:
+            # `>>`, `=<`, `=>`: one operator mistyped, not two comparisons or a unification
+            message = f"`{source.text[glued[0] : glued[1]]}` is no operator"
+            help_ = "compare with `<`, `<=`, `>`, `>=`, `==` or `!=`"
+            span = source.span(*glued)
+        elif tok.type == "CMP_OP" and _COMPARISON.search(source.text[line_start:start]):
             message = "comparisons do not chain"
             help_ = "write `a < b and b < c`"
         elif text in _OPA_ONLY and tok.type == "NAME":
@@ -900,6 +906,25 @@ def _first_code_line_is_not_package(source: Source) -> bool:
 
 # an opening bracket: its closing one, and the terminal that closes it
 _CLOSING = {"{": ("}", "_RBRACE"), "[": ("]", "RSQB"), "(": (")", "RPAR")}
+
+
+_OPERATOR_CHARS = re.compile(r"[<>=!]+")
+
+
+def _glued_operator(text: str, start: int, end: int, kind: str) -> tuple[int, int] | None:
+    """Where a comparison-like run of `<>=!` that is no operator stands (`>>`, `=<`, `=>`,
+    `>>=`), when the parser failed inside it; None otherwise."""
+    if kind not in ("CMP_OP", "EQUAL"):
+        return None
+    if text[start - 1 : start] not in ("<", ">", "=", "!") and not (
+        kind == "EQUAL" and text[end : end + 1] in ("<", ">")
+    ):
+        return None
+    first = start
+    while first > 0 and text[first - 1] in "<>=!":
+        first -= 1
+    run = _OPERATOR_CHARS.match(text, first)
+    return (first, run.end()) if run is not None else None
 
 
 _HEAD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*[ \t]*")
