@@ -842,6 +842,8 @@ def test_parsing_starts_again_only_at_a_definition_at_the_margin() -> None:
     [
         # Rego's unification
         ("package p\nallow if { input.a = 1 }\n", 2, 20, "`=` does not compare", "`==`"),
+        ("package p\nw := 3\n", 2, 3, "a rule is defined with `=`, not `:=`", "`name = value`"),
+        ("package p\nx = {k | k := 1}\n", 2, 8, "unexpected character `|`", "comprehension"),
         # one operator mistyped, not a chain of comparisons
         ("package p\nx if { input.a >> 1 }\n", 2, 16, "`>>` is no operator", "`>=`"),
         ("package p\nx if { input.a =< 1 }\n", 2, 16, "`=<` is no operator", "`<=`"),

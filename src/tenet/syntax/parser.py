@@ -714,6 +714,9 @@ def _syntax_diagnostic(source: Source, err: UnexpectedInput) -> Diagnostic:
             message = f"`{bracket}` is never closed: a definition starts at line {line} first"
             help_ = f"add the `{closing}` that closes it"
             span = source.span(at, at + 1)
+        elif text == ":=" and _at_head(source.text, line_start, start):
+            message = "a rule is defined with `=`, not `:=`"
+            help_ = "write `name = value`; `:=` binds a local variable inside a body"
         elif tok.type == "EQUAL" and _at_head(source.text, line_start, start):
             message = "unexpected `=`: the expression before this line is unfinished"
             help_ = "finish it: its last operator reads this line's name as its operand"
@@ -785,7 +788,12 @@ def _syntax_diagnostic(source: Source, err: UnexpectedInput) -> Diagnostic:
             )
         shown = repr(char)[1:-1] if char else "end of file"
         help_ = _expected_help(set(err.allowed or ()))
-        if char.isdigit() or (char.isalpha() and source.text[pos - 1 : pos].isdigit()):
+        if char == "|":
+            help_ = (
+                "a comprehension is written `[x for x in xs if cond]`, `{x for x in xs}` or "
+                "`{k: v for k, v in obj}`; Rego's `|` is not used"
+            )
+        elif char.isdigit() or (char.isalpha() and source.text[pos - 1 : pos].isdigit()):
             # the lexer stops at a number that runs on (`1x`, `10GBx`), or at what follows it
             help_ = "a number must not run into a name or unit it does not know; add a space"
         elif char.isalpha() and not char.isascii():
