@@ -602,8 +602,12 @@ def test_prune_from_python_takes_now_as_decide_does_and_refuses_an_actor_that_na
 @pytest.mark.parametrize(
     ("column", "named"),
     [("body", "{id} modified: it does not read as a record"),
-     ("actor", "{id} modified: its content does not match its hash"),
-     ("id", "at position {position} modified: it does not read as a record")],
+     ("actor", "{id} modified: its `actor` column holds bytes that are not UTF-8"),
+     ("class", "{id} modified: its `class` column holds bytes that are not UTF-8"),
+     ("hash", "{id} modified: its `hash` column holds bytes that are not UTF-8"),
+     ("id", "record at position {position} modified: its `id` column holds bytes that are "
+            "not UTF-8"),
+     ("id, body", "record at position {position} modified: it does not read as a record")],
 )  # fmt: skip
 def test_a_row_with_text_that_is_not_utf8_is_named_and_passed_by(
     tmp_path: Path, column: str, named: str
@@ -612,23 +616,24 @@ def test_a_row_with_text_that_is_not_utf8_is_named_and_passed_by(
     url, written = make_log(tmp_path)
     db = tmp_path / "audit.db"
     with sqlite3.connect(db) as conn:
-        position, record_id = conn.execute(
-            "SELECT position, id FROM records ORDER BY position LIMIT 1 OFFSET 2"
+        position, record_id, cls = conn.execute(
+            "SELECT position, id, class FROM records ORDER BY position LIMIT 1 OFFSET 2"
         ).fetchone()
-        bad = "X'7b22a0ff7d'" if column != "id" else "X'61ff62'"
-        also = ", body = CAST(X'7bff' AS TEXT)" if column == "id" else ""
-        conn.execute(
-            f"UPDATE records SET {column} = CAST({bad} AS TEXT){also} WHERE position = ?",
-            (position,),
-        )
+        edits = ", ".join(f"{c} = CAST(X'7b22a0ff7d' AS TEXT)" for c in column.split(", "))
+        conn.execute(f"UPDATE records SET {edits} WHERE position = ?", (position,))
     conn.close()
     result = run("audit", "verify", "--log", url)
     assert result.exit_code == 1
     said = named.format(id=f"record {record_id}", position=position)
-    assert said in result.output, result.output
+    assert f"TAMPERED class `{cls}`: {said}\n" in result.output, result.output
+    assert "\x00" not in result.output
     query = run("audit", "query", "--log", url, "--format", "json")
     assert query.exit_code == 1  # answered, with the warning that the log does not verify
-    assert len(json.loads(query.stdout)) >= len(written) - 2
+    assert "1 damaged record (a row or line that reads as no record) left out" in query.stderr
+    shown = json.loads(query.stdout)
+    assert sorted(r["id"] for r in shown) == sorted(
+        r["id"] for r in written if r["id"] != record_id
+    )
 
 
 def test_a_decision_log_inside_the_bundle_s_folder_is_refused(tmp_path: Path) -> None:
@@ -673,3 +678,28 @@ def test_a_decision_log_s_key_is_refused_in_an_archive_and_left_alone(tmp_path: 
         tar.add(tmp_path / "audit.db.key", "audit.db.key")
     with pytest.raises(tenet.PolicyError, match=r"is the key of the decision log `audit\.db`"):
         tenet.load_bundle(archive)
+
+
+def test_a_write_after_a_last_record_that_is_not_utf8_is_refused_and_lets_go_of_the_log(
+    tmp_path: Path,
+) -> None:
+    url, written = make_log(tmp_path)
+    db = tmp_path / "audit.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "UPDATE records SET hash = CAST(X'61ff' AS TEXT) WHERE id = ?", (written[-1]["id"],)
+        )
+    conn.close()
+    root = tmp_path / "b"
+    bundle = tenet.load_bundle(root)
+    log = AuditLog.open(url)
+    inp = INPUT(7)
+    with pytest.raises(StoreError, match=r"damaged: the last record of class `access` does not"):
+        log.record(bundle, bundle.decide("access.allow", inp), inp, actor="svc")
+    # the failed write holds no lock: another writer, or prune, is not kept waiting
+    other = sqlite3.connect(db, timeout=0, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("ROLLBACK")
+    other.close()
+    log.record(bundle, bundle.decide("deploy", inp), inp, actor="ci")  # another class's chain
+    log.close()

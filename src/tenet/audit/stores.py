@@ -194,12 +194,23 @@ class SqliteStore(AuditStore):
         def find(cls: str) -> Tail | None:
             # the class's last record has its highest seq (a checkpoint keeps the seq of the
             # last record it replaced): found through the by_class index
+            # read as bytes: a cell edited into bytes that are not UTF-8 would otherwise
+            # fail the write with sqlite3's words, which quote the bytes
             row = conn.execute(
-                "SELECT seq, hash, id FROM records WHERE class = ? "
-                "ORDER BY seq DESC, position DESC LIMIT 1",
+                "SELECT seq, CAST(hash AS BLOB), CAST(id AS BLOB) FROM records "
+                "WHERE class = ? ORDER BY seq DESC, position DESC LIMIT 1",
                 (cls,),
             ).fetchone()
-            return (row[0], row[1], row[2]) if row else None
+            if row is None:
+                return None
+            try:
+                return (row[0], row[1].decode(), row[2].decode())
+            except (UnicodeDecodeError, AttributeError) as err:  # AttributeError: NULL
+                raise StoreError(
+                    f"`{self.url}` is damaged: the last record of class `{cls}` does not "
+                    "read as one; nothing is appended to a log that does not read as one: run "
+                    "`tenet audit verify` on it, keep it as evidence, and record into a new log"
+                ) from err
 
         self._still_there()
         try:
@@ -218,6 +229,9 @@ class SqliteStore(AuditStore):
         except sqlite3.Error as err:
             self._drop(conn)  # the next write opens it again: the cause may be gone by then
             raise StoreError(f"cannot write to `{self.url}`: {err}") from err
+        except StoreError:
+            self._drop(conn)  # not left holding the write lock
+            raise
         return [chained for chained, _ in linked]
 
     def _drop(self, conn: sqlite3.Connection) -> None:
@@ -293,8 +307,13 @@ class SqliteStore(AuditStore):
                 except (ValueError, RecursionError, TypeError):
                     body = None
                 if not isinstance(body, dict):  # a body edited into no record at all
-                    name = str(row[0]) if row[0] is not NOT_UTF8 else f"at position {row[-1]}"
-                    yield {"id": name, "class": str(row[1]), "hash": UNREADABLE}
+                    yield _unreadable_row(row, {})
+                    continue
+                bad = [name for name, cell in zip(INDEXED, row, strict=False) if cell is NOT_UTF8]
+                if bad:
+                    # no record holds such a column: named by what the row still shows, and
+                    # passed by as a body that is no record is, not shown with its marker
+                    yield _unreadable_row(row, body, bad)
                     continue
                 yield _as_indexed(Stored(body, text), row)
         except sqlite3.Error as err:
@@ -571,6 +590,25 @@ def _cell_text(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         return NOT_UTF8
+
+
+def _unreadable_row(
+    row: tuple[Any, ...], body: dict[str, Any], bad: list[str] | None = None
+) -> dict[str, Any]:
+    """What verification sees of a row that is no record (`row` ends with its position):
+    named by its id, or by its position where the id is not UTF-8, in the class its column
+    (else its body) names."""
+    cls = row[1] if row[1] is not NOT_UTF8 else body.get("class")
+    unread = {
+        "id": str(row[0]) if row[0] is not NOT_UTF8 else f"at position {row[-1]}",
+        "class": cls if isinstance(cls, str) else "?",
+        "hash": UNREADABLE,
+    }
+    if bad:
+        columns = ", ".join(f"`{name}`" for name in bad)
+        held = "column holds" if len(bad) == 1 else "columns hold"
+        unread["flaw"] = f"its {columns} {held} bytes that are not UTF-8"
+    return unread
 
 
 def _as_indexed(record: dict[str, Any], row: tuple[Any, ...]) -> dict[str, Any]:
