@@ -144,17 +144,13 @@ def check_log_options(log_url: str | None, needing: tuple[str, ...]) -> None:
     check_actor(ctx.params.get("actor"))
     bundle = ctx.params.get("bundle_path")
     log = store_path(log_url) if log_url else None
-    if bundle and log is not None and Path(bundle).is_dir():
-        where = log.resolve()  # `sqlite:////tmp/x` names `//tmp/x`, which is `/tmp/x`
-        root = Path(bundle).resolve()
-        # a hidden folder (`.audit/`) is none of the bundle's
-        if where.is_relative_to(root) and counted(where.relative_to(root).as_posix()):
-            fail(
-                f"the decision log `{log_url}` is inside the bundle's folder `{bundle}`\n"
-                "  = help: put it outside: the log and its key file would become files of the "
-                "bundle, changing it with every decision and shipping the key that undoes "
-                "its tokens"
-            )
+    if bundle and log is not None and _is_dir(Path(bundle)) and _in_bundle(log, Path(bundle)):
+        fail(
+            f"the decision log `{log_url}` is inside the bundle's folder `{bundle}`\n"
+            "  = help: put it outside: the log and its key file would become files of the "
+            "bundle, changing it with every decision and shipping the key that undoes "
+            "its tokens"
+        )
     if log_url is not None:
         return
     for param in ctx.command.params:
@@ -216,7 +212,7 @@ def write_output(output: str, data: str | bytes, said: str, mode: int | None = N
         click.echo(said, err=True)
         return
     path = Path(output)
-    if not path.parent.is_dir():  # no folder is made for a report or an archive
+    if not _is_dir(path.parent):  # no folder is made for a report or an archive
         in_the_way = _file_in_the_way(path)
         why = (
             f"`{in_the_way}` is a file, not a folder"
@@ -240,7 +236,7 @@ def _is_stdout(output: str) -> bool:
 def write_file(path: Path, data: bytes, mode: int | None = None) -> None:
     """`write_atomically`, or exit 2 naming the file and why it cannot be written (a folder in
     its place, a file where a folder should be, no permission): never a traceback."""
-    if path.is_dir():
+    if _is_dir(path):
         fail(
             f"cannot write `{path}`: it is a folder\n  = help: remove or rename the folder, "
             "or write the file elsewhere"
@@ -251,11 +247,34 @@ def write_file(path: Path, data: bytes, mode: int | None = None) -> None:
         fail(f"cannot write `{path}`: {_unwritable(path, err)}")
 
 
+def _in_bundle(log: Path, bundle: Path) -> bool:
+    """Whether `log` would be one of the files of the bundle folder `bundle`."""
+    try:
+        where = log.resolve()  # `sqlite:////tmp/x` names `//tmp/x`, which is `/tmp/x`
+        root = bundle.resolve()
+    except (OSError, RuntimeError):  # a name too long, a symlink loop: opening says so
+        return False
+    # a hidden folder (`.audit/`) is none of the bundle's
+    return where.is_relative_to(root) and counted(where.relative_to(root).as_posix())
+
+
+def _is_dir(path: Path) -> bool:
+    """`path.is_dir()`, False where the name cannot be looked up (a name longer than the file
+    system takes): what is then done with it fails, saying why."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
 def _file_in_the_way(path: Path) -> Path | None:
     """The file standing where a parent folder of `path` should be, if one does."""
     for parent in reversed(path.parents):
-        if parent.exists() and not parent.is_dir():
-            return parent
+        try:
+            if parent.exists() and not parent.is_dir():
+                return parent
+        except OSError:  # a name too long: no file stands there
+            return None
     return None
 
 

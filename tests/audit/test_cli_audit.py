@@ -136,6 +136,32 @@ def test_a_log_name_too_long_for_the_file_system_is_a_usage_error(
         assert result.output.startswith(f"error: cannot open `{url}`: ")
 
 
+def test_a_path_that_cannot_be_looked_up_is_a_usage_error_in_every_command(
+    tmp_path: Path,
+) -> None:
+    # Path.is_dir and .resolve raise for a name longer than NAME_MAX, resolve for a loop
+    url, _ = make_log(tmp_path)
+    bundle, long = str(tmp_path / "b"), f"{tmp_path}/{'a' * 300}"
+    (tmp_path / "b" / ".audit").mkdir()  # hidden: none of the bundle's
+    (tmp_path / "b" / ".audit" / "loop").symlink_to(tmp_path / "b" / ".audit" / "loop")
+    (tmp_path / "in.json").write_text(json.dumps(INPUT(0)))
+    eval_ = ("eval", "deploy", "--input", str(tmp_path / "in.json"))
+    for args, said in [
+        ((*eval_, "--bundle", long), f"cannot read `{long}`: file name too long"),
+        ((*eval_, "--bundle", long, "--decision-log", url), "file name too long"),
+        ((*eval_, "--bundle", bundle, "--decision-log", f"sqlite:///{long}.db"), "too long"),
+        (
+            (*eval_, "--bundle", bundle, "--decision-log", f"sqlite:///{bundle}/.audit/loop"),
+            "cannot open the decision log",
+        ),
+        (("audit", "report", "--log", url, "-o", f"{long}.html"), "file name too long"),
+        (("audit", "access-review", "--log", url, "--bundle", long), "file name too long"),
+    ]:
+        result = run(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.output.startswith("error") and said in result.output, result.output
+
+
 def test_prune_reports_what_it_removed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with monkeypatch.context() as m:
         m.setattr("tenet.audit.log.time.time", lambda: 1_500_000_000.0)  # records of 2017

@@ -50,8 +50,22 @@ class BundleFiles:
 
 def read_tree(path: Path, limits: ReadLimits) -> Tree:
     """The files of a bundle folder or `.tar.gz` archive, in memory."""
-    if path.is_dir() or path.is_file():
-        tree = read_folder_files(path, limits) if path.is_dir() else read_archive(path, limits)
+    try:
+        is_dir, is_file = path.is_dir(), path.is_file()
+    except OSError as err:  # a name longer than the file system takes
+        why = err.strerror or str(err)
+        return Tree(
+            diagnostics=[
+                Diagnostic(
+                    "bundle",
+                    f"cannot read `{path}`: {why[:1].lower() + why[1:]}",
+                    None,
+                    file=str(path),
+                )
+            ]
+        )
+    if is_dir or is_file:
+        tree = read_folder_files(path, limits) if is_dir else read_archive(path, limits)
         tree.diagnostics.extend(log_keys(tree.files))
         return tree
     return Tree(
