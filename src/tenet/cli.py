@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import click
 import yaml
@@ -138,14 +138,31 @@ CLOSED_PIPE = 141
 
 
 class _Main(click.Group):
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        # `tenet --help` writes while its arguments are read, before `invoke`
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except BrokenPipeError:
+            _closed_pipe()
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except BrokenPipeError:
-            # what is left to flush would fail again at exit: send it nowhere
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            sys.exit(CLOSED_PIPE)
+            _closed_pipe()
+
+
+def _closed_pipe() -> NoReturn:
+    # what is left to flush would fail again at exit: send it nowhere
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(CLOSED_PIPE)
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})

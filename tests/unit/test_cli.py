@@ -4,6 +4,7 @@ evaluate), messages on stderr without tracebacks, stdin input, `tenet version`."
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -687,6 +688,24 @@ def test_a_reader_that_closes_the_pipe_early_is_no_finding() -> None:
     assert proc.returncode == 141 and proc.stderr == b""
 
 
+@pytest.mark.parametrize("args", [["--help"], ["audit", "--help"], ["version"]])
+def test_a_pipe_closed_before_anything_is_written_ends_as_sigpipe(args: list[str]) -> None:
+    # the reader is gone before the command starts, so its first write fails, every time;
+    # `tenet --help` writes while the group reads its arguments, before any command runs
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "tenet.cli", *args],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert (proc.returncode, proc.stderr) == (141, b"")
+
+
 def test_verify_piped_into_head_does_not_say_tampered(tmp_path: Path) -> None:
     log = f"jsonl:///{tmp_path}/audit.jsonl"
     bundle = write_bundle(tmp_path / "b", {"main.tenet": "package main\nallow if { input.a }\n"})
@@ -705,3 +724,13 @@ def test_verify_piped_into_head_does_not_say_tampered(tmp_path: Path) -> None:
     proc.stdout.readline()
     proc.stdout.close()
     assert proc.wait(timeout=60) in (0, 141) and proc.stderr.read() == b""
+    read, write = os.pipe()
+    os.close(read)  # gone before verify writes its first line: 141 every time, never 1
+    try:
+        closed = subprocess.run(
+            [sys.executable, "-m", "tenet.cli", "audit", "verify", "--log", log],
+            stdout=write, stderr=subprocess.PIPE, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write)
+    assert (closed.returncode, closed.stderr) == (141, b"")
