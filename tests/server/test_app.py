@@ -572,11 +572,11 @@ def test_head_is_get_without_the_body(app: Sidecar) -> None:
 
 
 @pytest.mark.parametrize("gone", [False, True])
-def test_the_access_log_says_when_the_client_went_away_before_its_answer(
+def test_an_answer_the_client_went_away_before_is_neither_logged_nor_counted_as_given(
     root: Path, caplog: pytest.LogCaptureFixture, gone: bool
 ) -> None:
     # uvicorn drops an answer to a client that has gone without a word: the protocol tells
-    # the app through the scope, so the log does not call it delivered
+    # the app through the scope, so neither the access log nor the metrics call it a 200
     app = Sidecar(BundleWatcher.open(root), None, log_requests=True)
     caplog.set_level(logging.INFO, logger="tenet.access")
     body = [{"type": "http.request", "body": b"{}", "more_body": False}]
@@ -597,5 +597,10 @@ def test_the_access_log_says_when_the_client_went_away_before_its_answer(
     }
     asyncio.run(app(scope, receive, send))
     (line,) = [r.getMessage() for r in caplog.records if r.name == "tenet.access"]
-    assert line.startswith("POST /v1/decisions/access.allow 200 ")
-    assert line.endswith(" not delivered: the client went away first") is gone
+    status = 499 if gone else 200
+    assert line.startswith(f"POST /v1/decisions/access.allow {status} ")
+    suffix = " not delivered: the client went away before the 200 answer was written"
+    assert line.endswith(suffix) is gone
+    assert app.metrics.requests == {("decisions", status): 1}
+    assert ("decisions" in app.metrics.latency) is not gone  # timed only when answered
+    assert sum(app.metrics.decisions.values()) == 1  # the decision was made all the same

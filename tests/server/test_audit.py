@@ -10,6 +10,8 @@ import contextlib
 import json
 import os
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -904,16 +906,18 @@ def test_another_build_of_the_same_version_is_refused_and_recorded_unless_allowe
         assert "bundle-same-version" in last["error"]
 
 
-def _half_closed_request(port: int, body: bytes) -> bytes:
-    """One request sent whole, then the client's side shut (`shutdown(SHUT_WR)`), and all
-    that comes back until the server closes."""
-    import socket
+def _decision_request(body: bytes) -> bytes:
+    return (
+        b"POST /v1/decisions/access.allow HTTP/1.1\r\nhost: x\r\n"
+        b"content-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+    )
 
+
+def _half_closed_requests(port: int, body: bytes, n: int) -> bytes:
+    """`n` requests sent whole in a row (pipelined), then the client's side shut
+    (`shutdown(SHUT_WR)`), and all that comes back until the server closes."""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(
-            b"POST /v1/decisions/access.allow HTTP/1.1\r\nhost: x\r\n"
-            b"content-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
-        )
+        sock.sendall(_decision_request(body) * n)
         sock.shutdown(socket.SHUT_WR)
         got = b""
         while chunk := sock.recv(65536):
@@ -921,16 +925,64 @@ def _half_closed_request(port: int, body: bytes) -> bytes:
     return got
 
 
-def test_a_client_that_shuts_its_side_after_its_request_gets_the_answer(tmp_path: Path) -> None:
+@pytest.mark.parametrize("n", [1, 3])
+def test_a_client_that_shuts_its_side_after_its_requests_gets_every_answer(
+    tmp_path: Path, n: int
+) -> None:
     # with the log on, the answer waits for its record's commit: the end of the client's
     # side came first, and closing then dropped an answer the log recorded as given
     root = make_bundle(tmp_path / "b")
     url = f"sqlite:///{tmp_path}/audit.db"
     s = Server(["--bundle", str(root), "--decision-log", url, "--access-log"], tmp_path / "log")
     try:
-        got = _half_closed_request(s.port, json.dumps({"input": ADMIN}).encode())
-        assert got.startswith(b"HTTP/1.1 200 "), got
-        assert json.loads(got.split(b"\r\n\r\n", 1)[1])["result"] is True
+        got = _half_closed_requests(s.port, json.dumps({"input": ADMIN}).encode(), n)
     finally:
         s.stop()
-    assert "not delivered" not in s.log.read_text()
+    answers = got.split(b"HTTP/1.1 ")[1:]
+    assert len(answers) == n, got
+    for answer in answers:
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"200 ") and b"tenet-decision-logged: true" in head, got
+        assert json.loads(body)["result"] is True
+    assert b"connection: close" in answers[-1]  # and then the connection is closed
+    assert len(decisions(url)) == n
+    log = s.log.read_text()
+    assert log.count("POST /v1/decisions/access.allow 200 ") == n and "not delivered" not in log
+
+
+def test_an_answer_the_client_went_away_before_is_not_counted_or_logged_as_given(
+    tmp_path: Path,
+) -> None:
+    # the decision is made and recorded, but the client reset the connection while its
+    # record waited for the commit: the 200 was never sent, and the access log and the
+    # metrics must not say it was
+    root = make_bundle(tmp_path / "b")
+    url = f"sqlite:///{tmp_path}/audit.db"
+    s = Server(["--bundle", str(root), "--decision-log", url, "--access-log"], tmp_path / "log")
+    path, body = "/v1/decisions/access.allow", {"input": ADMIN}
+    try:
+        assert s.post(path, body)[1][LOGGED] == "true"  # the writer process started
+        pid = poll(lambda: writer_pid(s.proc.pid), what="the writer process")
+        os.kill(pid, signal.SIGSTOP)  # a commit that waits
+        try:
+            with socket.create_connection(("127.0.0.1", s.port), timeout=30) as sock:
+                sock.sendall(_decision_request(json.dumps(body).encode()))
+                poll(lambda: s.get("/health")[2]["audit"]["queue_depth"] == 1, what="a record")
+                # closed with a reset, not a FIN: a FIN may be a client still reading
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            # the reset reached the server before this request, so it has been handled when
+            # this is answered (the loop is not blocked: only the commit waits)
+            assert s.get("/ready")[0] == 200
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        gone = 'tenet_http_requests_total{route="decisions",status="499"}'
+        poll(lambda: s.metric(gone) == 1, what="the answer counted as not delivered")
+        assert s.metric('tenet_http_requests_total{route="decisions",status="200"}') == 1
+    finally:
+        s.stop()
+    assert len(decisions(url)) == 2  # the decision was made: its record is kept
+    lines = [line for line in s.log.read_text().splitlines() if "tenet.access: POST" in line]
+    assert len(lines) == 2 and " 200 " in lines[0] and " 499 " in lines[1]
+    assert lines[1].endswith(
+        " not delivered: the client went away before the 200 answer was written"
+    )

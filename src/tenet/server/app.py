@@ -42,6 +42,9 @@ access_log = logging.getLogger("tenet.access")
 MAX_BODY = 8 * 1024 * 1024
 MAX_BATCH = 1000
 CACHE_SIZE = 4096  # answers kept for requests repeated byte for byte (0: no cache)
+# the status counted and logged for an answer the client went away before (nginx's
+# "client closed request"): never sent, so it cannot be mistaken for a status a client got
+NOT_DELIVERED = 499
 
 # status, body, content type, extra headers
 Response = tuple[int, bytes, bytes, list[tuple[bytes, bytes]]]
@@ -142,22 +145,30 @@ class Sidecar:
                 raise
         finally:
             metrics.in_flight -= 1
-            metrics.answered(route, status)
+            # uvicorn drops an answer to a client that went away without a word (the protocol
+            # says so through the scope): counted and logged as given, it would read as a
+            # decision the caller received
+            gone = scope.get("extensions", {}).get("tenet.gone")
+            given = NOT_DELIVERED if gone is not None and gone() else status
+            metrics.answered(route, given)
             # only answered decisions: a refusal (400, 404, 413, a log that could not commit)
             # made none, and its time would skew the latency of those that were made; it is
             # counted in tenet_http_requests_total by its status
-            if status == 200 and route in ("decisions", "data", "batch"):
+            if given == 200 and route in ("decisions", "data", "batch"):
                 metrics.observe(route, time.perf_counter() - start)
             if self.log_requests:
-                gone = scope.get("extensions", {}).get("tenet.gone")
+                note = ""
+                if given != status:
+                    note = f" not delivered: the client went away before the {status} answer "
+                    note += "was written"
                 access_log.info(
                     '%s %s %d %.3fms caller="%s"%s',
                     scope["method"],
                     scope["path"],
-                    status,
+                    given,
                     (time.perf_counter() - start) * 1000,
                     caller or "-",
-                    " not delivered: the client went away first" if gone and gone() else "",
+                    note,
                 )
 
     def _route(self, method: str, path: str) -> tuple[str, Handler]:
