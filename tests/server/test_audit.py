@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import json
 import os
 import signal
@@ -28,6 +29,7 @@ from tenet.audit.stores import AuditStore
 from tenet.runtime.clock import parse_rfc3339
 from tenet.server.audit import InlineWriter, SidecarAudit
 from tenet.server.http import HTTPError
+from tenet.server.runner import announced_port
 from tests.server.helpers import ADMIN, REPO, Server, make_bundle, poll
 
 ALICE = "alice-token-for-tests-0001"
@@ -271,6 +273,41 @@ def test_failing_closed_a_log_that_cannot_be_written_stops_the_start_before_it_i
     assert result.returncode == 2 and result.stdout == ""
     assert "cannot record the bundle's activation" in result.stderr
     assert "kept and written" not in result.stderr and "never recorded" not in result.stderr
+
+
+def test_failing_open_a_log_that_cannot_be_written_still_starts_and_says_so(
+    tmp_path: Path,
+) -> None:
+    # the activation is tried before the announcement, failing open as well: the server
+    # still starts, says the record is kept, answers `false`, and names it when it stops
+    root = make_bundle(tmp_path / "gates")
+    url = f"jsonl:///{tmp_path}/audit.jsonl"
+    AuditLog.open(url).close()  # the key made, the log empty
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tenet.cli", "serve", "--bundle", str(root),
+         "--addr", "127.0.0.1:0", "--decision-log", url],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, preexec_fn=_no_file_growth,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )  # fmt: skip
+    try:
+        port = announced_port(proc, 30)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("POST", "/v1/decisions/access.allow", json.dumps({"input": ADMIN}))
+        answer = conn.getresponse()
+        assert answer.status == 200 and answer.getheader(LOGGED) == "false"
+        assert json.loads(answer.read())["result"] is True
+        conn.close()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    stderr = err.decode()
+    assert stderr.count("it is kept and written before the next decision") == 1
+    assert stderr.count("the configuration_change event of ") == 2  # kept, then never recorded
+    assert "was never recorded" in stderr.splitlines()[-1]
 
 
 def test_an_unusable_decision_log_stops_startup(tmp_path: Path) -> None:
