@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,25 @@ INPUT: dict[str, Any] = {
     "reviews": {"o": 3, "other@example.com": 9},
     "note": "call bob (o) today",
 }
+
+
+def recorded(
+    tmp_path: Path,
+    personal: str,
+    files: dict[str, str],
+    input: Any,
+    query: str = "p",
+    manifest: str = "",
+) -> tuple[dict[str, Any], Callable[[Any], str], str]:
+    """The decision of `query` on `input` recorded in a JSONL log, by a bundle of `files` whose
+    manifest (with `manifest`'s lines) names `personal` as personal: the record, how the log's
+    key makes a token, and the log's text."""
+    head = f"name: p\nversion: 1.0.0\n{manifest}audit:\n  personal: [{personal}]\n"
+    bundle = tenet.load_bundle(write_bundle(tmp_path / "b", {"tenet.yaml": head, **files}))
+    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
+    record = log.record(bundle, bundle.decide(query, input), input, "ci")
+    text = (tmp_path / "audit.jsonl").read_text("utf-8")
+    return record, Redactor([], [], log.key).token, text
 
 
 @pytest.fixture
@@ -139,22 +159,16 @@ def test_a_value_escaped_in_a_json_pointer_is_replaced(tmp_path: Path, name: str
 def test_the_keys_of_a_personal_object_are_tokens_in_pointers(tmp_path: Path) -> None:
     # `input.consents` is personal: its keys (who consented) are personal data, and the
     # evidence's pointers run through them
-    manifest = "name: p\nversion: 1.0.0\naudit:\n  personal: [input.consents]\n"
     policy = (
         "package p\nrequire consented blocking {\n"
         "    every who, c in input.consents { c.given == true }\n}\n"
     )
-    root = write_bundle(tmp_path / "b", {"tenet.yaml": manifest, "p.tenet": policy})
-    bundle = tenet.load_bundle(root)
-    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
     input = {
         "consents": {"ann/x@example.com": {"given": False}},
         "given": {"ann/x@example.com": 1},
     }
-    log.record(bundle, bundle.decide("p", input), input, "ci")
-    text = (tmp_path / "audit.jsonl").read_text("utf-8")
+    _, token, text = recorded(tmp_path, "input.consents", {"p.tenet": policy}, input)
     assert "ann" not in text
-    token = Redactor([], [], log.key).token
     pointers = [p for e in _evidence_of(json.loads(text)) for p in e.get("input_paths", [])]
     assert f"/consents/{token('ann/x@example.com')}/{token('given')}" in pointers
 
@@ -431,18 +445,13 @@ require counted warning {
 def test_a_personal_key_in_an_invalid_input_s_message_is_its_token(
     tmp_path: Path, who: str
 ) -> None:
-    manifest = "name: p\nversion: 1.0.0\naudit:\n  personal: [input.consents]\n"
-    root = write_bundle(tmp_path / "b", {"tenet.yaml": manifest, "p.tenet": CONSENTS})
-    bundle = tenet.load_bundle(root)
-    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
     input = {"consents": {who: {"given": float("nan")}}}
-    record = log.record(bundle, bundle.decide("p", input), input, "ci")
+    record, token, text = recorded(tmp_path, "input.consents", {"p.tenet": CONSENTS}, input)
     (error,) = record["decision"]["errors"]
-    token = Redactor([], [], log.key).token
     pointer = f"/consents/{token(who)}/{token('given')}"
     assert error["code"] == "invalid_input" and error["path"] == pointer
     assert error["message"].startswith(f"input {pointer}: ")
-    assert who not in (tmp_path / "audit.jsonl").read_text("utf-8")
+    assert who not in text
 
 
 def test_a_personal_key_is_hidden_in_the_message_of_the_check_that_bound_it(
@@ -450,20 +459,15 @@ def test_a_personal_key_is_hidden_in_the_message_of_the_check_that_bound_it(
 ) -> None:
     # `bob` reads like a field's name, so it is searched for only where a check bound it;
     # an email cannot be one, so it is searched for in all text
-    manifest = "name: p\nversion: 1.0.0\naudit:\n  personal: [input.consents]\n"
-    root = write_bundle(tmp_path / "b", {"tenet.yaml": manifest, "p.tenet": CONSENTS})
-    bundle = tenet.load_bundle(root)
-    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
     input = {"consents": {"bob": {"given": False}, "ann.ortiz@example.com": {"given": False}}}
-    record = log.record(bundle, bundle.decide("p", input), input, "ci")
-    token = Redactor([], [], log.key).token
+    record, token, text = recorded(tmp_path, "input.consents", {"p.tenet": CONSENTS}, input)
     checks = record["decision"]["checks"]
     assert sorted(c["message"] for c in checks if c["id"] == "p.no_consent") == sorted(
         [f"{token('bob')} has not consented", f"{token('ann.ortiz@example.com')} has not consented"]
     )
     (counted,) = [c["message"] for c in checks if c["id"] == "p.counted"]
     assert counted.startswith(f'consents from ["{token("ann.ortiz@example.com")}"')
-    assert "ann.ortiz" not in (tmp_path / "audit.jsonl").read_text("utf-8")
+    assert "ann.ortiz" not in text
 
 
 FOLDED = """package p
@@ -481,20 +485,16 @@ forbid self_approval blocking {
 def test_a_personal_name_is_hidden_in_the_forms_a_policy_compares_it_in(tmp_path: Path) -> None:
     # `trim(nfkc_casefold(name))` is how the docs say to compare names: the folded text is
     # bound and quoted, and it is no longer the input's text
-    manifest = "name: p\nversion: 1.0.0\naudit:\n  personal: [input.author, input.approvals]\n"
-    root = write_bundle(tmp_path / "b", {"tenet.yaml": manifest, "p.tenet": FOLDED})
-    bundle = tenet.load_bundle(root)
-    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
     input = {
         "author": " Mallory.Zyx@Example.COM",
         "approvals": [{"user": "ＭＡＬＬＯＲＹ.ZYX@EXAMPLE.COM"}, {"user": "İpek.Qwv@Example.COM"}],
     }
-    decision = bundle.decide("p", input)
-    assert [c["status"] for c in decision.to_dict()["checks"]] == ["violated"]
-    record = log.record(bundle, decision, input, "ci")
-    text = (tmp_path / "audit.jsonl").read_text("utf-8").lower()
+    personal = "input.author, input.approvals"
+    record, _, text = recorded(tmp_path, personal, {"p.tenet": FOLDED}, input)
+    text = text.lower()
     assert "mallory" not in text and "zyx" not in text and "ｍａｌｌｏｒｙ" not in text
     (check,) = record["decision"]["checks"]
+    assert check["status"] == "violated"
     assert check["bindings"]["who"].startswith("hmac:")
     assert check["message"].count("hmac:") == 3
 
@@ -513,37 +513,26 @@ def test_a_schema_error_about_a_personal_object_hides_its_field_like_keys(
 ) -> None:
     # user names and employee ids read like field names, but a schema error at a personal
     # path quotes them as the input's data
-    manifest = (
-        "name: s\nversion: 1.0.0\ninputs:\n  s: schemas/s.schema.json\n"
-        "audit:\n  personal: [input.consents]\n"
-    )
     files = {
-        "tenet.yaml": manifest,
         "s.tenet": "package s\nrequire ok { true }\n",
         "schemas/s.schema.json": json.dumps({"type": "object", "properties": {"consents": schema}}),
     }
-    bundle = tenet.load_bundle(write_bundle(tmp_path / "b", files))
-    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
     input = {"consents": {"jdoe": False, "E12345": True}}
-    record = log.record(bundle, bundle.decide("s", input), input, "ci")
+    inputs = "inputs:\n  s: schemas/s.schema.json\n"
+    record, _, text = recorded(tmp_path, "input.consents", files, input, "s", inputs)
     messages = [e["message"] for e in record["decision"]["errors"]]
     assert messages and all(words in m for m in messages), messages
-    text = (tmp_path / "audit.jsonl").read_text("utf-8")
     assert "jdoe" not in text and "E12345" not in text
 
 
 def test_a_folded_form_that_is_a_plain_word_does_not_eat_the_words_of_messages(
     tmp_path: Path,
 ) -> None:
-    manifest = "name: p\nversion: 1.0.0\naudit:\n  personal: [input.person]\n"
     policy = (
         "package p\nrequire r blocking { input.x == 1 }"
         ' message "the request will be refused: no grant covers this path in may"\n'
     )
-    root = write_bundle(tmp_path / "b", {"tenet.yaml": manifest, "p.tenet": policy})
-    bundle = tenet.load_bundle(root)
-    log = AuditLog.open(f"jsonl:///{tmp_path}/audit.jsonl")
     input = {"person": {"first": "Will", "last": "Grant", "middle": "May"}, "x": 2}
-    record = log.record(bundle, bundle.decide("p", input), input, "ci")
+    record, _, _ = recorded(tmp_path, "input.person", {"p.tenet": policy}, input)
     (check,) = record["decision"]["checks"]
     assert check["message"] == "the request will be refused: no grant covers this path in may"
