@@ -276,11 +276,11 @@ def serve(options: ServeOptions, announce: Callable[[str], None] | None = None) 
             # announced once the first record is written (a supervisor waits for the line,
             # and a server that cannot write it stops); with `stdout:` before it, since that
             # record goes to stdout too, and the address must stay the first line there
-            to_stdout = log is not None and isinstance(log.store, StdoutStore)
-            if to_stdout or log is None:
+            early = log is None or isinstance(log.store, StdoutStore)
+            if early:
                 _announce(sock, watcher.bundle, announce)
             audit = _start_audit(options, log, watcher) if log is not None else None
-            if not to_stdout and log is not None:
+            if not early:
                 _announce(sock, watcher.bundle, announce)
             _freeze_heap(watcher)
             app = Sidecar(
